@@ -1,0 +1,114 @@
+import { z } from 'zod';
+
+/** The VHT labels a trainer can put on a marker (configurable; the UI shows them as buttons). */
+export const DEFAULT_MARKER_LABELS = [
+  'initiatief kind',
+  'ontvangen',
+  'beurt',
+  'benoemen',
+  'instemmen',
+  'leiding geven',
+] as const;
+
+export const PROFILES = ['auto', 'sim', 'pi4', 'pi5', 'uvc-h264'] as const;
+export type ProfileSetting = (typeof PROFILES)[number];
+export type Profile = Exclude<ProfileSetting, 'auto'>;
+
+const port = z.number().int().min(1).max(65535);
+
+/**
+ * The one schema of the kit's configuration: types, defaults and validation errors come from here.
+ * config/example.yaml documents every key and is tested against these defaults.
+ */
+export const configSchema = z
+  .object({
+    kitId: z.string().regex(/^[a-z0-9][a-z0-9-]{0,40}$/, 'lower-case letters, digits and dashes').default('kit-dev'),
+    dataDir: z.string().min(1).default('./data'),
+    logLevel: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+    http: z
+      .object({
+        host: z.string().min(1).default('0.0.0.0'),
+        port: port.default(8080),
+        controlHost: z.string().min(1).default('127.0.0.1'),
+      })
+      .strict()
+      .prefault({}),
+    auth: z
+      .object({
+        pin: z
+          .string()
+          .regex(/^[0-9]{4,12}$/, '4 to 12 digits')
+          .nullable()
+          .default(null),
+        sessionIdleMinutes: z.number().int().min(1).max(24 * 60).default(30),
+      })
+      .strict()
+      .prefault({}),
+    capture: z
+      .object({
+        profile: z.enum(PROFILES).default('auto'),
+        device: z.string().min(1).default('/dev/video0'),
+        audio: z.boolean().default(true),
+        audioDevice: z.string().min(1).default('default'),
+        aacEncoder: z.enum(['voaacenc', 'avenc_aac', 'fdkaacenc']).default('voaacenc'),
+        width: z.number().int().min(160).max(3840).default(1280),
+        height: z.number().int().min(120).max(2160).default(720),
+        fps: z.number().int().min(5).max(60).default(25),
+        bitrateKbps: z.number().int().min(200).max(20000).default(2500),
+        segmentMs: z.number().int().min(500).max(4000).default(1000),
+        preRollSeconds: z.number().min(0).max(120).default(10),
+        ringDir: z.string().min(1).nullable().default(null),
+        armAtStart: z.boolean().default(true),
+        playingTimeoutMs: z.number().int().min(1000).max(120000).default(10000),
+        restartMinMs: z.number().int().min(50).max(60000).default(500),
+        restartMaxMs: z.number().int().min(100).max(600000).default(30000),
+      })
+      .strict()
+      .prefault({}),
+    keys: z
+      .object({
+        orgRecipient: z
+          .string()
+          .regex(/^age1[02-9ac-hj-np-z]{58}$/, 'an age X25519 recipient (age1… , 62 characters)')
+          .nullable()
+          .default(null),
+      })
+      .strict()
+      .prefault({}),
+    storage: z
+      .object({
+        reserveMB: z.number().min(0).max(1_000_000).default(512),
+        checkIntervalMs: z.number().int().min(100).max(60000).default(2000),
+      })
+      .strict()
+      .prefault({}),
+    markers: z
+      .object({
+        labels: z.array(z.string().min(1).max(40)).min(1).max(30).default([...DEFAULT_MARKER_LABELS]),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+export type Config = z.infer<typeof configSchema>;
+
+/** Environment variables that override one config key each (the value is read as a YAML scalar). */
+export const ENV_KEYS: Record<string, string> = {
+  VHT_KIT_ID: 'kitId',
+  VHT_KIT_DATA_DIR: 'dataDir',
+  VHT_KIT_LOG_LEVEL: 'logLevel',
+  VHT_KIT_HOST: 'http.host',
+  VHT_KIT_PORT: 'http.port',
+  VHT_KIT_PIN: 'auth.pin',
+  VHT_KIT_PROFILE: 'capture.profile',
+  VHT_KIT_CAMERA: 'capture.device',
+  VHT_KIT_RING_DIR: 'capture.ringDir',
+  VHT_KIT_PREROLL_SECONDS: 'capture.preRollSeconds',
+  VHT_KIT_ARM_AT_START: 'capture.armAtStart',
+  VHT_KIT_ORG_RECIPIENT: 'keys.orgRecipient',
+  VHT_KIT_STORAGE_RESERVE_MB: 'storage.reserveMB',
+};
+
+/** Keys whose value is a string even when it looks like a number (a PIN of digits, say). */
+export const STRING_KEYS = new Set(['auth.pin', 'kitId', 'dataDir', 'http.host', 'capture.device', 'capture.ringDir']);

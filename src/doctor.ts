@@ -1,0 +1,86 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { buildPipeline, resolveProfile } from './capture/profiles.js';
+import type { Config } from './config/schema.js';
+import { ringDirFor } from './main.js';
+import { StorageGuard } from './store/storage.js';
+import { demoOrgKeyPath } from './store/keys.js';
+
+export interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
+  fix?: string;
+}
+
+/** Checks what the kit needs on this machine and says how to fix what is missing. */
+export function runDoctor(config: Config): Check[] {
+  const checks: Check[] = [];
+  const profile = resolveProfile(config.capture.profile, config.capture.device);
+  checks.push({ name: 'profile', ok: true, detail: `${profile}${config.capture.profile === 'auto' ? ' (detected)' : ''}` });
+
+  const spec = buildPipeline(profile, config.capture, '/tmp/x%08d.ts');
+  const missing = spec.elements.filter((el) => spawnSync('gst-inspect-1.0', ['--exists', el]).status !== 0);
+  const inspect = spawnSync('gst-inspect-1.0', ['--version']);
+  if (inspect.error) {
+    checks.push({ name: 'gstreamer', ok: false, detail: 'gst-inspect-1.0 not found', fix: 'apt-get install gstreamer1.0-tools gstreamer1.0-plugins-{base,good,bad,ugly} gstreamer1.0-libav' });
+  } else {
+    checks.push({
+      name: 'gstreamer elements',
+      ok: missing.length === 0,
+      detail: missing.length === 0 ? `all ${spec.elements.length} elements of the ${profile} profile present` : `missing: ${missing.join(', ')}`,
+      ...(missing.length ? { fix: 'apt-get install gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-x' } : {}),
+    });
+  }
+
+  if (profile !== 'sim') {
+    const present = existsSync(config.capture.device);
+    checks.push({
+      name: 'camera',
+      ok: present,
+      detail: present ? `${config.capture.device} present` : `${config.capture.device} not found`,
+      ...(present ? {} : { fix: 'plug in the USB camera, or set capture.device (VHT_KIT_CAMERA); `v4l2-ctl --list-devices` lists cameras' }),
+    });
+  } else {
+    checks.push({ name: 'camera', ok: true, detail: 'sim profile: test pattern with a running clock' });
+  }
+
+  try {
+    const guard = new StorageGuard(existsSync(config.dataDir) ? config.dataDir : path.dirname(config.dataDir), config.storage.reserveMB * 1024 * 1024);
+    const info = guard.info(((config.capture.bitrateKbps + 96) * 1000) / 8);
+    checks.push({
+      name: 'storage',
+      ok: info.usableBytes > 0,
+      detail: `${Math.round(info.freeBytes / 1e6)} MB free, reserve ${config.storage.reserveMB} MB, about ${info.minutesLeft} minutes of footage`,
+      ...(info.usableBytes > 0 ? {} : { fix: 'free space on the data dir, or lower storage.reserveMB' }),
+    });
+  } catch (err) {
+    checks.push({ name: 'storage', ok: false, detail: `cannot read free space of ${config.dataDir}: ${(err as Error).message}`, fix: 'check dataDir (VHT_KIT_DATA_DIR)' });
+  }
+
+  const ring = ringDirFor(config);
+  checks.push({ name: 'RAM ring', ok: true, detail: `${ring} (plaintext segments live only here)` });
+
+  if (config.keys.orgRecipient) {
+    checks.push({ name: 'organisation key', ok: true, detail: `recipient ${config.keys.orgRecipient.slice(0, 12)}…` });
+  } else if (profile === 'sim') {
+    checks.push({ name: 'organisation key', ok: true, detail: `none enrolled; sim profile uses a demo identity at ${demoOrgKeyPath(config.dataDir)}` });
+  } else {
+    checks.push({ name: 'organisation key', ok: false, detail: 'no organisation recipient', fix: 'set keys.orgRecipient (VHT_KIT_ORG_RECIPIENT) to the age1… recipient from `vht-kit keygen`' });
+  }
+  const sealed = existsSync(path.join(config.dataDir, 'keys', 'playback.sealed.json'));
+  checks.push({
+    name: 'playback key',
+    ok: sealed || config.auth.pin !== null,
+    detail: sealed ? 'sealed by the trainer PIN' : config.auth.pin ? 'made at the next start' : 'none, and no PIN to seal one with',
+    ...(sealed || config.auth.pin ? {} : { fix: 'set auth.pin (VHT_KIT_PIN)' }),
+  });
+  checks.push({
+    name: 'trainer PIN',
+    ok: config.auth.pin !== null,
+    detail: config.auth.pin ? 'configured' : 'not configured: nobody can log in',
+    ...(config.auth.pin ? {} : { fix: 'set auth.pin (VHT_KIT_PIN)' }),
+  });
+  return checks;
+}

@@ -1,0 +1,321 @@
+import { rmSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import type { CaptureStatus, ClosedSegment } from '../capture/supervisor.js';
+import type { Clock } from '../core/clock.js';
+import { AppError, describeError } from '../core/errors.js';
+import type { EventBus, RecorderStateName } from '../core/events.js';
+import type { Logger } from '../core/logger.js';
+import type { Catalogue } from '../store/catalogue.js';
+import type { ClipStore } from '../store/clips.js';
+import type { StorageGuard, StorageInfo } from '../store/storage.js';
+
+/** What the recorder needs of the capture side (the supervisor, or a test double of it). */
+export interface CaptureControl {
+  readonly status: CaptureStatus;
+  arm(): void;
+  disarm(): Promise<void>;
+  cut(): boolean;
+  on(event: 'segment', fn: (seg: ClosedSegment) => void): unknown;
+  on(event: 'playing', fn: (p: { generation: number; wallMs: number }) => void): unknown;
+  on(event: 'status', fn: (s: CaptureStatus) => void): unknown;
+}
+
+export interface RecorderOptions {
+  profile: string;
+  preRollMs: number;
+  segmentMs: number;
+  armAtStart: boolean;
+}
+
+interface Take {
+  clipId: string;
+  caseCode: string | null;
+  requestedAt: number;
+  fromMs: number;
+  originMs: number | null;
+  stopAt: number | null;
+  stopReason: string;
+  nextSeq: number;
+  generation: number | null;
+  lastEndMs: number | null;
+  gapMs: number;
+  chain: Promise<void>;
+  failed: string | null;
+  finished: Promise<{ clipId: string; durationMs: number }>;
+  resolveFinished: (r: { clipId: string; durationMs: number }) => void;
+  finishing: boolean;
+  stopTimer: ReturnType<Clock['setTimeout']> | null;
+}
+
+export interface RecorderStatus {
+  state: RecorderStateName;
+  clipId?: string;
+  elapsedMs?: number;
+  preRollMs: number;
+  storage: { freeBytes: number; minutesLeft: number };
+  camera: { profile: string; ok: boolean; error?: string };
+}
+
+/**
+ * The recorder state machine: the camera is armed before anyone presses; a take is the run of
+ * segments from `start − preRoll` to stop. Segments outside a take stay in the RAM ring for the
+ * pre-roll and are then deleted; segments of a take are encrypted and persisted as they close.
+ */
+export class Recorder {
+  private ring: ClosedSegment[] = [];
+  private take: Take | null = null;
+  private openSegmentStart: number | null = null;
+  private bytesPerSecond = 0;
+  private storageCache: { at: number; info: StorageInfo } | null = null;
+  private lastState: RecorderStateName = 'idle';
+  private started = false;
+
+  constructor(
+    private readonly capture: CaptureControl,
+    private readonly clips: ClipStore,
+    private readonly catalogue: Catalogue,
+    private readonly guard: StorageGuard,
+    private readonly bus: EventBus,
+    private readonly clock: Clock,
+    private readonly logger: Logger,
+    private readonly opts: RecorderOptions,
+    /** Bytes per second assumed before the first segments tell the real bitrate. */
+    private readonly nominalBytesPerSecond: number,
+  ) {}
+
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    this.capture.on('segment', (seg) => this.onSegment(seg));
+    this.capture.on('playing', (p) => {
+      this.openSegmentStart = p.wallMs;
+    });
+    this.capture.on('status', () => this.publishState());
+    if (this.opts.armAtStart) this.capture.arm();
+    this.publishState();
+  }
+
+  async stop(): Promise<void> {
+    if (!this.started) return;
+    if (this.take) {
+      await this.stopTake('service stopping').catch((err: unknown) => {
+        this.logger.error('take could not be stopped cleanly at shutdown', { error: describeError(err) });
+      });
+    }
+    await this.capture.disarm();
+    for (const seg of this.ring) rmSync(seg.path, { force: true });
+    this.ring = [];
+    this.started = false;
+  }
+
+  arm(): void {
+    this.capture.arm();
+  }
+
+  async disarm(): Promise<void> {
+    if (this.take) throw new AppError('CONFLICT', `a take is running (clip ${this.take.clipId}): stop it first`);
+    await this.capture.disarm();
+    for (const seg of this.ring) rmSync(seg.path, { force: true });
+    this.ring = [];
+    this.publishState();
+  }
+
+  get state(): RecorderStateName {
+    if (this.take) return 'recording';
+    const cam = this.capture.status;
+    if (!cam.armed) return 'idle';
+    if (cam.error !== undefined) return 'error';
+    return 'armed';
+  }
+
+  storage(): StorageInfo {
+    const now = this.clock.monotonic();
+    if (!this.storageCache || now - this.storageCache.at > 1000) {
+      this.storageCache = { at: now, info: this.guard.info(this.bytesPerSecond || this.nominalBytesPerSecond) };
+    }
+    return this.storageCache.info;
+  }
+
+  status(): RecorderStatus {
+    const cam = this.capture.status;
+    const storage = this.storage();
+    const s: RecorderStatus = {
+      state: this.state,
+      preRollMs: this.opts.preRollMs,
+      storage: { freeBytes: storage.freeBytes, minutesLeft: storage.minutesLeft },
+      camera: { profile: this.opts.profile, ok: cam.ok },
+    };
+    if (cam.error !== undefined) s.camera.error = cam.error;
+    if (this.take) {
+      s.clipId = this.take.clipId;
+      s.elapsedMs = Math.max(0, this.clock.now() - this.take.requestedAt);
+    }
+    return s;
+  }
+
+  /** Starts a take; its first segment is the one covering `now − preRoll`. */
+  startTake(caseCode: string | null): { clipId: string } {
+    if (this.take) {
+      throw new AppError('CONFLICT', `a take is already running (clip ${this.take.clipId})`);
+    }
+    const cam = this.capture.status;
+    if (!cam.armed) {
+      // Disarmed until a visit starts: the button still works, without pre-roll.
+      this.capture.arm();
+    } else if (cam.error !== undefined) {
+      throw new AppError('CAMERA_NOT_READY', `the camera is not recording: ${cam.error}`);
+    }
+    const perSecond = this.bytesPerSecond || this.nominalBytesPerSecond;
+    if (!this.guard.hasRoom(perSecond * 60)) {
+      const info = this.guard.info(perSecond);
+      throw new AppError('STORAGE_FULL', `not enough free space to record: ${Math.round(info.freeBytes / 1e6)} MB free, reserve reached (opslag vol)`, { field: 'storage.reserveMB' });
+    }
+    const now = this.clock.now();
+    const fromMs = now - this.opts.preRollMs;
+    const fromRing = this.ring.filter((s) => s.endMs > fromMs).sort((a, b) => a.startMs - b.startMs);
+    this.ring = this.ring.filter((s) => !fromRing.includes(s));
+    const originMs = fromRing[0]?.startMs ?? this.openSegmentStart ?? null;
+    const clipId = this.clips.createClip({ caseCode, now, requestedAt: now, preRollMs: this.opts.preRollMs, originMs });
+    let resolveFinished!: Take['resolveFinished'];
+    const finished = new Promise<{ clipId: string; durationMs: number }>((r) => (resolveFinished = r));
+    const take: Take = {
+      clipId, caseCode, requestedAt: now, fromMs, originMs, stopAt: null, stopReason: 'stopped', nextSeq: 0,
+      generation: null, lastEndMs: null, gapMs: 0, chain: Promise.resolve(), failed: null,
+      finished, resolveFinished, finishing: false, stopTimer: null,
+    };
+    this.take = take;
+    for (const seg of fromRing) this.enqueue(take, seg);
+    this.catalogue.audit('take.start', now, clipId, { preRollMs: this.opts.preRollMs, assigned: caseCode !== null });
+    this.logger.info('take started', { clipId, preRollSegments: fromRing.length });
+    this.bus.emit('clip.started', { clipId, caseCode });
+    this.publishState();
+    return { clipId };
+  }
+
+  /** Stops the take with the segment covering the stop time; resolves once the clip is complete. */
+  async stopTake(reason = 'stopped'): Promise<{ clipId: string; durationMs: number }> {
+    const take = this.take;
+    if (!take) throw new AppError('CONFLICT', 'no take is running');
+    if (take.stopAt === null) {
+      take.stopAt = this.clock.now();
+      take.stopReason = reason;
+      if (!this.capture.cut()) {
+        // No pipeline to cut: finish with what has been persisted.
+        this.finishTake(take);
+      } else {
+        take.stopTimer = this.clock.setTimeout(() => {
+          this.logger.warn('no segment closed after stop; finishing the clip with what it has', { clipId: take.clipId });
+          this.finishTake(take);
+        }, this.opts.segmentMs * 2 + 2000);
+      }
+    }
+    return take.finished;
+  }
+
+  /** Drops a marker at the current position of the running take. */
+  mark(label: string | null): { markerId: number; offsetMs: number; clipId: string } {
+    const take = this.take;
+    if (!take || take.stopAt !== null) throw new AppError('CONFLICT', 'no take is running: start recording before marking a moment');
+    const now = this.clock.now();
+    const origin = take.originMs ?? take.requestedAt;
+    const offsetMs = Math.max(0, now - origin - take.gapMs);
+    const markerId = this.clips.addMarker(take.clipId, offsetMs, label, now);
+    this.bus.emit('marker', { clipId: take.clipId, markerId, offsetMs, label });
+    return { markerId, offsetMs, clipId: take.clipId };
+  }
+
+  private onSegment(seg: ClosedSegment): void {
+    const duration = seg.endMs - seg.startMs;
+    if (duration > 0 && seg.bytes > 0) {
+      const rate = (seg.bytes * 1000) / duration;
+      this.bytesPerSecond = this.bytesPerSecond === 0 ? rate : this.bytesPerSecond * 0.9 + rate * 0.1;
+    }
+    this.openSegmentStart = seg.endMs;
+    const take = this.take;
+    if (take && !take.finishing && seg.endMs > take.fromMs && (take.stopAt === null || seg.startMs < take.stopAt)) {
+      this.enqueue(take, seg);
+      if (take.stopAt !== null && seg.endMs >= take.stopAt - 40) this.finishTake(take);
+    } else {
+      this.ring.push(seg);
+      this.bus.emit('segment.closed', { durationMs: duration, bytes: seg.bytes });
+    }
+    this.pruneRing();
+    if (take && take.stopAt === null && !this.guard.hasRoom(seg.bytes * 3)) {
+      const info = this.storage();
+      this.logger.warn('storage reserve reached: stopping the take', { clipId: take.clipId, freeBytes: info.freeBytes });
+      this.bus.emit('storage.low', { freeBytes: info.freeBytes, minutesLeft: info.minutesLeft });
+      void this.stopTake('storage full').catch(() => undefined);
+    }
+  }
+
+  private pruneRing(): void {
+    const keepAfter = this.clock.now() - this.opts.preRollMs;
+    const keep: ClosedSegment[] = [];
+    for (const seg of this.ring) {
+      if (seg.endMs > keepAfter) keep.push(seg);
+      else rmSync(seg.path, { force: true });
+    }
+    this.ring = keep;
+  }
+
+  private enqueue(take: Take, seg: ClosedSegment): void {
+    const seq = take.nextSeq++;
+    const discontinuity = take.generation !== null && seg.generation !== take.generation;
+    if (take.lastEndMs !== null && seg.startMs > take.lastEndMs + 100) take.gapMs += seg.startMs - take.lastEndMs;
+    if (take.originMs === null) {
+      take.originMs = seg.startMs;
+      this.clips.setOrigin(take.clipId, seg.startMs);
+    }
+    take.generation = seg.generation;
+    take.lastEndMs = seg.endMs;
+    take.chain = take.chain.then(async () => {
+      try {
+        if (take.failed) return;
+        const plaintext = await readFile(seg.path);
+        const row = await this.clips.persistSegment(take.clipId, seq, plaintext, {
+          startMs: seg.startMs, durationMs: seg.endMs - seg.startMs, discontinuity,
+        });
+        this.bus.emit('segment.closed', { clipId: take.clipId, seq, durationMs: row.durationMs, bytes: row.bytes });
+      } catch (err) {
+        take.failed = describeError(err);
+        this.logger.error('segment could not be stored; stopping the take', { clipId: take.clipId, seq, error: take.failed });
+        if (take.stopAt === null) {
+          take.stopAt = this.clock.now();
+          take.stopReason = `write failed: ${take.failed}`;
+          this.finishTake(take);
+        }
+      } finally {
+        rmSync(seg.path, { force: true });
+      }
+    });
+  }
+
+  private finishTake(take: Take): void {
+    if (take.finishing) return;
+    take.finishing = true;
+    if (take.stopTimer) this.clock.clearTimeout(take.stopTimer);
+    void take.chain.then(() => {
+      const stoppedAt = take.stopAt ?? this.clock.now();
+      this.clips.finishClip(take.clipId, 'complete', stoppedAt, take.stopReason);
+      const clip = this.catalogue.getClip(take.clipId);
+      const durationMs = clip?.durationMs ?? 0;
+      this.catalogue.audit('take.stop', this.clock.now(), take.clipId, { durationMs, reason: take.stopReason });
+      if (this.take === take) this.take = null;
+      this.logger.info('take stopped', { clipId: take.clipId, durationMs, segments: clip?.segmentCount, reason: take.stopReason });
+      this.bus.emit('clip.stopped', { clipId: take.clipId, durationMs, reason: take.stopReason });
+      take.resolveFinished({ clipId: take.clipId, durationMs });
+      this.publishState();
+    });
+  }
+
+  private publishState(): void {
+    const state = this.state;
+    if (state === this.lastState && state !== 'error') return;
+    this.lastState = state;
+    const payload: { state: RecorderStateName; clipId?: string; error?: string } = { state };
+    if (this.take) payload.clipId = this.take.clipId;
+    const err = this.capture.status.error;
+    if (err !== undefined) payload.error = err;
+    this.bus.emit('state', payload);
+  }
+}

@@ -1,0 +1,81 @@
+import { createCipheriv, createDecipheriv, randomBytes, scrypt as scryptCb } from 'node:crypto';
+import { promisify } from 'node:util';
+import * as age from 'age-encryption';
+import { AppError } from '../core/errors.js';
+
+const scrypt = promisify(scryptCb) as (pw: string, salt: Buffer, len: number, opts: object) => Promise<Buffer>;
+
+/** Encrypts to one or more age X25519 recipients (age1…); standard age format, readable by `age -d`. */
+export async function encryptTo(recipients: string[], data: Uint8Array | string): Promise<Uint8Array> {
+  const e = new age.Encrypter();
+  for (const r of recipients) e.addRecipient(r);
+  return e.encrypt(data);
+}
+
+/** Decrypts age data with an identity (AGE-SECRET-KEY-1…); a tampered or truncated file throws. */
+export async function decryptWith(identity: string, data: Uint8Array): Promise<Uint8Array> {
+  const d = new age.Decrypter();
+  d.addIdentity(identity);
+  try {
+    return await d.decrypt(data);
+  } catch (err) {
+    throw new AppError('BAD_REQUEST', `encrypted data cannot be decrypted: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+export async function generateIdentity(): Promise<{ identity: string; recipient: string }> {
+  const identity = await age.generateX25519Identity();
+  const recipient = await age.identityToRecipient(identity);
+  return { identity, recipient };
+}
+
+export async function recipientOf(identity: string): Promise<string> {
+  return age.identityToRecipient(identity);
+}
+
+/**
+ * A secret sealed by the trainer's PIN: scrypt (N=2^15, r=8, p=1, native) derives a key that wraps
+ * the secret with AES-256-GCM. The sealed form is JSON; without the PIN it reveals nothing but its
+ * length. A PIN is short, so this protects against casual access, not an offline attack on a copy
+ * of the card: docs/security.md says what does.
+ */
+export interface SealedSecret {
+  v: 1;
+  kdf: 'scrypt';
+  N: number;
+  r: number;
+  p: number;
+  salt: string;
+  iv: string;
+  tag: string;
+  ct: string;
+}
+
+const SEAL_N = 2 ** 15;
+
+export async function seal(secret: string, pin: string): Promise<SealedSecret> {
+  const salt = randomBytes(16);
+  const iv = randomBytes(12);
+  const key = await scrypt(pin, salt, 32, { N: SEAL_N, r: 8, p: 1, maxmem: 256 * 1024 * 1024 });
+  const cipher = createCipheriv('aes-256-gcm', key, iv);
+  const ct = Buffer.concat([cipher.update(secret, 'utf8'), cipher.final()]);
+  return {
+    v: 1, kdf: 'scrypt', N: SEAL_N, r: 8, p: 1,
+    salt: salt.toString('base64'), iv: iv.toString('base64'),
+    tag: cipher.getAuthTag().toString('base64'), ct: ct.toString('base64'),
+  };
+}
+
+/** Returns the secret, or null when the PIN is wrong. */
+export async function unseal(sealed: SealedSecret, pin: string): Promise<string | null> {
+  const key = await scrypt(pin, Buffer.from(sealed.salt, 'base64'), 32, {
+    N: sealed.N, r: sealed.r, p: sealed.p, maxmem: 256 * 1024 * 1024,
+  });
+  const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(sealed.iv, 'base64'));
+  decipher.setAuthTag(Buffer.from(sealed.tag, 'base64'));
+  try {
+    return Buffer.concat([decipher.update(Buffer.from(sealed.ct, 'base64')), decipher.final()]).toString('utf8');
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,66 @@
+import { closeSync, fsyncSync, openSync, renameSync, writeSync, mkdirSync, rmSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import path from 'node:path';
+
+/** fsyncs a directory so that a rename or a new file in it survives a power cut. */
+export function fsyncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Writes a file so that after a crash it is either absent or whole: temp file in the same
+ * directory, fsync, rename into place, fsync of the directory.
+ */
+export async function writeFileDurable(target: string, data: Uint8Array | string, mode = 0o600): Promise<void> {
+  const dir = path.dirname(target);
+  const tmp = path.join(dir, `.tmp-${path.basename(target)}-${process.pid}-${Date.now()}`);
+  const fh = await open(tmp, 'w', mode);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } catch (err) {
+    await fh.close().catch(() => undefined);
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+  await fh.close();
+  try {
+    renameSync(tmp, target);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+  fsyncDir(dir);
+}
+
+/** Synchronous variant for small metadata files. */
+export function writeFileDurableSync(target: string, data: string | Uint8Array, mode = 0o600): void {
+  const dir = path.dirname(target);
+  mkdirSync(dir, { recursive: true });
+  const tmp = path.join(dir, `.tmp-${path.basename(target)}-${process.pid}`);
+  const fd = openSync(tmp, 'w', mode);
+  try {
+    writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, target);
+  fsyncDir(dir);
+}
+
+/** Appends one line and fsyncs it (the clip journal). */
+export function appendLineDurable(file: string, line: string): void {
+  const fd = openSync(file, 'a', 0o600);
+  try {
+    writeSync(fd, line.endsWith('\n') ? line : line + '\n');
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -1,0 +1,66 @@
+/** Numbered catalogue migrations; each runs once, in order, in a transaction. Never edit a shipped one. */
+export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
+  {
+    version: 1,
+    name: 'initial catalogue',
+    sql: `
+      CREATE TABLE cases (
+        code TEXT PRIMARY KEY,
+        trajectory TEXT,
+        consent_recording INTEGER NOT NULL DEFAULT 1,
+        consent_review INTEGER NOT NULL DEFAULT 0,
+        consent_supervision INTEGER NOT NULL DEFAULT 0,
+        consent_training INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL
+      );
+      CREATE TABLE visits (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        case_code TEXT NOT NULL REFERENCES cases(code),
+        day TEXT NOT NULL,
+        started_at INTEGER NOT NULL,
+        UNIQUE (case_code, day)
+      );
+      CREATE TABLE clips (
+        id TEXT PRIMARY KEY,
+        case_code TEXT REFERENCES cases(code),
+        visit_id INTEGER REFERENCES visits(id),
+        state TEXT NOT NULL CHECK (state IN ('recording', 'complete', 'recovered')),
+        created_at INTEGER NOT NULL,
+        requested_at INTEGER NOT NULL,
+        origin_ms INTEGER,
+        stopped_at INTEGER,
+        pre_roll_ms INTEGER NOT NULL,
+        stop_reason TEXT
+      );
+      CREATE INDEX clips_case ON clips(case_code, created_at);
+      CREATE INDEX clips_created ON clips(created_at);
+      CREATE TABLE segments (
+        clip_id TEXT NOT NULL REFERENCES clips(id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        start_ms INTEGER NOT NULL,
+        duration_ms INTEGER NOT NULL,
+        bytes INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        discontinuity INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (clip_id, seq)
+      );
+      CREATE TABLE markers (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        clip_id TEXT NOT NULL REFERENCES clips(id) ON DELETE CASCADE,
+        offset_ms INTEGER NOT NULL,
+        label TEXT,
+        created_at INTEGER NOT NULL
+      );
+      CREATE INDEX markers_clip ON markers(clip_id, offset_ms);
+      CREATE TABLE audit_events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        ts INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        clip_id TEXT,
+        details TEXT NOT NULL DEFAULT '{}',
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+      );
+    `,
+  },
+];

@@ -1,0 +1,84 @@
+import { randomBytes, timingSafeEqual, createHash } from 'node:crypto';
+import type { Clock } from '../core/clock.js';
+import { AppError } from '../core/errors.js';
+
+export const SESSION_COOKIE = 'vht_session';
+
+interface Session {
+  createdAt: number;
+  lastSeen: number;
+}
+
+/**
+ * Trainer sessions in RAM (a restart logs everyone out) with an idle timeout, and PIN attempts
+ * limited with a growing lock-out: after 5 wrong PINs 30 s, doubling with every further miss.
+ */
+export class Sessions {
+  private readonly sessions = new Map<string, Session>();
+  private failures = 0;
+  private lockedUntil = 0;
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly idleMs: number,
+  ) {}
+
+  checkPin(configured: string | null, given: string): void {
+    const now = this.clock.now();
+    if (now < this.lockedUntil) {
+      const s = Math.ceil((this.lockedUntil - now) / 1000);
+      throw new AppError('TOO_MANY_ATTEMPTS', `too many wrong PINs: try again in ${s} s (te vaak een verkeerde pincode)`, { field: 'pin' });
+    }
+    if (configured === null) {
+      throw new AppError('NOT_CONFIGURED', 'no trainer PIN is configured: set auth.pin (VHT_KIT_PIN) or enrol the kit', { field: 'auth.pin' });
+    }
+    const a = createHash('sha256').update(configured).digest();
+    const b = createHash('sha256').update(given).digest();
+    if (!timingSafeEqual(a, b)) {
+      this.failures += 1;
+      if (this.failures >= 5) this.lockedUntil = now + 30_000 * 2 ** (this.failures - 5);
+      throw new AppError('UNAUTHORIZED', 'wrong PIN (verkeerde pincode)', { field: 'pin' });
+    }
+    this.failures = 0;
+    this.lockedUntil = 0;
+  }
+
+  create(): string {
+    const token = randomBytes(32).toString('base64url');
+    const now = this.clock.now();
+    this.sessions.set(token, { createdAt: now, lastSeen: now });
+    return token;
+  }
+
+  /** True when the token is a live session; touches it. */
+  touch(token: string | undefined): boolean {
+    if (!token) return false;
+    const s = this.sessions.get(token);
+    if (!s) return false;
+    const now = this.clock.now();
+    if (now - s.lastSeen > this.idleMs) {
+      this.sessions.delete(token);
+      return false;
+    }
+    s.lastSeen = now;
+    return true;
+  }
+
+  destroy(token: string | undefined): void {
+    if (token) this.sessions.delete(token);
+  }
+
+  get count(): number {
+    return this.sessions.size;
+  }
+}
+
+export function readCookie(header: string | undefined, name: string): string | undefined {
+  if (!header) return undefined;
+  for (const part of header.split(';')) {
+    const idx = part.indexOf('=');
+    if (idx < 0) continue;
+    if (part.slice(0, idx).trim() === name) return decodeURIComponent(part.slice(idx + 1).trim());
+  }
+  return undefined;
+}
