@@ -93,6 +93,10 @@ export async function createKit(config: Config, opts: { clock?: Clock; logger?: 
       started = true;
       const discarded = capture.discardLeftovers();
       if (discarded > 0) logger.warn('discarded plaintext leftovers in the RAM ring', { files: discarded });
+      if (catalogue.created) {
+        const n = clips.rebuild();
+        if (n > 0) logger.warn('catalogue was missing: rebuilt it from the data dir', { clips: n });
+      }
       const { recovered } = clips.recover(clock.now());
       for (const id of recovered) catalogue.audit('clip.recovered', clock.now(), id);
       await keys.start(config.auth.pin);

@@ -29,7 +29,6 @@ export const configSchema = z
       .object({
         host: z.string().min(1).default('0.0.0.0'),
         port: port.default(8080),
-        controlHost: z.string().min(1).default('127.0.0.1'),
       })
       .strict()
       .prefault({}),
@@ -78,7 +77,6 @@ export const configSchema = z
     storage: z
       .object({
         reserveMB: z.number().min(0).max(1_000_000).default(512),
-        checkIntervalMs: z.number().int().min(100).max(60000).default(2000),
       })
       .strict()
       .prefault({}),

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { MIGRATIONS } from './migrations.js';
 
@@ -61,8 +62,11 @@ const CLIP_COLUMNS = `
  */
 export class Catalogue {
   readonly db: Database.Database;
+  /** True when this open made a new, empty catalogue (then it can be rebuilt from the files). */
+  readonly created: boolean;
 
   constructor(file: string) {
+    this.created = !existsSync(file);
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');

@@ -1,0 +1,160 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+let nextPort = 18300 + Math.floor(Math.random() * 500);
+
+export interface ServiceOptions {
+  /** Extra YAML config (merged by writing a file). */
+  config?: string;
+  env?: Record<string, string>;
+  /** Reuse a directory (restart after a crash). */
+  dir?: string;
+  port?: number;
+}
+
+/** Small-resolution sim profile: real GStreamer, light on a 2-core test machine. */
+export const TEST_CAPTURE = `
+capture:
+  profile: sim
+  width: 320
+  height: 240
+  fps: 25
+  bitrateKbps: 400
+  preRollSeconds: 3
+  restartMinMs: 300
+`;
+
+/** The real kit as a process (bin/vht-kit serve), on its own port and data dir. */
+export class Service {
+  proc: ChildProcess | null = null;
+  readonly dir: string;
+  readonly port: number;
+  readonly dataDir: string;
+  readonly ringDir: string;
+  readonly orgKeyFile: string;
+  cookie = '';
+  output = '';
+
+  constructor(private readonly opts: ServiceOptions = {}) {
+    this.dir = opts.dir ?? mkdtempSync(path.join(os.tmpdir(), 'vht-kit-test-'));
+    this.port = opts.port ?? nextPort++;
+    this.dataDir = path.join(this.dir, 'data');
+    this.ringDir = path.join('/dev/shm', `vht-kit-test-ring-${path.basename(this.dir)}`);
+    this.orgKeyFile = path.join(this.dir, 'data-demo-org.key');
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    const configFile = path.join(this.dir, 'config.yaml');
+    writeFileSync(configFile, (this.opts.config ?? TEST_CAPTURE) + '\nlogLevel: info\n');
+    this.output = '';
+    const proc = spawn(process.execPath, [path.join(ROOT, 'bin/vht-kit'), 'serve'], {
+      env: {
+        ...process.env,
+        VHT_KIT_CONFIG: configFile,
+        VHT_KIT_DATA_DIR: this.dataDir,
+        VHT_KIT_RING_DIR: this.ringDir,
+        VHT_KIT_PORT: String(this.port),
+        VHT_KIT_HOST: '127.0.0.1',
+        VHT_KIT_PIN: '1234',
+        ...this.opts.env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.proc = proc;
+    proc.stdout?.on('data', (d: Buffer) => (this.output += d.toString()));
+    proc.stderr?.on('data', (d: Buffer) => (this.output += d.toString()));
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline) {
+      if (proc.exitCode !== null) throw new Error(`service exited (${proc.exitCode}):\n${this.output}`);
+      try {
+        const r = await fetch(`${this.url}/healthz`);
+        if (r.ok) break;
+      } catch {
+        // not listening yet
+      }
+      await sleep(100);
+    }
+    await this.login();
+  }
+
+  async login(): Promise<void> {
+    const r = await fetch(`${this.url}/api/login`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ pin: '1234' }),
+    });
+    if (r.status !== 204) throw new Error(`login failed: ${r.status} ${await r.text()}`);
+    this.cookie = (r.headers.get('set-cookie') ?? '').split(';')[0]!;
+  }
+
+  async request(method: string, url: string, body?: unknown): Promise<{ status: number; json: any; text: string }> {
+    const headers: Record<string, string> = { cookie: this.cookie };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const r = await fetch(`${this.url}${url}`, { method, headers, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
+    const text = await r.text();
+    let json: any = undefined;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    return { status: r.status, json, text };
+  }
+
+  async status(): Promise<any> {
+    return (await this.request('GET', '/api/status')).json;
+  }
+
+  /** Waits until the status satisfies `pred` (polling every 100 ms). */
+  async waitFor(pred: (s: any) => boolean, timeoutMs = 20_000, what = 'status'): Promise<any> {
+    const deadline = Date.now() + timeoutMs;
+    let last: any;
+    while (Date.now() < deadline) {
+      last = await this.status();
+      if (last && pred(last)) return last;
+      await sleep(100);
+    }
+    throw new Error(`timed out waiting for ${what}; last status: ${JSON.stringify(last)}\n${this.output.slice(-3000)}`);
+  }
+
+  /** Waits until the ring holds at least `seconds` of closed segments (pre-roll is available). */
+  async waitArmed(): Promise<void> {
+    await this.waitFor((s) => s.state === 'armed' && s.camera.ok, 20_000, 'armed');
+  }
+
+  /** The capture worker's pid (the service's child process). */
+  workerPid(): number | null {
+    const pid = this.proc?.pid;
+    if (!pid) return null;
+    try {
+      const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+      return children.length ? Number(children[0]) : null;
+    } catch {
+      return null;
+    }
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    const proc = this.proc;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return proc?.exitCode ?? null;
+    const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+    proc.kill(signal);
+    const code = await Promise.race([exited, sleep(15_000).then(() => 'timeout' as const)]);
+    if (code === 'timeout') {
+      proc.kill('SIGKILL');
+      return null;
+    }
+    return code;
+  }
+
+  cleanup(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+    rmSync(this.ringDir, { recursive: true, force: true });
+  }
+}
