@@ -203,10 +203,15 @@ export class CaptureSupervisor extends EventEmitter<SupervisorEvents> {
       case 'segment':
         this.emit('segment', { path: msg.path, startMs: msg.startMs, endMs: msg.endMs, bytes: msg.bytes, generation });
         break;
-      case 'error':
+      case 'error': {
         this.lastError = msg.source ? `${msg.message} (${msg.source})` : msg.message;
         this.opts.logger.warn('capture pipeline error', { error: this.lastError, generation });
+        // The worker exits by itself after an error; one that hangs is killed.
+        const child = this.child;
+        const t = setTimeout(() => child?.kill('SIGKILL'), 2000);
+        child?.once('exit', () => clearTimeout(t));
         break;
+      }
       case 'eos':
         break;
     }

@@ -22,11 +22,24 @@ function send(msg: FromWorker): void {
   if (process.send) process.send(msg);
 }
 
-function fail(message: string, source?: string): never {
+let failing = false;
+
+/**
+ * Reports the error and ends this process non-zero so the supervisor restarts it. The pipeline is
+ * set to NULL first: the binding's bus poll blocks a libuv thread until the next bus message,
+ * which would otherwise keep the process from exiting.
+ */
+function fail(message: string, source?: string): void {
+  if (failing) return;
+  failing = true;
   send({ type: 'error', message, ...(source ? { source } : {}) });
-  // Give the IPC message a moment to leave, then exit non-zero so the supervisor restarts us.
+  try {
+    pipeline?.stop();
+  } catch {
+    // the pipeline is gone already; exiting is all that is left
+  }
   setTimeout(() => process.exit(2), 50);
-  throw new Error(message);
+  setTimeout(() => process.kill(process.pid, 'SIGKILL'), 1000).unref();
 }
 
 let pipeline: GstPipeline | null = null;
@@ -89,6 +102,7 @@ function arm(msg: Extract<ToWorker, { type: 'arm' }>): void {
     pipeline = new gst.Pipeline(msg.launch);
   } catch (err) {
     fail(`pipeline cannot be built: ${(err as Error).message}`);
+    return;
   }
   const p = pipeline;
   p.pollBus(onBus);
@@ -131,3 +145,5 @@ process.on('disconnect', () => {
   pipeline?.stop();
   process.exit(0);
 });
+
+process.on('uncaughtException', (err) => fail(`capture worker: ${err.message}`));

@@ -1,0 +1,177 @@
+import { execFileSync } from 'node:child_process';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { AppError } from '../src/core/errors.js';
+import { createLogger } from '../src/core/logger.js';
+import { Catalogue } from '../src/store/catalogue.js';
+import { ClipStore } from '../src/store/clips.js';
+import { decryptWith, encryptTo, generateIdentity, seal, unseal } from '../src/store/crypto.js';
+import { KeyStore } from '../src/store/keys.js';
+import { MIGRATIONS } from '../src/store/migrations.js';
+import { filesUnder } from './helpers/media.js';
+
+const logger = createLogger({ level: 'silent' });
+const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'vht-store-'));
+
+function keygen(dir: string): { file: string; recipient: string } {
+  const file = path.join(dir, 'org.key');
+  execFileSync('age-keygen', ['-o', file], { stdio: 'pipe' });
+  const recipient = /# public key: (age1\S+)/.exec(readFileSync(file, 'utf8'))![1]!;
+  return { file, recipient };
+}
+
+describe('age interoperability', () => {
+  it('the age CLI decrypts what the kit encrypts, to each of two recipients', async () => {
+    const dir = tmp();
+    const org = keygen(dir);
+    const kit = await generateIdentity();
+    const data = Buffer.from('segment payload '.repeat(10_000));
+    const ct = await encryptTo([org.recipient, kit.recipient], data);
+    const f = path.join(dir, 'x.ts.age');
+    writeFileSync(f, ct);
+    expect(execFileSync('age', ['-d', '-i', org.file, f]).equals(data)).toBe(true);
+    expect(Buffer.from(await decryptWith(kit.identity, ct)).equals(data)).toBe(true);
+  });
+
+  it('the kit decrypts what the age CLI encrypts, and rejects tampered or truncated files clearly', async () => {
+    const dir = tmp();
+    const kit = await generateIdentity();
+    const plain = path.join(dir, 'p.bin');
+    writeFileSync(plain, Buffer.alloc(200_000, 7));
+    const ct = execFileSync('age', ['-r', kit.recipient, plain]);
+    expect(Buffer.from(await decryptWith(kit.identity, ct)).equals(readFileSync(plain))).toBe(true);
+
+    const tampered = Buffer.from(ct);
+    tampered[tampered.length - 100]! ^= 0x01;
+    await expect(decryptWith(kit.identity, tampered)).rejects.toThrow(AppError);
+    await expect(decryptWith(kit.identity, tampered)).rejects.toThrow(/cannot be decrypted/);
+    await expect(decryptWith(kit.identity, ct.subarray(0, ct.length - 5000))).rejects.toThrow(/cannot be decrypted/);
+    const other = await generateIdentity();
+    await expect(decryptWith(other.identity, ct)).rejects.toThrow(/cannot be decrypted/);
+  });
+});
+
+describe('PIN-sealed playback key', () => {
+  it('opens with the PIN only', async () => {
+    const sealed = await seal('AGE-SECRET-KEY-1TEST', '4821');
+    expect(JSON.stringify(sealed)).not.toContain('AGE-SECRET-KEY');
+    expect(await unseal(sealed, '4821')).toBe('AGE-SECRET-KEY-1TEST');
+    expect(await unseal(sealed, '4822')).toBeNull();
+  });
+
+  it('the key store keeps no unsealed secret on disk and answers 423 while locked', async () => {
+    const dataDir = path.join(tmp(), 'data');
+    const keys = new KeyStore({ dataDir, orgRecipient: null, allowDemoOrg: true, logger });
+    await keys.start('4821');
+    expect(keys.recipients()).toHaveLength(2);
+    for (const f of filesUnder(dataDir)) expect(readFileSync(f, 'utf8')).not.toContain('AGE-SECRET-KEY-');
+    expect(() => keys.requireIdentity()).toThrow(expect.objectContaining({ code: 'LOCKED', status: 423 }));
+    expect(await keys.unlock('0000')).toBe(false);
+    expect(keys.unlocked).toBe(false);
+    expect(await keys.unlock('4821')).toBe(true);
+    expect(keys.requireIdentity()).toMatch(/^AGE-SECRET-KEY-1/);
+    keys.lock();
+    expect(keys.unlocked).toBe(false);
+  });
+
+  it('makes no demo organisation key on a real profile', async () => {
+    const dataDir = path.join(tmp(), 'data');
+    const keys = new KeyStore({ dataDir, orgRecipient: null, allowDemoOrg: false, logger });
+    await keys.start('4821');
+    expect(() => keys.recipients()).toThrow(/keys\.orgRecipient/);
+    expect(existsSync(`${dataDir}-demo-org.key`)).toBe(false);
+  });
+});
+
+describe('clip store and catalogue', () => {
+  let dir: string;
+  let org: { file: string; recipient: string };
+  let catalogue: Catalogue;
+  let store: ClipStore;
+
+  beforeEach(() => {
+    dir = tmp();
+    org = keygen(dir);
+    catalogue = new Catalogue(path.join(dir, 'catalogue.db'));
+    store = new ClipStore(path.join(dir, 'data'), catalogue, () => [org.recipient], logger);
+  });
+
+  it('runs each migration once', () => {
+    expect(catalogue.schemaVersion).toBe(MIGRATIONS[MIGRATIONS.length - 1]!.version);
+    catalogue.close();
+    const again = new Catalogue(path.join(dir, 'catalogue.db'));
+    expect(again.created).toBe(false);
+    expect(again.schemaVersion).toBe(MIGRATIONS.length);
+  });
+
+  it('persists encrypted segments whose SHA-256 and size are in the catalogue', async () => {
+    const id = store.createClip({ caseCode: 'KV-1', now: 1000, requestedAt: 1000, preRollMs: 0, originMs: 1000 });
+    const row = await store.persistSegment(id, 0, Buffer.alloc(5000, 1), { startMs: 1000, durationMs: 1000, discontinuity: false });
+    const file = store.segmentFile(id, 0);
+    const bytes = readFileSync(file);
+    expect(row.bytes).toBe(bytes.length);
+    expect(catalogue.segments(id)[0]!.sha256).toBe(row.sha256);
+    expect(execFileSync('age', ['-d', '-i', org.file, file]).equals(Buffer.alloc(5000, 1))).toBe(true);
+    expect(readdirSync(path.dirname(file)).filter((n) => n.startsWith('.tmp-'))).toEqual([]);
+  });
+
+  it('recovers an unfinished clip from whole segments only, after a crash left debris', async () => {
+    const id = store.createClip({ caseCode: null, now: 1000, requestedAt: 1000, preRollMs: 0, originMs: 1000 });
+    for (let seq = 0; seq < 4; seq++) {
+      await store.persistSegment(id, seq, Buffer.alloc(3000, seq), { startMs: 1000 + seq * 1000, durationMs: 1000, discontinuity: false });
+    }
+    store.addMarker(id, 1500, 'beurt', 2500);
+    const dirOf = path.dirname(store.segmentFile(id, 0));
+    // crash debris: a temp file, a journal line whose file never landed, a torn last line,
+    // and a segment whose bytes do not match the journal
+    writeFileSync(path.join(dirOf, '.tmp-4.ts.age-123-456'), 'partial');
+    appendFileSync(path.join(dirOf, 'journal.jsonl'), JSON.stringify({ t: 'seg', seq: 4, startMs: 5000, durationMs: 1000, bytes: 9, sha256: 'ab', discontinuity: false }) + '\n{"t":"seg","se');
+    const f3 = store.segmentFile(id, 3);
+    const b3 = readFileSync(f3);
+    b3[b3.length - 1]! ^= 0xff;
+    writeFileSync(f3, b3);
+
+    const fresh = new Catalogue(path.join(dir, 'fresh.db'));
+    const store2 = new ClipStore(path.join(dir, 'data'), fresh, () => [org.recipient], logger);
+    const { recovered, tempFilesRemoved } = store2.recover(9999);
+    expect(recovered).toEqual([id]);
+    expect(tempFilesRemoved).toBe(1);
+    const clip = fresh.getClip(id)!;
+    expect(clip.state).toBe('recovered');
+    expect(fresh.segments(id).map((s) => s.seq)).toEqual([0, 1, 2]);
+    expect(clip.durationMs).toBe(3000);
+    expect(clip.stoppedAt).toBe(4000);
+    expect(fresh.markers(id).map((m) => [m.offsetMs, m.label])).toEqual([[1500, 'beurt']]);
+    expect(store2.readClipFile(id).state).toBe('recovered');
+    // a second start finds nothing more to do
+    expect(store2.recover(10_000).recovered).toEqual([]);
+  });
+
+  it('rebuilds the catalogue from the data dir', async () => {
+    const a = store.createClip({ caseCode: 'KV-7', now: 1000, requestedAt: 1000, preRollMs: 3000, originMs: 900 });
+    await store.persistSegment(a, 0, Buffer.alloc(100, 1), { startMs: 900, durationMs: 1000, discontinuity: false });
+    await store.persistSegment(a, 1, Buffer.alloc(100, 2), { startMs: 1900, durationMs: 960, discontinuity: true });
+    store.addMarker(a, 1200, null, 2100);
+    store.finishClip(a, 'complete', 2860, 'stopped');
+    const b = store.createClip({ caseCode: null, now: 5000, requestedAt: 5000, preRollMs: 3000, originMs: 4000 });
+    await store.persistSegment(b, 0, Buffer.alloc(100, 3), { startMs: 4000, durationMs: 1000, discontinuity: false });
+    store.finishClip(b, 'complete', 5000, 'stopped');
+    store.assignCase(b, 'KV-8', 6000);
+
+    const fresh = new Catalogue(path.join(dir, 'rebuilt.db'));
+    const n = new ClipStore(path.join(dir, 'data'), fresh, () => [org.recipient], logger).rebuild();
+    expect(n).toBe(2);
+    for (const id of [a, b]) {
+      expect({ ...fresh.getClip(id), visitId: null }).toEqual({ ...catalogue.getClip(id), visitId: null });
+      expect(fresh.segments(id)).toEqual(catalogue.segments(id));
+      expect(fresh.markers(id)).toEqual(catalogue.markers(id));
+    }
+  });
+
+  it('refuses clip ids that could leave the clips directory', () => {
+    expect(() => store.clipDir('../keys')).toThrow(/not a valid clip id/);
+    expect(() => store.segmentFile('abc/../../x', 0)).toThrow(/not a valid clip id/);
+  });
+});
