@@ -183,9 +183,13 @@ export async function runBench(name, main) {
   process.exit(code);
 }
 
+/** --keep leaves the temp dirs (service log, data) in place for a look afterwards. */
+export const KEEP = flagArg('keep');
+
 export function tempDir(prefix, base = os.tmpdir()) {
   const dir = mkdtempSync(path.join(base, prefix));
-  onCleanup(() => rmSync(dir, { recursive: true, force: true }));
+  if (KEEP) log(`--keep: leaving ${dir} in place`);
+  else onCleanup(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
 

@@ -47,7 +47,10 @@ export function runDoctor(config: Config): Check[] {
   }
 
   try {
-    const guard = new StorageGuard(existsSync(config.dataDir) ? config.dataDir : path.dirname(config.dataDir), config.storage.reserveMB * 1024 * 1024);
+    // The data dir may not exist yet: measure the file system it will be made on.
+    let dir = config.dataDir;
+    while (!existsSync(dir) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+    const guard = new StorageGuard(dir, config.storage.reserveMB * 1024 * 1024);
     const info = guard.info(((config.capture.bitrateKbps + 96) * 1000) / 8);
     checks.push({
       name: 'storage',

@@ -261,6 +261,34 @@ describe('crash safety', () => {
   });
 });
 
+describe('a kit that stays disarmed until a visit starts', () => {
+  it('arms on request, and a start while disarmed still records', async () => {
+    const svc = new Service({ env: { VHT_KIT_ARM_AT_START: 'false' } });
+    try {
+      await svc.start();
+      await sleep(1500);
+      expect((await svc.status()).state).toBe('idle');
+      expect(readdirSync(svc.ringDir)).toEqual([]);
+      expect((await svc.request('POST', '/api/recording/arm', {})).status).toBe(200);
+      await svc.waitArmed();
+      expect((await svc.request('POST', '/api/recording/disarm', {})).json.state).toBe('idle');
+      // The button must always work: a start while disarmed arms and records (without pre-roll).
+      const start = await svc.request('POST', '/api/recording/start', {});
+      expect(start.status).toBe(200);
+      await sleep(3000);
+      const stop = await svc.request('POST', '/api/recording/stop', {});
+      expect(stop.status).toBe(200);
+      expect(stop.json.durationMs).toBeGreaterThan(1000);
+      const clip = (await svc.request('GET', `/api/clips/${start.json.clipId}`)).json;
+      expect(clip.state).toBe('complete');
+      expect(clip.segments.length).toBeGreaterThanOrEqual(2);
+    } finally {
+      await svc.stop();
+      svc.cleanup();
+    }
+  });
+});
+
 describe('storage guard', () => {
   it('refuses a take and stops a running one cleanly when free space drops below the reserve', async () => {
     const probe = new Service();
@@ -305,6 +333,27 @@ describe('storage guard', () => {
 });
 
 describe('start-up', () => {
+  it('doctor passes on the sim profile and says how to fix a missing camera', () => {
+    const env = { ...process.env, VHT_KIT_DATA_DIR: '/tmp/vht-kit-doctor/data', VHT_KIT_PIN: '1234' };
+    const ok = execFileSync(process.execPath, ['bin/vht-kit', 'doctor'], { env: { ...env, VHT_KIT_PROFILE: 'sim' }, encoding: 'utf8' });
+    expect(ok).toMatch(/ok {3}gstreamer elements: all \d+ elements of the sim profile present/);
+    expect(ok).toContain('all checks passed');
+    let out = '';
+    let code = 0;
+    try {
+      execFileSync(process.execPath, ['bin/vht-kit', 'doctor'], {
+        env: { ...env, VHT_KIT_PROFILE: 'pi5', VHT_KIT_CAMERA: '/dev/video-none' }, encoding: 'utf8', stdio: 'pipe',
+      });
+    } catch (e) {
+      out = (e as { stdout: string }).stdout;
+      code = (e as { status: number }).status;
+    }
+    expect(code).toBe(1);
+    expect(out).toContain('FAIL camera: /dev/video-none not found');
+    expect(out).toContain('FAIL organisation key');
+    expect(out).toMatch(/fix: .*VHT_KIT_ORG_RECIPIENT/);
+  });
+
   it('refuses a bad config value with a message naming the key and the value', () => {
     let err: { status: number; stderr: string } | null = null;
     try {

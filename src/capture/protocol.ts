@@ -5,7 +5,8 @@ export type ToWorker =
   | { type: 'disarm' };
 
 export type FromWorker =
-  | { type: 'playing'; wallMs: number }
-  | { type: 'segment'; path: string; startMs: number; endMs: number; bytes: number }
+  /** Times are monotonic ms (CLOCK_MONOTONIC, see core/clock.ts), comparable across processes. */
+  | { type: 'playing'; mono: number }
+  | { type: 'segment'; path: string; startMono: number; endMono: number; bytes: number }
   | { type: 'error'; message: string; source?: string }
   | { type: 'eos' };

@@ -10,8 +10,9 @@ import type { FromWorker, ToWorker } from './protocol.js';
 export interface ClosedSegment {
   /** Plaintext segment file in the RAM ring directory. */
   path: string;
-  startMs: number;
-  endMs: number;
+  /** Monotonic ms (core/clock.ts): compare with Clock.monotonic(), never with wall time. */
+  startMono: number;
+  endMono: number;
   bytes: number;
   /** Increments with every worker start: a new generation means a timestamp discontinuity. */
   generation: number;
@@ -41,7 +42,7 @@ export interface SupervisorOptions {
 
 export interface SupervisorEvents {
   segment: [ClosedSegment];
-  playing: [{ generation: number; wallMs: number }];
+  playing: [{ generation: number; mono: number }];
   error: [{ message: string; restartInMs: number }];
   status: [CaptureStatus];
 }
@@ -197,11 +198,11 @@ export class CaptureSupervisor extends EventEmitter<SupervisorEvents> {
         this.stableTimer = this.opts.clock.setTimeout(() => {
           this.failures = 0;
         }, 30_000);
-        this.emit('playing', { generation, wallMs: msg.wallMs });
+        this.emit('playing', { generation, mono: msg.mono });
         this.emitStatus();
         break;
       case 'segment':
-        this.emit('segment', { path: msg.path, startMs: msg.startMs, endMs: msg.endMs, bytes: msg.bytes, generation });
+        this.emit('segment', { path: msg.path, startMono: msg.startMono, endMono: msg.endMono, bytes: msg.bytes, generation });
         break;
       case 'error': {
         this.lastError = msg.source ? `${msg.message} (${msg.source})` : msg.message;

@@ -6,6 +6,7 @@
  */
 import { statSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { monotonicMs } from '../core/clock.js';
 import type { FromWorker, ToWorker } from './protocol.js';
 
 interface GstPipeline {
@@ -43,7 +44,7 @@ function fail(message: string, source?: string): void {
 }
 
 let pipeline: GstPipeline | null = null;
-let wallAtPlaying = 0;
+let monoAtPlaying = 0;
 let playing = false;
 let lastEndNs = 0n;
 let cutCount = 0;
@@ -68,15 +69,15 @@ function onBus(msg: Record<string, unknown>): void {
   if (type === 'state-changed' && /^pipeline\d+$/.test(String(msg._src_element_name)) && msg['new-state'] === 'GST_STATE_PLAYING') {
     if (!playing) {
       playing = true;
-      wallAtPlaying = Date.now();
-      send({ type: 'playing', wallMs: wallAtPlaying });
+      monoAtPlaying = monotonicMs();
+      send({ type: 'playing', mono: monoAtPlaying });
       scheduleCut();
     }
   } else if (type === 'element' && msg.name === 'GstMultiFileSink') {
     const file = String(msg.filename);
     const endNs = BigInt(String(msg['running-time']));
-    const startMs = wallAtPlaying + Number(lastEndNs / 1_000_000n);
-    const endMs = wallAtPlaying + Number(endNs / 1_000_000n);
+    const startMono = monoAtPlaying + Number(lastEndNs) / 1e6;
+    const endMono = monoAtPlaying + Number(endNs) / 1e6;
     lastEndNs = endNs;
     let bytes = 0;
     try {
@@ -84,7 +85,7 @@ function onBus(msg: Record<string, unknown>): void {
     } catch {
       bytes = 0;
     }
-    send({ type: 'segment', path: file, startMs, endMs, bytes });
+    send({ type: 'segment', path: file, startMono, endMono, bytes });
   } else if (type === 'error') {
     fail(`${String(msg.message ?? 'GStreamer error')}`, String(msg.name ?? msg._src_element_name ?? ''));
   } else if (type === 'eos') {

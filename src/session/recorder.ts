@@ -16,7 +16,7 @@ export interface CaptureControl {
   disarm(): Promise<void>;
   cut(): boolean;
   on(event: 'segment', fn: (seg: ClosedSegment) => void): unknown;
-  on(event: 'playing', fn: (p: { generation: number; wallMs: number }) => void): unknown;
+  on(event: 'playing', fn: (p: { generation: number; mono: number }) => void): unknown;
   on(event: 'status', fn: (s: CaptureStatus) => void): unknown;
 }
 
@@ -27,17 +27,19 @@ export interface RecorderOptions {
   armAtStart: boolean;
 }
 
+/** A take. Fields ending in Mono are monotonic ms (comparable with segment times); others wall ms. */
 interface Take {
   clipId: string;
   caseCode: string | null;
   requestedAt: number;
-  fromMs: number;
-  originMs: number | null;
-  stopAt: number | null;
+  requestedMono: number;
+  fromMono: number;
+  originMono: number | null;
+  stopAtMono: number | null;
   stopReason: string;
   nextSeq: number;
   generation: number | null;
-  lastEndMs: number | null;
+  lastEndMono: number | null;
   gapMs: number;
   chain: Promise<void>;
   failed: string | null;
@@ -88,7 +90,7 @@ export class Recorder {
     this.started = true;
     this.capture.on('segment', (seg) => this.onSegment(seg));
     this.capture.on('playing', (p) => {
-      this.openSegmentStart = p.wallMs;
+      this.openSegmentStart = p.mono;
     });
     this.capture.on('status', () => this.publishState());
     if (this.opts.armAtStart) this.capture.arm();
@@ -148,7 +150,7 @@ export class Recorder {
     if (cam.error !== undefined) s.camera.error = cam.error;
     if (this.take) {
       s.clipId = this.take.clipId;
-      s.elapsedMs = Math.max(0, this.clock.now() - this.take.requestedAt);
+      s.elapsedMs = Math.max(0, Math.round(this.clock.monotonic() - this.take.requestedMono));
     }
     return s;
   }
@@ -171,16 +173,18 @@ export class Recorder {
       throw new AppError('STORAGE_FULL', `not enough free space to record: ${Math.round(info.freeBytes / 1e6)} MB free, reserve reached (opslag vol)`, { field: 'storage.reserveMB' });
     }
     const now = this.clock.now();
-    const fromMs = now - this.opts.preRollMs;
-    const fromRing = this.ring.filter((s) => s.endMs > fromMs).sort((a, b) => a.startMs - b.startMs);
+    const nowMono = this.clock.monotonic();
+    const fromMono = nowMono - this.opts.preRollMs;
+    const fromRing = this.ring.filter((s) => s.endMono > fromMono).sort((a, b) => a.startMono - b.startMono);
     this.ring = this.ring.filter((s) => !fromRing.includes(s));
-    const originMs = fromRing[0]?.startMs ?? this.openSegmentStart ?? null;
+    const originMono = fromRing[0]?.startMono ?? this.openSegmentStart ?? null;
+    const originMs = originMono === null ? null : Math.round(this.toWall(originMono));
     const clipId = this.clips.createClip({ caseCode, now, requestedAt: now, preRollMs: this.opts.preRollMs, originMs });
     let resolveFinished!: Take['resolveFinished'];
     const finished = new Promise<{ clipId: string; durationMs: number }>((r) => (resolveFinished = r));
     const take: Take = {
-      clipId, caseCode, requestedAt: now, fromMs, originMs, stopAt: null, stopReason: 'stopped', nextSeq: 0,
-      generation: null, lastEndMs: null, gapMs: 0, chain: Promise.resolve(), failed: null,
+      clipId, caseCode, requestedAt: now, requestedMono: nowMono, fromMono, originMono, stopAtMono: null,
+      stopReason: 'stopped', nextSeq: 0, generation: null, lastEndMono: null, gapMs: 0, chain: Promise.resolve(), failed: null,
       finished, resolveFinished, finishing: false, stopTimer: null,
     };
     this.take = take;
@@ -196,8 +200,8 @@ export class Recorder {
   async stopTake(reason = 'stopped'): Promise<{ clipId: string; durationMs: number }> {
     const take = this.take;
     if (!take) throw new AppError('CONFLICT', 'no take is running');
-    if (take.stopAt === null) {
-      take.stopAt = this.clock.now();
+    if (take.stopAtMono === null) {
+      take.stopAtMono = this.clock.monotonic();
       take.stopReason = reason;
       if (!this.capture.cut()) {
         // No pipeline to cut: finish with what has been persisted.
@@ -215,32 +219,32 @@ export class Recorder {
   /** Drops a marker at the current position of the running take. */
   mark(label: string | null): { markerId: number; offsetMs: number; clipId: string } {
     const take = this.take;
-    if (!take || take.stopAt !== null) throw new AppError('CONFLICT', 'no take is running: start recording before marking a moment');
+    if (!take || take.stopAtMono !== null) throw new AppError('CONFLICT', 'no take is running: start recording before marking a moment');
     const now = this.clock.now();
-    const origin = take.originMs ?? take.requestedAt;
-    const offsetMs = Math.max(0, now - origin - take.gapMs);
+    const origin = take.originMono ?? take.requestedMono;
+    const offsetMs = Math.max(0, Math.round(this.clock.monotonic() - origin - take.gapMs));
     const markerId = this.clips.addMarker(take.clipId, offsetMs, label, now);
     this.bus.emit('marker', { clipId: take.clipId, markerId, offsetMs, label });
     return { markerId, offsetMs, clipId: take.clipId };
   }
 
   private onSegment(seg: ClosedSegment): void {
-    const duration = seg.endMs - seg.startMs;
+    const duration = seg.endMono - seg.startMono;
     if (duration > 0 && seg.bytes > 0) {
       const rate = (seg.bytes * 1000) / duration;
       this.bytesPerSecond = this.bytesPerSecond === 0 ? rate : this.bytesPerSecond * 0.9 + rate * 0.1;
     }
-    this.openSegmentStart = seg.endMs;
+    this.openSegmentStart = seg.endMono;
     const take = this.take;
-    if (take && !take.finishing && seg.endMs > take.fromMs && (take.stopAt === null || seg.startMs < take.stopAt)) {
+    if (take && !take.finishing && seg.endMono > take.fromMono && (take.stopAtMono === null || seg.startMono < take.stopAtMono)) {
       this.enqueue(take, seg);
-      if (take.stopAt !== null && seg.endMs >= take.stopAt - 40) this.finishTake(take);
+      if (take.stopAtMono !== null && seg.endMono >= take.stopAtMono - 40) this.finishTake(take);
     } else {
       this.ring.push(seg);
       this.bus.emit('segment.closed', { durationMs: duration, bytes: seg.bytes });
     }
     this.pruneRing();
-    if (take && take.stopAt === null && !this.guard.hasRoom(seg.bytes * 3)) {
+    if (take && take.stopAtMono === null && !this.guard.hasRoom(seg.bytes * 3)) {
       const info = this.storage();
       this.logger.warn('storage reserve reached: stopping the take', { clipId: take.clipId, freeBytes: info.freeBytes });
       this.bus.emit('storage.low', { freeBytes: info.freeBytes, minutesLeft: info.minutesLeft });
@@ -249,10 +253,10 @@ export class Recorder {
   }
 
   private pruneRing(): void {
-    const keepAfter = this.clock.now() - this.opts.preRollMs;
+    const keepAfter = this.clock.monotonic() - this.opts.preRollMs;
     const keep: ClosedSegment[] = [];
     for (const seg of this.ring) {
-      if (seg.endMs > keepAfter) keep.push(seg);
+      if (seg.endMono > keepAfter) keep.push(seg);
       else rmSync(seg.path, { force: true });
     }
     this.ring = keep;
@@ -261,26 +265,27 @@ export class Recorder {
   private enqueue(take: Take, seg: ClosedSegment): void {
     const seq = take.nextSeq++;
     const discontinuity = take.generation !== null && seg.generation !== take.generation;
-    if (take.lastEndMs !== null && seg.startMs > take.lastEndMs + 100) take.gapMs += seg.startMs - take.lastEndMs;
-    if (take.originMs === null) {
-      take.originMs = seg.startMs;
-      this.clips.setOrigin(take.clipId, seg.startMs);
+    if (take.lastEndMono !== null && seg.startMono > take.lastEndMono + 100) take.gapMs += seg.startMono - take.lastEndMono;
+    if (take.originMono === null) {
+      take.originMono = seg.startMono;
+      this.clips.setOrigin(take.clipId, Math.round(this.toWall(seg.startMono)));
     }
     take.generation = seg.generation;
-    take.lastEndMs = seg.endMs;
+    take.lastEndMono = seg.endMono;
+    const startMs = this.toWall(seg.startMono);
     take.chain = take.chain.then(async () => {
       try {
         if (take.failed) return;
         const plaintext = await readFile(seg.path);
         const row = await this.clips.persistSegment(take.clipId, seq, plaintext, {
-          startMs: seg.startMs, durationMs: seg.endMs - seg.startMs, discontinuity,
+          startMs, durationMs: seg.endMono - seg.startMono, discontinuity,
         });
         this.bus.emit('segment.closed', { clipId: take.clipId, seq, durationMs: row.durationMs, bytes: row.bytes });
       } catch (err) {
         take.failed = describeError(err);
         this.logger.error('segment could not be stored; stopping the take', { clipId: take.clipId, seq, error: take.failed });
-        if (take.stopAt === null) {
-          take.stopAt = this.clock.now();
+        if (take.stopAtMono === null) {
+          take.stopAtMono = this.clock.monotonic();
           take.stopReason = `write failed: ${take.failed}`;
           this.finishTake(take);
         }
@@ -295,7 +300,7 @@ export class Recorder {
     take.finishing = true;
     if (take.stopTimer) this.clock.clearTimeout(take.stopTimer);
     void take.chain.then(() => {
-      const stoppedAt = take.stopAt ?? this.clock.now();
+      const stoppedAt = Math.round(take.stopAtMono === null ? this.clock.now() : this.toWall(take.stopAtMono));
       this.clips.finishClip(take.clipId, 'complete', stoppedAt, take.stopReason);
       const clip = this.catalogue.getClip(take.clipId);
       const durationMs = clip?.durationMs ?? 0;
@@ -306,6 +311,11 @@ export class Recorder {
       take.resolveFinished({ clipId: take.clipId, durationMs });
       this.publishState();
     });
+  }
+
+  /** Wall time of a monotonic instant, by today's offset between the two clocks. */
+  private toWall(mono: number): number {
+    return this.clock.now() - (this.clock.monotonic() - mono);
   }
 
   private publishState(): void {

@@ -1,3 +1,17 @@
+/** The VHT trajectory types a case can have (see ../shared/domain). */
+export const TRAJECTORIES = [
+  'k-vht',
+  'vht-voorzorg',
+  'lokale-teams',
+  'jeugdhulp-ggz',
+  'verstandelijke-beperkingen',
+  'communicatieve-beperkingen',
+  'gehechtheid',
+  'complexe-problemen',
+] as const;
+
+const trajectoryList = TRAJECTORIES.map((t) => `'${t}'`).join(', ');
+
 /** Numbered catalogue migrations; each runs once, in order, in a transaction. Never edit a shipped one. */
 export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
   {
@@ -6,7 +20,7 @@ export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
     sql: `
       CREATE TABLE cases (
         code TEXT PRIMARY KEY,
-        trajectory TEXT,
+        trajectory TEXT CHECK (trajectory IS NULL OR trajectory IN (${trajectoryList})),
         consent_recording INTEGER NOT NULL DEFAULT 1,
         consent_review INTEGER NOT NULL DEFAULT 0,
         consent_supervision INTEGER NOT NULL DEFAULT 0,

@@ -184,6 +184,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // --- recorder ---
   app.get('/api/status', async () => statusResponse.parse({ ...deps.recorder.status(), locked: !deps.keys.unlocked }));
 
+  // A kit configured not to arm at start-up arms when the visit starts (pre-roll from then on).
+  app.post('/api/recording/arm', async (req) => {
+    parseInput(z.object({}).strict(), req.body, 'body');
+    deps.recorder.arm();
+    return { state: deps.recorder.state };
+  });
+
+  app.post('/api/recording/disarm', async (req) => {
+    parseInput(z.object({}).strict(), req.body, 'body');
+    await deps.recorder.disarm();
+    return { state: deps.recorder.state };
+  });
+
   app.post('/api/recording/start', async (req) => {
     const body = parseInput(z.object({ caseCode: caseCodeSchema.nullable().optional() }).strict(), req.body, 'body');
     return deps.recorder.startTake(body.caseCode ?? null);
