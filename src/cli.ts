@@ -2,6 +2,8 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from './config/load.js';
 import { AppError, describeError } from './core/errors.js';
+import { changePin, enrol, keygen, verifyAudit } from './admin.js';
+import { createLogger } from './core/logger.js';
 import { runDoctor } from './doctor.js';
 import { createKit } from './main.js';
 
@@ -10,6 +12,13 @@ const USAGE = `vht-kit — the software of a VHT home-visit recording kit
 Usage:
   vht-kit serve            run the kit (camera, store, web server)
   vht-kit doctor           check this machine and the configuration; says how to fix what is wrong
+  vht-kit keygen --out org.key
+                           at the office: make the organisation's age identity; prints its recipient
+  vht-kit enrol --org-recipient age1… --kit-id kit-07 --trainer-pin 123456 [--current-pin …] [--config FILE]
+                           write the kit's config (VHT_KIT_CONFIG or --config) and seal its key with the PIN
+  vht-kit pin --current 123456 --new 654321
+                           change the trainer PIN (clips stay playable)
+  vht-kit audit verify     check the hash chain of the audit log; exit 0 when it is whole
   vht-kit help             this text
 
 Configuration: the YAML file named by VHT_KIT_CONFIG (see config/example.yaml), then VHT_KIT_*
@@ -64,10 +73,66 @@ function doctor(): void {
   process.exitCode = bad ? 1 : 0;
 }
 
+function need(values: Record<string, string | boolean | undefined>, name: string): string {
+  const v = values[name];
+  if (typeof v !== 'string' || v === '') throw new AppError('VALIDATION', `--${name} is required`, { field: `--${name}` });
+  return v;
+}
+
 async function main(argv: string[]): Promise<void> {
-  const { positionals } = parseArgs({ args: argv, allowPositionals: true, strict: false });
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      out: { type: 'string' },
+      'org-recipient': { type: 'string' },
+      'kit-id': { type: 'string' },
+      'trainer-pin': { type: 'string' },
+      'current-pin': { type: 'string' },
+      config: { type: 'string' },
+      current: { type: 'string' },
+      new: { type: 'string' },
+    },
+  });
+  const logger = createLogger({ level: 'warn' });
   const cmd = positionals[0] ?? 'help';
   switch (cmd) {
+    case 'keygen': {
+      const recipient = await keygen(need(values, 'out'));
+      process.stdout.write(`${recipient}\n`);
+      process.stderr.write(`identity written to ${values.out}; enrol kits with: vht-kit enrol --org-recipient ${recipient} …\n`);
+      return;
+    }
+    case 'enrol': {
+      const configFile = values.config ?? process.env.VHT_KIT_CONFIG;
+      if (!configFile) throw new AppError('VALIDATION', 'name the kit config file: --config FILE or VHT_KIT_CONFIG', { field: '--config' });
+      const r = await enrol(
+        {
+          configFile,
+          orgRecipient: need(values, 'org-recipient'),
+          kitId: need(values, 'kit-id'),
+          trainerPin: need(values, 'trainer-pin'),
+          ...(values['current-pin'] ? { currentPin: values['current-pin'] } : {}),
+        },
+        logger,
+      );
+      process.stdout.write(`${r.reenrolled ? 're-enrolled' : 'enrolled'}: config ${configFile}, data ${r.dataDir}\n`);
+      return;
+    }
+    case 'pin': {
+      const { config } = loadConfig();
+      await changePin(config.dataDir, need(values, 'current'), need(values, 'new'), logger);
+      process.stdout.write('PIN changed\n');
+      return;
+    }
+    case 'audit': {
+      if (positionals[1] !== 'verify') throw new AppError('VALIDATION', 'usage: vht-kit audit verify');
+      const { config } = loadConfig();
+      const r = verifyAudit(config.dataDir);
+      process.stdout.write(r.ok ? `audit log whole: ${r.count} entries\n` : `audit log BROKEN at entry ${r.brokenAt}: ${r.reason}\n`);
+      process.exitCode = r.ok ? 0 : 1;
+      return;
+    }
     case 'serve':
       return serve();
     case 'doctor':

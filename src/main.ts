@@ -8,6 +8,7 @@ import type { Config, Profile } from './config/schema.js';
 import { systemClock, type Clock } from './core/clock.js';
 import { EventBus } from './core/events.js';
 import { createLogger, type Logger } from './core/logger.js';
+import { Privacy } from './session/privacy.js';
 import { Recorder } from './session/recorder.js';
 import { Catalogue } from './store/catalogue.js';
 import { ClipStore } from './store/clips.js';
@@ -25,6 +26,7 @@ export interface Kit {
   keys: KeyStore;
   capture: CaptureSupervisor;
   recorder: Recorder;
+  privacy: Privacy;
   app: FastifyInstance;
   ringDir: string;
   start(): Promise<void>;
@@ -53,7 +55,14 @@ export async function createKit(config: Config, opts: { clock?: Clock; logger?: 
     allowDemoOrg: profile === 'sim',
     logger: logger.child('keys'),
   });
-  const clips = new ClipStore(config.dataDir, catalogue, () => keys.recipients(), logger.child('store'));
+  const clips = new ClipStore(config.dataDir, catalogue, keys, logger.child('store'));
+  const privacy = new Privacy(catalogue, clips, clock, logger.child('privacy'), {
+    dataDir: config.dataDir,
+    onWithdrawal: config.privacy.onWithdrawal,
+    deleteAfterUploadHours: config.privacy.deleteAfterUploadHours,
+    warnUnuploadedDays: config.privacy.warnUnuploadedDays,
+    retentionIntervalMs: config.privacy.retentionIntervalMinutes * 60_000,
+  });
   const ringDir = ringDirFor(config);
   const capture = new CaptureSupervisor({
     ringDir,
@@ -79,28 +88,31 @@ export async function createKit(config: Config, opts: { clock?: Clock; logger?: 
   capture.on('error', (e) => bus.emit('camera.error', { message: e.message, restartInMs: e.restartInMs }));
   capture.on('playing', () => bus.emit('camera.ok', { profile }));
   const app = await buildApp({
-    recorder, catalogue, clips, keys, bus, clock, logger: logger.child('web'),
+    recorder, catalogue, clips, keys, privacy, bus, clock, logger: logger.child('web'),
     pin: () => config.auth.pin,
     markerLabels: config.markers.labels,
     sessionIdleMs: config.auth.sessionIdleMinutes * 60_000,
+    lockAfterIdleMs: config.auth.lockAfterIdleMinutes * 60_000,
   });
 
   let started = false;
   return {
-    config, profile, logger, bus, catalogue, clips, keys, capture, recorder, app, ringDir,
+    config, profile, logger, bus, catalogue, clips, keys, capture, recorder, privacy, app, ringDir,
     async start() {
       if (started) return;
       started = true;
       const discarded = capture.discardLeftovers();
       if (discarded > 0) logger.warn('discarded plaintext leftovers in the RAM ring', { files: discarded });
       if (catalogue.created) {
+        privacy.restoreCases();
         const n = clips.rebuild();
         if (n > 0) logger.warn('catalogue was missing: rebuilt it from the data dir', { clips: n });
       }
       const { recovered } = clips.recover(clock.now());
       for (const id of recovered) catalogue.audit('clip.recovered', clock.now(), id);
       await keys.start(config.auth.pin);
-      keys.recipients(); // fail early, with the key name, when no organisation recipient is set
+      keys.requireOrgRecipient(); // fail early, with the key name, when no organisation recipient is set
+      privacy.start();
       recorder.start();
       await app.listen({ host: config.http.host, port: config.http.port });
       logger.info('kit ready', { profile, port: config.http.port, dataDir: config.dataDir, ringDir, recovered: recovered.length });
@@ -110,6 +122,7 @@ export async function createKit(config: Config, opts: { clock?: Clock; logger?: 
       started = false;
       await app.close();
       await recorder.stop();
+      privacy.stop();
       keys.lock();
       catalogue.close();
       logger.info('kit stopped');

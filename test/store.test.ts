@@ -6,13 +6,20 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { AppError } from '../src/core/errors.js';
 import { createLogger } from '../src/core/logger.js';
 import { Catalogue } from '../src/store/catalogue.js';
-import { ClipStore } from '../src/store/clips.js';
-import { decryptWith, encryptTo, generateIdentity, seal, unseal } from '../src/store/crypto.js';
+import { ClipStore, type ClipKeys } from '../src/store/clips.js';
+import { decryptWith, encryptTo, generateIdentity, recipientOf, seal, unseal } from '../src/store/crypto.js';
 import { KeyStore } from '../src/store/keys.js';
 import { MIGRATIONS } from '../src/store/migrations.js';
 import { filesUnder } from './helpers/media.js';
 
 const logger = createLogger({ level: 'silent' });
+
+/** Keys of a kit before enrolment: segments go to the organisation only. */
+const orgOnly = (recipient: string): ClipKeys => ({
+  recipientsFor: () => [recipient],
+  createClipKey: async () => null,
+  destroyClipKey: async () => 'complete',
+});
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'vht-store-'));
 
 function keygen(dir: string): { file: string; recipient: string } {
@@ -65,22 +72,39 @@ describe('PIN-sealed playback key', () => {
     const dataDir = path.join(tmp(), 'data');
     const keys = new KeyStore({ dataDir, orgRecipient: null, allowDemoOrg: true, logger });
     await keys.start('4821');
-    expect(keys.recipients()).toHaveLength(2);
+    expect(keys.recipientsFor('clip000000001')).toHaveLength(1);
+    const clipRecipient = await keys.createClipKey('clip000000001');
+    expect(keys.recipientsFor('clip000000001')).toEqual([keys.orgRecipient, clipRecipient]);
     for (const f of filesUnder(dataDir)) expect(readFileSync(f, 'utf8')).not.toContain('AGE-SECRET-KEY-');
-    expect(() => keys.requireIdentity()).toThrow(expect.objectContaining({ code: 'LOCKED', status: 423 }));
+    await expect(keys.clipIdentity('clip000000001')).rejects.toMatchObject({ code: 'LOCKED', status: 423 });
     expect(await keys.unlock('0000')).toBe(false);
     expect(keys.unlocked).toBe(false);
     expect(await keys.unlock('4821')).toBe(true);
-    expect(keys.requireIdentity()).toMatch(/^AGE-SECRET-KEY-1/);
+    const id = await keys.clipIdentity('clip000000001');
+    expect(await recipientOf(id)).toBe(clipRecipient);
     keys.lock();
     expect(keys.unlocked).toBe(false);
+  });
+
+  it('a PIN change keeps clips playable; a wrong current PIN changes nothing', async () => {
+    const dataDir = path.join(tmp(), 'data');
+    const keys = new KeyStore({ dataDir, orgRecipient: null, allowDemoOrg: true, logger });
+    await keys.start('4821');
+    const r = await keys.createClipKey('clip000000002');
+    const before = readFileSync(path.join(dataDir, 'keys', 'master.json'));
+    expect(await keys.changePin('1111', '2222')).toBe(false);
+    expect(readFileSync(path.join(dataDir, 'keys', 'master.json')).equals(before)).toBe(true);
+    expect(await keys.changePin('4821', '2222')).toBe(true);
+    expect(await keys.unlock('4821')).toBe(false);
+    expect(await keys.unlock('2222')).toBe(true);
+    expect(await recipientOf(await keys.clipIdentity('clip000000002'))).toBe(r);
   });
 
   it('makes no demo organisation key on a real profile', async () => {
     const dataDir = path.join(tmp(), 'data');
     const keys = new KeyStore({ dataDir, orgRecipient: null, allowDemoOrg: false, logger });
     await keys.start('4821');
-    expect(() => keys.recipients()).toThrow(/keys\.orgRecipient/);
+    expect(() => keys.recipientsFor('clip000000001')).toThrow(/keys\.orgRecipient/);
     expect(existsSync(`${dataDir}-demo-org.key`)).toBe(false);
   });
 });
@@ -95,7 +119,7 @@ describe('clip store and catalogue', () => {
     dir = tmp();
     org = keygen(dir);
     catalogue = new Catalogue(path.join(dir, 'catalogue.db'));
-    store = new ClipStore(path.join(dir, 'data'), catalogue, () => [org.recipient], logger);
+    store = new ClipStore(path.join(dir, 'data'), catalogue, orgOnly(org.recipient), logger);
   });
 
   it('runs each migration once', () => {
@@ -134,7 +158,7 @@ describe('clip store and catalogue', () => {
     writeFileSync(f3, b3);
 
     const fresh = new Catalogue(path.join(dir, 'fresh.db'));
-    const store2 = new ClipStore(path.join(dir, 'data'), fresh, () => [org.recipient], logger);
+    const store2 = new ClipStore(path.join(dir, 'data'), fresh, orgOnly(org.recipient), logger);
     const { recovered, tempFilesRemoved } = store2.recover(9999);
     expect(recovered).toEqual([id]);
     expect(tempFilesRemoved).toBe(1);
@@ -158,10 +182,10 @@ describe('clip store and catalogue', () => {
     const b = store.createClip({ caseCode: null, now: 5000, requestedAt: 5000, preRollMs: 3000, originMs: 4000 });
     await store.persistSegment(b, 0, Buffer.alloc(100, 3), { startMs: 4000, durationMs: 1000, discontinuity: false });
     store.finishClip(b, 'complete', 5000, 'stopped');
-    store.assignCase(b, 'KV-8', 6000);
+    store.assignCase(b, 'KV-8', { recording: true, review: true, supervision: false, training: false }, 6000);
 
     const fresh = new Catalogue(path.join(dir, 'rebuilt.db'));
-    const n = new ClipStore(path.join(dir, 'data'), fresh, () => [org.recipient], logger).rebuild();
+    const n = new ClipStore(path.join(dir, 'data'), fresh, orgOnly(org.recipient), logger).rebuild();
     expect(n).toBe(2);
     for (const id of [a, b]) {
       expect({ ...fresh.getClip(id), visitId: null }).toEqual({ ...catalogue.getClip(id), visitId: null });

@@ -40,6 +40,7 @@ export const configSchema = z
           .nullable()
           .default(null),
         sessionIdleMinutes: z.number().int().min(1).max(24 * 60).default(30),
+        lockAfterIdleMinutes: z.number().int().min(1).max(24 * 60).default(15),
       })
       .strict()
       .prefault({}),
@@ -77,6 +78,15 @@ export const configSchema = z
     storage: z
       .object({
         reserveMB: z.number().min(0).max(1_000_000).default(512),
+      })
+      .strict()
+      .prefault({}),
+    privacy: z
+      .object({
+        onWithdrawal: z.enum(['after-upload', 'immediately']).default('after-upload'),
+        deleteAfterUploadHours: z.number().min(0).max(24 * 365).default(0),
+        warnUnuploadedDays: z.number().int().min(1).max(365).default(14),
+        retentionIntervalMinutes: z.number().min(0.01).max(24 * 60).default(10),
       })
       .strict()
       .prefault({}),

@@ -5,7 +5,7 @@ import type { Clock } from '../core/clock.js';
 import { AppError, describeError } from '../core/errors.js';
 import type { EventBus, RecorderStateName } from '../core/events.js';
 import type { Logger } from '../core/logger.js';
-import type { Catalogue } from '../store/catalogue.js';
+import type { Catalogue, Consent } from '../store/catalogue.js';
 import type { ClipStore } from '../store/clips.js';
 import type { StorageGuard, StorageInfo } from '../store/storage.js';
 
@@ -156,7 +156,7 @@ export class Recorder {
   }
 
   /** Starts a take; its first segment is the one covering `now − preRoll`. */
-  startTake(caseCode: string | null): { clipId: string } {
+  startTake(caseCode: string | null, consent: Consent | null = null): { clipId: string } {
     if (this.take) {
       throw new AppError('CONFLICT', `a take is already running (clip ${this.take.clipId})`);
     }
@@ -179,12 +179,16 @@ export class Recorder {
     this.ring = this.ring.filter((s) => !fromRing.includes(s));
     const originMono = fromRing[0]?.startMono ?? this.openSegmentStart ?? null;
     const originMs = originMono === null ? null : Math.round(this.toWall(originMono));
-    const clipId = this.clips.createClip({ caseCode, now, requestedAt: now, preRollMs: this.opts.preRollMs, originMs });
+    const clipId = this.clips.createClip({ caseCode, now, requestedAt: now, preRollMs: this.opts.preRollMs, originMs, consent });
     let resolveFinished!: Take['resolveFinished'];
     const finished = new Promise<{ clipId: string; durationMs: number }>((r) => (resolveFinished = r));
     const take: Take = {
       clipId, caseCode, requestedAt: now, requestedMono: nowMono, fromMono, originMono, stopAtMono: null,
-      stopReason: 'stopped', nextSeq: 0, generation: null, lastEndMono: null, gapMs: 0, chain: Promise.resolve(), failed: null,
+      stopReason: 'stopped', nextSeq: 0, generation: null, lastEndMono: null, gapMs: 0, failed: null,
+      // The clip's playback key comes first; its segments are encrypted to it.
+      chain: this.clips.prepareKey(clipId).catch((err: unknown) => {
+        this.logger.error('clip key could not be made; segments go to the organisation only', { clipId, error: describeError(err) });
+      }),
       finished, resolveFinished, finishing: false, stopTimer: null,
     };
     this.take = take;

@@ -5,6 +5,25 @@ import { MIGRATIONS } from './migrations.js';
 
 export type ClipState = 'recording' | 'complete' | 'recovered';
 
+/** What the family agreed to, per use; recorded at the first visit, changeable, audited. */
+export interface Consent {
+  recording: boolean;
+  review: boolean;
+  supervision: boolean;
+  training: boolean;
+}
+
+export type ConsentScope = keyof Consent;
+export const CONSENT_SCOPES: ConsentScope[] = ['recording', 'review', 'supervision', 'training'];
+
+export interface CaseRow {
+  code: string;
+  trajectory: string | null;
+  consent: Consent;
+  createdAt: number;
+  consentUpdatedAt: number | null;
+}
+
 export interface ClipRow {
   id: string;
   caseCode: string | null;
@@ -16,6 +35,12 @@ export interface ClipRow {
   stoppedAt: number | null;
   preRollMs: number;
   stopReason: string | null;
+  /** The consent in force when the clip was made (or assigned); null while unassigned. */
+  consent: Consent | null;
+  purposes: ConsentScope[];
+  uploadedAt: number | null;
+  deleteRequestedAt: number | null;
+  deleteReason: string | null;
   durationMs: number;
   segmentCount: number;
   bytes: number;
@@ -48,10 +73,39 @@ export interface NewClip {
   preRollMs: number;
 }
 
+function auditHash(prevHash: string, ts: number, type: string, clipId: string | null, details: string): string {
+  return createHash('sha256').update(`${prevHash}\n${ts}\n${type}\n${clipId ?? ''}\n${details}`).digest('hex');
+}
+
+type RawClipRow = Omit<ClipRow, 'consent' | 'purposes'> & { consent: string | null; purposes: string };
+
+function toClipRow(r: RawClipRow): ClipRow {
+  return { ...r, consent: r.consent ? (JSON.parse(r.consent) as Consent) : null, purposes: JSON.parse(r.purposes) as ConsentScope[] };
+}
+
+interface RawCaseRow {
+  code: string;
+  trajectory: string | null;
+  consent_recording: number;
+  consent_review: number;
+  consent_supervision: number;
+  consent_training: number;
+  created_at: number;
+  consent_updated_at: number | null;
+}
+
+function toCaseRow(r: RawCaseRow): CaseRow {
+  return {
+    code: r.code, trajectory: r.trajectory, createdAt: r.created_at, consentUpdatedAt: r.consent_updated_at,
+    consent: { recording: r.consent_recording === 1, review: r.consent_review === 1, supervision: r.consent_supervision === 1, training: r.consent_training === 1 },
+  };
+}
+
 const CLIP_COLUMNS = `
   c.id, c.case_code AS caseCode, c.visit_id AS visitId, c.state, c.created_at AS createdAt,
   c.requested_at AS requestedAt, c.origin_ms AS originMs, c.stopped_at AS stoppedAt,
-  c.pre_roll_ms AS preRollMs, c.stop_reason AS stopReason,
+  c.pre_roll_ms AS preRollMs, c.stop_reason AS stopReason, c.consent, c.purposes,
+  c.uploaded_at AS uploadedAt, c.delete_requested_at AS deleteRequestedAt, c.delete_reason AS deleteReason,
   COALESCE((SELECT SUM(duration_ms) FROM segments s WHERE s.clip_id = c.id), 0) AS durationMs,
   (SELECT COUNT(*) FROM segments s WHERE s.clip_id = c.id) AS segmentCount,
   COALESCE((SELECT SUM(bytes) FROM segments s WHERE s.clip_id = c.id), 0) AS bytes`;
@@ -93,8 +147,9 @@ export class Catalogue {
     }
   }
 
+  /** Makes the case when it is new: recording consent only (the trainer records at it). */
   ensureCase(code: string, now: number): void {
-    this.db.prepare('INSERT OR IGNORE INTO cases (code, created_at) VALUES (?, ?)').run(code, now);
+    this.db.prepare('INSERT OR IGNORE INTO cases (code, created_at, consent_updated_at) VALUES (?, ?, ?)').run(code, now, now);
   }
 
   /** The visit of this case on this (local) day, made if needed. */
@@ -147,17 +202,66 @@ export class Catalogue {
   }
 
   getClip(id: string): ClipRow | undefined {
-    return this.db.prepare(`SELECT ${CLIP_COLUMNS} FROM clips c WHERE c.id = ?`).get(id) as ClipRow | undefined;
+    const row = this.db.prepare(`SELECT ${CLIP_COLUMNS} FROM clips c WHERE c.id = ?`).get(id) as RawClipRow | undefined;
+    return row ? toClipRow(row) : undefined;
   }
 
   listClips(limit = 500, offset = 0): ClipRow[] {
-    return this.db
+    return (this.db
       .prepare(`SELECT ${CLIP_COLUMNS} FROM clips c ORDER BY c.created_at DESC LIMIT ? OFFSET ?`)
-      .all(limit, offset) as ClipRow[];
+      .all(limit, offset) as RawClipRow[]).map(toClipRow);
   }
 
-  clipsInState(state: ClipState): ClipRow[] {
-    return this.db.prepare(`SELECT ${CLIP_COLUMNS} FROM clips c WHERE c.state = ?`).all(state) as ClipRow[];
+  clipsOfCase(code: string): ClipRow[] {
+    return (this.db.prepare(`SELECT ${CLIP_COLUMNS} FROM clips c WHERE c.case_code = ?`).all(code) as RawClipRow[]).map(toClipRow);
+  }
+
+  allClips(): ClipRow[] {
+    return (this.db.prepare(`SELECT ${CLIP_COLUMNS} FROM clips c ORDER BY c.created_at`).all() as RawClipRow[]).map(toClipRow);
+  }
+
+  setClipConsent(id: string, consent: Consent | null): void {
+    this.db.prepare('UPDATE clips SET consent = ? WHERE id = ?').run(consent ? JSON.stringify(consent) : null, id);
+  }
+
+  setPurposes(id: string, purposes: ConsentScope[]): void {
+    this.db.prepare('UPDATE clips SET purposes = ? WHERE id = ?').run(JSON.stringify(purposes), id);
+  }
+
+  /** The organisation confirmed every object of the clip (sync). */
+  markUploaded(id: string, at: number): void {
+    this.db.prepare('UPDATE clips SET uploaded_at = ? WHERE id = ?').run(at, id);
+  }
+
+  requestDelete(id: string, at: number, reason: string): void {
+    this.db.prepare('UPDATE clips SET delete_requested_at = COALESCE(delete_requested_at, ?), delete_reason = COALESCE(delete_reason, ?) WHERE id = ?').run(at, reason, id);
+  }
+
+  getCase(code: string): CaseRow | undefined {
+    const r = this.db.prepare('SELECT * FROM cases WHERE code = ?').get(code) as RawCaseRow | undefined;
+    return r ? toCaseRow(r) : undefined;
+  }
+
+  listCases(): CaseRow[] {
+    return (this.db.prepare('SELECT * FROM cases ORDER BY code').all() as RawCaseRow[]).map(toCaseRow);
+  }
+
+  insertCase(code: string, trajectory: string | null, consent: Consent, now: number): void {
+    this.db
+      .prepare(
+        `INSERT INTO cases (code, trajectory, consent_recording, consent_review, consent_supervision, consent_training, created_at, consent_updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(code, trajectory, +consent.recording, +consent.review, +consent.supervision, +consent.training, now, now);
+  }
+
+  updateCase(code: string, trajectory: string | null, consent: Consent, now: number): void {
+    this.db
+      .prepare(
+        `UPDATE cases SET trajectory = ?, consent_recording = ?, consent_review = ?, consent_supervision = ?,
+         consent_training = ?, consent_updated_at = ? WHERE code = ?`,
+      )
+      .run(trajectory, +consent.recording, +consent.review, +consent.supervision, +consent.training, now, code);
   }
 
   segments(clipId: string): SegmentRow[] {
@@ -184,12 +288,30 @@ export class Catalogue {
     this.db.prepare('DELETE FROM clips WHERE id = ?').run(id);
   }
 
+  /**
+   * Checks the audit chain: every entry's hash covers its content and the previous entry's hash.
+   * An edited entry, or one deleted from the middle, breaks it at that place.
+   */
+  verifyAudit(): { ok: boolean; count: number; brokenAt?: number; reason?: string } {
+    const rows = this.db.prepare('SELECT id, ts, type, clip_id AS clipId, details, prev_hash AS prevHash, hash FROM audit_events ORDER BY id').all() as {
+      id: number; ts: number; type: string; clipId: string | null; details: string; prevHash: string; hash: string;
+    }[];
+    let prev = '0'.repeat(64);
+    for (const r of rows) {
+      if (r.prevHash !== prev) return { ok: false, count: rows.length, brokenAt: r.id, reason: `entry ${r.id} does not follow the entry before it (one was deleted or changed)` };
+      const hash = auditHash(r.prevHash, r.ts, r.type, r.clipId, r.details);
+      if (hash !== r.hash) return { ok: false, count: rows.length, brokenAt: r.id, reason: `entry ${r.id} was changed after it was written` };
+      prev = r.hash;
+    }
+    return { ok: true, count: rows.length };
+  }
+
   /** Appends a hash-chained audit event (ids and codes only; never names or free text). */
   audit(type: string, now: number, clipId: string | null = null, details: Record<string, unknown> = {}): void {
     const prev = this.db.prepare('SELECT hash FROM audit_events ORDER BY id DESC LIMIT 1').get() as { hash: string } | undefined;
     const prevHash = prev?.hash ?? '0'.repeat(64);
     const body = JSON.stringify(details);
-    const hash = createHash('sha256').update(`${prevHash}\n${now}\n${type}\n${clipId ?? ''}\n${body}`).digest('hex');
+    const hash = auditHash(prevHash, now, type, clipId, body);
     this.db
       .prepare('INSERT INTO audit_events (ts, type, clip_id, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?)')
       .run(now, type, clipId, body, prevHash, hash);

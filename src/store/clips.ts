@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { AppError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import type { Catalogue, ClipState, SegmentRow } from './catalogue.js';
+import type { Catalogue, ClipState, Consent, ConsentScope, SegmentRow } from './catalogue.js';
 import { encryptTo } from './crypto.js';
 import { appendLineDurable, fsyncDir, writeFileDurable, writeFileDurableSync } from './durable.js';
 
@@ -20,6 +20,10 @@ export interface ClipFile {
   state: ClipState;
   stoppedAt: number | null;
   stopReason: string | null;
+  consent?: Consent | null;
+  purposes?: ConsentScope[];
+  deleteRequestedAt?: number | null;
+  deleteReason?: string | null;
 }
 
 type JournalLine =
@@ -30,6 +34,13 @@ export const CLIP_ID_PATTERN = /^[a-z0-9]{10,32}$/;
 
 export function newClipId(now: number): string {
   return now.toString(36).padStart(9, '0') + randomBytes(4).toString('hex');
+}
+
+/** What the clip store needs of the key store. */
+export interface ClipKeys {
+  recipientsFor(clipId: string): string[];
+  createClipKey(clipId: string): Promise<string | null>;
+  destroyClipKey(clipId: string): Promise<'complete' | 'pending'>;
 }
 
 export interface SegmentMeta {
@@ -49,7 +60,7 @@ export class ClipStore {
   constructor(
     private readonly dataDir: string,
     private readonly catalogue: Catalogue,
-    private readonly recipients: () => string[],
+    private readonly keys: ClipKeys,
     private readonly logger: Logger,
   ) {
     this.clipsDir = path.join(dataDir, 'clips');
@@ -65,7 +76,9 @@ export class ClipStore {
     return path.join(this.clipDir(id), `${seq}.ts.age`);
   }
 
-  createClip(args: { caseCode: string | null; now: number; requestedAt: number; preRollMs: number; originMs: number | null }): string {
+  createClip(args: {
+    caseCode: string | null; now: number; requestedAt: number; preRollMs: number; originMs: number | null; consent?: Consent | null;
+  }): string {
     const id = newClipId(args.now);
     const dir = this.clipDir(id);
     mkdirSync(dir, { mode: 0o700 });
@@ -73,13 +86,32 @@ export class ClipStore {
     const file: ClipFile = {
       v: 1, id, caseCode: args.caseCode, createdAt: args.now, requestedAt: args.requestedAt,
       preRollMs: args.preRollMs, originMs: args.originMs, state: 'recording', stoppedAt: null, stopReason: null,
+      consent: args.consent ?? null,
     };
     this.writeClipFile(file);
     this.catalogue.insertClip({
       id, caseCode: args.caseCode, createdAt: args.now, requestedAt: args.requestedAt,
       originMs: args.originMs, preRollMs: args.preRollMs,
     });
+    this.catalogue.setClipConsent(id, args.consent ?? null);
     return id;
+  }
+
+  /** Makes the clip's playback key; segments wait for it (the recorder chains them after it). */
+  async prepareKey(id: string): Promise<void> {
+    await this.keys.createClipKey(id);
+  }
+
+  /**
+   * Deletes a clip: its key first (crypto-erase), then its files, then its catalogue rows.
+   * Callers decide whether deleting is allowed (confirmed upload, or the privacy policy).
+   */
+  async deleteClip(id: string): Promise<'complete' | 'pending'> {
+    const erase = await this.keys.destroyClipKey(id);
+    rmSync(this.clipDir(id), { recursive: true, force: true });
+    fsyncDir(this.clipsDir);
+    this.catalogue.deleteClipRows(id);
+    return erase;
   }
 
   readClipFile(id: string): ClipFile {
@@ -100,7 +132,7 @@ export class ClipStore {
   }
 
   async persistSegment(clipId: string, seq: number, plaintext: Uint8Array, meta: SegmentMeta): Promise<SegmentRow> {
-    const ciphertext = await encryptTo(this.recipients(), plaintext);
+    const ciphertext = await encryptTo(this.keys.recipientsFor(clipId), plaintext);
     const sha256 = createHash('sha256').update(ciphertext).digest('hex');
     const row: SegmentRow = {
       clipId, seq, startMs: Math.round(meta.startMs), durationMs: Math.max(1, Math.round(meta.durationMs)),
@@ -127,9 +159,22 @@ export class ClipStore {
     this.catalogue.finishClip(id, state, stoppedAt, reason);
   }
 
-  assignCase(id: string, caseCode: string, now: number): void {
-    this.updateClipFile(id, { caseCode });
+  assignCase(id: string, caseCode: string, consent: Consent, now: number): void {
+    this.updateClipFile(id, { caseCode, consent });
     this.catalogue.assignCase(id, caseCode, now);
+    this.catalogue.setClipConsent(id, consent);
+  }
+
+  setPurposes(id: string, purposes: ConsentScope[]): void {
+    this.updateClipFile(id, { purposes });
+    this.catalogue.setPurposes(id, purposes);
+  }
+
+  /** Marks the clip for deletion (kept in clip.json too, so a rebuilt catalogue still knows). */
+  requestDelete(id: string, now: number, reason: string): void {
+    const file = this.readClipFile(id);
+    if (file.deleteRequestedAt == null) this.updateClipFile(id, { deleteRequestedAt: now, deleteReason: reason });
+    this.catalogue.requestDelete(id, now, reason);
   }
 
   async readSegment(clipId: string, seq: number): Promise<Buffer> {
@@ -243,6 +288,9 @@ export class ClipStore {
         originMs: file.originMs, preRollMs: file.preRollMs,
       });
       if (file.state !== 'recording') this.catalogue.finishClip(id, file.state, file.stoppedAt ?? file.createdAt, file.stopReason ?? '');
+      this.catalogue.setClipConsent(id, file.consent ?? null);
+      if (file.purposes?.length) this.catalogue.setPurposes(id, file.purposes);
+      if (file.deleteRequestedAt != null) this.catalogue.requestDelete(id, file.deleteRequestedAt, file.deleteReason ?? 'requested');
       for (const s of segments) this.catalogue.insertSegment(s);
       for (const m of markers) this.catalogue.insertMarker(id, m.offsetMs, m.label, m.createdAt, m.id);
     })();

@@ -34,10 +34,10 @@ export async function recipientOf(identity: string): Promise<string> {
 }
 
 /**
- * A secret sealed by the trainer's PIN: scrypt (N=2^15, r=8, p=1, native) derives a key that wraps
- * the secret with AES-256-GCM. The sealed form is JSON; without the PIN it reveals nothing but its
- * length. A PIN is short, so this protects against casual access, not an offline attack on a copy
- * of the card: docs/security.md says what does.
+ * A secret sealed by the trainer's PIN: scrypt (N=2^15, r=8, p=1, native) derives a key (KEK) that
+ * wraps the secret with AES-256-GCM. The sealed form is JSON; without the PIN it reveals nothing
+ * but its length. A PIN is short, so this protects against casual access, not an offline attack on
+ * a copy of the card: docs/security.md says what does.
  */
 export interface SealedSecret {
   v: 1;
@@ -51,31 +51,52 @@ export interface SealedSecret {
   ct: string;
 }
 
+/** A PIN-derived key with the parameters that made it; kept in RAM only while unlocked. */
+export interface Kek {
+  key: Buffer;
+  salt: string;
+  N: number;
+  r: number;
+  p: number;
+}
+
 const SEAL_N = 2 ** 15;
 
-export async function seal(secret: string, pin: string): Promise<SealedSecret> {
-  const salt = randomBytes(16);
+export async function deriveKek(pin: string, params?: { salt: string; N: number; r: number; p: number }): Promise<Kek> {
+  const salt = params?.salt ?? randomBytes(16).toString('base64');
+  const N = params?.N ?? SEAL_N;
+  const r = params?.r ?? 8;
+  const p = params?.p ?? 1;
+  const key = await scrypt(pin, Buffer.from(salt, 'base64'), 32, { N, r, p, maxmem: 256 * 1024 * 1024 });
+  return { key, salt, N, r, p };
+}
+
+export function sealWithKek(secret: string, kek: Kek): SealedSecret {
   const iv = randomBytes(12);
-  const key = await scrypt(pin, salt, 32, { N: SEAL_N, r: 8, p: 1, maxmem: 256 * 1024 * 1024 });
-  const cipher = createCipheriv('aes-256-gcm', key, iv);
+  const cipher = createCipheriv('aes-256-gcm', kek.key, iv);
   const ct = Buffer.concat([cipher.update(secret, 'utf8'), cipher.final()]);
   return {
-    v: 1, kdf: 'scrypt', N: SEAL_N, r: 8, p: 1,
-    salt: salt.toString('base64'), iv: iv.toString('base64'),
-    tag: cipher.getAuthTag().toString('base64'), ct: ct.toString('base64'),
+    v: 1, kdf: 'scrypt', N: kek.N, r: kek.r, p: kek.p, salt: kek.salt,
+    iv: iv.toString('base64'), tag: cipher.getAuthTag().toString('base64'), ct: ct.toString('base64'),
   };
 }
 
-/** Returns the secret, or null when the PIN is wrong. */
-export async function unseal(sealed: SealedSecret, pin: string): Promise<string | null> {
-  const key = await scrypt(pin, Buffer.from(sealed.salt, 'base64'), 32, {
-    N: sealed.N, r: sealed.r, p: sealed.p, maxmem: 256 * 1024 * 1024,
-  });
-  const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(sealed.iv, 'base64'));
+/** Returns the secret, or null when the key does not open it. */
+export function unsealWithKek(sealed: SealedSecret, kek: Kek): string | null {
+  const decipher = createDecipheriv('aes-256-gcm', kek.key, Buffer.from(sealed.iv, 'base64'));
   decipher.setAuthTag(Buffer.from(sealed.tag, 'base64'));
   try {
     return Buffer.concat([decipher.update(Buffer.from(sealed.ct, 'base64')), decipher.final()]).toString('utf8');
   } catch {
     return null;
   }
+}
+
+export async function seal(secret: string, pin: string): Promise<SealedSecret> {
+  return sealWithKek(secret, await deriveKek(pin));
+}
+
+/** Returns the secret, or null when the PIN is wrong. */
+export async function unseal(sealed: SealedSecret, pin: string): Promise<string | null> {
+  return unsealWithKek(sealed, await deriveKek(pin, sealed));
 }

@@ -77,4 +77,16 @@ export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'consent snapshots, upload confirmation and deletion requests',
+    sql: `
+      ALTER TABLE clips ADD COLUMN consent TEXT;
+      ALTER TABLE clips ADD COLUMN purposes TEXT NOT NULL DEFAULT '[]';
+      ALTER TABLE clips ADD COLUMN uploaded_at INTEGER;
+      ALTER TABLE clips ADD COLUMN delete_requested_at INTEGER;
+      ALTER TABLE clips ADD COLUMN delete_reason TEXT;
+      ALTER TABLE cases ADD COLUMN consent_updated_at INTEGER;
+    `,
+  },
 ];

@@ -7,12 +7,14 @@ import type { Clock } from '../core/clock.js';
 import { AppError, describeError } from '../core/errors.js';
 import type { EventBus } from '../core/events.js';
 import type { Logger } from '../core/logger.js';
+import type { Privacy } from '../session/privacy.js';
 import type { Recorder } from '../session/recorder.js';
-import type { Catalogue, ClipRow } from '../store/catalogue.js';
+import { TRAJECTORIES } from '../store/migrations.js';
+import { CONSENT_SCOPES, type Catalogue, type ClipRow } from '../store/catalogue.js';
 import { CLIP_ID_PATTERN, type ClipStore } from '../store/clips.js';
 import { decryptWith } from '../store/crypto.js';
 import type { KeyStore } from '../store/keys.js';
-import { readCookie, SESSION_COOKIE, Sessions } from './auth.js';
+import { pinMatches, readCookie, SESSION_COOKIE, Sessions } from './auth.js';
 import { clipPlaylist } from './hls.js';
 import { parseInput } from './validate.js';
 
@@ -21,12 +23,15 @@ export interface AppDeps {
   catalogue: Catalogue;
   clips: ClipStore;
   keys: KeyStore;
+  privacy: Privacy;
   bus: EventBus;
   clock: Clock;
   logger: Logger;
   pin: () => string | null;
   markerLabels: string[];
   sessionIdleMs: number;
+  /** The playback key is dropped after this long without a trainer request. */
+  lockAfterIdleMs: number;
 }
 
 /** A pseudonymous case code: letters, digits, dash, dot, underscore; no spaces (names do not fit). */
@@ -50,7 +55,17 @@ const clipSummary = z.object({
   segmentCount: z.number(),
   bytes: z.number(),
   stopReason: z.string().nullable(),
+  consent: z.object({ recording: z.boolean(), review: z.boolean(), supervision: z.boolean(), training: z.boolean() }).nullable(),
+  purposes: z.array(z.enum(['recording', 'review', 'supervision', 'training'])),
+  uploaded: z.boolean(),
+  deleteRequested: z.boolean(),
 });
+
+const consentSchema = z.object({
+  recording: z.boolean(), review: z.boolean(), supervision: z.boolean(), training: z.boolean(),
+}).strict();
+
+const trajectorySchema = z.enum(TRAJECTORIES);
 
 const statusResponse = z.object({
   state: z.enum(['idle', 'armed', 'recording', 'error']),
@@ -60,6 +75,7 @@ const statusResponse = z.object({
   storage: z.object({ freeBytes: z.number(), minutesLeft: z.number() }),
   camera: z.object({ profile: z.string(), ok: z.boolean(), error: z.string().optional() }),
   locked: z.boolean(),
+  uploads: z.object({ pending: z.number(), overdue: z.number() }),
 });
 
 function summary(c: ClipRow): z.infer<typeof clipSummary> {
@@ -67,6 +83,7 @@ function summary(c: ClipRow): z.infer<typeof clipSummary> {
     id: c.id, caseCode: c.caseCode, visitId: c.visitId, state: c.state, unassigned: c.caseCode === null,
     createdAt: c.createdAt, startedAt: c.originMs, stoppedAt: c.stoppedAt, preRollMs: c.preRollMs,
     durationMs: c.durationMs, segmentCount: c.segmentCount, bytes: c.bytes, stopReason: c.stopReason,
+    consent: c.consent, purposes: c.purposes, uploaded: c.uploadedAt !== null, deleteRequested: c.deleteRequestedAt !== null,
   };
 }
 
@@ -124,6 +141,24 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   const token = (req: FastifyRequest) => readCookie(req.headers.cookie, SESSION_COOKIE);
+  const now = () => deps.clock.now();
+
+  // The playback key is dropped after a while without any trainer request.
+  let idleTimer: ReturnType<Clock['setTimeout']> | null = null;
+  const touchIdleLock = () => {
+    if (idleTimer) deps.clock.clearTimeout(idleTimer);
+    if (!deps.keys.unlocked) return;
+    idleTimer = deps.clock.setTimeout(() => {
+      if (!deps.keys.unlocked) return;
+      deps.keys.lock();
+      deps.catalogue.audit('lock.idle', now());
+      deps.logger.info('playback key dropped after idle time');
+    }, deps.lockAfterIdleMs);
+    idleTimer.unref?.();
+  };
+  app.addHook('onClose', async () => {
+    if (idleTimer) deps.clock.clearTimeout(idleTimer);
+  });
 
   // Every /api route except login needs a trainer session.
   app.addHook('onRequest', async (req) => {
@@ -132,7 +167,35 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (!sessions.touch(token(req))) {
       throw new AppError('UNAUTHORIZED', 'log in first: POST /api/login with the trainer PIN (eerst inloggen)');
     }
+    if (url !== '/api/events') touchIdleLock();
   });
+
+  /**
+   * Checks a PIN: the sealed master key is the authority once it exists (the check unlocks it);
+   * before enrolment, the configured PIN. Wrong PINs count toward a growing lock-out.
+   */
+  const checkPinAndUnlock = async (pin: string): Promise<void> => {
+    sessions.assertAttemptAllowed();
+    let ok: boolean;
+    if (deps.keys.hasMaster) {
+      ok = await deps.keys.unlock(pin);
+    } else {
+      const configured = deps.pin();
+      if (configured === null) {
+        throw new AppError('NOT_CONFIGURED', 'no trainer PIN is configured: enrol the kit (vht-kit enrol) or set auth.pin (VHT_KIT_PIN)', { field: 'auth.pin' });
+      }
+      ok = pinMatches(configured, pin);
+    }
+    if (!ok) {
+      const { failures, lockedForMs } = sessions.failed();
+      deps.catalogue.audit('pin.failed', now(), null, { failures, lockedForMs });
+      deps.logger.warn('wrong PIN', { failures, lockedForMs });
+      throw new AppError('UNAUTHORIZED', 'wrong PIN (verkeerde pincode)', { field: 'pin' });
+    }
+    sessions.succeeded();
+    touchIdleLock();
+  };
+  const pinBody = z.object({ pin: z.string().regex(/^[0-9]{4,12}$/, '4 to 12 digits') }).strict();
 
   app.get('/healthz', async () => ({ ok: true }));
 
@@ -152,22 +215,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   // --- auth ---
   app.post('/api/login', async (req, reply) => {
-    const body = parseInput(z.object({ pin: z.string().regex(/^[0-9]{4,12}$/, '4 to 12 digits') }).strict(), req.body, 'body');
-    try {
-      sessions.checkPin(deps.pin(), body.pin);
-    } catch (err) {
-      if (err instanceof AppError && err.code === 'UNAUTHORIZED') {
-        deps.catalogue.audit('login.failed', deps.clock.now());
-        deps.logger.warn('wrong PIN at login');
-      }
-      throw err;
-    }
+    const body = parseInput(pinBody, req.body, 'body');
+    await checkPinAndUnlock(body.pin);
     const t = sessions.create();
-    if (!deps.keys.unlocked) {
-      const ok = await deps.keys.unlock(body.pin);
-      if (!ok) deps.logger.warn('the playback key does not open with this PIN (was it sealed with another?); playback stays locked');
-    }
-    deps.catalogue.audit('login', deps.clock.now(), null, { unlocked: deps.keys.unlocked });
+    deps.catalogue.audit('login', now(), null, { unlocked: deps.keys.unlocked });
     reply
       .header('set-cookie', `${SESSION_COOKIE}=${t}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${Math.round(deps.sessionIdleMs / 1000) * 48}`)
       .status(204)
@@ -177,12 +228,28 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.post('/api/logout', async (req, reply) => {
     sessions.destroy(token(req));
     if (sessions.count === 0) deps.keys.lock();
-    deps.catalogue.audit('logout', deps.clock.now());
+    deps.catalogue.audit('logout', now(), null, { locked: !deps.keys.unlocked });
     reply.header('set-cookie', `${SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0`).status(204).send();
   });
 
+  // The trainer hands the phone over: the session stays, playback needs the PIN again.
+  app.post('/api/lock', async (req, reply) => {
+    parseInput(z.object({}).strict(), req.body, 'body');
+    deps.keys.lock();
+    deps.catalogue.audit('lock', now());
+    reply.status(204).send();
+  });
+
+  app.post('/api/unlock', async (req, reply) => {
+    const body = parseInput(pinBody, req.body, 'body');
+    await checkPinAndUnlock(body.pin);
+    deps.catalogue.audit('unlock', now());
+    reply.status(204).send();
+  });
+
   // --- recorder ---
-  app.get('/api/status', async () => statusResponse.parse({ ...deps.recorder.status(), locked: !deps.keys.unlocked }));
+  const status = () => ({ ...deps.recorder.status(), locked: !deps.keys.unlocked, uploads: deps.privacy.uploadWarnings() });
+  app.get('/api/status', async () => statusResponse.parse(status()));
 
   // A kit configured not to arm at start-up arms when the visit starts (pre-roll from then on).
   app.post('/api/recording/arm', async (req) => {
@@ -199,7 +266,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.post('/api/recording/start', async (req) => {
     const body = parseInput(z.object({ caseCode: caseCodeSchema.nullable().optional() }).strict(), req.body, 'body');
-    return deps.recorder.startTake(body.caseCode ?? null);
+    const code = body.caseCode ?? null;
+    const consent = code === null ? null : deps.privacy.consentForRecording(code);
+    return deps.recorder.startTake(code, consent);
   });
 
   app.post('/api/recording/stop', async (req) => {
@@ -262,15 +331,88 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (clip.caseCode !== null && clip.caseCode !== body.caseCode) {
       throw new AppError('CONFLICT', `clip ${id} already belongs to another case; only an unassigned clip can be assigned`, { field: 'body.caseCode' });
     }
-    deps.clips.assignCase(id, body.caseCode, deps.clock.now());
-    deps.catalogue.audit('clip.assigned', deps.clock.now(), id);
+    const consent = deps.privacy.consentForRecording(body.caseCode);
+    deps.clips.assignCase(id, body.caseCode, consent, now());
+    deps.catalogue.audit('clip.assigned', now(), id, { case: body.caseCode });
     deps.bus.emit('clip.updated', { clipId: id });
     return summary(getClip(id));
   });
 
+  // Deleting asks for the clip id again. Footage goes only once the organisation has it.
+  app.delete('/api/clips/:id', async (req) => {
+    const { id } = parseInput(clipIdParams, req.params, 'params');
+    const body = parseInput(z.object({ confirm: z.string() }).strict(), req.body, 'body');
+    if (body.confirm !== id) throw new AppError('VALIDATION', `body.confirm: repeat the clip id ${id} to delete it (got ${JSON.stringify(body.confirm)})`, { field: 'body.confirm' });
+    const clip = getClip(id);
+    if (clip.state === 'recording') throw new AppError('CONFLICT', `clip ${id} is still recording: stop it first`);
+    deps.clips.requestDelete(id, now(), 'trainer');
+    deps.catalogue.audit('clip.delete.requested', now(), id);
+    const deleted = (await deps.privacy.runRetention()).includes(id);
+    deps.bus.emit('clip.updated', { clipId: id });
+    return {
+      deleted,
+      message: deleted
+        ? 'deleted (verwijderd)'
+        : 'will be deleted once the organisation has confirmed the upload (wordt verwijderd zodra de organisatie de opname heeft)',
+    };
+  });
+
+  // Uses beyond the home visit, allowed only by the case's consent.
+  app.put('/api/clips/:id/purposes', async (req) => {
+    const { id } = parseInput(clipIdParams, req.params, 'params');
+    const body = parseInput(z.object({ supervision: z.boolean(), training: z.boolean() }).strict(), req.body, 'body');
+    const clip = getClip(id);
+    const purposes = (['supervision', 'training'] as const).filter((p) => body[p]);
+    for (const p of purposes) deps.privacy.assertAllowed(clip, p);
+    deps.clips.setPurposes(id, purposes);
+    deps.catalogue.audit('clip.purposes', now(), id, { purposes });
+    return summary(getClip(id));
+  });
+
+  // --- presenting on the family's TV (the TV page follows this) ---
+  let presented: string | null = null;
+  app.post('/api/present', async (req) => {
+    const body = parseInput(z.object({ clipId: clipIdParams.shape.id }).strict(), req.body, 'body');
+    const clip = getClip(body.clipId);
+    deps.privacy.assertAllowed(clip, 'review');
+    presented = clip.id;
+    deps.catalogue.audit('clip.presented', now(), clip.id);
+    return { clipId: presented };
+  });
+  app.get('/api/present', async () => ({ clipId: presented }));
+  app.delete('/api/present', async () => {
+    presented = null;
+    return { clipId: null };
+  });
+
+  // --- cases: pseudonymous codes, never names ---
+  app.get('/api/cases', async () => ({ cases: deps.catalogue.listCases() }));
+  app.post('/api/cases', async (req) => {
+    const body = parseInput(z.object({ code: caseCodeSchema, trajectory: trajectorySchema, consent: consentSchema }).strict(), req.body, 'body');
+    return deps.privacy.createCase(body.code, body.trajectory, body.consent);
+  });
+  app.patch('/api/cases/:code', async (req) => {
+    const { code } = parseInput(z.object({ code: caseCodeSchema }).strict(), req.params, 'params');
+    const body = parseInput(
+      z.object({ trajectory: trajectorySchema.optional(), consent: consentSchema.partial().optional() }).strict(),
+      req.body,
+      'body',
+    );
+    const patch: Parameters<Privacy['updateCase']>[1] = {};
+    if (body.trajectory) patch.trajectory = body.trajectory;
+    if (body.consent) patch.consent = Object.fromEntries(CONSENT_SCOPES.filter((s) => body.consent![s] !== undefined).map((s) => [s, body.consent![s]]));
+    return deps.privacy.updateCase(code, patch);
+  });
+
+  const viewed = new Set<string>();
   app.get('/api/clips/:id/index.m3u8', async (req, reply) => {
     const { id } = parseInput(clipIdParams, req.params, 'params');
     const clip = getClip(id);
+    const viewKey = `${token(req)}:${id}`;
+    if (!viewed.has(viewKey)) {
+      viewed.add(viewKey);
+      deps.catalogue.audit('clip.viewed', now(), id);
+    }
     reply.type('application/vnd.apple.mpegurl').header('cache-control', 'no-store');
     return clipPlaylist(clip.state, deps.catalogue.segments(id));
   });
@@ -285,7 +427,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     getClip(params.id);
     const seg = deps.catalogue.segment(params.id, seq);
     if (!seg) throw new AppError('NOT_FOUND', `clip ${params.id} has no segment ${seq}`, { field: 'params.file' });
-    const identity = deps.keys.requireIdentity();
+    const identity = await deps.keys.clipIdentity(params.id);
     const plaintext = await decryptWith(identity, await deps.clips.readSegment(params.id, seq));
     reply.type('video/mp2t').header('cache-control', 'no-store');
     return Buffer.from(plaintext.buffer, plaintext.byteOffset, plaintext.byteLength);
@@ -303,7 +445,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       ...SECURITY_HEADERS,
     });
     const write = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-    write('status', { ...deps.recorder.status(), locked: !deps.keys.unlocked });
+    write('status', status());
     const off = deps.bus.onAny((name, payload) => write(name, payload));
     const ping = setInterval(() => res.write(': ping\n\n'), 15_000);
     req.raw.on('close', () => {

@@ -23,22 +23,24 @@ export class Sessions {
     private readonly idleMs: number,
   ) {}
 
-  checkPin(configured: string | null, given: string): void {
+  /** Throws 429 while a lock-out after wrong PINs runs. */
+  assertAttemptAllowed(): void {
     const now = this.clock.now();
     if (now < this.lockedUntil) {
       const s = Math.ceil((this.lockedUntil - now) / 1000);
       throw new AppError('TOO_MANY_ATTEMPTS', `too many wrong PINs: try again in ${s} s (te vaak een verkeerde pincode)`, { field: 'pin' });
     }
-    if (configured === null) {
-      throw new AppError('NOT_CONFIGURED', 'no trainer PIN is configured: set auth.pin (VHT_KIT_PIN) or enrol the kit', { field: 'auth.pin' });
-    }
-    const a = createHash('sha256').update(configured).digest();
-    const b = createHash('sha256').update(given).digest();
-    if (!timingSafeEqual(a, b)) {
-      this.failures += 1;
-      if (this.failures >= 5) this.lockedUntil = now + 30_000 * 2 ** (this.failures - 5);
-      throw new AppError('UNAUTHORIZED', 'wrong PIN (verkeerde pincode)', { field: 'pin' });
-    }
+  }
+
+  /** Counts a wrong PIN; from the fifth on, a lock-out of 30 s that doubles with every miss. */
+  failed(): { failures: number; lockedForMs: number } {
+    const now = this.clock.now();
+    this.failures += 1;
+    if (this.failures >= 5) this.lockedUntil = now + 30_000 * 2 ** (this.failures - 5);
+    return { failures: this.failures, lockedForMs: Math.max(0, this.lockedUntil - now) };
+  }
+
+  succeeded(): void {
     this.failures = 0;
     this.lockedUntil = 0;
   }
@@ -71,6 +73,13 @@ export class Sessions {
   get count(): number {
     return this.sessions.size;
   }
+}
+
+/** Compares a PIN with the configured one in constant time. */
+export function pinMatches(configured: string, given: string): boolean {
+  const a = createHash('sha256').update(configured).digest();
+  const b = createHash('sha256').update(given).digest();
+  return timingSafeEqual(a, b);
 }
 
 export function readCookie(header: string | undefined, name: string): string | undefined {

@@ -1,0 +1,89 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import { parseConfig } from './config/load.js';
+import { AppError } from './core/errors.js';
+import type { Logger } from './core/logger.js';
+import { Catalogue } from './store/catalogue.js';
+import { generateIdentity } from './store/crypto.js';
+import { writeFileDurableSync } from './store/durable.js';
+import { identityFileText, KeyStore } from './store/keys.js';
+
+/** `vht-kit keygen --out FILE`: the organisation's identity, made at the office. Returns the recipient. */
+export async function keygen(out: string): Promise<string> {
+  if (existsSync(out)) throw new AppError('CONFLICT', `${out} exists already; choose another --out (an identity is never overwritten)`, { field: '--out' });
+  const { identity, recipient } = await generateIdentity();
+  writeFileDurableSync(path.resolve(out), identityFileText(identity, recipient, 'VHT Kit organisation identity: keep it at the office, never on a kit'), 0o600);
+  return recipient;
+}
+
+export interface EnrolArgs {
+  configFile: string;
+  orgRecipient: string;
+  kitId: string;
+  trainerPin: string;
+  currentPin?: string;
+}
+
+/**
+ * `vht-kit enrol`: writes the kit's config (organisation recipient, kit id) and makes the master
+ * key sealed by the trainer PIN. On a kit that has a master already, the current PIN (or the same
+ * PIN) must open it; the master is kept, so existing clips stay playable. A wrong PIN changes
+ * nothing, the config file included.
+ */
+export async function enrol(args: EnrolArgs, logger: Logger): Promise<{ dataDir: string; reenrolled: boolean }> {
+  for (const [flag, pin] of [['--trainer-pin', args.trainerPin], ['--current-pin', args.currentPin]] as const) {
+    if (pin !== undefined && !/^[0-9]{4,12}$/.test(pin)) throw new AppError('VALIDATION', `${flag}: 4 to 12 digits (got ${pin.length} characters)`, { field: flag });
+  }
+  const doc = existsSync(args.configFile) ? ((YAML.parse(readFileSync(args.configFile, 'utf8')) as Record<string, unknown> | null) ?? {}) : {};
+  doc.kitId = args.kitId;
+  const keys = (typeof doc.keys === 'object' && doc.keys !== null ? doc.keys : {}) as Record<string, unknown>;
+  keys.orgRecipient = args.orgRecipient;
+  doc.keys = keys;
+  // The PIN lives only in the sealed master from now on.
+  if (typeof doc.auth === 'object' && doc.auth !== null) delete (doc.auth as Record<string, unknown>).pin;
+  const config = parseConfig(doc); // names a bad value before anything is written
+  const dataDir = process.env.VHT_KIT_DATA_DIR
+    ? path.resolve(process.env.VHT_KIT_DATA_DIR)
+    : path.resolve(path.dirname(path.resolve(args.configFile)), config.dataDir);
+  const store = new KeyStore({ dataDir, orgRecipient: args.orgRecipient, allowDemoOrg: false, logger });
+  let reenrolled = false;
+  if (store.hasMaster) {
+    reenrolled = true;
+    const current = args.currentPin ?? args.trainerPin;
+    if (!(await store.verifyPin(current))) {
+      throw new AppError(
+        'UNAUTHORIZED',
+        args.currentPin
+          ? "the current PIN (--current-pin) does not open this kit's key; nothing was changed"
+          : 'this kit has a key already: give its PIN with --current-pin to re-enrol; nothing was changed',
+        { field: '--current-pin' },
+      );
+    }
+    if (current !== args.trainerPin) await store.changePin(current, args.trainerPin);
+  } else {
+    await store.start(null);
+    await store.createMaster(args.trainerPin);
+  }
+  writeFileDurableSync(path.resolve(args.configFile), YAML.stringify(doc));
+  return { dataDir, reenrolled };
+}
+
+/** `vht-kit pin --current X --new Y`. */
+export async function changePin(dataDir: string, current: string, next: string, logger: Logger): Promise<void> {
+  const store = new KeyStore({ dataDir, orgRecipient: null, allowDemoOrg: false, logger });
+  if (!store.hasMaster) throw new AppError('NOT_CONFIGURED', `no kit key in ${dataDir}: enrol the kit first (vht-kit enrol)`);
+  if (!(await store.changePin(current, next))) throw new AppError('UNAUTHORIZED', 'the current PIN is wrong; nothing was changed', { field: '--current' });
+}
+
+/** `vht-kit audit verify`. */
+export function verifyAudit(dataDir: string): ReturnType<Catalogue['verifyAudit']> {
+  const file = path.join(dataDir, 'catalogue.db');
+  if (!existsSync(file)) throw new AppError('NOT_FOUND', `no catalogue at ${file}`);
+  const catalogue = new Catalogue(file);
+  try {
+    return catalogue.verifyAudit();
+  } finally {
+    catalogue.close();
+  }
+}

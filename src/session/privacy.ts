@@ -1,0 +1,198 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Clock, TimerHandle } from '../core/clock.js';
+import { AppError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import { TRAJECTORIES } from '../store/migrations.js';
+import {
+  CONSENT_SCOPES, type CaseRow, type Catalogue, type ClipRow, type Consent, type ConsentScope,
+} from '../store/catalogue.js';
+import type { ClipStore } from '../store/clips.js';
+import { writeFileDurableSync } from '../store/durable.js';
+
+export type Trajectory = (typeof TRAJECTORIES)[number];
+
+export interface PrivacyOptions {
+  dataDir: string;
+  /** What withdrawing recording consent does to the case's clips on the kit. */
+  onWithdrawal: 'after-upload' | 'immediately';
+  /** Hours after the organisation confirmed a clip before the kit deletes it (0 = at once). */
+  deleteAfterUploadHours: number;
+  /** A clip that is not uploaded after this many days shows as a warning. */
+  warnUnuploadedDays: number;
+  /** How often retention runs. */
+  retentionIntervalMs: number;
+}
+
+const SCOPE_NL: Record<ConsentScope, string> = {
+  recording: 'opnemen',
+  review: 'terugkijken met ouders op hun tv',
+  supervision: 'gebruik in supervisie',
+  training: 'gebruik in opleiding',
+};
+
+/**
+ * Cases, consent and retention. A case is a pseudonymous code with a trajectory type and the
+ * consent scopes recorded at the first visit; every clip carries the consent in force when it was
+ * made. The kit refuses what the scopes do not allow, and deletes footage only once the
+ * organisation has confirmed it (or at once after a withdrawal, when the policy says so).
+ */
+export class Privacy {
+  private timer: TimerHandle | null = null;
+  private running = false;
+
+  constructor(
+    private readonly catalogue: Catalogue,
+    private readonly clips: ClipStore,
+    private readonly clock: Clock,
+    private readonly logger: Logger,
+    private readonly opts: PrivacyOptions,
+  ) {}
+
+  private get casesFile(): string {
+    return path.join(this.opts.dataDir, 'cases.json');
+  }
+
+  start(): void {
+    void this.runRetention();
+    this.schedule();
+  }
+
+  stop(): void {
+    if (this.timer) this.clock.clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  private schedule(): void {
+    this.timer = this.clock.setTimeout(() => {
+      void this.runRetention().finally(() => this.schedule());
+    }, this.opts.retentionIntervalMs);
+    this.timer.unref?.();
+  }
+
+  // --- cases ---
+
+  createCase(code: string, trajectory: Trajectory, consent: Consent): CaseRow {
+    if (this.catalogue.getCase(code)) throw new AppError('CONFLICT', `case ${code} exists already; change its consent instead`, { field: 'body.code' });
+    const now = this.clock.now();
+    this.catalogue.insertCase(code, trajectory, consent, now);
+    this.catalogue.audit('case.created', now, null, { case: code, trajectory, consent });
+    this.saveCases();
+    return this.catalogue.getCase(code)!;
+  }
+
+  /** Changes a case's consent (and trajectory); a withdrawal of `recording` marks its clips for deletion. */
+  async updateCase(code: string, patch: { trajectory?: Trajectory; consent?: Partial<Consent> }): Promise<CaseRow> {
+    const current = this.requireCase(code);
+    const now = this.clock.now();
+    const consent: Consent = { ...current.consent, ...patch.consent };
+    const trajectory = patch.trajectory ?? current.trajectory;
+    this.catalogue.updateCase(code, trajectory, consent, now);
+    const changed = CONSENT_SCOPES.filter((s) => consent[s] !== current.consent[s]);
+    if (changed.length) this.catalogue.audit('consent.changed', now, null, { case: code, changed: Object.fromEntries(changed.map((s) => [s, consent[s]])) });
+    this.saveCases();
+    if (current.consent.recording && !consent.recording) {
+      for (const clip of this.catalogue.clipsOfCase(code)) this.clips.requestDelete(clip.id, now, 'consent withdrawn');
+      this.logger.info('recording consent withdrawn: the case\'s clips are marked for deletion', { policy: this.opts.onWithdrawal });
+      await this.runRetention();
+    }
+    return this.catalogue.getCase(code)!;
+  }
+
+  requireCase(code: string): CaseRow {
+    const c = this.catalogue.getCase(code);
+    if (!c) throw new AppError('NOT_FOUND', `no case ${JSON.stringify(code)}`, { field: 'caseCode' });
+    return c;
+  }
+
+  /**
+   * The consent a new take of this case is made under. An unknown code becomes a case with
+   * recording consent only (the trainer records there); its other scopes are asked at the visit.
+   */
+  consentForRecording(code: string): Consent {
+    let c = this.catalogue.getCase(code);
+    if (!c) {
+      const now = this.clock.now();
+      this.catalogue.ensureCase(code, now);
+      this.catalogue.audit('case.created', now, null, { case: code, implicit: true });
+      this.saveCases();
+      c = this.catalogue.getCase(code)!;
+    }
+    if (!c.consent.recording) {
+      throw new AppError('FORBIDDEN', `case ${code} has no consent for recording (geen toestemming voor opnemen)`, { field: 'caseCode' });
+    }
+    return c.consent;
+  }
+
+  /** Refuses a use of a clip that its consent (as made, and as now) does not allow. */
+  assertAllowed(clip: ClipRow, scope: ConsentScope): void {
+    if (clip.caseCode === null || clip.consent === null) {
+      throw new AppError('FORBIDDEN', `clip ${clip.id} has no case yet: assign it to a case before ${SCOPE_NL[scope]} (eerst een casus kiezen)`, { field: 'caseCode' });
+    }
+    const now = this.catalogue.getCase(clip.caseCode)?.consent;
+    if (!clip.consent[scope] || !now?.[scope]) {
+      throw new AppError('FORBIDDEN', `no consent for ${scope} for this clip's case (geen toestemming voor ${SCOPE_NL[scope]})`, { field: `consent.${scope}` });
+    }
+  }
+
+  // --- retention ---
+
+  /** Deletes what may go: confirmed by the organisation (and past the delay), or withdrawn under an "immediately" policy. */
+  async runRetention(): Promise<string[]> {
+    if (this.running) return [];
+    this.running = true;
+    const deleted: string[] = [];
+    try {
+      const now = this.clock.now();
+      const delay = this.opts.deleteAfterUploadHours * 3600_000;
+      for (const clip of this.catalogue.allClips()) {
+        if (clip.state === 'recording') continue;
+        const confirmed = clip.uploadedAt !== null;
+        const due =
+          (confirmed && now >= clip.uploadedAt! + delay) ||
+          (confirmed && clip.deleteRequestedAt !== null) ||
+          (clip.deleteReason === 'consent withdrawn' && this.opts.onWithdrawal === 'immediately');
+        if (!due) continue;
+        const erase = await this.clips.deleteClip(clip.id);
+        const reason = clip.deleteRequestedAt !== null ? (clip.deleteReason ?? 'requested') : 'retention after upload';
+        this.catalogue.audit('clip.deleted', now, clip.id, { reason, uploaded: confirmed });
+        this.catalogue.audit(erase === 'complete' ? 'key.destroyed' : 'key.destroy.pending', now, clip.id);
+        deleted.push(clip.id);
+      }
+      if (deleted.length) this.logger.info('retention deleted clips', { count: deleted.length });
+    } finally {
+      this.running = false;
+    }
+    return deleted;
+  }
+
+  /** Clips not yet confirmed by the organisation, and those older than the warning age. */
+  uploadWarnings(): { pending: number; overdue: number } {
+    const limit = this.clock.now() - this.opts.warnUnuploadedDays * 86_400_000;
+    let pending = 0;
+    let overdue = 0;
+    for (const clip of this.catalogue.allClips()) {
+      if (clip.uploadedAt !== null) continue;
+      pending += 1;
+      if (clip.createdAt < limit) overdue += 1;
+    }
+    return { pending, overdue };
+  }
+
+  // --- files are the truth: cases.json beside the clips ---
+
+  private saveCases(): void {
+    writeFileDurableSync(this.casesFile, JSON.stringify(this.catalogue.listCases(), null, 1));
+  }
+
+  /** Puts the cases of cases.json back into a new catalogue. */
+  restoreCases(): number {
+    if (!existsSync(this.casesFile)) return 0;
+    const cases = JSON.parse(readFileSync(this.casesFile, 'utf8')) as CaseRow[];
+    for (const c of cases) {
+      if (this.catalogue.getCase(c.code)) this.catalogue.updateCase(c.code, c.trajectory, c.consent, c.consentUpdatedAt ?? c.createdAt);
+      else this.catalogue.insertCase(c.code, c.trajectory, c.consent, c.createdAt);
+    }
+    return cases.length;
+  }
+}
