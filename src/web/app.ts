@@ -37,7 +37,8 @@ export interface AppDeps {
 /** A pseudonymous case code: letters, digits, dash, dot, underscore; no spaces (names do not fit). */
 export const caseCodeSchema = z
   .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{1,31}$/, 'a pseudonymous case code: 2–32 letters, digits, ".", "_" or "-", no spaces or names');
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{1,31}$/, 'a pseudonymous case code: 2–32 letters, digits, ".", "_" or "-", no spaces or names')
+  .refine((c) => (c.match(/[0-9]/g) ?? []).length >= 2, 'a pseudonymous case code with at least two digits (e.g. GZ-0042), never a name');
 
 const clipIdParams = z.object({ id: z.string().regex(CLIP_ID_PATTERN, 'a clip id (10–32 lower-case letters and digits)') }).strict();
 

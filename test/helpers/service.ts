@@ -14,6 +14,10 @@ export interface ServiceOptions {
   /** Reuse a directory (restart after a crash). */
   dir?: string;
   port?: number;
+  /** Use this config file as it is (e.g. one written by `vht-kit enrol`). */
+  configFile?: string;
+  /** The trainer PIN given by VHT_KIT_PIN; null = none (an enrolled kit). Default 1234. */
+  pin?: string | null;
 }
 
 /** Small-resolution sim profile: real GStreamer, light on a 2-core test machine. */
@@ -52,8 +56,12 @@ export class Service {
   }
 
   async start(): Promise<void> {
-    const configFile = path.join(this.dir, 'config.yaml');
-    writeFileSync(configFile, (this.opts.config ?? TEST_CAPTURE) + '\nlogLevel: info\n');
+    let configFile = this.opts.configFile;
+    if (!configFile) {
+      configFile = path.join(this.dir, 'config.yaml');
+      writeFileSync(configFile, (this.opts.config ?? TEST_CAPTURE) + '\nlogLevel: info\n');
+    }
+    const pin = this.opts.pin === undefined ? '1234' : this.opts.pin;
     this.output = '';
     const proc = spawn(process.execPath, [path.join(ROOT, 'bin/vht-kit'), 'serve'], {
       env: {
@@ -63,7 +71,7 @@ export class Service {
         VHT_KIT_RING_DIR: this.ringDir,
         VHT_KIT_PORT: String(this.port),
         VHT_KIT_HOST: '127.0.0.1',
-        VHT_KIT_PIN: '1234',
+        ...(pin ? { VHT_KIT_PIN: pin } : {}),
         ...this.opts.env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -82,12 +90,12 @@ export class Service {
       }
       await sleep(100);
     }
-    await this.login();
+    if (pin) await this.login(pin);
   }
 
-  async login(): Promise<void> {
+  async login(pin = '1234'): Promise<void> {
     const r = await fetch(`${this.url}/api/login`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ pin: '1234' }),
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ pin }),
     });
     if (r.status !== 204) throw new Error(`login failed: ${r.status} ${await r.text()}`);
     this.cookie = (r.headers.get('set-cookie') ?? '').split(';')[0]!;
