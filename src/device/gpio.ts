@@ -260,7 +260,6 @@ export class GpioButton implements ButtonBackend {
       onLevel(value === 1);
     });
     this.state = { ok: true };
-    this.opts.logger.info('button ready', { backend: this.describe() });
   }
 
   async stop(): Promise<void> {

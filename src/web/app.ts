@@ -405,15 +405,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return deps.privacy.updateCase(code, patch);
   });
 
+  // A clip counts as viewed once per session (playlist or first segment), not per request.
   const viewed = new Set<string>();
+  const auditView = (req: FastifyRequest, id: string) => {
+    const viewKey = `${token(req)}:${id}`;
+    if (viewed.has(viewKey)) return;
+    viewed.add(viewKey);
+    deps.catalogue.audit('clip.viewed', now(), id);
+  };
   app.get('/api/clips/:id/index.m3u8', async (req, reply) => {
     const { id } = parseInput(clipIdParams, req.params, 'params');
     const clip = getClip(id);
-    const viewKey = `${token(req)}:${id}`;
-    if (!viewed.has(viewKey)) {
-      viewed.add(viewKey);
-      deps.catalogue.audit('clip.viewed', now(), id);
-    }
+    auditView(req, id);
     reply.type('application/vnd.apple.mpegurl').header('cache-control', 'no-store');
     return clipPlaylist(clip.state, deps.catalogue.segments(id));
   });
@@ -429,6 +432,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const seg = deps.catalogue.segment(params.id, seq);
     if (!seg) throw new AppError('NOT_FOUND', `clip ${params.id} has no segment ${seq}`, { field: 'params.file' });
     const identity = await deps.keys.clipIdentity(params.id);
+    auditView(req, params.id);
     const plaintext = await decryptWith(identity, await deps.clips.readSegment(params.id, seq));
     reply.type('video/mp2t').header('cache-control', 'no-store');
     return Buffer.from(plaintext.buffer, plaintext.byteOffset, plaintext.byteLength);
