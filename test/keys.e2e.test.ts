@@ -166,3 +166,21 @@ describe('an enrolled kit: organisation keys, PIN-sealed playback, lock, consent
     }
   });
 });
+
+describe('idle lock', () => {
+  it('drops the playback key after the idle time; the session stays', async () => {
+    const svc = new Service({ config: `${TEST_CAPTURE}\nauth:\n  lockAfterIdleMinutes: 0.05\n` });
+    try {
+      await svc.start();
+      expect((await svc.status()).locked).toBe(false);
+      await sleep(4500);
+      const s = await svc.status();
+      expect(s.locked).toBe(true);
+      expect((await svc.request('POST', '/api/unlock', { pin: '1234' })).status).toBe(204);
+      expect((await svc.status()).locked).toBe(false);
+    } finally {
+      await svc.stop();
+      svc.cleanup();
+    }
+  });
+});

@@ -40,7 +40,7 @@ export const configSchema = z
           .nullable()
           .default(null),
         sessionIdleMinutes: z.number().int().min(1).max(24 * 60).default(30),
-        lockAfterIdleMinutes: z.number().int().min(1).max(24 * 60).default(15),
+        lockAfterIdleMinutes: z.number().min(0.05).max(24 * 60).default(15),
       })
       .strict()
       .prefault({}),

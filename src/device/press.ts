@@ -66,6 +66,8 @@ export class PressDetector {
   private stable = false;
   private downAt = 0;
   private longFired = false;
+  /** The long threshold passed while a release was still being debounced. */
+  private longDue = false;
   private debounceTimer: TimerHandle | null = null;
   private longTimer: TimerHandle | null = null;
   private doubleTimer: TimerHandle | null = null;
@@ -115,12 +117,20 @@ export class PressDetector {
       if (t !== null) this.opts.clock.clearTimeout(t);
     }
     this.debounceTimer = this.longTimer = this.doubleTimer = null;
-    this.raw = this.stable = this.longFired = this.secondPress = false;
+    this.raw = this.stable = this.longFired = this.longDue = this.secondPress = false;
     this.pendingShort = null;
   }
 
   private settle(): void {
-    if (this.raw === this.stable) return; // bounced back within the debounce time: a glitch
+    if (this.raw === this.stable) {
+      // Bounced back within the debounce time: a glitch. If the long threshold passed meanwhile,
+      // the press was long after all.
+      if (this.stable && this.longDue) {
+        this.longDue = false;
+        this.fireLong();
+      }
+      return;
+    }
     this.stable = this.raw;
     if (this.opts.onLevel) this.call(() => this.opts.onLevel?.(this.stable));
     if (this.stable) this.onDown(this.rawAt);
@@ -138,7 +148,9 @@ export class PressDetector {
     const delay = Math.max(0, this.timings.longPressMs - (this.opts.clock.monotonic() - at));
     this.longTimer = this.opts.clock.setTimeout(() => {
       this.longTimer = null;
-      this.fireLong();
+      // A release seen but not yet debounced: it decides (held < longPressMs → short).
+      if (!this.raw) this.longDue = true;
+      else this.fireLong();
     }, delay);
   }
 
@@ -152,6 +164,7 @@ export class PressDetector {
   private onUp(at: number): void {
     if (this.longTimer !== null) this.opts.clock.clearTimeout(this.longTimer);
     this.longTimer = null;
+    this.longDue = false;
     if (this.longFired) {
       this.longFired = false;
       return;
