@@ -1,7 +1,7 @@
 // Shared helpers of the benches: start/stop a service on its own port and temp dirs, talk to its
 // HTTP API, read CPU time and RSS from /proc. Plain Node ESM, no dependencies beyond Node itself.
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, readdirSync, createWriteStream } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, readdirSync, createWriteStream, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -114,7 +114,26 @@ export function machineInfo() {
     node: process.version,
     gstreamer: gst.trim(),
     loadavgAtStart: os.loadavg().map((x) => Math.round(x * 100) / 100),
+    code: codeInfo(),
   };
+}
+
+/** Which code ran: the commit, whether src/ differs from it, and when dist/ was built. */
+export function codeInfo() {
+  const git = (...args) => {
+    try {
+      return execFileSync('git', ['-C', REPO, ...args], { encoding: 'utf8' }).trim();
+    } catch {
+      return '';
+    }
+  };
+  let distBuiltAt = null;
+  try {
+    distBuiltAt = statSync(path.join(REPO, 'dist', 'cli.js')).mtime.toISOString();
+  } catch {
+    distBuiltAt = null;
+  }
+  return { commit: git('rev-parse', '--short', 'HEAD'), srcChanged: git('status', '--porcelain', '--', 'src') !== '', distBuiltAt };
 }
 
 export function round(x, digits = 3) {
@@ -156,7 +175,8 @@ export async function cleanupAll() {
       }
     }
   })();
-  return cleaning;
+  await cleaning;
+  cleaning = null;
 }
 
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {

@@ -5,6 +5,7 @@ import { AppError, describeError } from './core/errors.js';
 import { changePin, enrol, keygen, verifyAudit } from './admin.js';
 import { createLogger } from './core/logger.js';
 import { runDoctor } from './doctor.js';
+import { controlSocketPath, sendControl } from './web/control.js';
 import { createKit } from './main.js';
 
 const USAGE = `vht-kit — the software of a VHT home-visit recording kit
@@ -19,6 +20,8 @@ Usage:
   vht-kit pin --current 123456 --new 654321
                            change the trainer PIN (clips stay playable)
   vht-kit audit verify     check the hash chain of the audit log; exit 0 when it is whole
+  vht-kit press [--long]   press the simulated record button of the running kit
+  vht-kit dock [on|off]    put the running kit on its (simulated) dock, or take it off
   vht-kit help             this text
 
 Configuration: the YAML file named by VHT_KIT_CONFIG (see config/example.yaml), then VHT_KIT_*
@@ -60,10 +63,10 @@ async function serve(): Promise<void> {
   process.stdout.write(`VHT Kit runs on http://localhost:${config.http.port} (profile ${kit.profile}, data ${config.dataDir})\n`);
 }
 
-function doctor(): void {
+async function doctor(): Promise<void> {
   const { config, file } = loadConfig();
   process.stdout.write(`config: ${file ?? '(defaults and VHT_KIT_* environment)'}\n`);
-  const checks = runDoctor(config);
+  const checks = await runDoctor(config);
   for (const c of checks) {
     process.stdout.write(`${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.detail}\n`);
     if (!c.ok && c.fix) process.stdout.write(`     fix: ${c.fix}\n`);
@@ -92,6 +95,7 @@ async function main(argv: string[]): Promise<void> {
       config: { type: 'string' },
       current: { type: 'string' },
       new: { type: 'string' },
+      long: { type: 'boolean' },
     },
   });
   const logger = createLogger({ level: 'warn' });
@@ -123,6 +127,22 @@ async function main(argv: string[]): Promise<void> {
       const { config } = loadConfig();
       await changePin(config.dataDir, need(values, 'current'), need(values, 'new'), logger);
       process.stdout.write('PIN changed\n');
+      return;
+    }
+    case 'press': {
+      const { config } = loadConfig();
+      const r = (await sendControl(controlSocketPath(config.dataDir), { cmd: 'press', long: values.long === true }, 15_000)) as {
+        before: string; after: string; clipId: string | null;
+      };
+      process.stdout.write(`${values.long ? 'long' : 'short'} press: ${r.before} → ${r.after}${r.clipId ? ` (clip ${r.clipId})` : ''}\n`);
+      return;
+    }
+    case 'dock': {
+      const arg = positionals[1] ?? 'on';
+      if (arg !== 'on' && arg !== 'off') throw new AppError('VALIDATION', `dock: say "on" or "off" (got ${JSON.stringify(arg)})`);
+      const { config } = loadConfig();
+      const r = (await sendControl(controlSocketPath(config.dataDir), { cmd: 'dock', on: arg === 'on' })) as { docked: boolean };
+      process.stdout.write(`docked: ${r.docked ? 'yes' : 'no'}\n`);
       return;
     }
     case 'audit': {

@@ -6,6 +6,7 @@ import type { Config } from './config/schema.js';
 import { ringDirFor } from './main.js';
 import { StorageGuard } from './store/storage.js';
 import { demoOrgKeyPath } from './store/keys.js';
+import { deviceConfigFor } from './device/wiring.js';
 
 export interface Check {
   name: string;
@@ -14,8 +15,18 @@ export interface Check {
   fix?: string;
 }
 
+/** Whether GPIO is usable here (onoff's Gpio.accessible); null when onoff cannot load at all. */
+async function gpioAccessible(): Promise<boolean | null> {
+  try {
+    const onoff = (await import('onoff')) as unknown as { Gpio: { accessible: boolean } };
+    return onoff.Gpio.accessible;
+  } catch {
+    return null;
+  }
+}
+
 /** Checks what the kit needs on this machine and says how to fix what is missing. */
-export function runDoctor(config: Config): Check[] {
+export async function runDoctor(config: Config): Promise<Check[]> {
   const checks: Check[] = [];
   const profile = resolveProfile(config.capture.profile, config.capture.device);
   checks.push({ name: 'profile', ok: true, detail: `${profile}${config.capture.profile === 'auto' ? ' (detected)' : ''}` });
@@ -60,6 +71,32 @@ export function runDoctor(config: Config): Check[] {
     });
   } catch (err) {
     checks.push({ name: 'storage', ok: false, detail: `cannot read free space of ${config.dataDir}: ${(err as Error).message}`, fix: 'check dataDir (VHT_KIT_DATA_DIR)' });
+  }
+
+  const devices = deviceConfigFor(config, profile);
+  const gpioUsers = [
+    devices.button.backend === 'gpio' ? `button (BCM ${devices.button.pin})` : null,
+    devices.leds.backend === 'gpio' ? `LED (BCM ${devices.leds.pin})` : null,
+  ].filter((x): x is string => x !== null);
+  if (gpioUsers.length) {
+    const accessible = await gpioAccessible();
+    checks.push({
+      name: 'GPIO',
+      ok: accessible === true,
+      detail: accessible ? `accessible for ${gpioUsers.join(', ')}` : `GPIO not accessible on this machine (needed for ${gpioUsers.join(', ')})`,
+      ...(accessible ? {} : { fix: 'on a Raspberry Pi: add the kit user to the gpio group; elsewhere set button.backend and leds.backend to sim or none' }),
+    });
+  } else {
+    checks.push({ name: 'GPIO', ok: true, detail: `not used (button: ${devices.button.backend}, LEDs: ${devices.leds.backend})` });
+  }
+  if (devices.kitController.backend === 'serial') {
+    const present = existsSync(devices.kitController.port);
+    checks.push({
+      name: 'kit controller',
+      ok: present,
+      detail: present ? `${devices.kitController.port} present` : `${devices.kitController.port} not found`,
+      ...(present ? {} : { fix: 'plug in the kit controller (USB), or fix kitController.port (VHT_KIT_SERIAL_PORT); ls /dev/serial/by-id/' }),
+    });
   }
 
   const ring = ringDirFor(config);

@@ -8,6 +8,12 @@ import type { Config, Profile } from './config/schema.js';
 import { systemClock, type Clock } from './core/clock.js';
 import { EventBus } from './core/events.js';
 import { createLogger, type Logger } from './core/logger.js';
+import { createDevices, type Devices } from './device/factory.js';
+import { SimKitController } from './device/kit-controller.js';
+import { ledPatternFor } from './device/leds.js';
+import { deviceConfigFor } from './device/wiring.js';
+import { AppError, describeError } from './core/errors.js';
+import { ControlServer, controlSocketPath, type ControlRequest } from './web/control.js';
 import { Privacy } from './session/privacy.js';
 import { Recorder } from './session/recorder.js';
 import { Catalogue } from './store/catalogue.js';
@@ -27,6 +33,8 @@ export interface Kit {
   capture: CaptureSupervisor;
   recorder: Recorder;
   privacy: Privacy;
+  devices: Devices;
+  control: ControlServer;
   app: FastifyInstance;
   ringDir: string;
   start(): Promise<void>;
@@ -85,6 +93,96 @@ export async function createKit(config: Config, opts: { clock?: Clock; logger?: 
     },
     ((config.capture.bitrateKbps + (config.capture.audio ? 96 : 0)) * 1000) / 8,
   );
+  // --- kit hardware: button, LEDs, serial kit controller (or their simulated twins) ---
+  const deviceCfg = deviceConfigFor(config, profile);
+  // `vht-kit press` waits for the outcome of its press (and reports how long it took).
+  let pressWaiter: ((o: { action: string; ok: boolean; error?: string; at: number }) => void) | null = null;
+  const devices = createDevices(deviceCfg, {
+    clock,
+    logger: logger.child('device'),
+    state: () => recorder.state,
+    perform: (action) => {
+      if (action === 'start') return recorder.startTake(null);
+      if (action === 'stop') return recorder.stopTake('stopped with the button');
+      return recorder.mark(null);
+    },
+    onOutcome: (o) => {
+      const error = o.error ? describeError(o.error) : undefined;
+      pressWaiter?.({ action: o.action, ok: o.ok, at: clock.monotonic(), ...(error ? { error } : {}) });
+      pressWaiter = null;
+      bus.emit('button', { kind: o.kind, action: o.action, ok: o.ok, ...(error ? { error } : {}) });
+      if (!o.ok) logger.warn('button action refused', { action: o.action, error: describeError(o.error) });
+    },
+  });
+  let manualDock = false;
+  const hardware = () => ({
+    battery: devices.controller?.battery ?? null,
+    docked: devices.controller?.docked ?? manualDock,
+  });
+  const showLeds = () => {
+    const h = hardware();
+    devices.leds?.set(ledPatternFor({
+      recorder: recorder.state, docked: h.docked, syncing: false, battery: h.battery,
+      lowBatteryPercent: config.leds.lowBatteryPercent,
+    }));
+  };
+  bus.on('state', showLeds);
+  bus.on('marker', () => devices.leds?.set('marker'));
+  if (devices.controller) {
+    devices.controller.on('battery', (b) => {
+      bus.emit('battery', { percent: b.percent, charging: b.charging });
+      showLeds();
+    });
+    devices.controller.on('dock', (d) => {
+      bus.emit('dock', { docked: d.docked, source: 'kit controller' });
+      showLeds();
+    });
+  }
+  const control = new ControlServer(
+    controlSocketPath(config.dataDir),
+    async (req: ControlRequest) => {
+      switch (req.cmd) {
+        case 'press': {
+          if (!devices.simButton) {
+            throw new AppError('CONFLICT', `the button is ${deviceCfg.button.backend === 'none' ? 'off' : `real hardware (${deviceCfg.button.backend})`}: \`vht-kit press\` drives the simulated button (button.backend: sim)`);
+          }
+          const before = recorder.state;
+          const outcome = new Promise<{ action: string; ok: boolean; error?: string; at: number } | null>((resolve) => {
+            pressWaiter = resolve;
+            setTimeout(() => resolve(null), 5000).unref();
+          });
+          const pressedAt = clock.monotonic();
+          await devices.simButton.press(req.long);
+          const releasedAt = clock.monotonic();
+          const o = await outcome;
+          await devices.button?.actions.settled();
+          // Latency from the moment the press is decided: the release of a short press, the
+          // threshold of a long one (reached while still held).
+          const decidedAt = req.long ? pressedAt + deviceCfg.button.longPressMs : releasedAt;
+          return {
+            before, after: recorder.state, clipId: recorder.status().clipId ?? null,
+            action: o?.action ?? 'none', ok: o?.ok ?? false, ...(o?.error ? { error: o.error } : {}),
+            latencyMs: o ? Math.round((o.at - decidedAt) * 10) / 10 : null,
+          };
+        }
+        case 'dock':
+          if (devices.controller instanceof SimKitController) devices.controller.setDocked(req.on);
+          else {
+            manualDock = req.on;
+            bus.emit('dock', { docked: req.on, source: 'vht-kit dock' });
+            showLeds();
+          }
+          return hardware();
+        case 'network':
+          bus.emit('dock', { docked: req.up, source: 'network' });
+          return { ok: true };
+        case 'status':
+          return { ...recorder.status(), ...hardware() };
+      }
+    },
+    logger.child('control'),
+  );
+
   capture.on('error', (e) => bus.emit('camera.error', { message: e.message, restartInMs: e.restartInMs }));
   capture.on('playing', () => bus.emit('camera.ok', { profile }));
   const app = await buildApp({
@@ -93,11 +191,12 @@ export async function createKit(config: Config, opts: { clock?: Clock; logger?: 
     markerLabels: config.markers.labels,
     sessionIdleMs: config.auth.sessionIdleMinutes * 60_000,
     lockAfterIdleMs: config.auth.lockAfterIdleMinutes * 60_000,
+    hardware,
   });
 
   let started = false;
   return {
-    config, profile, logger, bus, catalogue, clips, keys, capture, recorder, privacy, app, ringDir,
+    config, profile, logger, bus, catalogue, clips, keys, capture, recorder, privacy, devices, control, app, ringDir,
     async start() {
       if (started) return;
       started = true;
@@ -114,6 +213,11 @@ export async function createKit(config: Config, opts: { clock?: Clock; logger?: 
       keys.requireOrgRecipient(); // fail early, with the key name, when no organisation recipient is set
       privacy.start();
       recorder.start();
+      await devices.start();
+      const buttonStatus = devices.button?.status();
+      if (buttonStatus && !buttonStatus.ok) logger.warn('the record button does not work', { button: devices.button?.describe(), error: buttonStatus.error });
+      showLeds();
+      await control.start();
       await app.listen({ host: config.http.host, port: config.http.port });
       logger.info('kit ready', { profile, port: config.http.port, dataDir: config.dataDir, ringDir, recovered: recovered.length });
     },
@@ -121,6 +225,8 @@ export async function createKit(config: Config, opts: { clock?: Clock; logger?: 
       if (!started) return;
       started = false;
       await app.close();
+      await control.stop();
+      await devices.stop();
       await recorder.stop();
       privacy.stop();
       keys.lock();

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,9 +16,19 @@ import {
   type GpioLine,
   type GpioModule,
 } from '../src/device/gpio.js';
-import { ControllerButton, SimKitController } from '../src/device/kit-controller.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ControllerButton, KitController, SimKitController, type SerialLink } from '../src/device/kit-controller.js';
 import { checksum, formatLine, KitLineDecoder, LogLimiter, parseLine, type KitMessage } from '../src/device/kit-protocol.js';
-import { ControllerLeds, GpioLeds, LED_PATTERN_TABLE, LED_PATTERNS, LedPatternPlayer, SimLeds } from '../src/device/leds.js';
+import { createDevices, DEFAULT_DEVICE_CONFIG, type DeviceConfig } from '../src/device/factory.js';
+import {
+  ControllerLeds,
+  GpioLeds,
+  LED_PATTERN_TABLE,
+  LED_PATTERNS,
+  LedPatternPlayer,
+  ledPatternFor,
+  SimLeds,
+} from '../src/device/leds.js';
 import {
   actionFor,
   PressActions,
@@ -134,6 +144,18 @@ describe('PressDetector', () => {
     play(clock, d, [[0, true], [790, false]]);
     clock.advance(100);
     expect(kinds()).toEqual(['short']);
+  });
+
+  it('a contact glitch right at the threshold still gives the long press (once)', () => {
+    const clock = new ManualClock();
+    const { d, presses } = detector(clock);
+    play(clock, d, [[0, true], [990, false], [1005, true]]);
+    expect(presses).toEqual([]); // at 1000 the release was not yet confirmed
+    clock.advance(30);
+    expect(presses.map((p) => p.kind)).toEqual(['long']);
+    play(clock, d, [[0, false]]);
+    clock.advance(100);
+    expect(presses).toHaveLength(1);
   });
 
   it('recognises a double press and delays a lone short press by the window', () => {
@@ -377,7 +399,7 @@ describe('resolveSysfsGpio against a fake sysfs tree', () => {
 
   it('no Pi chip: the error names the pin and lists what was found', async () => {
     const dir = tree('other', [{ dir: 'gpiochip0', label: 'gpio-mockup-A', base: 0, ngpio: 8 }]);
-    const err = await resolveSysfsGpio(17, dir).catch((e: unknown) => e as Error);
+    const err = (await resolveSysfsGpio(17, dir).catch((e: unknown) => e)) as Error;
     expect(err).toBeInstanceOf(Error);
     expect(err.message).toMatch(/BCM GPIO 17/);
     expect(err.message).toMatch(/gpiochip0 label "gpio-mockup-A" base 0/);
@@ -657,6 +679,18 @@ describe('kit controller line protocol', () => {
     expect(dec.stats).toMatchObject({ messages: 4, overlong: 2, garbage: 0 });
   });
 
+  it('the example session in docs/kit-controller.md is valid protocol', () => {
+    const doc = readFileSync(path.join(import.meta.dirname, '../docs/kit-controller.md'), 'utf8');
+    const session = doc.split('## Example session')[1]?.split('```')[1] ?? '';
+    const lines = session.split('\n').filter((l) => /^(Pi|ctl) +→ /.test(l));
+    expect(lines.length).toBeGreaterThan(10);
+    for (const l of lines) {
+      const text = l.replace(/^(Pi|ctl) +→ /, '');
+      if (l.startsWith('ctl')) expect(parseLine(text), text).toMatchObject({ ok: true });
+      else expect(formatLine(text.split('*')[0]!, text.includes('*')), text).toBe(`${text}\n`);
+    }
+  });
+
   it('LogLimiter lets 5 warnings per window through and then counts', () => {
     const clock = new ManualClock();
     const lines: string[] = [];
@@ -668,5 +702,88 @@ describe('kit controller line protocol', () => {
     limiter.warn('garbage', 'line ignored');
     expect(lines).toHaveLength(7);
     expect(JSON.parse(lines[5]!)).toMatchObject({ msg: 'similar messages suppressed', kind: 'garbage', suppressed: 95 });
+  });
+});
+
+describe('ledPatternFor and createDevices', () => {
+  it('shows the most urgent state; recording is never hidden', () => {
+    const low = { percent: 10, charging: false };
+    expect(ledPatternFor({ recorder: 'error', battery: low })).toBe('error');
+    expect(ledPatternFor({ recorder: 'recording', battery: low, syncing: true })).toBe('recording');
+    expect(ledPatternFor({ recorder: 'armed', battery: low, docked: true })).toBe('low-battery');
+    expect(ledPatternFor({ recorder: 'armed', battery: { percent: 10, charging: true }, docked: true })).toBe('docked');
+    expect(ledPatternFor({ recorder: 'idle', docked: true, syncing: true })).toBe('syncing');
+    expect(ledPatternFor({ recorder: 'armed', battery: { percent: 16, charging: false } })).toBe('armed');
+    expect(ledPatternFor({ recorder: 'idle', battery: null })).toBe('idle');
+  });
+
+  it('builds the simulated kit from config and a long press starts a take', async () => {
+    const clock = new ManualClock();
+    const rec = fakeRecorder();
+    const cfg: DeviceConfig = {
+      ...DEFAULT_DEVICE_CONFIG,
+      button: { ...DEFAULT_DEVICE_CONFIG.button, backend: 'sim', longPressMs: 600 },
+      leds: { ...DEFAULT_DEVICE_CONFIG.leds, backend: 'controller' },
+      kitController: { ...DEFAULT_DEVICE_CONFIG.kitController, backend: 'sim' },
+    };
+    const devices = createDevices(cfg, { clock, logger: silent, state: rec.state, perform: rec.perform });
+    await devices.start();
+    expect(devices.controller?.connected).toBe(true);
+    expect(devices.button?.status()).toEqual({ ok: true });
+    void devices.simButton?.press(true);
+    clock.advance(700);
+    expect(rec.calls).toEqual(['start']);
+    devices.leds?.set('recording');
+    expect((devices.controller as SimKitController).sent).toEqual(['PING', 'LED idle', 'LED recording']);
+    await devices.stop();
+    expect(devices.controller?.connected).toBe(false);
+  });
+
+  it('a part that needs the controller without one is a config error naming the key', () => {
+    const rec = fakeRecorder();
+    const cfg: DeviceConfig = { ...DEFAULT_DEVICE_CONFIG, button: { ...DEFAULT_DEVICE_CONFIG.button, backend: 'controller' } };
+    expect(() => createDevices(cfg, { clock: new ManualClock(), logger: silent, state: rec.state, perform: rec.perform })).toThrow(
+      'button.backend is "controller" but kitController.backend is "none"',
+    );
+  });
+});
+
+describe('KitController reconnect backoff (manual clock)', () => {
+  it('retries 0.5 s doubling to 10 s while the device is missing, never throwing', async () => {
+    const clock = new ManualClock();
+    let attempts = 0;
+    const missing = (): SerialLink => ({
+      open: (cb) => {
+        attempts += 1;
+        cb(new Error('Error: No such file or directory, cannot open /dev/serial/by-id/usb-vht-kit-ctl'));
+      },
+      close: () => undefined,
+      write: () => true,
+      on: () => undefined,
+      removeAllListeners: () => undefined,
+      isOpen: false,
+    });
+    const k = new KitController({ path: '/dev/serial/by-id/usb-vht-kit-ctl', clock, logger: silent, loadSerial: async () => missing });
+    await k.start();
+    const delays: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      const m = /retrying in (\d+) ms/.exec(k.status().error ?? '');
+      expect(k.status().error).toContain('cannot open /dev/serial/by-id/usb-vht-kit-ctl');
+      const delay = Number(m?.[1]);
+      delays.push(delay);
+      const before = attempts;
+      clock.advance(delay - 1);
+      await sleep(5);
+      expect(attempts).toBe(before);
+      clock.advance(1);
+      for (let w = 0; w < 200 && attempts === before; w++) await sleep(1);
+      expect(attempts).toBe(before + 1);
+    }
+    expect(delays).toEqual([500, 1000, 2000, 4000, 8000, 10000, 10000]);
+    expect(k.connected).toBe(false);
+    await k.stop();
+    clock.advance(60_000);
+    await sleep(5);
+    expect(clock.pending).toBe(0);
   });
 });

@@ -81,6 +81,39 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    button: z
+      .object({
+        backend: z.enum(['auto', 'gpio', 'controller', 'sim', 'none']).default('auto'),
+        pin: z.number().int().min(0).max(57).default(17),
+        activeLow: z.boolean().default(true),
+        controllerId: z.string().regex(/^[A-Za-z0-9]{1,8}$/).default('1'),
+        debounceMs: z.number().int().min(0).max(500).default(30),
+        longPressMs: z.number().int().min(100).max(10000).default(1000),
+        doublePressMs: z.number().int().min(0).max(2000).default(0),
+        shortWhenIdle: z.enum(['start', 'none']).default('start'),
+        doubleWhenRecording: z.enum(['stop', 'mark', 'none']).default('stop'),
+      })
+      .strict()
+      .prefault({}),
+    leds: z
+      .object({
+        backend: z.enum(['auto', 'gpio', 'controller', 'sim', 'none']).default('auto'),
+        pin: z.number().int().min(0).max(57).default(27),
+        activeLow: z.boolean().default(false),
+        lowBatteryPercent: z.number().int().min(0).max(100).default(15),
+      })
+      .strict()
+      .prefault({}),
+    kitController: z
+      .object({
+        backend: z.enum(['auto', 'serial', 'sim', 'none']).default('auto'),
+        port: z.string().min(1).nullable().default(null),
+        baudRate: z.number().int().min(1200).max(1_000_000).default(115200),
+        pingIntervalMs: z.number().int().min(500).max(600_000).default(5000),
+        checksum: z.boolean().default(true),
+      })
+      .strict()
+      .prefault({}),
     privacy: z
       .object({
         onWithdrawal: z.enum(['after-upload', 'immediately']).default('after-upload'),
@@ -116,7 +149,9 @@ export const ENV_KEYS: Record<string, string> = {
   VHT_KIT_ARM_AT_START: 'capture.armAtStart',
   VHT_KIT_ORG_RECIPIENT: 'keys.orgRecipient',
   VHT_KIT_STORAGE_RESERVE_MB: 'storage.reserveMB',
+  VHT_KIT_SERIAL_PORT: 'kitController.port',
+  VHT_KIT_BUTTON_PIN: 'button.pin',
 };
 
 /** Keys whose value is a string even when it looks like a number (a PIN of digits, say). */
-export const STRING_KEYS = new Set(['auth.pin', 'kitId', 'dataDir', 'http.host', 'capture.device', 'capture.ringDir']);
+export const STRING_KEYS = new Set(['auth.pin', 'kitId', 'dataDir', 'http.host', 'capture.device', 'capture.ringDir', 'kitController.port']);

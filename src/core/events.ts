@@ -11,6 +11,9 @@ export interface KitEvents {
   'camera.error': { message: string; restartInMs: number };
   'camera.ok': { profile: string };
   'storage.low': { freeBytes: number; minutesLeft: number };
+  battery: { percent: number; charging: boolean };
+  dock: { docked: boolean; source: string };
+  button: { kind: string; action: string; ok: boolean; error?: string };
 }
 
 export type RecorderStateName = 'idle' | 'armed' | 'recording' | 'error';
@@ -38,7 +41,7 @@ export class EventBus {
   onAny(fn: (name: keyof KitEvents, payload: unknown) => void): () => void {
     const names: (keyof KitEvents)[] = [
       'state', 'segment.closed', 'clip.started', 'clip.stopped', 'clip.updated', 'marker',
-      'camera.error', 'camera.ok', 'storage.low',
+      'camera.error', 'camera.ok', 'storage.low', 'battery', 'dock', 'button',
     ];
     const offs = names.map((n) => this.on(n, (p) => fn(n, p)));
     return () => offs.forEach((off) => off());

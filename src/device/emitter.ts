@@ -7,7 +7,7 @@ type Listener<T> = (payload: T) => void;
  * returns the unsubscribe function, like the kit's EventBus. A listener that throws is not the
  * device's problem: the error is handed to `onListenerError` and the other listeners still run.
  */
-export class TypedEmitter<E extends Record<string, unknown>> {
+export class TypedEmitter<E extends object> {
   private readonly emitter = new EventEmitter();
 
   constructor(private readonly onListenerError: (name: string, err: unknown) => void) {

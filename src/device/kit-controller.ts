@@ -19,7 +19,7 @@ export interface BatteryState {
   charging: boolean;
 }
 
-export interface KitControllerEvents extends Record<string, unknown> {
+export interface KitControllerEvents {
   /** The controller identified itself (after connect, after a PING, after its own reset). */
   hello: { firmware: string };
   /** A button edge; `pressed` true = down. */
@@ -213,7 +213,7 @@ export class KitController extends TypedEmitter<KitControllerEvents> implements 
     this.port = null;
     if (port) {
       port.removeAllListeners();
-      port.on('error', () => undefined); // a late error from a closing port has no one left to tell
+      this.ignoreLateErrors(port);
       await new Promise<void>((resolve) => {
         if (!port.isOpen) {
           resolve();
@@ -253,12 +253,26 @@ export class KitController extends TypedEmitter<KitControllerEvents> implements 
     // log where it points now.
     const target = await realpath(path).catch((e: unknown) => `unresolved (${describeError(e)})`);
     if (!this.running || this.port) return;
-    const port = this.factory({ path, baudRate: this.opts.baudRate ?? 115200 });
+    let port: SerialLink;
+    try {
+      port = this.factory({ path, baudRate: this.opts.baudRate ?? 115200 });
+    } catch (e) {
+      this.retry(`cannot open ${path}: ${describeError(e)}`);
+      return;
+    }
     this.port = port;
     this.opening = true;
-    const err = await new Promise<Error | null>((resolve) => port.open(resolve));
+    const err = await new Promise<Error | null>((resolve) => {
+      try {
+        port.open(resolve);
+      } catch (e) {
+        resolve(e instanceof Error ? e : new Error(String(e)));
+      }
+    });
     this.opening = false;
     if (!this.running || this.port !== port) {
+      // Stopped while opening.
+      this.ignoreLateErrors(port);
       if (!err) port.close();
       return;
     }
@@ -287,7 +301,7 @@ export class KitController extends TypedEmitter<KitControllerEvents> implements 
     if (this.port !== port) return;
     this.port = null;
     port.removeAllListeners();
-    port.on('error', () => undefined);
+    this.ignoreLateErrors(port);
     if (port.isOpen) port.close();
     this.lost(reason, true);
     if (this.running) this.retry(reason);
@@ -336,6 +350,11 @@ export class KitController extends TypedEmitter<KitControllerEvents> implements 
       this.ping();
       this.schedulePing();
     }, this.pingIntervalMs);
+  }
+
+  /** An abandoned port may still report an error while closing: log it, never let it throw. */
+  private ignoreLateErrors(port: SerialLink): void {
+    port.on('error', (err) => this.log.debug('kit controller: error from a closed port', { error: describeError(err) }));
   }
 
   private clearTimers(): void {

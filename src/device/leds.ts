@@ -340,3 +340,26 @@ export class SimLeds implements LedOutput {
     return this.started ? { ok: true } : { ok: false, error: 'not started' };
   }
 }
+
+export interface LedInputs {
+  recorder: 'idle' | 'armed' | 'recording' | 'error';
+  docked?: boolean;
+  syncing?: boolean;
+  battery?: { percent: number; charging: boolean } | null;
+  /** At or below this (and not charging) the battery counts as low. Default 15. */
+  lowBatteryPercent?: number;
+}
+
+/**
+ * The one pattern to show for the kit's state, most urgent first: error, recording (never hidden:
+ * the trainer must see a take runs), low battery, syncing, docked, armed, idle.
+ */
+export function ledPatternFor(s: LedInputs): LedPattern {
+  if (s.recorder === 'error') return 'error';
+  if (s.recorder === 'recording') return 'recording';
+  const low = s.lowBatteryPercent ?? 15;
+  if (s.battery && !s.battery.charging && s.battery.percent <= low) return 'low-battery';
+  if (s.syncing) return 'syncing';
+  if (s.docked) return 'docked';
+  return s.recorder;
+}

@@ -179,7 +179,10 @@ export class Recorder {
     this.ring = this.ring.filter((s) => !fromRing.includes(s));
     const originMono = fromRing[0]?.startMono ?? this.openSegmentStart ?? null;
     const originMs = originMono === null ? null : Math.round(this.toWall(originMono));
-    const clipId = this.clips.createClip({ caseCode, now, requestedAt: now, preRollMs: this.opts.preRollMs, originMs, consent });
+    const clipId = this.clips.createClip({
+      caseCode, now, requestedAt: now, preRollMs: this.opts.preRollMs, originMs, consent,
+      inTransaction: (id) => this.catalogue.audit('take.start', now, id, { preRollMs: this.opts.preRollMs, assigned: caseCode !== null }),
+    });
     let resolveFinished!: Take['resolveFinished'];
     const finished = new Promise<{ clipId: string; durationMs: number }>((r) => (resolveFinished = r));
     const take: Take = {
@@ -193,7 +196,6 @@ export class Recorder {
     };
     this.take = take;
     for (const seg of fromRing) this.enqueue(take, seg);
-    this.catalogue.audit('take.start', now, clipId, { preRollMs: this.opts.preRollMs, assigned: caseCode !== null });
     this.logger.info('take started', { clipId, preRollSegments: fromRing.length });
     this.bus.emit('clip.started', { clipId, caseCode });
     this.publishState();

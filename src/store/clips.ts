@@ -78,6 +78,8 @@ export class ClipStore {
 
   createClip(args: {
     caseCode: string | null; now: number; requestedAt: number; preRollMs: number; originMs: number | null; consent?: Consent | null;
+    /** More catalogue writes that belong to the same step (e.g. the audit entry). */
+    inTransaction?: (id: string) => void;
   }): string {
     const id = newClipId(args.now);
     const dir = this.clipDir(id);
@@ -89,11 +91,15 @@ export class ClipStore {
       consent: args.consent ?? null,
     };
     this.writeClipFile(file);
-    this.catalogue.insertClip({
-      id, caseCode: args.caseCode, createdAt: args.now, requestedAt: args.requestedAt,
-      originMs: args.originMs, preRollMs: args.preRollMs,
-    });
-    this.catalogue.setClipConsent(id, args.consent ?? null);
+    // one catalogue transaction (one fsync): the button's latency depends on it
+    this.catalogue.db.transaction(() => {
+      this.catalogue.insertClip({
+        id, caseCode: args.caseCode, createdAt: args.now, requestedAt: args.requestedAt,
+        originMs: args.originMs, preRollMs: args.preRollMs,
+      });
+      this.catalogue.setClipConsent(id, args.consent ?? null);
+      args.inTransaction?.(id);
+    })();
     return id;
   }
 

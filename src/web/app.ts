@@ -32,6 +32,8 @@ export interface AppDeps {
   sessionIdleMs: number;
   /** The playback key is dropped after this long without a trainer request. */
   lockAfterIdleMs: number;
+  /** Battery and dock state from the kit controller (or the simulated twin). */
+  hardware: () => { battery: { percent: number; charging: boolean } | null; docked: boolean };
 }
 
 /** A pseudonymous case code: letters, digits, dash, dot, underscore; no spaces (names do not fit). */
@@ -77,6 +79,8 @@ const statusResponse = z.object({
   camera: z.object({ profile: z.string(), ok: z.boolean(), error: z.string().optional() }),
   locked: z.boolean(),
   uploads: z.object({ pending: z.number(), overdue: z.number() }),
+  battery: z.object({ percent: z.number(), charging: z.boolean() }).nullable(),
+  docked: z.boolean(),
 });
 
 function summary(c: ClipRow): z.infer<typeof clipSummary> {
@@ -249,7 +253,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   // --- recorder ---
-  const status = () => ({ ...deps.recorder.status(), locked: !deps.keys.unlocked, uploads: deps.privacy.uploadWarnings() });
+  const status = () => {
+    const h = deps.hardware();
+    return {
+      ...deps.recorder.status(), locked: !deps.keys.unlocked, uploads: deps.privacy.uploadWarnings(),
+      battery: h.battery ? { percent: h.battery.percent, charging: h.battery.charging } : null, docked: h.docked,
+    };
+  };
   app.get('/api/status', async () => statusResponse.parse(status()));
 
   // A kit configured not to arm at start-up arms when the visit starts (pre-roll from then on).
