@@ -46,7 +46,7 @@ export function filesUnder(dir: string): string[] {
     const full = path.join(dir, name);
     const st = statSync(full);
     if (st.isDirectory()) out.push(...filesUnder(full));
-    else out.push(full);
+    else if (st.isFile()) out.push(full); // not the control socket
   }
   return out;
 }
