@@ -42,7 +42,7 @@ describe('age interoperability', () => {
     expect(Buffer.from(await decryptWith(kit.identity, ct)).equals(data)).toBe(true);
   });
 
-  it('the kit decrypts what the age CLI encrypts, and rejects tampered or truncated files clearly', async () => {
+  it('the kit decrypts what the age CLI encrypts, and rejects tampered, truncated or chunk-swapped files clearly', async () => {
     const dir = tmp();
     const kit = await generateIdentity();
     const plain = path.join(dir, 'p.bin');
@@ -57,6 +57,15 @@ describe('age interoperability', () => {
     await expect(decryptWith(kit.identity, ct.subarray(0, ct.length - 5000))).rejects.toThrow(/cannot be decrypted/);
     const other = await generateIdentity();
     await expect(decryptWith(other.identity, ct)).rejects.toThrow(/cannot be decrypted/);
+    // Swap two 64 KiB STREAM chunks of the payload: each chunk's nonce counter no longer fits.
+    const headerEnd = ct.indexOf(Buffer.from('\n', 'latin1'), ct.indexOf(Buffer.from('---', 'latin1'))) + 1;
+    const payload = headerEnd + 16; // the 16-byte nonce of the payload key
+    const chunk = 65536 + 16;
+    expect(ct.length - payload).toBeGreaterThan(2 * chunk);
+    const swapped = Buffer.from(ct);
+    ct.subarray(payload, payload + chunk).copy(swapped, payload + chunk);
+    ct.subarray(payload + chunk, payload + 2 * chunk).copy(swapped, payload);
+    await expect(decryptWith(kit.identity, swapped)).rejects.toThrow(/cannot be decrypted/);
   });
 });
 
