@@ -23,6 +23,8 @@ export interface EnrolArgs {
   kitId: string;
   trainerPin: string;
   currentPin?: string;
+  /** Sync settings (the config's `sync` section, merged). */
+  sync?: Record<string, unknown>;
 }
 
 /**
@@ -40,6 +42,13 @@ export async function enrol(args: EnrolArgs, logger: Logger): Promise<{ dataDir:
   const keys = (typeof doc.keys === 'object' && doc.keys !== null ? doc.keys : {}) as Record<string, unknown>;
   keys.orgRecipient = args.orgRecipient;
   doc.keys = keys;
+  if (args.sync && Object.keys(args.sync).length) {
+    const cur = (typeof doc.sync === 'object' && doc.sync !== null ? doc.sync : {}) as Record<string, unknown>;
+    for (const [k, v] of Object.entries(args.sync)) {
+      cur[k] = typeof v === 'object' && v !== null && typeof cur[k] === 'object' && cur[k] !== null ? { ...(cur[k] as object), ...(v as object) } : v;
+    }
+    doc.sync = cur;
+  }
   // The PIN lives only in the sealed master from now on.
   if (typeof doc.auth === 'object' && doc.auth !== null) delete (doc.auth as Record<string, unknown>).pin;
   const config = parseConfig(doc); // names a bad value before anything is written

@@ -5,6 +5,7 @@ import { AppError, describeError } from './core/errors.js';
 import { changePin, enrol, keygen, verifyAudit } from './admin.js';
 import { createLogger } from './core/logger.js';
 import { runDoctor } from './doctor.js';
+import { exportClip, listClips } from './sync/index.js';
 import { controlSocketPath, sendControl } from './web/control.js';
 import { createKit } from './main.js';
 
@@ -16,10 +17,16 @@ Usage:
   vht-kit keygen --out org.key
                            at the office: make the organisation's age identity; prints its recipient
   vht-kit enrol --org-recipient age1… --kit-id kit-07 --trainer-pin 123456 [--current-pin …] [--config FILE]
+              [--sync-target s3|dir --s3-endpoint URL --s3-bucket B --s3-region R --s3-prefix P
+               --s3-access-key-id K --s3-secret-access-key S --sync-dir DIR --dock-ca-file F --dock-pin-sha256 H]
                            write the kit's config (VHT_KIT_CONFIG or --config) and seal its key with the PIN
   vht-kit pin --current 123456 --new 654321
                            change the trainer PIN (clips stay playable)
   vht-kit audit verify     check the hash chain of the audit log; exit 0 when it is whole
+  vht-kit export --identity org.key --from s3://BUCKET/PREFIX|DIR --clip ID --out clip.mp4
+                           at the office: verify, decrypt, join and remux a clip to MP4 (+ markers
+                           as .csv and ELAN .eaf); --list lists the clips found. S3 settings from
+                           AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL
   vht-kit press [--long]   press the simulated record button of the running kit
   vht-kit dock [on|off]    put the running kit on its (simulated) dock, or take it off
   vht-kit help             this text
@@ -76,6 +83,25 @@ async function doctor(): Promise<void> {
   process.exitCode = bad ? 1 : 0;
 }
 
+/** The sync settings given to `vht-kit enrol`, as a config fragment. */
+function syncFlags(values: Record<string, string | boolean | undefined>): Record<string, unknown> {
+  const str = (k: string) => (typeof values[k] === 'string' ? (values[k] as string) : undefined);
+  const s3: Record<string, string> = {};
+  for (const [flag, key] of [['s3-endpoint', 'endpoint'], ['s3-region', 'region'], ['s3-bucket', 'bucket'], ['s3-prefix', 'prefix'], ['s3-access-key-id', 'accessKeyId'], ['s3-secret-access-key', 'secretAccessKey']] as const) {
+    const v = str(flag);
+    if (v !== undefined) s3[key] = v;
+  }
+  const dock: Record<string, string> = {};
+  if (str('dock-ca-file')) dock.caFile = str('dock-ca-file')!;
+  if (str('dock-pin-sha256')) dock.pinSha256 = str('dock-pin-sha256')!;
+  const out: Record<string, unknown> = {};
+  if (str('sync-target')) out.target = str('sync-target');
+  if (Object.keys(s3).length) out.s3 = s3;
+  if (str('sync-dir')) out.dir = { path: str('sync-dir') };
+  if (Object.keys(dock).length) out.dock = dock;
+  return out;
+}
+
 function need(values: Record<string, string | boolean | undefined>, name: string): string {
   const v = values[name];
   if (typeof v !== 'string' || v === '') throw new AppError('VALIDATION', `--${name} is required`, { field: `--${name}` });
@@ -96,6 +122,20 @@ async function main(argv: string[]): Promise<void> {
       current: { type: 'string' },
       new: { type: 'string' },
       long: { type: 'boolean' },
+      identity: { type: 'string' },
+      from: { type: 'string' },
+      clip: { type: 'string' },
+      list: { type: 'boolean' },
+      'sync-target': { type: 'string' },
+      's3-endpoint': { type: 'string' },
+      's3-region': { type: 'string' },
+      's3-bucket': { type: 'string' },
+      's3-prefix': { type: 'string' },
+      's3-access-key-id': { type: 'string' },
+      's3-secret-access-key': { type: 'string' },
+      'sync-dir': { type: 'string' },
+      'dock-ca-file': { type: 'string' },
+      'dock-pin-sha256': { type: 'string' },
     },
   });
   const logger = createLogger({ level: 'warn' });
@@ -117,6 +157,7 @@ async function main(argv: string[]): Promise<void> {
           kitId: need(values, 'kit-id'),
           trainerPin: need(values, 'trainer-pin'),
           ...(values['current-pin'] ? { currentPin: values['current-pin'] } : {}),
+          sync: syncFlags(values),
         },
         logger,
       );
@@ -127,6 +168,20 @@ async function main(argv: string[]): Promise<void> {
       const { config } = loadConfig();
       await changePin(config.dataDir, need(values, 'current'), need(values, 'new'), logger);
       process.stdout.write('PIN changed\n');
+      return;
+    }
+    case 'export': {
+      const from = need(values, 'from');
+      if (values.list) {
+        const clips = await listClips(from, values.identity ? { identityFile: values.identity } : {});
+        for (const c of clips) {
+          process.stdout.write(`${c.kitId}\t${c.clipId}${c.durationMs !== undefined ? `\t${(c.durationMs / 1000).toFixed(1)} s\t${c.caseCode ?? ''}\t${c.markers ?? 0} markers` : ''}\n`);
+        }
+        process.stderr.write(`${clips.length} clip(s) in ${from}\n`);
+        return;
+      }
+      const r = await exportClip({ identityFile: need(values, 'identity'), from, clipId: need(values, 'clip'), out: need(values, 'out') });
+      process.stdout.write(`${r.mp4} (${(r.durationMs / 1000).toFixed(1)} s, ${r.segments} segments verified${r.hasAudio ? ', with sound' : ''})\n${r.csv}\n${r.eaf}\n`);
       return;
     }
     case 'press': {

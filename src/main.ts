@@ -15,6 +15,7 @@ import { deviceConfigFor } from './device/wiring.js';
 import { AppError, describeError } from './core/errors.js';
 import { ControlServer, controlSocketPath, type ControlRequest } from './web/control.js';
 import { Privacy } from './session/privacy.js';
+import { createSyncService, type SyncConfig, type SyncService } from './sync/index.js';
 import { Recorder } from './session/recorder.js';
 import { Catalogue } from './store/catalogue.js';
 import { ClipStore } from './store/clips.js';
@@ -35,6 +36,7 @@ export interface Kit {
   privacy: Privacy;
   devices: Devices;
   control: ControlServer;
+  sync: SyncService | null;
   app: FastifyInstance;
   ringDir: string;
   start(): Promise<void>;
@@ -47,6 +49,32 @@ export function ringDirFor(config: Config, env: NodeJS.ProcessEnv = process.env)
   if (env.RUNTIME_DIRECTORY) return path.join(env.RUNTIME_DIRECTORY.split(':')[0]!, 'ring');
   const base = os.platform() === 'linux' ? '/dev/shm' : os.tmpdir();
   return path.join(base, `vht-kit-ring-${config.kitId}-${os.userInfo().uid}`);
+}
+
+/** The sync section of the config in the shape the sync module takes. */
+export function syncConfigOf(config: Config): SyncConfig {
+  const s = config.sync;
+  const dock = {
+    ...(s.dock.caFile ? { caFile: s.dock.caFile } : {}),
+    ...(s.dock.pinSha256 ? { pinSha256: s.dock.pinSha256 } : {}),
+    allowInsecure: s.dock.allowInsecure,
+  };
+  return {
+    target: s.target,
+    ...(s.target === 's3'
+      ? {
+          s3: {
+            endpoint: s.s3.endpoint!, region: s.s3.region, bucket: s.s3.bucket!, prefix: s.s3.prefix,
+            accessKeyId: s.s3.accessKeyId!, secretAccessKey: s.s3.secretAccessKey!, forcePathStyle: s.s3.forcePathStyle,
+          },
+        }
+      : {}),
+    ...(s.target === 'dir' ? { dir: { path: s.dir.path!, requireMountPoint: s.dir.requireMountPoint } } : {}),
+    dock,
+    intervalSeconds: s.intervalSeconds,
+    concurrency: s.concurrency,
+    requestTimeoutSeconds: s.requestTimeoutSeconds,
+  };
 }
 
 /** Composition root: constructs every component from the config; start/stop in order. */
@@ -93,6 +121,31 @@ export async function createKit(config: Config, opts: { clock?: Clock; logger?: 
     },
     ((config.capture.bitrateKbps + (config.capture.audio ? 96 : 0)) * 1000) / 8,
   );
+  // --- office sync: on docking, upload to the organisation's storage ---
+  const sync = createSyncService({
+    config: syncConfigOf(config),
+    kitId: config.kitId,
+    catalogue,
+    clips,
+    orgRecipient: () => keys.requireOrgRecipient(),
+    clock,
+    logger,
+  });
+  const syncStatus = () => {
+    if (!sync) return { state: 'off', pending: 0, bytesDone: 0, bytesTotal: 0, target: 'off', insecure: false };
+    const p = sync.progress;
+    return {
+      state: p.state, pending: p.pending, waitingForCase: p.waitingForCase, bytesDone: p.bytesDone, bytesTotal: p.bytesTotal,
+      ...(p.etaSeconds !== undefined ? { etaSeconds: p.etaSeconds } : {}),
+      ...(p.lastError ? { lastError: p.lastError.message } : {}),
+      ...(p.docked !== undefined ? { docked: p.docked } : {}),
+      ...(p.dockReason ? { dockReason: p.dockReason } : {}),
+      ...(p.lastSuccessAt ? { lastSuccessAt: p.lastSuccessAt } : {}),
+      target: sync.targetId,
+      insecure: config.sync.dock.allowInsecure,
+    };
+  };
+
   // --- kit hardware: button, LEDs, serial kit controller (or their simulated twins) ---
   const deviceCfg = deviceConfigFor(config, profile);
   // `vht-kit press` waits for the outcome of its press (and reports how long it took).
@@ -122,7 +175,7 @@ export async function createKit(config: Config, opts: { clock?: Clock; logger?: 
   const showLeds = () => {
     const h = hardware();
     devices.leds?.set(ledPatternFor({
-      recorder: recorder.state, docked: h.docked, syncing: false, battery: h.battery,
+      recorder: recorder.state, docked: h.docked, syncing: sync?.progress.state === 'uploading', battery: h.battery,
       lowBatteryPercent: config.leds.lowBatteryPercent,
     }));
   };
@@ -183,6 +236,23 @@ export async function createKit(config: Config, opts: { clock?: Clock; logger?: 
     logger.child('control'),
   );
 
+  if (sync) {
+    let lastSyncState = '';
+    sync.on('progress', () => {
+      const s = syncStatus();
+      bus.emit('sync', s);
+      if (s.state !== lastSyncState) {
+        lastSyncState = s.state;
+        showLeds();
+      }
+    });
+    // A confirmed clip may now go (retention decides when).
+    sync.on('clip.uploaded', () => void privacy.runRetention());
+    // A trigger only starts a check: the run itself checks the dock (TLS identity) first.
+    bus.on('dock', (d) => {
+      if (d.docked) void sync.runOnce();
+    });
+  }
   capture.on('error', (e) => bus.emit('camera.error', { message: e.message, restartInMs: e.restartInMs }));
   capture.on('playing', () => bus.emit('camera.ok', { profile }));
   const app = await buildApp({
@@ -192,11 +262,12 @@ export async function createKit(config: Config, opts: { clock?: Clock; logger?: 
     sessionIdleMs: config.auth.sessionIdleMinutes * 60_000,
     lockAfterIdleMs: config.auth.lockAfterIdleMinutes * 60_000,
     hardware,
+    sync: sync ? { status: syncStatus, run: () => void sync.runOnce() } : { status: syncStatus, run: null },
   });
 
   let started = false;
   return {
-    config, profile, logger, bus, catalogue, clips, keys, capture, recorder, privacy, devices, control, app, ringDir,
+    config, profile, logger, bus, catalogue, clips, keys, capture, recorder, privacy, devices, control, sync, app, ringDir,
     async start() {
       if (started) return;
       started = true;
@@ -218,6 +289,7 @@ export async function createKit(config: Config, opts: { clock?: Clock; logger?: 
       if (buttonStatus && !buttonStatus.ok) logger.warn('the record button does not work', { button: devices.button?.describe(), error: buttonStatus.error });
       showLeds();
       await control.start();
+      sync?.start();
       await app.listen({ host: config.http.host, port: config.http.port });
       logger.info('kit ready', { profile, port: config.http.port, dataDir: config.dataDir, ringDir, recovered: recovered.length });
     },
@@ -226,6 +298,8 @@ export async function createKit(config: Config, opts: { clock?: Clock; logger?: 
       started = false;
       await app.close();
       await control.stop();
+      await sync?.stop();
+      sync?.close();
       await devices.stop();
       await recorder.stop();
       privacy.stop();

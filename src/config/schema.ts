@@ -114,6 +114,42 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    sync: z
+      .object({
+        target: z.enum(['s3', 'dir', 'off']).default('off'),
+        s3: z
+          .object({
+            endpoint: z.string().url('a URL like https://s3.example.org').nullable().default(null),
+            region: z.string().min(1).default('us-east-1'),
+            bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name').nullable().default(null),
+            prefix: z.string().regex(/^[A-Za-z0-9._\/-]*$/, 'letters, digits, ".", "_", "-" and "/"').default(''),
+            accessKeyId: z.string().min(1).nullable().default(null),
+            secretAccessKey: z.string().min(1).nullable().default(null),
+            forcePathStyle: z.boolean().default(true),
+          })
+          .strict()
+          .prefault({}),
+        dir: z
+          .object({
+            path: z.string().min(1).nullable().default(null),
+            requireMountPoint: z.boolean().default(true),
+          })
+          .strict()
+          .prefault({}),
+        dock: z
+          .object({
+            caFile: z.string().min(1).nullable().default(null),
+            pinSha256: z.string().min(1).nullable().default(null),
+            allowInsecure: z.boolean().default(false),
+          })
+          .strict()
+          .prefault({}),
+        intervalSeconds: z.number().min(1).max(86_400).default(60),
+        concurrency: z.number().int().min(1).max(8).default(2),
+        requestTimeoutSeconds: z.number().min(1).max(600).default(60),
+      })
+      .strict()
+      .prefault({}),
     privacy: z
       .object({
         onWithdrawal: z.enum(['after-upload', 'immediately']).default('after-upload'),
@@ -130,7 +166,21 @@ export const configSchema = z
       .strict()
       .prefault({}),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.sync.target === 's3') {
+      for (const key of ['endpoint', 'bucket', 'accessKeyId', 'secretAccessKey'] as const) {
+        if (c.sync.s3[key] === null) ctx.addIssue({ code: 'custom', path: ['sync', 's3', key], message: 'needed for sync.target "s3"' });
+      }
+      const ep = c.sync.s3.endpoint;
+      if (ep?.startsWith('http://') && !c.sync.dock.allowInsecure) {
+        ctx.addIssue({ code: 'custom', path: ['sync', 's3', 'endpoint'], message: 'plain http:// only with sync.dock.allowInsecure: true (labs and tests)', input: ep });
+      }
+    }
+    if (c.sync.target === 'dir' && c.sync.dir.path === null) {
+      ctx.addIssue({ code: 'custom', path: ['sync', 'dir', 'path'], message: 'needed for sync.target "dir"' });
+    }
+  });
 
 export type Config = z.infer<typeof configSchema>;
 
@@ -150,8 +200,23 @@ export const ENV_KEYS: Record<string, string> = {
   VHT_KIT_ORG_RECIPIENT: 'keys.orgRecipient',
   VHT_KIT_STORAGE_RESERVE_MB: 'storage.reserveMB',
   VHT_KIT_SERIAL_PORT: 'kitController.port',
+  VHT_KIT_SYNC_TARGET: 'sync.target',
+  VHT_KIT_S3_ENDPOINT: 'sync.s3.endpoint',
+  VHT_KIT_S3_REGION: 'sync.s3.region',
+  VHT_KIT_S3_BUCKET: 'sync.s3.bucket',
+  VHT_KIT_S3_PREFIX: 'sync.s3.prefix',
+  VHT_KIT_S3_ACCESS_KEY_ID: 'sync.s3.accessKeyId',
+  VHT_KIT_S3_SECRET_ACCESS_KEY: 'sync.s3.secretAccessKey',
+  VHT_KIT_SYNC_DIR: 'sync.dir.path',
+  VHT_KIT_DOCK_CA_FILE: 'sync.dock.caFile',
+  VHT_KIT_DOCK_PIN_SHA256: 'sync.dock.pinSha256',
+  VHT_KIT_DOCK_ALLOW_INSECURE: 'sync.dock.allowInsecure',
   VHT_KIT_BUTTON_PIN: 'button.pin',
 };
 
 /** Keys whose value is a string even when it looks like a number (a PIN of digits, say). */
-export const STRING_KEYS = new Set(['auth.pin', 'kitId', 'dataDir', 'http.host', 'capture.device', 'capture.ringDir', 'kitController.port']);
+export const STRING_KEYS = new Set([
+  'auth.pin', 'kitId', 'dataDir', 'http.host', 'capture.device', 'capture.ringDir', 'kitController.port',
+  'sync.s3.endpoint', 'sync.s3.region', 'sync.s3.bucket', 'sync.s3.prefix', 'sync.s3.accessKeyId', 'sync.s3.secretAccessKey',
+  'sync.dir.path', 'sync.dock.caFile', 'sync.dock.pinSha256',
+]);

@@ -14,6 +14,7 @@ export interface KitEvents {
   battery: { percent: number; charging: boolean };
   dock: { docked: boolean; source: string };
   button: { kind: string; action: string; ok: boolean; error?: string };
+  sync: { state: string; pending: number; bytesDone: number; bytesTotal: number; etaSeconds?: number; lastError?: string };
 }
 
 export type RecorderStateName = 'idle' | 'armed' | 'recording' | 'error';
@@ -41,7 +42,7 @@ export class EventBus {
   onAny(fn: (name: keyof KitEvents, payload: unknown) => void): () => void {
     const names: (keyof KitEvents)[] = [
       'state', 'segment.closed', 'clip.started', 'clip.stopped', 'clip.updated', 'marker',
-      'camera.error', 'camera.ok', 'storage.low', 'battery', 'dock', 'button',
+      'camera.error', 'camera.ok', 'storage.low', 'battery', 'dock', 'button', 'sync',
     ];
     const offs = names.map((n) => this.on(n, (p) => fn(n, p)));
     return () => offs.forEach((off) => off());

@@ -89,4 +89,46 @@ export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
       ALTER TABLE cases ADD COLUMN consent_updated_at INTEGER;
     `,
   },
+  {
+    version: 3,
+    name: 'sync queue: confirmed objects per target, pending manifests and audit exports',
+    sql: `
+      CREATE TABLE sync_objects (
+        target TEXT NOT NULL,
+        key TEXT NOT NULL,
+        clip_id TEXT REFERENCES clips(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL CHECK (kind IN ('segment', 'manifest')),
+        seq INTEGER,
+        sha256 TEXT NOT NULL,
+        md5 TEXT NOT NULL,
+        bytes INTEGER NOT NULL,
+        confirmed_at INTEGER NOT NULL,
+        PRIMARY KEY (target, key)
+      );
+      CREATE INDEX sync_objects_clip ON sync_objects(clip_id);
+      CREATE TABLE sync_manifests (
+        clip_id TEXT PRIMARY KEY REFERENCES clips(id) ON DELETE CASCADE,
+        source_sha256 TEXT NOT NULL,
+        body BLOB NOT NULL,
+        sha256 TEXT NOT NULL,
+        md5 TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+      );
+      CREATE TABLE sync_audit_exports (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        target TEXT NOT NULL,
+        key TEXT NOT NULL,
+        from_event INTEGER NOT NULL,
+        upto_event INTEGER NOT NULL,
+        upto_hash TEXT NOT NULL,
+        body BLOB,
+        sha256 TEXT NOT NULL,
+        md5 TEXT NOT NULL,
+        bytes INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        confirmed_at INTEGER,
+        UNIQUE (target, key)
+      );
+    `,
+  },
 ];

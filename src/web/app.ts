@@ -32,6 +32,8 @@ export interface AppDeps {
   sessionIdleMs: number;
   /** The playback key is dropped after this long without a trainer request. */
   lockAfterIdleMs: number;
+  /** Office sync: progress, and a way to start a check at once (null when sync is off). */
+  sync: { status: () => Record<string, unknown> & { state: string }; run: (() => void) | null };
   /** Battery and dock state from the kit controller (or the simulated twin). */
   hardware: () => { battery: { percent: number; charging: boolean } | null; docked: boolean };
 }
@@ -378,6 +380,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     deps.clips.setPurposes(id, purposes);
     deps.catalogue.audit('clip.purposes', now(), id, { purposes });
     return summary(getClip(id));
+  });
+
+  // --- office sync ---
+  app.get('/api/sync', async () => deps.sync.status());
+  app.post('/api/sync/run', async (req, reply) => {
+    parseInput(z.object({}).strict(), req.body, 'body');
+    if (!deps.sync.run) throw new AppError('NOT_CONFIGURED', 'sync is off: set sync.target (s3 or dir) in the config', { field: 'sync.target' });
+    deps.sync.run();
+    reply.status(202);
+    return deps.sync.status();
   });
 
   // --- presenting on the family's TV (the TV page follows this) ---

@@ -1,0 +1,85 @@
+import type { Clock } from '../core/clock.js';
+import { AppError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import type { Catalogue } from '../store/catalogue.js';
+import { checkDock, checkShareDock, type DockOptions, type DockResult } from './dock.js';
+import { SyncService, type RetryPolicy } from './queue.js';
+import { DirTarget, S3Target, type UploadTarget } from './targets.js';
+
+export { checkDock, checkShareDock, type DockOptions, type DockResult } from './dock.js';
+export { SyncError, type SyncErrorReason } from './errors.js';
+export { exportClip, listClips, markersCsv, markersEaf, openSource, type ExportOptions, type ExportResult, type ListedClip } from './export.js';
+export { auditKey, buildManifest, decryptManifest, manifestKey, segmentKey, type AuditExport, type ClipManifest } from './manifest.js';
+export { SyncQueue, SyncService, type SyncEvents, type SyncProgress, type SyncRunResult, type SyncServiceOptions, type SyncState } from './queue.js';
+export { DirTarget, S3Target, type DirTargetOptions, type S3TargetOptions, type UploadTarget } from './targets.js';
+
+/** The `sync` section of the kit's config, as proposed for src/config/schema.ts. */
+export interface SyncConfig {
+  target: 's3' | 'dir' | 'off';
+  s3?: {
+    endpoint: string;
+    region: string;
+    bucket: string;
+    prefix?: string;
+    accessKeyId: string;
+    secretAccessKey: string;
+    forcePathStyle?: boolean;
+  };
+  dir?: { path: string; prefix?: string; requireMountPoint?: boolean };
+  dock?: DockOptions;
+  /** Pause between runs while the service runs. Default 60. */
+  intervalSeconds?: number;
+  /** Objects uploaded in parallel. Default 2. */
+  concurrency?: number;
+  retry?: Partial<RetryPolicy>;
+  /** Per-request timeout for S3. Default 60. */
+  requestTimeoutSeconds?: number;
+}
+
+/** Makes the configured target, or null for `target: off`. */
+export function createTarget(config: SyncConfig, clock?: Clock): UploadTarget | null {
+  if (config.target === 'off') return null;
+  if (config.target === 's3') {
+    if (!config.s3) throw new AppError('CONFIG', 'sync.target is "s3" but sync.s3 is not set', { field: 'sync.s3' });
+    return new S3Target({
+      ...config.s3,
+      ...(config.dock ? { tls: { ...(config.dock.caFile ? { caFile: config.dock.caFile } : {}), ...(config.dock.pinSha256 ? { pinSha256: config.dock.pinSha256 } : {}) } } : {}),
+      ...(config.requestTimeoutSeconds ? { requestTimeoutMs: config.requestTimeoutSeconds * 1000 } : {}),
+      maxSockets: Math.max(2, config.concurrency ?? 2),
+      ...(clock ? { clock } : {}),
+    });
+  }
+  if (config.target === 'dir') {
+    if (!config.dir) throw new AppError('CONFIG', 'sync.target is "dir" but sync.dir is not set', { field: 'sync.dir' });
+    return new DirTarget(config.dir);
+  }
+  throw new AppError('CONFIG', `sync.target ${JSON.stringify(config.target)} must be s3, dir or off`, { field: 'sync.target' });
+}
+
+/** The dock check for a target: TLS identity of the S3 endpoint, or a mounted, writable share. */
+export function dockCheckFor(config: SyncConfig, target: UploadTarget): () => Promise<DockResult> {
+  if (target instanceof DirTarget) return () => checkShareDock(target);
+  const endpoint = config.s3?.endpoint ?? '';
+  return () => checkDock(endpoint, config.dock ?? {});
+}
+
+/** The sync service for the config, or null when sync is off. */
+export function createSyncService(deps: {
+  config: SyncConfig;
+  kitId: string;
+  catalogue: Catalogue;
+  clips: { segmentFile(clipId: string, seq: number): string };
+  orgRecipient: string | (() => string);
+  clock: Clock;
+  logger: Logger;
+}): SyncService | null {
+  const target = createTarget(deps.config, deps.clock);
+  if (!target) return null;
+  return new SyncService({
+    catalogue: deps.catalogue, clips: deps.clips, target, kitId: deps.kitId, orgRecipient: deps.orgRecipient,
+    clock: deps.clock, logger: deps.logger.child('sync'), dock: dockCheckFor(deps.config, target),
+    ...(deps.config.concurrency ? { concurrency: deps.config.concurrency } : {}),
+    ...(deps.config.retry ? { retry: deps.config.retry } : {}),
+    intervalMs: (deps.config.intervalSeconds ?? 60) * 1000,
+  });
+}

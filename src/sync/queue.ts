@@ -1,0 +1,582 @@
+import { EventEmitter } from 'node:events';
+import { readFile } from 'node:fs/promises';
+import type { Clock, TimerHandle } from '../core/clock.js';
+import { describeError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import type { Catalogue, ClipRow } from '../store/catalogue.js';
+import { encryptTo } from '../store/crypto.js';
+import { errorCode, SyncError, type SyncErrorReason } from './errors.js';
+import {
+  auditKey, buildManifest, checkKitId, encryptManifest, manifestJson, manifestKey, segmentKey, type AuditExport,
+} from './manifest.js';
+import { md5Hex, sha256Hex, type UploadTarget } from './targets.js';
+
+// ---------------------------------------------------------------------------------------------
+// The durable queue: what the target has confirmed, kept in the catalogue (migration 3)
+
+interface PendingBody {
+  body: Buffer;
+  sha256: string;
+  md5: string;
+}
+
+interface AuditExportRow extends PendingBody {
+  id: number;
+  key: string;
+  fromEvent: number;
+  uptoEvent: number;
+}
+
+/**
+ * The sync tables of the catalogue. `sync_objects` holds one row per object the target confirmed
+ * (per target id); a clip's rows go with the clip (ON DELETE CASCADE). The encrypted manifest and
+ * audit export bodies are kept until confirmed, so a retry sends the very same bytes to the very
+ * same key (age encryption is randomised: encrypting again would make a different object).
+ */
+export class SyncQueue {
+  constructor(private readonly catalogue: Catalogue) {}
+
+  private get db() {
+    return this.catalogue.db;
+  }
+
+  /** key → SHA-256 of what the target confirmed for this clip. */
+  confirmed(target: string, clipId: string): Map<string, string> {
+    const rows = this.db.prepare('SELECT key, sha256 FROM sync_objects WHERE target = ? AND clip_id = ?').all(target, clipId) as { key: string; sha256: string }[];
+    return new Map(rows.map((r) => [r.key, r.sha256]));
+  }
+
+  confirm(o: { target: string; key: string; clipId: string; kind: 'segment' | 'manifest'; seq: number | null; sha256: string; md5: string; bytes: number; at: number }): void {
+    this.db
+      .prepare(
+        `INSERT OR REPLACE INTO sync_objects (target, key, clip_id, kind, seq, sha256, md5, bytes, confirmed_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(o.target, o.key, o.clipId, o.kind, o.seq, o.sha256, o.md5, o.bytes, o.at);
+  }
+
+  /** Confirmed objects of every clip for a target (for reports and tests). */
+  confirmedCount(target: string): { objects: number; bytes: number } {
+    const r = this.db.prepare('SELECT COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS b FROM sync_objects WHERE target = ?').get(target) as { n: number; b: number };
+    return { objects: r.n, bytes: r.b };
+  }
+
+  storedManifest(clipId: string): (PendingBody & { sourceSha256: string }) | undefined {
+    const r = this.db.prepare('SELECT source_sha256 AS sourceSha256, body, sha256, md5 FROM sync_manifests WHERE clip_id = ?').get(clipId) as
+      (PendingBody & { sourceSha256: string }) | undefined;
+    return r;
+  }
+
+  storeManifest(clipId: string, sourceSha256: string, body: Uint8Array, at: number): PendingBody {
+    const b = Buffer.from(body);
+    const row = { body: b, sha256: sha256Hex(b), md5: md5Hex(b) };
+    this.db
+      .prepare('INSERT OR REPLACE INTO sync_manifests (clip_id, source_sha256, body, sha256, md5, created_at) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(clipId, sourceSha256, b, row.sha256, row.md5, at);
+    return row;
+  }
+
+  dropManifest(clipId: string): void {
+    this.db.prepare('DELETE FROM sync_manifests WHERE clip_id = ?').run(clipId);
+  }
+
+  pendingAuditExport(target: string): AuditExportRow | undefined {
+    return this.db
+      .prepare(
+        `SELECT id, key, from_event AS fromEvent, upto_event AS uptoEvent, body, sha256, md5 FROM sync_audit_exports
+         WHERE target = ? AND confirmed_at IS NULL ORDER BY id LIMIT 1`,
+      )
+      .get(target) as AuditExportRow | undefined;
+  }
+
+  /** The last event id and hash the target has (0 and the zero hash when nothing yet). */
+  auditExportedUpto(target: string): { uptoEvent: number; uptoHash: string } {
+    const r = this.db
+      .prepare('SELECT MAX(upto_event) AS uptoEvent FROM sync_audit_exports WHERE target = ?')
+      .get(target) as { uptoEvent: number | null };
+    if (r.uptoEvent === null) return { uptoEvent: 0, uptoHash: '0'.repeat(64) };
+    const h = this.db.prepare('SELECT upto_hash AS uptoHash FROM sync_audit_exports WHERE target = ? AND upto_event = ?').get(target, r.uptoEvent) as { uptoHash: string };
+    return { uptoEvent: r.uptoEvent, uptoHash: h.uptoHash };
+  }
+
+  insertAuditExport(e: { target: string; key: string; fromEvent: number; uptoEvent: number; uptoHash: string; body: Uint8Array; at: number }): AuditExportRow {
+    const b = Buffer.from(e.body);
+    const sha256 = sha256Hex(b);
+    const md5 = md5Hex(b);
+    const info = this.db
+      .prepare(
+        `INSERT INTO sync_audit_exports (target, key, from_event, upto_event, upto_hash, body, sha256, md5, bytes, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(e.target, e.key, e.fromEvent, e.uptoEvent, e.uptoHash, b, sha256, md5, b.byteLength, e.at);
+    return { id: Number(info.lastInsertRowid), key: e.key, fromEvent: e.fromEvent, uptoEvent: e.uptoEvent, body: b, sha256, md5 };
+  }
+
+  confirmAuditExport(id: number, at: number): void {
+    this.db.prepare('UPDATE sync_audit_exports SET confirmed_at = ?, body = NULL WHERE id = ?').run(at, id);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The service
+
+export type SyncState = 'idle' | 'checking' | 'uploading' | 'done' | 'error';
+
+export interface SyncProgress {
+  state: SyncState;
+  /** Finished clips the organisation has not confirmed yet (including those waiting for a case). */
+  pending: number;
+  /** Of those, clips without a case: they wait until one is assigned. */
+  waitingForCase: number;
+  /** Bytes confirmed in this run, and the bytes this run has to upload. */
+  bytesDone: number;
+  bytesTotal: number;
+  etaSeconds?: number;
+  /** Bytes put on the wire in this run, retries included. */
+  bytesSent: number;
+  /** The clip being uploaded. */
+  clipId?: string;
+  /** From the dock check of this run (absent: no dock check configured). */
+  docked?: boolean;
+  dockReason?: string;
+  lastError?: { reason: SyncErrorReason; message: string; clipId?: string; at: number };
+  lastRunAt?: number;
+  /** The end of the last run that left nothing to upload (every clip with a case confirmed). */
+  lastSuccessAt?: number;
+}
+
+export interface SyncRunResult {
+  docked: boolean;
+  dockReason?: string;
+  /** Clips confirmed in this run. */
+  uploaded: string[];
+  waitingForCase: string[];
+  /** Clips skipped because something local is wrong with them (missing or damaged segment). */
+  failed: { clipId: string; message: string }[];
+  /** What stopped the run, when something did. */
+  error?: SyncError;
+  bytesSent: number;
+  /** The key of the audit export this run uploaded, if any. */
+  auditExport?: string;
+}
+
+export interface DockDecision {
+  docked: boolean;
+  reason?: string;
+}
+
+export interface RetryPolicy {
+  /** Tries per object within a run (a transient error on the last one ends the run). Default 6. */
+  attempts: number;
+  /** First backoff; doubles per attempt, jittered to 50–100 %. Default 1000 ms. */
+  baseMs: number;
+  /** Upper bound of one backoff. Default 30 000 ms. */
+  maxMs: number;
+}
+
+export interface SyncServiceOptions {
+  catalogue: Catalogue;
+  /** Where a clip's segment files are (ClipStore). */
+  clips: { segmentFile(clipId: string, seq: number): string };
+  target: UploadTarget;
+  kitId: string;
+  /** The organisation's age recipient: manifests and audit exports are encrypted to it only. */
+  orgRecipient: string | (() => string);
+  clock: Clock;
+  logger: Logger;
+  /** Whether uploading may start (dock.ts). Absent: always. */
+  dock?: () => Promise<DockDecision>;
+  /** Objects of a clip uploaded in parallel. Default 2. */
+  concurrency?: number;
+  retry?: Partial<RetryPolicy>;
+  /** start(): the pause between runs. Default 60 000 ms. */
+  intervalMs?: number;
+  /** Upload the audit log (new events) after the clips. Default true. */
+  exportAudit?: boolean;
+  /** For the backoff jitter; default Math.random. */
+  random?: () => number;
+}
+
+export interface SyncEvents {
+  progress: SyncProgress;
+  'clip.uploaded': { clipId: string; objects: number; bytes: number };
+  'run.finished': SyncRunResult;
+}
+
+function aborted(): SyncError {
+  return new SyncError('ABORTED', 'the upload was stopped');
+}
+
+/**
+ * Uploads every finished clip that has a case, then the audit log, to one target. Resumable: each
+ * confirmed object is recorded in the catalogue at once, so a run after any interruption starts at
+ * the first unconfirmed object; the manifest goes last; then the clip is marked uploaded (which
+ * lets retention delete it) and `upload.confirmed` is audited. It never deletes anything.
+ */
+export class SyncService {
+  private readonly emitter = new EventEmitter();
+  private readonly queue: SyncQueue;
+  private readonly retry: RetryPolicy;
+  private readonly concurrency: number;
+  private progressValue: SyncProgress = { state: 'idle', pending: 0, waitingForCase: 0, bytesDone: 0, bytesTotal: 0, bytesSent: 0 };
+  private current: Promise<SyncRunResult> | null = null;
+  private abort: AbortController | null = null;
+  private timer: TimerHandle | null = null;
+  private started = false;
+  private uploadStartedMono = 0;
+
+  constructor(private readonly opts: SyncServiceOptions) {
+    checkKitId(opts.kitId);
+    this.queue = new SyncQueue(opts.catalogue);
+    this.retry = { attempts: 6, baseMs: 1000, maxMs: 30_000, ...opts.retry };
+    this.concurrency = Math.max(1, Math.floor(opts.concurrency ?? 2));
+    this.emitter.setMaxListeners(50);
+    const counts = this.counts();
+    this.progressValue = { ...this.progressValue, pending: counts.pending.length + counts.waiting.length, waitingForCase: counts.waiting.length };
+  }
+
+  get progress(): SyncProgress {
+    return { ...this.progressValue };
+  }
+
+  get targetId(): string {
+    return this.opts.target.id;
+  }
+
+  get running(): boolean {
+    return this.current !== null;
+  }
+
+  on<K extends keyof SyncEvents>(name: K, fn: (payload: SyncEvents[K]) => void): () => void {
+    this.emitter.on(name, fn);
+    return () => this.emitter.off(name, fn);
+  }
+
+  /** Runs now and then every `intervalMs` after the previous run ended. Idempotent. */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    this.schedule(0);
+  }
+
+  /** Stops the schedule and aborts a run in progress (what was confirmed stays confirmed). */
+  async stop(): Promise<void> {
+    this.started = false;
+    if (this.timer) this.opts.clock.clearTimeout(this.timer);
+    this.timer = null;
+    this.abort?.abort();
+    if (this.current) await this.current.catch(() => undefined);
+  }
+
+  /** Releases the target's connections (after stop()). */
+  close(): void {
+    this.opts.target.close();
+  }
+
+  private schedule(ms: number): void {
+    this.timer = this.opts.clock.setTimeout(() => {
+      this.timer = null;
+      void this.runOnce().finally(() => {
+        if (this.started) this.schedule(this.opts.intervalMs ?? 60_000);
+      });
+    }, ms);
+    this.timer.unref?.();
+  }
+
+  /** One run (a second call while one runs gets the same run). Never throws: see the result. */
+  runOnce(): Promise<SyncRunResult> {
+    if (this.current) return this.current;
+    const ctrl = new AbortController();
+    this.abort = ctrl;
+    this.current = this.run(ctrl.signal).finally(() => {
+      this.current = null;
+      this.abort = null;
+    });
+    return this.current;
+  }
+
+  private set(patch: Partial<SyncProgress>): void {
+    this.progressValue = { ...this.progressValue, ...patch };
+    for (const k of Object.keys(patch) as (keyof SyncProgress)[]) if (patch[k] === undefined) delete this.progressValue[k];
+    this.emitter.emit('progress', this.progress);
+  }
+
+  private counts(): { pending: ClipRow[]; waiting: ClipRow[] } {
+    const pending: ClipRow[] = [];
+    const waiting: ClipRow[] = [];
+    for (const c of this.opts.catalogue.allClips()) {
+      if (c.state === 'recording' || c.uploadedAt !== null) continue;
+      (c.caseCode ? pending : waiting).push(c);
+    }
+    return { pending, waiting };
+  }
+
+  private orgRecipient(): string {
+    return typeof this.opts.orgRecipient === 'function' ? this.opts.orgRecipient() : this.opts.orgRecipient;
+  }
+
+  private async run(signal: AbortSignal): Promise<SyncRunResult> {
+    const { clock, logger } = this.opts;
+    const result: SyncRunResult = { docked: true, uploaded: [], waitingForCase: [], failed: [], bytesSent: 0 };
+    this.set({ state: 'checking', bytesDone: 0, bytesTotal: 0, bytesSent: 0, etaSeconds: undefined, clipId: undefined, lastError: undefined, lastRunAt: clock.now() });
+    try {
+      if (this.opts.dock) {
+        const d = await this.opts.dock();
+        result.docked = d.docked;
+        if (d.reason !== undefined) result.dockReason = d.reason;
+        this.set({ docked: d.docked, dockReason: d.reason });
+        if (!d.docked) {
+          const { pending, waiting } = this.counts();
+          this.set({ state: 'idle', pending: pending.length + waiting.length, waitingForCase: waiting.length });
+          logger.info('not docked: no upload', { reason: d.reason });
+          return result;
+        }
+      }
+      const { pending, waiting } = this.counts();
+      result.waitingForCase = waiting.map((c) => c.id);
+      let bytesTotal = 0;
+      for (const c of pending) {
+        const confirmed = this.queue.confirmed(this.targetId, c.id);
+        for (const s of this.opts.catalogue.segments(c.id)) {
+          if (confirmed.get(segmentKey(this.opts.kitId, c.id, s.seq)) !== s.sha256) bytesTotal += s.bytes;
+        }
+      }
+      this.uploadStartedMono = clock.monotonic();
+      this.set({ state: 'uploading', pending: pending.length + waiting.length, waitingForCase: waiting.length, bytesTotal });
+      if (waiting.length) logger.info('clips wait for a case before they are uploaded', { clips: waiting.length });
+      for (const clip of pending) {
+        if (signal.aborted) throw aborted();
+        try {
+          await this.uploadClip(clip, signal, result);
+          result.uploaded.push(clip.id);
+          this.set({ pending: this.progressValue.pending - 1 });
+        } catch (err) {
+          if (err instanceof SyncError && err.reason === 'LOCAL') {
+            result.failed.push({ clipId: clip.id, message: err.message });
+            logger.error('clip not uploaded: a local segment is missing or damaged', { clipId: clip.id, reason: err.message });
+            this.set({ lastError: { reason: err.reason, message: err.message, clipId: clip.id, at: clock.now() } });
+            continue;
+          }
+          throw err;
+        }
+      }
+      if (this.opts.exportAudit !== false) {
+        const key = await this.exportAudit(signal, result);
+        if (key) result.auditExport = key;
+      }
+      const failed = result.failed.length > 0;
+      this.set({ state: failed ? 'error' : 'done', clipId: undefined, etaSeconds: undefined, ...(failed ? {} : { lastSuccessAt: clock.now(), lastError: undefined }) });
+      logger.info('sync run finished', {
+        uploaded: result.uploaded.length, failed: result.failed.length, waitingForCase: waiting.length, bytesSent: result.bytesSent,
+      });
+      return result;
+    } catch (err) {
+      const e = err instanceof SyncError ? err : new SyncError('REJECTED', `sync failed: ${describeError(err)}`, { cause: err });
+      result.error = e;
+      const { pending, waiting } = this.counts();
+      if (e.reason === 'ABORTED') {
+        this.set({ state: 'idle', clipId: undefined, etaSeconds: undefined, pending: pending.length + waiting.length, waitingForCase: waiting.length });
+        logger.info('sync run stopped');
+      } else {
+        this.set({
+          state: 'error', clipId: undefined, etaSeconds: undefined, pending: pending.length + waiting.length, waitingForCase: waiting.length,
+          lastError: { reason: e.reason, message: e.message, at: clock.now(), ...(this.progressValue.clipId ? { clipId: this.progressValue.clipId } : {}) },
+        });
+        logger.error('sync run failed', { reason: e.reason, error: e.message });
+      }
+      return result;
+    } finally {
+      this.emitter.emit('run.finished', result);
+    }
+  }
+
+  private addDone(bytes: number): void {
+    const bytesDone = this.progressValue.bytesDone + bytes;
+    const elapsedS = (this.opts.clock.monotonic() - this.uploadStartedMono) / 1000;
+    const left = Math.max(0, this.progressValue.bytesTotal - bytesDone);
+    const rate = elapsedS > 0 ? bytesDone / elapsedS : 0;
+    this.set({ bytesDone, etaSeconds: rate > 0 ? Math.ceil(left / rate) : undefined });
+  }
+
+  private async uploadClip(clip: ClipRow, signal: AbortSignal, result: SyncRunResult): Promise<void> {
+    const { catalogue, clock, kitId, logger } = this.opts;
+    const target = this.opts.target;
+    this.set({ clipId: clip.id });
+    const segments = catalogue.segments(clip.id);
+    const confirmed = this.queue.confirmed(this.targetId, clip.id);
+    const todo = segments.filter((s) => confirmed.get(segmentKey(kitId, clip.id, s.seq)) !== s.sha256);
+    if (todo.length < segments.length) logger.info('resuming a clip', { clipId: clip.id, confirmed: segments.length - todo.length, left: todo.length });
+
+    await this.pool(
+      todo, signal,
+      async (s) => {
+        const file = this.opts.clips.segmentFile(clip.id, s.seq);
+        let data: Buffer;
+        try {
+          data = await readFile(file);
+        } catch (err) {
+          throw new SyncError('LOCAL', `segment ${s.seq} of clip ${clip.id} cannot be read on the kit (${errorCode(err) ?? describeError(err)}): the clip is not uploaded`, { cause: err });
+        }
+        const sha256 = sha256Hex(data);
+        if (sha256 !== s.sha256) {
+          throw new SyncError('LOCAL', `segment ${s.seq} of clip ${clip.id} does not match its SHA-256 in the catalogue (${sha256} ≠ ${s.sha256}; the card may be failing): the clip is not uploaded`);
+        }
+        return { data, sha256, md5: md5Hex(data) };
+      },
+      async (s, { data, sha256, md5 }, sig) => {
+        const key = segmentKey(kitId, clip.id, s.seq);
+        await this.putWithRetry(key, data, md5, sig, result, sha256);
+        this.queue.confirm({ target: this.targetId, key, clipId: clip.id, kind: 'segment', seq: s.seq, sha256, md5, bytes: data.byteLength, at: clock.now() });
+        this.addDone(data.byteLength);
+      },
+    );
+
+    // The manifest last: its presence at the organisation means every segment is there.
+    const manifest = buildManifest(catalogue, kitId, clip.id);
+    const json = manifestJson(manifest);
+    const sourceSha = sha256Hex(Buffer.from(json));
+    let stored = this.queue.storedManifest(clip.id);
+    if (!stored || stored.sourceSha256 !== sourceSha) {
+      const body = await encryptManifest(manifest, this.orgRecipient());
+      stored = { ...this.queue.storeManifest(clip.id, sourceSha, body, clock.now()), sourceSha256: sourceSha };
+      this.set({ bytesTotal: this.progressValue.bytesTotal + body.byteLength });
+    }
+    const mKey = manifestKey(kitId, clip.id);
+    if (confirmed.get(mKey) !== stored.sha256) {
+      if (signal.aborted) throw aborted();
+      await this.putWithRetry(mKey, stored.body, stored.md5, signal, result, stored.sha256);
+      this.queue.confirm({ target: this.targetId, key: mKey, clipId: clip.id, kind: 'manifest', seq: null, sha256: stored.sha256, md5: stored.md5, bytes: stored.body.byteLength, at: clock.now() });
+      this.addDone(stored.body.byteLength);
+    }
+    const now = clock.now();
+    const bytes = segments.reduce((a, s) => a + s.bytes, 0);
+    catalogue.db.transaction(() => {
+      catalogue.markUploaded(clip.id, now);
+      catalogue.audit('upload.confirmed', now, clip.id, {
+        target: target.kind, objects: segments.length + 1, segments: segments.length, bytes, manifestSha256: stored.sha256,
+      });
+    })();
+    this.queue.dropManifest(clip.id);
+    logger.info('clip upload confirmed', { clipId: clip.id, segments: segments.length, bytes });
+    this.emitter.emit('clip.uploaded', { clipId: clip.id, objects: segments.length + 1, bytes });
+  }
+
+  /**
+   * Sends items with `concurrency` workers; the first error stops the others. Each item is prepared
+   * (read from the card, hashed) one step ahead, so the hashing overlaps the upload before it.
+   */
+  private async pool<T, P>(
+    items: T[], signal: AbortSignal, prepare: (item: T) => Promise<P>, send: (item: T, prepared: P, signal: AbortSignal) => Promise<void>,
+  ): Promise<void> {
+    if (items.length === 0) return;
+    const ctrl = new AbortController();
+    const onAbort = () => ctrl.abort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    const prepared = new Map<number, Promise<P>>();
+    const prepareAt = (i: number): Promise<P> => {
+      let p = prepared.get(i);
+      if (!p) {
+        p = prepare(items[i]!);
+        p.catch(() => undefined); // awaited (and reported) by the worker that sends it
+        prepared.set(i, p);
+      }
+      return p;
+    };
+    let next = 0;
+    let firstError: unknown = null;
+    const worker = async () => {
+      while (firstError === null && !ctrl.signal.aborted && next < items.length) {
+        const i = next++;
+        try {
+          const ready = prepareAt(i);
+          if (next < items.length) prepareAt(next);
+          const p = await ready;
+          prepared.delete(i);
+          await send(items[i]!, p, ctrl.signal);
+        } catch (err) {
+          if (firstError === null) firstError = err;
+          ctrl.abort();
+        }
+      }
+    };
+    try {
+      await Promise.all(Array.from({ length: Math.min(this.concurrency, items.length) }, worker));
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      prepared.clear();
+    }
+    if (firstError !== null) throw firstError;
+    if (signal.aborted) throw aborted();
+  }
+
+  private backoffMs(attempt: number): number {
+    const base = Math.min(this.retry.maxMs, this.retry.baseMs * 2 ** (attempt - 1));
+    const r = (this.opts.random ?? Math.random)();
+    return Math.round(base / 2 + (base / 2) * r);
+  }
+
+  private sleep(ms: number, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (signal.aborted) return reject(aborted());
+      const onAbort = () => {
+        this.opts.clock.clearTimeout(handle);
+        reject(aborted());
+      };
+      const handle = this.opts.clock.setTimeout(() => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      }, ms);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  private async putWithRetry(key: string, body: Uint8Array, md5: string, signal: AbortSignal, result: SyncRunResult, sha256?: string): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      if (signal.aborted) throw aborted();
+      result.bytesSent += body.byteLength;
+      this.set({ bytesSent: result.bytesSent });
+      try {
+        await this.opts.target.put(key, body, { md5Hex: md5, signal, sha256Hex: sha256 ?? sha256Hex(body) });
+        return;
+      } catch (err) {
+        const e = err instanceof SyncError ? err : new SyncError('REJECTED', describeError(err), { cause: err });
+        if (signal.aborted) throw aborted();
+        if (!e.retryable) throw e;
+        if (attempt >= this.retry.attempts) {
+          throw new SyncError(e.reason, `${e.message} (gave up after ${attempt} attempts; the next run tries again)`, { cause: e, ...(e.httpStatus ? { httpStatus: e.httpStatus } : {}) });
+        }
+        const delay = this.backoffMs(attempt);
+        this.opts.logger.warn('upload failed; retrying', { key, attempt, reason: e.reason, error: e.message, retryInMs: delay });
+        this.set({ lastError: { reason: e.reason, message: e.message, at: this.opts.clock.now() } });
+        await this.sleep(delay, signal);
+      }
+    }
+  }
+
+  private async exportAudit(signal: AbortSignal, result: SyncRunResult): Promise<string | null> {
+    const { catalogue, clock, kitId } = this.opts;
+    let exp = this.queue.pendingAuditExport(this.targetId);
+    if (!exp) {
+      const upto = this.queue.auditExportedUpto(this.targetId);
+      const events = catalogue.db
+        .prepare('SELECT id, ts, type, clip_id AS clipId, details, prev_hash AS prevHash, hash FROM audit_events WHERE id > ? ORDER BY id')
+        .all(upto.uptoEvent) as AuditExport['events'];
+      const first = events[0];
+      const last = events[events.length - 1];
+      if (!first || !last) return null;
+      const now = clock.now();
+      const payload: AuditExport = {
+        format: 'vht-kit.audit-export', v: 1, kitId, exportedAt: now, fromId: first.id, uptoId: last.id, prevHash: upto.uptoHash, events,
+      };
+      const body = await encryptTo([this.orgRecipient()], JSON.stringify(payload));
+      exp = this.queue.insertAuditExport({
+        target: this.targetId, key: auditKey(kitId, now), fromEvent: first.id, uptoEvent: last.id, uptoHash: last.hash, body, at: now,
+      });
+    }
+    if (signal.aborted) throw aborted();
+    await this.putWithRetry(exp.key, exp.body, exp.md5, signal, result, exp.sha256);
+    this.queue.confirmAuditExport(exp.id, clock.now());
+    this.opts.logger.info('audit log exported', { key: exp.key, fromEvent: exp.fromEvent, uptoEvent: exp.uptoEvent });
+    return exp.key;
+  }
+}

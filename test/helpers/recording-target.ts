@@ -1,0 +1,32 @@
+import type { SyncErrorReason } from '../../src/sync/errors.js';
+import type { PutOptions, PutResult, UploadTarget } from '../../src/sync/targets.js';
+
+/** A real target with a record of every put (key, size, outcome): for counting re-sent bytes. */
+export class RecordingTarget implements UploadTarget {
+  readonly puts: { key: string; bytes: number; ok: boolean; alreadyPresent?: boolean; reason?: SyncErrorReason }[] = [];
+
+  constructor(readonly inner: UploadTarget) {}
+
+  get kind(): 's3' | 'dir' {
+    return this.inner.kind;
+  }
+
+  get id(): string {
+    return this.inner.id;
+  }
+
+  async put(key: string, body: Uint8Array, opts: PutOptions): Promise<PutResult> {
+    try {
+      const r = await this.inner.put(key, body, opts);
+      this.puts.push({ key, bytes: body.byteLength, ok: true, alreadyPresent: r.alreadyPresent });
+      return r;
+    } catch (err) {
+      this.puts.push({ key, bytes: body.byteLength, ok: false, reason: (err as { reason?: SyncErrorReason }).reason });
+      throw err;
+    }
+  }
+
+  close(): void {
+    this.inner.close();
+  }
+}
