@@ -5,7 +5,8 @@ DEB_PACKAGES=(
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev pkg-config
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-plugins-base-apps gstreamer1.0-x
-  fonts-dejavu-core age socat python3 make g++
+  fonts-dejavu-core age socat python3 make g++ openssl
+  swift-proxy swift-object swift-container swift-account memcached python3-swift
 )
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
