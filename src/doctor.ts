@@ -3,7 +3,8 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { buildPipeline, resolveProfile } from './capture/profiles.js';
 import type { Config } from './config/schema.js';
-import { ringDirFor } from './main.js';
+import { ringDirFor, syncConfigOf } from './main.js';
+import { createTarget, dockCheckFor } from './sync/index.js';
 import { StorageGuard } from './store/storage.js';
 import { demoOrgKeyPath } from './store/keys.js';
 import { deviceConfigFor } from './device/wiring.js';
@@ -97,6 +98,24 @@ export async function runDoctor(config: Config): Promise<Check[]> {
       detail: present ? `${devices.kitController.port} present` : `${devices.kitController.port} not found`,
       ...(present ? {} : { fix: 'plug in the kit controller (USB), or fix kitController.port (VHT_KIT_SERIAL_PORT); ls /dev/serial/by-id/' }),
     });
+  }
+
+  if (config.sync.target === 'off') {
+    checks.push({ name: 'sync', ok: true, detail: 'off (clips stay on the kit until sync.target is set)' });
+  } else {
+    try {
+      const sc = syncConfigOf(config);
+      const target = createTarget(sc);
+      const dock = target ? await dockCheckFor(sc, target)() : { docked: false, reason: 'no target' };
+      target?.close();
+      checks.push({
+        name: 'sync',
+        ok: true,
+        detail: `${config.sync.target}${config.sync.dock.allowInsecure ? ' (INSECURE: plain http allowed)' : ''}: ${dock.docked ? `docked now (${dock.via ?? 'ok'})` : `not docked now: ${dock.reason ?? 'unknown'}`}`,
+      });
+    } catch (err) {
+      checks.push({ name: 'sync', ok: false, detail: (err as Error).message, fix: 'check the sync section of the config (see config/example.yaml)' });
+    }
   }
 
   const ring = ringDirFor(config);

@@ -80,6 +80,9 @@ describe('config', () => {
     writeFileSync(file, 'http: [1, 2\n');
     expect(configError(() => loadConfig({ file, env: {} })).message).toMatch(/not valid YAML/);
 
+    const e6 = configError(() => loadConfig({ env: { VHT_KIT_SYNC_TARGET: 's3', VHT_KIT_S3_ENDPOINT: 'http://10.0.0.1:8080' }, file: null }));
+    expect(e6.message).toMatch(/sync\.s3\.endpoint \(from VHT_KIT_S3_ENDPOINT\): plain http:\/\/ only with sync\.dock\.allowInsecure: true.*"http:\/\/10\.0\.0\.1:8080"/);
+    expect(e6.message).toMatch(/sync\.s3\.bucket: needed for sync\.target "s3" \(value: null\)/);
     const e5 = configError(() => parseConfig({ keys: { orgRecipient: 'age1short' } }));
     expect(e5.message).toMatch(/keys\.orgRecipient.*"age1short"/);
   });

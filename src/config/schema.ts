@@ -170,7 +170,7 @@ export const configSchema = z
   .superRefine((c, ctx) => {
     if (c.sync.target === 's3') {
       for (const key of ['endpoint', 'bucket', 'accessKeyId', 'secretAccessKey'] as const) {
-        if (c.sync.s3[key] === null) ctx.addIssue({ code: 'custom', path: ['sync', 's3', key], message: 'needed for sync.target "s3"' });
+        if (c.sync.s3[key] === null) ctx.addIssue({ code: 'custom', path: ['sync', 's3', key], message: 'needed for sync.target "s3"', input: null });
       }
       const ep = c.sync.s3.endpoint;
       if (ep?.startsWith('http://') && !c.sync.dock.allowInsecure) {
@@ -178,7 +178,7 @@ export const configSchema = z
       }
     }
     if (c.sync.target === 'dir' && c.sync.dir.path === null) {
-      ctx.addIssue({ code: 'custom', path: ['sync', 'dir', 'path'], message: 'needed for sync.target "dir"' });
+      ctx.addIssue({ code: 'custom', path: ['sync', 'dir', 'path'], message: 'needed for sync.target "dir"', input: null });
     }
   });
 
