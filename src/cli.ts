@@ -29,6 +29,7 @@ Usage:
                            AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL
   vht-kit press [--long]   press the simulated record button of the running kit
   vht-kit dock [on|off]    put the running kit on its (simulated) dock, or take it off
+  vht-kit network up|down  tell the running kit an office network came up (NetworkManager hook)
   vht-kit help             this text
 
 Configuration: the YAML file named by VHT_KIT_CONFIG (see config/example.yaml), then VHT_KIT_*
@@ -198,6 +199,14 @@ async function main(argv: string[]): Promise<void> {
       const { config } = loadConfig();
       const r = (await sendControl(controlSocketPath(config.dataDir), { cmd: 'dock', on: arg === 'on' })) as { docked: boolean };
       process.stdout.write(`docked: ${r.docked ? 'yes' : 'no'}\n`);
+      return;
+    }
+    case 'network': {
+      const arg = positionals[1];
+      if (arg !== 'up' && arg !== 'down') throw new AppError('VALIDATION', `network: say "up" or "down" (got ${JSON.stringify(arg ?? '')})`);
+      const { config } = loadConfig();
+      await sendControl(controlSocketPath(config.dataDir), { cmd: 'network', up: arg === 'up' });
+      process.stdout.write(`network ${arg}: the kit checks for its office endpoint\n`);
       return;
     }
     case 'audit': {

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { buildPipeline, resolveProfile } from './capture/profiles.js';
 import type { Config } from './config/schema.js';
@@ -14,6 +14,14 @@ export interface Check {
   ok: boolean;
   detail: string;
   fix?: string;
+}
+
+function readLastSync(dataDir: string): { at: number; state: string; lastError: string | null } | null {
+  try {
+    return JSON.parse(readFileSync(path.join(dataDir, 'sync-status.json'), 'utf8')) as { at: number; state: string; lastError: string | null };
+  } catch {
+    return null;
+  }
 }
 
 /** Whether GPIO is usable here (onoff's Gpio.accessible); null when onoff cannot load at all. */
@@ -108,6 +116,15 @@ export async function runDoctor(config: Config): Promise<Check[]> {
       const target = createTarget(sc);
       const dock = target ? await dockCheckFor(sc, target)() : { docked: false, reason: 'no target' };
       target?.close();
+      const last = readLastSync(config.dataDir);
+      if (last?.state === 'error' && last.lastError) {
+        checks.push({
+          name: 'last upload',
+          ok: false,
+          detail: `${new Date(last.at).toISOString()}: ${last.lastError}`,
+          fix: 'see the message: credentials (sync.s3.accessKeyId/secretAccessKey), bucket (sync.s3.bucket) or the kit clock; then POST /api/sync/run',
+        });
+      }
       checks.push({
         name: 'sync',
         ok: true,

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -238,9 +238,14 @@ export async function createKit(config: Config, opts: { clock?: Clock; logger?: 
 
   if (sync) {
     let lastSyncState = '';
+    const statusFile = path.join(config.dataDir, 'sync-status.json');
     sync.on('progress', () => {
       const s = syncStatus();
       bus.emit('sync', s);
+      // `vht-kit doctor` reads the last outcome from here (no secrets, no names).
+      if (s.state === 'done' || s.state === 'error') {
+        writeFileSync(statusFile, JSON.stringify({ at: clock.now(), state: s.state, pending: s.pending, lastError: sync.progress.lastError?.message ?? null }));
+      }
       if (s.state !== lastSyncState) {
         lastSyncState = s.state;
         showLeds();

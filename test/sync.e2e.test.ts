@@ -34,6 +34,9 @@ describe('docking the kit: upload to the office share, confirm, retention, expor
     markerOffset = (await svc.request('POST', '/api/markers', { label: 'beurt' })).json.offsetMs;
     await sleep(1500);
     durationMs = (await svc.request('POST', '/api/recording/stop', {})).json.durationMs;
+    // the NetworkManager hook's trigger: only starts a check
+    const net = execFileSync(process.execPath, [BIN, 'network', 'up'], { env: { ...process.env, VHT_KIT_DATA_DIR: svc.dataDir }, encoding: 'utf8' });
+    expect(net).toContain('network up');
     expect((await svc.request('POST', '/api/sync/run', {})).status).toBe(202);
     const s = await waitSync(svc, (x) => x.state === 'done' || x.state === 'error');
     expect(s.waitingForCase).toBe(1);

@@ -39,9 +39,19 @@ function render() {
   $('mark').disabled = status.state !== 'recording';
 }
 
+const SYNC_NL = { off: 'uit', idle: 'wacht op het dock', checking: 'controleert de verbinding', uploading: 'bezig met uploaden', done: 'klaar', error: 'fout' };
+
 async function refresh() {
   status = await api('GET', '/api/status');
   render();
+  const sync = await api('GET', '/api/sync');
+  const parts = [`Upload naar de organisatie: ${SYNC_NL[sync.state] ?? sync.state}`];
+  if (sync.state === 'uploading' && sync.bytesTotal) parts.push(`${Math.round((100 * sync.bytesDone) / sync.bytesTotal)}%`);
+  if (sync.pending) parts.push(`${sync.pending} opname(n) nog niet bevestigd`);
+  if (sync.waitingForCase) parts.push(`${sync.waitingForCase} wacht(en) op een casus`);
+  if (sync.lastError) parts.push(`laatste fout: ${sync.lastError}`);
+  if (sync.insecure) parts.push('LET OP: onbeveiligde verbinding (alleen voor tests)');
+  $('sync').textContent = parts.join(' — ');
   const { clips } = await api('GET', '/api/clips?limit=20');
   $('clips').replaceChildren(...clips.map((c) => {
     const li = document.createElement('li');
@@ -74,7 +84,7 @@ $('logout').addEventListener('click', async () => { await api('POST', '/api/logo
 
 function listen() {
   const es = new EventSource('/api/events');
-  for (const name of ['status', 'state', 'clip.started', 'clip.stopped', 'camera.error', 'camera.ok']) {
+  for (const name of ['status', 'state', 'clip.started', 'clip.stopped', 'camera.error', 'camera.ok', 'sync', 'dock']) {
     es.addEventListener(name, () => { refresh().catch(() => undefined); });
   }
 }
