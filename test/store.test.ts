@@ -192,10 +192,13 @@ describe('clip store and catalogue', () => {
     await store.persistSegment(b, 0, Buffer.alloc(100, 3), { startMs: 4000, durationMs: 1000, discontinuity: false });
     store.finishClip(b, 'complete', 5000, 'stopped');
     store.assignCase(b, 'KV-8', { recording: true, review: true, supervision: false, training: false }, 6000);
+    store.markUploaded(a, 7000);
+    store.requestDelete(a, 7100, 'trainer');
 
     const fresh = new Catalogue(path.join(dir, 'rebuilt.db'));
     const n = new ClipStore(path.join(dir, 'data'), fresh, orgOnly(org.recipient), logger).rebuild();
     expect(n).toBe(2);
+    expect(fresh.getClip(a)).toMatchObject({ uploadedAt: 7000, deleteRequestedAt: 7100, deleteReason: 'trainer' });
     for (const id of [a, b]) {
       expect({ ...fresh.getClip(id), visitId: null }).toEqual({ ...catalogue.getClip(id), visitId: null });
       expect(fresh.segments(id)).toEqual(catalogue.segments(id));

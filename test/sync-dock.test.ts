@@ -15,6 +15,9 @@ import { checkDock } from '../src/sync/dock.js';
 import { SyncError } from '../src/sync/errors.js';
 import { S3Target } from '../src/sync/targets.js';
 
+// the AWS SDK warns once per process that its 2027 releases need Node 22; not news for these tests
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+
 let dir: string;
 const servers: (http.Server | net.Server)[] = [];
 const sockets = new Set<net.Socket>();

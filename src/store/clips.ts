@@ -24,6 +24,8 @@ export interface ClipFile {
   purposes?: ConsentScope[];
   deleteRequestedAt?: number | null;
   deleteReason?: string | null;
+  /** When the organisation confirmed every object of the clip (sync). */
+  uploadedAt?: number | null;
 }
 
 type JournalLine =
@@ -176,6 +178,12 @@ export class ClipStore {
     this.catalogue.setPurposes(id, purposes);
   }
 
+  /** The organisation confirmed the clip: kept in clip.json too, so a rebuilt catalogue knows. */
+  markUploaded(id: string, at: number): void {
+    this.updateClipFile(id, { uploadedAt: at });
+    this.catalogue.markUploaded(id, at);
+  }
+
   /** Marks the clip for deletion (kept in clip.json too, so a rebuilt catalogue still knows). */
   requestDelete(id: string, now: number, reason: string): void {
     const file = this.readClipFile(id);
@@ -297,6 +305,7 @@ export class ClipStore {
       this.catalogue.setClipConsent(id, file.consent ?? null);
       if (file.purposes?.length) this.catalogue.setPurposes(id, file.purposes);
       if (file.deleteRequestedAt != null) this.catalogue.requestDelete(id, file.deleteRequestedAt, file.deleteReason ?? 'requested');
+      if (file.uploadedAt != null) this.catalogue.markUploaded(id, file.uploadedAt);
       for (const s of segments) this.catalogue.insertSegment(s);
       for (const m of markers) this.catalogue.insertMarker(id, m.offsetMs, m.label, m.createdAt, m.id);
     })();

@@ -356,10 +356,11 @@ export async function exportClip(opts: ExportOptions): Promise<ExportResult> {
     }
     await mkdir(path.dirname(out), { recursive: true });
     const partial = `${out}.part`;
-    const q = (p: string) => p.replace(/"/g, '\\"');
+    // gst-launch joins its arguments into one description: quote the paths (spaces, quotes)
+    const q = (p: string) => `"${p.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
     const pipeline = [
-      'filesrc', `location=${joined}`, '!', 'tsdemux', 'name=d',
-      'd.', '!', 'h264parse', '!', 'queue', '!', 'mp4mux', 'name=m', '!', 'filesink', `location=${partial}`,
+      'filesrc', `location=${q(joined)}`, '!', 'tsdemux', 'name=d',
+      'd.', '!', 'h264parse', '!', 'queue', '!', 'mp4mux', 'name=m', '!', 'filesink', `location=${q(partial)}`,
       ...(hasAudio ? ['d.', '!', 'aacparse', '!', 'queue', '!', 'm.'] : []),
     ];
     const launch = opts.gstLaunch ?? 'gst-launch-1.0';
@@ -368,7 +369,7 @@ export async function exportClip(opts: ExportOptions): Promise<ExportResult> {
     } catch (err) {
       await rm(partial, { force: true });
       const stderr = (err as { stderr?: string }).stderr ?? '';
-      throw new AppError('INTERNAL', `remuxing clip ${opts.clipId} to MP4 failed (${launch} … ${q(partial)}): ${stderr.trim().split('\n').slice(-3).join(' ') || describeError(err)}`, { cause: err });
+      throw new AppError('INTERNAL', `remuxing clip ${opts.clipId} to MP4 failed (${launch} … ${partial}): ${stderr.trim().split('\n').slice(-3).join(' ') || describeError(err)}`, { cause: err });
     }
     await rename(partial, out);
     await writeFile(csvFile, markersCsv(manifest.markers));

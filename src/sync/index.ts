@@ -68,7 +68,7 @@ export function createSyncService(deps: {
   config: SyncConfig;
   kitId: string;
   catalogue: Catalogue;
-  clips: { segmentFile(clipId: string, seq: number): string };
+  clips: { segmentFile(clipId: string, seq: number): string; markUploaded?(clipId: string, at: number): void };
   orgRecipient: string | (() => string);
   clock: Clock;
   logger: Logger;

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { describeError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
@@ -18,6 +18,55 @@ interface PendingBody {
   body: Buffer;
   sha256: string;
   md5: string;
+}
+
+export interface ConfirmedObject {
+  target: string;
+  key: string;
+  clipId: string;
+  kind: 'segment' | 'manifest';
+  seq: number | null;
+  sha256: string;
+  md5: string;
+  bytes: number;
+  at: number;
+}
+
+/**
+ * Reusable read buffers for segment files: ~1 MB per object would otherwise be a new external
+ * allocation each time, and the garbage collector's work shows in the CPU of an upload.
+ */
+class BufferPool {
+  private readonly free: Buffer[] = [];
+  constructor(private readonly keep: number) {}
+
+  take(size: number): Buffer {
+    const i = this.free.findIndex((b) => b.byteLength >= size);
+    if (i >= 0) return this.free.splice(i, 1)[0]!;
+    return Buffer.allocUnsafeSlow(Math.max(size, 1536 * 1024));
+  }
+
+  give(buf: Buffer): void {
+    if (this.free.length < this.keep) this.free.push(buf);
+  }
+}
+
+/** Reads a whole file into a pooled buffer; returns the buffer and the file's bytes (a view of it). */
+async function readPooled(pool: BufferPool, file: string): Promise<{ buf: Buffer; data: Buffer }> {
+  const fh = await open(file, 'r');
+  try {
+    const { size } = await fh.stat();
+    const buf = pool.take(size);
+    let off = 0;
+    while (off < size) {
+      const { bytesRead } = await fh.read(buf, off, size - off, off);
+      if (bytesRead === 0) break;
+      off += bytesRead;
+    }
+    return { buf, data: buf.subarray(0, off) };
+  } finally {
+    await fh.close();
+  }
 }
 
 interface AuditExportRow extends PendingBody {
@@ -46,13 +95,20 @@ export class SyncQueue {
     return new Map(rows.map((r) => [r.key, r.sha256]));
   }
 
-  confirm(o: { target: string; key: string; clipId: string; kind: 'segment' | 'manifest'; seq: number | null; sha256: string; md5: string; bytes: number; at: number }): void {
-    this.db
-      .prepare(
-        `INSERT OR REPLACE INTO sync_objects (target, key, clip_id, kind, seq, sha256, md5, bytes, confirmed_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(o.target, o.key, o.clipId, o.kind, o.seq, o.sha256, o.md5, o.bytes, o.at);
+  confirm(o: ConfirmedObject): void {
+    this.confirmMany([o]);
+  }
+
+  /** Records confirmations in one transaction (one fsync). */
+  confirmMany(list: ConfirmedObject[]): void {
+    if (list.length === 0) return;
+    const stmt = this.db.prepare(
+      `INSERT OR REPLACE INTO sync_objects (target, key, clip_id, kind, seq, sha256, md5, bytes, confirmed_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.db.transaction(() => {
+      for (const o of list) stmt.run(o.target, o.key, o.clipId, o.kind, o.seq, o.sha256, o.md5, o.bytes, o.at);
+    })();
   }
 
   /** Confirmed objects of every clip for a target (for reports and tests). */
@@ -177,7 +233,8 @@ export interface RetryPolicy {
 export interface SyncServiceOptions {
   catalogue: Catalogue;
   /** Where a clip's segment files are (ClipStore). */
-  clips: { segmentFile(clipId: string, seq: number): string };
+  /** markUploaded, when given, also records the confirmation in the clip's own files (rebuildable). */
+  clips: { segmentFile(clipId: string, seq: number): string; markUploaded?(clipId: string, at: number): void };
   target: UploadTarget;
   kitId: string;
   /** The organisation's age recipient: manifests and audit exports are encrypted to it only. */
@@ -191,6 +248,12 @@ export interface SyncServiceOptions {
   retry?: Partial<RetryPolicy>;
   /** start(): the pause between runs. Default 60 000 ms. */
   intervalMs?: number;
+  /**
+   * Confirmations are written to the catalogue in batches of up to this many objects (and at least
+   * every second, and always before a manifest): one fsync per batch. A power cut of the kit loses
+   * at most the batch, whose objects are then sent again (PUTs are idempotent). Default 16.
+   */
+  confirmBatch?: number;
   /** Upload the audit log (new events) after the clips. Default true. */
   exportAudit?: boolean;
   /** For the backoff jitter; default Math.random. */
@@ -208,10 +271,12 @@ function aborted(): SyncError {
 }
 
 /**
- * Uploads every finished clip that has a case, then the audit log, to one target. Resumable: each
- * confirmed object is recorded in the catalogue at once, so a run after any interruption starts at
- * the first unconfirmed object; the manifest goes last; then the clip is marked uploaded (which
- * lets retention delete it) and `upload.confirmed` is audited. It never deletes anything.
+ * Uploads every finished clip that has a case, then the audit log, to one target. Resumable: every
+ * confirmed object is recorded in the catalogue (in small batches, always before the manifest and
+ * at the end of a run), so a run after a cut of the network or the server starts at the first
+ * unconfirmed object, and after a power cut of the kit re-sends at most one batch. The manifest
+ * goes last; then the clip is marked uploaded (which lets retention delete it) and
+ * `upload.confirmed` is audited. It never deletes anything.
  */
 export class SyncService {
   private readonly emitter = new EventEmitter();
@@ -224,12 +289,17 @@ export class SyncService {
   private timer: TimerHandle | null = null;
   private started = false;
   private uploadStartedMono = 0;
+  private lastEmitMono = -Infinity;
+  private readonly buffers: BufferPool;
+  private pendingConfirms: ConfirmedObject[] = [];
+  private pendingSinceMono = 0;
 
   constructor(private readonly opts: SyncServiceOptions) {
     checkKitId(opts.kitId);
     this.queue = new SyncQueue(opts.catalogue);
     this.retry = { attempts: 6, baseMs: 1000, maxMs: 30_000, ...opts.retry };
     this.concurrency = Math.max(1, Math.floor(opts.concurrency ?? 2));
+    this.buffers = new BufferPool(this.concurrency * 2 + 2);
     this.emitter.setMaxListeners(50);
     const counts = this.counts();
     this.progressValue = { ...this.progressValue, pending: counts.pending.length + counts.waiting.length, waitingForCase: counts.waiting.length };
@@ -295,9 +365,18 @@ export class SyncService {
     return this.current;
   }
 
+  /**
+   * Updates the progress and emits it. A change of the byte counters alone is emitted at most every
+   * 250 ms (the status page and the event stream do not need one event per object); anything else
+   * (state, counts, errors, dock) at once, with the latest counters.
+   */
   private set(patch: Partial<SyncProgress>): void {
     this.progressValue = { ...this.progressValue, ...patch };
     for (const k of Object.keys(patch) as (keyof SyncProgress)[]) if (patch[k] === undefined) delete this.progressValue[k];
+    const countersOnly = Object.keys(patch).every((k) => k === 'bytesDone' || k === 'bytesSent' || k === 'bytesTotal' || k === 'etaSeconds');
+    const now = this.opts.clock.monotonic();
+    if (countersOnly && now - this.lastEmitMono < 250) return;
+    this.lastEmitMono = now;
     this.emitter.emit('progress', this.progress);
   }
 
@@ -386,6 +465,11 @@ export class SyncService {
       }
       return result;
     } finally {
+      try {
+        this.flushConfirms();
+      } catch (err) {
+        logger.error('upload confirmations could not be recorded; those objects are sent again next time', { error: describeError(err) });
+      }
       this.emitter.emit('run.finished', result);
     }
   }
@@ -396,6 +480,19 @@ export class SyncService {
     const left = Math.max(0, this.progressValue.bytesTotal - bytesDone);
     const rate = elapsedS > 0 ? bytesDone / elapsedS : 0;
     this.set({ bytesDone, etaSeconds: rate > 0 ? Math.ceil(left / rate) : undefined });
+  }
+
+  private confirmLater(o: ConfirmedObject): void {
+    if (this.pendingConfirms.length === 0) this.pendingSinceMono = this.opts.clock.monotonic();
+    this.pendingConfirms.push(o);
+    const batch = this.opts.confirmBatch ?? 16;
+    if (this.pendingConfirms.length >= batch || this.opts.clock.monotonic() - this.pendingSinceMono >= 1000) this.flushConfirms();
+  }
+
+  private flushConfirms(): void {
+    const list = this.pendingConfirms;
+    this.pendingConfirms = [];
+    this.queue.confirmMany(list);
   }
 
   private async uploadClip(clip: ClipRow, signal: AbortSignal, result: SyncRunResult): Promise<void> {
@@ -411,25 +508,31 @@ export class SyncService {
       todo, signal,
       async (s) => {
         const file = this.opts.clips.segmentFile(clip.id, s.seq);
-        let data: Buffer;
+        let read: { buf: Buffer; data: Buffer };
         try {
-          data = await readFile(file);
+          read = await readPooled(this.buffers, file);
         } catch (err) {
           throw new SyncError('LOCAL', `segment ${s.seq} of clip ${clip.id} cannot be read on the kit (${errorCode(err) ?? describeError(err)}): the clip is not uploaded`, { cause: err });
         }
-        const sha256 = sha256Hex(data);
+        const sha256 = sha256Hex(read.data);
         if (sha256 !== s.sha256) {
+          this.buffers.give(read.buf);
           throw new SyncError('LOCAL', `segment ${s.seq} of clip ${clip.id} does not match its SHA-256 in the catalogue (${sha256} ≠ ${s.sha256}; the card may be failing): the clip is not uploaded`);
         }
-        return { data, sha256, md5: md5Hex(data) };
+        return { ...read, sha256, md5: md5Hex(read.data) };
       },
-      async (s, { data, sha256, md5 }, sig) => {
+      async (s, { buf, data, sha256, md5 }, sig) => {
         const key = segmentKey(kitId, clip.id, s.seq);
-        await this.putWithRetry(key, data, md5, sig, result, sha256);
-        this.queue.confirm({ target: this.targetId, key, clipId: clip.id, kind: 'segment', seq: s.seq, sha256, md5, bytes: data.byteLength, at: clock.now() });
+        try {
+          await this.putWithRetry(key, data, md5, sig, result, sha256);
+        } finally {
+          this.buffers.give(buf);
+        }
+        this.confirmLater({ target: this.targetId, key, clipId: clip.id, kind: 'segment', seq: s.seq, sha256, md5, bytes: data.byteLength, at: clock.now() });
         this.addDone(data.byteLength);
       },
     );
+    this.flushConfirms();
 
     // The manifest last: its presence at the organisation means every segment is there.
     const manifest = buildManifest(catalogue, kitId, clip.id);
@@ -451,7 +554,8 @@ export class SyncService {
     const now = clock.now();
     const bytes = segments.reduce((a, s) => a + s.bytes, 0);
     catalogue.db.transaction(() => {
-      catalogue.markUploaded(clip.id, now);
+      if (this.opts.clips.markUploaded) this.opts.clips.markUploaded(clip.id, now);
+      else catalogue.markUploaded(clip.id, now);
       catalogue.audit('upload.confirmed', now, clip.id, {
         target: target.kind, objects: segments.length + 1, segments: segments.length, bytes, manifestSha256: stored.sha256,
       });

@@ -5,6 +5,9 @@ import type { PutOptions, PutResult, UploadTarget } from '../../src/sync/targets
 export class RecordingTarget implements UploadTarget {
   readonly puts: { key: string; bytes: number; ok: boolean; alreadyPresent?: boolean; reason?: SyncErrorReason }[] = [];
 
+  /** Called after each confirmed put with the number of confirmed puts so far. */
+  onConfirmed: ((count: number) => void) | null = null;
+
   constructor(readonly inner: UploadTarget) {}
 
   get kind(): 's3' | 'dir' {
@@ -19,6 +22,7 @@ export class RecordingTarget implements UploadTarget {
     try {
       const r = await this.inner.put(key, body, opts);
       this.puts.push({ key, bytes: body.byteLength, ok: true, alreadyPresent: r.alreadyPresent });
+      this.onConfirmed?.(this.puts.filter((p) => p.ok).length);
       return r;
     } catch (err) {
       this.puts.push({ key, bytes: body.byteLength, ok: false, reason: (err as { reason?: SyncErrorReason }).reason });
