@@ -209,7 +209,11 @@ export class Recorder {
     if (take.stopAtMono === null) {
       take.stopAtMono = this.clock.monotonic();
       take.stopReason = reason;
-      if (!this.capture.cut()) {
+      if (take.lastEndMono !== null && take.lastEndMono >= take.stopAtMono - 40) {
+        // The last segment already reaches the stop time (its end, from the pipeline clock, can
+        // be a little ahead of ours): the take is whole now; the next segment belongs to the ring.
+        this.finishTake(take);
+      } else if (!this.capture.cut()) {
         // No pipeline to cut: finish with what has been persisted.
         this.finishTake(take);
       } else {

@@ -1,0 +1,157 @@
+import { EventEmitter } from 'node:events';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { CaptureStatus, ClosedSegment } from '../src/capture/supervisor.js';
+import type { Clock, TimerHandle } from '../src/core/clock.js';
+import { EventBus } from '../src/core/events.js';
+import { createLogger } from '../src/core/logger.js';
+import { Recorder, type CaptureControl } from '../src/session/recorder.js';
+import { Catalogue } from '../src/store/catalogue.js';
+import { ClipStore } from '../src/store/clips.js';
+import { generateIdentity } from '../src/store/crypto.js';
+import { StorageGuard } from '../src/store/storage.js';
+
+const logger = createLogger({ level: 'silent' });
+
+/** Time the test moves; timers fire when it passes them. */
+class ManualClock implements Clock {
+  t = 1_000_000;
+  private timers: { at: number; fn: () => void; id: number }[] = [];
+  private next = 0;
+  now() { return this.t + 1_700_000_000_000; }
+  monotonic() { return this.t; }
+  setTimeout(fn: () => void, ms: number): TimerHandle {
+    const id = ++this.next;
+    this.timers.push({ at: this.t + ms, fn, id });
+    return { id } as TimerHandle;
+  }
+  clearTimeout(h: TimerHandle) {
+    this.timers = this.timers.filter((x) => x.id !== (h as { id: number }).id);
+  }
+  advance(ms: number) {
+    this.t += ms;
+    for (const due of this.timers.filter((x) => x.at <= this.t)) {
+      this.timers = this.timers.filter((x) => x !== due);
+      due.fn();
+    }
+  }
+  get pending() { return this.timers.length; }
+}
+
+/** The capture side as the recorder sees it; segments are real files in a temp ring. */
+class FakeCapture extends EventEmitter implements CaptureControl {
+  status: CaptureStatus = { armed: false, ok: false, restarts: 0 };
+  cuts = 0;
+  private n = 0;
+  constructor(private readonly ring: string) { super(); }
+  arm() { this.status = { armed: true, ok: true, restarts: 0 }; }
+  async disarm() { this.status = { armed: false, ok: false, restarts: 0 }; }
+  cut() { this.cuts += 1; return true; }
+  segment(startMono: number, endMono: number, generation = 1): ClosedSegment {
+    const p = path.join(this.ring, `g${generation}-${String(this.n++).padStart(8, '0')}.ts`);
+    writeFileSync(p, Buffer.alloc(2000, this.n));
+    const seg = { path: p, startMono, endMono, bytes: 2000, generation };
+    this.emit('segment', seg);
+    return seg;
+  }
+}
+
+async function setup() {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'vht-recorder-'));
+  const ring = mkdtempSync(path.join(os.tmpdir(), 'vht-ring-'));
+  const org = await generateIdentity();
+  const catalogue = new Catalogue(path.join(dir, 'catalogue.db'));
+  const clips = new ClipStore(path.join(dir, 'data'), catalogue, {
+    recipientsFor: () => [org.recipient], createClipKey: async () => null, destroyClipKey: async () => 'complete',
+  }, logger);
+  const clock = new ManualClock();
+  const capture = new FakeCapture(ring);
+  const recorder = new Recorder(capture, clips, catalogue, new StorageGuard(dir, 0), new EventBus(), clock, logger,
+    { profile: 'sim', preRollMs: 3000, segmentMs: 1000, armAtStart: true }, 1000);
+  recorder.start();
+  return { clock, capture, recorder, catalogue };
+}
+
+const settle = () => new Promise((r) => setTimeout(r, 50));
+
+describe('recorder', () => {
+  it('starts the clip with the segment covering start − preRoll', async () => {
+    const { clock, capture, recorder, catalogue } = await setup();
+    const t0 = clock.t;
+    for (let i = 0; i < 6; i++) { clock.advance(1000); capture.segment(t0 + i * 1000, t0 + (i + 1) * 1000); }
+    // now = t0 + 6000; start at t0 + 6500 → from = t0 + 3500 → first segment [t0+3000, t0+4000]
+    clock.advance(500);
+    const { clipId } = recorder.startTake(null);
+    clock.advance(500);
+    capture.segment(t0 + 6000, t0 + 7000);
+    clock.advance(200);
+    const stop = recorder.stopTake();
+    expect(capture.cuts).toBe(1);
+    clock.advance(30);
+    capture.segment(t0 + 7000, t0 + 7230);
+    await stop;
+    const segs = catalogue.segments(clipId);
+    // [3000, 4000] covers start − preRoll (3500); [7000, 7230] covers the stop (7200)
+    expect(segs.map((s) => s.durationMs)).toEqual([1000, 1000, 1000, 1000, 230]);
+    expect(segs[0]!.startMs).toBe(segs[1]!.startMs - 1000);
+    expect(catalogue.getClip(clipId)!.state).toBe('complete');
+  });
+
+  it('ends the take at once when the last segment already reaches the stop time', async () => {
+    const { clock, capture, recorder, catalogue } = await setup();
+    const t0 = clock.t;
+    const { clipId } = recorder.startTake(null);
+    clock.advance(1000);
+    // the pipeline clock runs a few ms ahead: this segment ends after "now"
+    capture.segment(t0, t0 + 1003);
+    let done = false;
+    const stop = recorder.stopTake().then((r) => { done = true; return r; });
+    await settle();
+    expect(done).toBe(true);
+    expect((await stop).clipId).toBe(clipId);
+    expect(catalogue.segments(clipId)).toHaveLength(1);
+    // the next segment goes to the ring, not into the finished clip
+    capture.segment(t0 + 1003, t0 + 2000);
+    await settle();
+    expect(catalogue.segments(clipId)).toHaveLength(1);
+  });
+
+  it('finishes with what it has when no segment comes after a stop (worker gone)', async () => {
+    const { clock, capture, recorder, catalogue } = await setup();
+    const t0 = clock.t;
+    const { clipId } = recorder.startTake(null);
+    clock.advance(1000);
+    capture.segment(t0, t0 + 1000);
+    clock.advance(500);
+    let done = false;
+    const stop = recorder.stopTake().then(() => { done = true; });
+    await settle();
+    expect(done).toBe(false);
+    clock.advance(4000);
+    await stop;
+    expect(catalogue.getClip(clipId)!.state).toBe('complete');
+    expect(catalogue.segments(clipId)).toHaveLength(1);
+  });
+
+  it('marks offsets on the clip timeline, leaving out a gap after a worker restart', async () => {
+    const { clock, capture, recorder, catalogue } = await setup();
+    const t0 = clock.t;
+    const { clipId } = recorder.startTake(null);
+    clock.advance(1000);
+    capture.segment(t0, t0 + 1000);
+    // worker restart: 2 s gap, new generation
+    clock.advance(3000);
+    capture.segment(t0 + 3000, t0 + 4000, 2);
+    clock.advance(500);
+    const m = recorder.mark('beurt');
+    expect(m.offsetMs).toBe(4500 - 2000);
+    const stop = recorder.stopTake();
+    capture.segment(t0 + 4000, t0 + 4500, 2);
+    await stop;
+    const segs = catalogue.segments(clipId);
+    expect(segs.map((s) => s.discontinuity)).toEqual([false, true, false]);
+    expect(catalogue.markers(clipId)[0]!.offsetMs).toBe(2500);
+  });
+});
