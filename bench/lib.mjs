@@ -61,6 +61,22 @@ export function rssBytes(pid) {
   }
 }
 
+/** Memory and thread details from /proc/PID/status (bytes; null when the process is gone). */
+export function procStatus(pid) {
+  let text;
+  try {
+    text = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return null;
+  }
+  const kb = (name) => {
+    const m = new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text);
+    return m ? Number(m[1]) * 1024 : null;
+  };
+  const threads = /^Threads:\s+(\d+)/m.exec(text);
+  return { rss: kb('VmRSS'), rssAnon: kb('RssAnon'), rssFile: kb('RssFile'), threads: threads ? Number(threads[1]) : null };
+}
+
 /** Direct children of a process (all its threads' children). */
 export function childPids(pid) {
   const out = new Set();
