@@ -104,6 +104,40 @@ export interface KitControllerOptions {
  * counted and logged (rate-limited), never thrown. When the port cannot be opened, closes or
  * errors, it retries with backoff (0.5 s doubling to 10 s, reset by the first valid line).
  */
+/** What the controller's messages change; the real controller and its twin keep the same state. */
+interface ControllerState {
+  fw: string | null;
+  bat: BatteryState | null;
+  dock: boolean;
+}
+
+/** Applies one message to the state and emits what changed (battery and dock only on change). */
+function applyMessage(
+  state: ControllerState,
+  m: KitMessage,
+  emit: <K extends keyof KitControllerEvents & string>(name: K, payload: KitControllerEvents[K]) => void,
+): void {
+  switch (m.type) {
+    case 'hello':
+      state.fw = m.firmware;
+      emit('hello', { firmware: m.firmware });
+      return;
+    case 'button':
+      emit('button', { id: m.id, pressed: m.pressed });
+      return;
+    case 'battery':
+      if (state.bat && state.bat.percent === m.percent && state.bat.charging === m.charging) return;
+      state.bat = { percent: m.percent, charging: m.charging };
+      emit('battery', { ...state.bat });
+      return;
+    case 'dock':
+      if (state.dock === m.docked) return;
+      state.dock = m.docked;
+      emit('dock', { docked: m.docked });
+      return;
+  }
+}
+
 export class KitController extends TypedEmitter<KitControllerEvents> implements KitControllerLike {
   private factory: SerialLinkFactory | null = null;
   private port: SerialLink | null = null;
@@ -117,9 +151,7 @@ export class KitController extends TypedEmitter<KitControllerEvents> implements 
   private connectedAt = 0;
   private staleWarned = false;
   private state: BackendStatus = { ok: false, error: 'not started' };
-  private fw: string | null = null;
-  private bat: BatteryState | null = null;
-  private dock = false;
+  private readonly ctl: ControllerState = { fw: null, bat: null, dock: false };
   private readonly decoder: KitLineDecoder;
   private readonly limiter: LogLimiter;
   private readonly log: Logger;
@@ -152,15 +184,15 @@ export class KitController extends TypedEmitter<KitControllerEvents> implements 
   }
 
   get firmware(): string | null {
-    return this.fw;
+    return this.ctl.fw;
   }
 
   get battery(): BatteryState | null {
-    return this.bat ? { ...this.bat } : null;
+    return this.ctl.bat ? { ...this.ctl.bat } : null;
   }
 
   get docked(): boolean {
-    return this.dock;
+    return this.ctl.dock;
   }
 
   /** Counters of bytes, messages and ignored lines since start. */
@@ -171,15 +203,15 @@ export class KitController extends TypedEmitter<KitControllerEvents> implements 
   snapshot(): KitControllerSnapshot {
     return {
       connected: this.connected,
-      firmware: this.fw,
+      firmware: this.ctl.fw,
       battery: this.battery,
-      docked: this.dock,
+      docked: this.ctl.dock,
       lastSeenMs: this.lastLineAt === null ? null : Math.round(this.opts.clock.monotonic() - this.lastLineAt),
     };
   }
 
   describe(): string {
-    return `kit controller on ${this.opts.path}${this.fw ? ` (firmware ${this.fw})` : ''}`;
+    return `kit controller on ${this.opts.path}${this.ctl.fw ? ` (firmware ${this.ctl.fw})` : ''}`;
   }
 
   status(): BackendStatus {
@@ -312,10 +344,10 @@ export class KitController extends TypedEmitter<KitControllerEvents> implements 
     if (this.pingTimer !== null) this.opts.clock.clearTimeout(this.pingTimer);
     this.pingTimer = null;
     if (warn) this.log.warn('kit controller connection lost', { path: this.opts.path, reason });
-    const wasDocked = this.dock;
-    this.fw = null;
-    this.bat = null;
-    this.dock = false;
+    const wasDocked = this.ctl.dock;
+    this.ctl.fw = null;
+    this.ctl.bat = null;
+    this.ctl.dock = false;
     this.lastLineAt = null;
     this.decoder.reset();
     this.emit('connection', { connected: false, path: this.opts.path, reason });
@@ -372,26 +404,8 @@ export class KitController extends TypedEmitter<KitControllerEvents> implements 
       this.failures = 0;
       this.backoffMs = this.reconnectCfg.initialMs;
     }
-    switch (m.type) {
-      case 'hello':
-        if (this.fw !== m.firmware) this.log.info('kit controller identified', { firmware: m.firmware });
-        this.fw = m.firmware;
-        this.emit('hello', { firmware: m.firmware });
-        return;
-      case 'button':
-        this.emit('button', { id: m.id, pressed: m.pressed });
-        return;
-      case 'battery':
-        if (this.bat && this.bat.percent === m.percent && this.bat.charging === m.charging) return;
-        this.bat = { percent: m.percent, charging: m.charging };
-        this.emit('battery', { ...this.bat });
-        return;
-      case 'dock':
-        if (this.dock === m.docked) return;
-        this.dock = m.docked;
-        this.emit('dock', { docked: m.docked });
-        return;
-    }
+    if (m.type === 'hello' && this.ctl.fw !== m.firmware) this.log.info('kit controller identified', { firmware: m.firmware });
+    applyMessage(this.ctl, m, (name, payload) => this.emit(name, payload));
   }
 }
 
@@ -416,9 +430,7 @@ export class SimKitController extends TypedEmitter<KitControllerEvents> implemen
   private readonly fwVersion: string;
   private simBattery: BatteryState;
   private simDocked: boolean;
-  private fw: string | null = null;
-  private bat: BatteryState | null = null;
-  private dock = false;
+  private readonly ctl: ControllerState = { fw: null, bat: null, dock: false };
   private lastLineAt: number | null = null;
 
   constructor(private readonly opts: SimKitControllerOptions) {
@@ -433,23 +445,23 @@ export class SimKitController extends TypedEmitter<KitControllerEvents> implemen
   }
 
   get firmware(): string | null {
-    return this.fw;
+    return this.ctl.fw;
   }
 
   get battery(): BatteryState | null {
-    return this.bat ? { ...this.bat } : null;
+    return this.ctl.bat ? { ...this.ctl.bat } : null;
   }
 
   get docked(): boolean {
-    return this.dock;
+    return this.ctl.dock;
   }
 
   snapshot(): KitControllerSnapshot {
     return {
       connected: this.connected,
-      firmware: this.fw,
+      firmware: this.ctl.fw,
       battery: this.battery,
-      docked: this.dock,
+      docked: this.ctl.dock,
       lastSeenMs: this.lastLineAt === null ? null : Math.round(this.opts.clock.monotonic() - this.lastLineAt),
     };
   }
@@ -536,10 +548,10 @@ export class SimKitController extends TypedEmitter<KitControllerEvents> implemen
   }
 
   private linkDown(reason: string): void {
-    const wasDocked = this.dock;
-    this.fw = null;
-    this.bat = null;
-    this.dock = false;
+    const wasDocked = this.ctl.dock;
+    this.ctl.fw = null;
+    this.ctl.bat = null;
+    this.ctl.dock = false;
     this.lastLineAt = null;
     this.emit('connection', { connected: false, path: 'sim', reason });
     if (wasDocked) this.emit('dock', { docked: false });
@@ -554,25 +566,7 @@ export class SimKitController extends TypedEmitter<KitControllerEvents> implemen
   /** Handles a message as KitController does (same change rules). */
   private receive(m: KitMessage): void {
     this.lastLineAt = this.opts.clock.monotonic();
-    switch (m.type) {
-      case 'hello':
-        this.fw = m.firmware;
-        this.emit('hello', { firmware: m.firmware });
-        return;
-      case 'button':
-        this.emit('button', { id: m.id, pressed: m.pressed });
-        return;
-      case 'battery':
-        if (this.bat && this.bat.percent === m.percent && this.bat.charging === m.charging) return;
-        this.bat = { percent: m.percent, charging: m.charging };
-        this.emit('battery', { ...this.bat });
-        return;
-      case 'dock':
-        if (this.dock === m.docked) return;
-        this.dock = m.docked;
-        this.emit('dock', { docked: m.docked });
-        return;
-    }
+    applyMessage(this.ctl, m, (name, payload) => this.emit(name, payload));
   }
 }
 
