@@ -41,7 +41,7 @@ describe('an enrolled kit: organisation keys, PIN-sealed playback, lock, consent
     expect(cfg.keys.orgRecipient).toBe(recipient);
     expect(cfg.kitId).toBe('kit-07');
     expect(cfg.capture.preRollSeconds).toBe(3);
-    (svc as unknown as { opts: { configFile: string } }).opts.configFile = configFile;
+    svc.configure({ configFile });
     await svc.start();
     await svc.login('246810');
     await svc.waitArmed();

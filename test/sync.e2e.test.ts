@@ -17,8 +17,9 @@ describe('docking the kit: upload to the office share, confirm, retention, expor
 
   beforeAll(async () => {
     mkdirSync(share);
-    (svc as unknown as { opts: { config: string } }).opts.config =
-      `${TEST_CAPTURE}\nsync:\n  target: dir\n  dir:\n    path: ${share}\n    requireMountPoint: false\n  intervalSeconds: 3600\n`;
+    svc.configure({
+      config: `${TEST_CAPTURE}\nsync:\n  target: dir\n  dir:\n    path: ${share}\n    requireMountPoint: false\n  intervalSeconds: 3600\n`,
+    });
     await svc.start();
     await svc.waitArmed();
   });

@@ -51,6 +51,11 @@ export class Service {
     this.orgKeyFile = path.join(this.dir, 'data-demo-org.key');
   }
 
+  /** Changes the config of the next start (a file written meanwhile, e.g. by `vht-kit enrol`). */
+  configure(opts: Pick<ServiceOptions, 'config' | 'configFile'>): void {
+    Object.assign(this.opts, opts);
+  }
+
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
   }
