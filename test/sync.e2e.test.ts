@@ -14,6 +14,7 @@ describe('docking the kit: upload to the office share, confirm, retention, expor
   let clipId = '';
   let markerOffset = 0;
   let durationMs = 0;
+  let segmentCount = 0;
 
   beforeAll(async () => {
     mkdirSync(share);
@@ -35,6 +36,8 @@ describe('docking the kit: upload to the office share, confirm, retention, expor
     markerOffset = (await svc.request('POST', '/api/markers', { label: 'beurt' })).json.offsetMs;
     await sleep(1500);
     durationMs = (await svc.request('POST', '/api/recording/stop', {})).json.durationMs;
+    segmentCount = (await svc.request('GET', `/api/clips/${clipId}`)).json.segmentCount;
+    expect(segmentCount).toBeGreaterThanOrEqual(3);
     // the NetworkManager hook's trigger: only starts a check
     const net = execFileSync(process.execPath, [BIN, 'network', 'up'], { env: { ...process.env, VHT_KIT_DATA_DIR: svc.dataDir }, encoding: 'utf8' });
     expect(net).toContain('network up');
@@ -51,7 +54,8 @@ describe('docking the kit: upload to the office share, confirm, retention, expor
     expect(s.bytesDone).toBeGreaterThan(0);
     const uploaded = filesUnder(share).map((f) => path.relative(share, f));
     expect(uploaded.some((f) => f.endsWith(`${clipId}/manifest.json.age`))).toBe(true);
-    expect(uploaded.filter((f) => f.includes(clipId) && f.endsWith('.ts.age')).length).toBeGreaterThan(3);
+    // every segment of the clip, as it was on the kit
+    expect(uploaded.filter((f) => f.includes(clipId) && f.endsWith('.ts.age')).length).toBe(segmentCount);
     // retention (deleteAfterUploadHours 0) removes the confirmed clip from the kit
     for (let i = 0; i < 50 && existsSync(path.join(svc.dataDir, 'clips', clipId)); i++) await sleep(100);
     expect(existsSync(path.join(svc.dataDir, 'clips', clipId))).toBe(false);

@@ -275,7 +275,13 @@ export class Catalogue {
   }
 
   segment(clipId: string, seq: number): SegmentRow | undefined {
-    return this.segments(clipId).find((s) => s.seq === seq);
+    const r = this.db
+      .prepare(
+        `SELECT clip_id AS clipId, seq, start_ms AS startMs, duration_ms AS durationMs, bytes, sha256, discontinuity
+         FROM segments WHERE clip_id = ? AND seq = ?`,
+      )
+      .get(clipId, seq) as (Omit<SegmentRow, 'discontinuity'> & { discontinuity: number }) | undefined;
+    return r ? { ...r, discontinuity: r.discontinuity === 1 } : undefined;
   }
 
   markers(clipId: string): MarkerRow[] {

@@ -51,6 +51,8 @@ export class KeyStore {
   private orgRecipientValue: string | null = null;
   private master: { identity: string; kek: Kek; recipient: string } | null = null;
   private readonly clipIdentities = new Map<string, string>();
+  /** Public recipients of clip keys, so that persisting a segment does not read the key file. */
+  private readonly clipRecipients = new Map<string, string>();
   private readonly dir: string;
   private readonly clipKeysDir: string;
 
@@ -112,10 +114,14 @@ export class KeyStore {
   /** Recipients a clip's segments are encrypted to: the organisation and the clip's own key. */
   recipientsFor(clipId: string): string[] {
     const org = this.requireOrgRecipient();
-    const f = this.clipKeyPath(clipId);
-    if (!existsSync(f)) return [org];
-    const file = JSON.parse(readFileSync(f, 'utf8')) as ClipKeyFile;
-    return [org, file.recipient];
+    let recipient = this.clipRecipients.get(clipId);
+    if (recipient === undefined) {
+      const f = this.clipKeyPath(clipId);
+      if (!existsSync(f)) return [org];
+      recipient = (JSON.parse(readFileSync(f, 'utf8')) as ClipKeyFile).recipient;
+      this.clipRecipients.set(clipId, recipient);
+    }
+    return [org, recipient];
   }
 
   requireOrgRecipient(): string {
@@ -133,6 +139,7 @@ export class KeyStore {
     const wrapped = await encryptTo([masterRecipient], identity);
     const file: ClipKeyFile = { v: 1, recipient, wrapped: Buffer.from(wrapped).toString('base64') };
     writeFileDurableSync(this.clipKeyPath(clipId), JSON.stringify(file));
+    this.clipRecipients.set(clipId, recipient);
     return recipient;
   }
 
@@ -191,6 +198,7 @@ export class KeyStore {
     rmSync(this.clipKeyPath(clipId), { force: true });
     fsyncDir(this.clipKeysDir);
     this.clipIdentities.delete(clipId);
+    this.clipRecipients.delete(clipId);
     if (!this.hasMaster) return 'complete';
     writeFileDurableSync(this.pendingFile, `${Date.now()}\n`);
     if (!this.master) return 'pending';

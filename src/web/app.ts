@@ -115,6 +115,8 @@ const SECURITY_HEADERS = {
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({ logger: false, bodyLimit: 64 * 1024, trustProxy: false, forceCloseConnections: true });
   const sessions = new Sessions(deps.clock, deps.sessionIdleMs);
+  /** `<session>:<clip>` pairs already audited as viewed (dropped at logout). */
+  const viewed = new Set<string>();
   const uiDir = findUiDir();
 
   app.addHook('onSend', async (_req, reply, payload) => {
@@ -233,7 +235,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   app.post('/api/logout', async (req, reply) => {
-    sessions.destroy(token(req));
+    const t = token(req);
+    for (const key of viewed) if (key.startsWith(`${t}:`)) viewed.delete(key);
+    sessions.destroy(t);
     if (sessions.count === 0) deps.keys.lock();
     deps.catalogue.audit('logout', now(), null, { locked: !deps.keys.unlocked });
     reply.header('set-cookie', `${SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0`).status(204).send();
@@ -428,7 +432,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   // A clip counts as viewed once per session (playlist or first segment), not per request.
-  const viewed = new Set<string>();
   const auditView = (req: FastifyRequest, id: string) => {
     const viewKey = `${token(req)}:${id}`;
     if (viewed.has(viewKey)) return;
