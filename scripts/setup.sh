@@ -6,6 +6,7 @@ DEB_PACKAGES=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-plugins-base-apps gstreamer1.0-x
   fonts-dejavu-core age socat python3 make g++ openssl
+  chromium shellcheck v4l-utils systemd
   swift-proxy swift-object swift-container swift-account memcached python3-swift
 )
 
@@ -52,6 +53,10 @@ install_npm_packages() {
 build() {
   say "building (tsc)"
   npx tsc -p tsconfig.build.json
+  if [ -f src/web/ui/vite.config.ts ]; then
+    say "building the web app (vite)"
+    npx vite build --config src/web/ui/vite.config.ts --logLevel warn
+  fi
 }
 
 setup_all() {

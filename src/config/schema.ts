@@ -29,6 +29,15 @@ export const configSchema = z
       .object({
         host: z.string().min(1).default('0.0.0.0'),
         port: port.default(8080),
+        tls: z.enum(['auto', 'on', 'off']).default('auto'),
+        certFile: z.string().min(1).nullable().default(null),
+        keyFile: z.string().min(1).nullable().default(null),
+        redirectPort: port.nullable().default(null),
+        loopbackPort: port.nullable().default(null),
+        allowedHosts: z
+          .array(z.string().regex(/^[A-Za-z0-9.-]{1,253}$/, 'a host name like kit-07.local (no port, no scheme)'))
+          .max(20)
+          .default([]),
       })
       .strict()
       .prefault({}),
@@ -159,6 +168,29 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    tv: z
+      .object({
+        pairingCodeMinutes: z.number().min(1).max(120).default(10),
+      })
+      .strict()
+      .prefault({}),
+    cec: z
+      .object({
+        mode: z.enum(['auto', 'on', 'off']).default('auto'),
+        device: z.string().min(1).default('/dev/cec0'),
+        osdName: z.string().regex(/^[\x20-\x7e]{1,14}$/, '1 to 14 printable ASCII characters').default('VHT Kit'),
+      })
+      .strict()
+      .prefault({}),
+    hotspot: z
+      .object({
+        enabled: z.boolean().default(false),
+        ssid: z.string().min(1).max(32).nullable().default(null),
+        interface: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, 'a network interface like wlan0').default('wlan0'),
+        security: z.enum(['wpa2', 'wpa3']).default('wpa2'),
+      })
+      .strict()
+      .prefault({}),
     markers: z
       .object({
         labels: z.array(z.string().min(1).max(40)).min(1).max(30).default([...DEFAULT_MARKER_LABELS]),
@@ -191,6 +223,11 @@ export const ENV_KEYS: Record<string, string> = {
   VHT_KIT_LOG_LEVEL: 'logLevel',
   VHT_KIT_HOST: 'http.host',
   VHT_KIT_PORT: 'http.port',
+  VHT_KIT_TLS: 'http.tls',
+  VHT_KIT_REDIRECT_PORT: 'http.redirectPort',
+  VHT_KIT_LOOPBACK_PORT: 'http.loopbackPort',
+  VHT_KIT_CEC: 'cec.mode',
+  VHT_KIT_HOTSPOT: 'hotspot.enabled',
   VHT_KIT_PIN: 'auth.pin',
   VHT_KIT_PROFILE: 'capture.profile',
   VHT_KIT_CAMERA: 'capture.device',
@@ -219,4 +256,5 @@ export const STRING_KEYS = new Set([
   'auth.pin', 'kitId', 'dataDir', 'http.host', 'capture.device', 'capture.ringDir', 'kitController.port',
   'sync.s3.endpoint', 'sync.s3.region', 'sync.s3.bucket', 'sync.s3.prefix', 'sync.s3.accessKeyId', 'sync.s3.secretAccessKey',
   'sync.dir.path', 'sync.dock.caFile', 'sync.dock.pinSha256',
+  'http.certFile', 'http.keyFile', 'cec.device', 'cec.osdName', 'hotspot.ssid', 'hotspot.interface',
 ]);

@@ -15,6 +15,30 @@ export interface KitEvents {
   dock: { docked: boolean; source: string };
   button: { kind: string; action: string; ok: boolean; error?: string };
   sync: { state: string; pending: number; bytesDone: number; bytesTotal: number; etaSeconds?: number; lastError?: string };
+  /** The clip shown on the family's TV changed (null = nothing presented). */
+  present: { clipId: string | null };
+  /** A player command for the TV page: from the trainer's phone, or the TV remote over HDMI-CEC. */
+  'tv.control': TvControl;
+  /** The TV page has carried out the command with this id (for the phone's reaction-time display). */
+  'tv.ack': { id: number };
+}
+
+export type TvAction = 'play' | 'pause' | 'toggle' | 'rate' | 'seek' | 'step' | 'marker' | 'loop' | 'back';
+
+export interface TvControl {
+  action: TvAction;
+  /** rate: 1, 0.5 or 0.25. */
+  rate?: number;
+  /** seek: clip time in seconds. */
+  time?: number;
+  /** step / marker: -1 (back, previous) or +1 (forward, next). */
+  direction?: -1 | 1;
+  /** loop: [start, end] in seconds, or null to stop looping. */
+  loop?: [number, number] | null;
+  /** Where the command came from. */
+  source: 'phone' | 'cec' | 'keys';
+  /** A counter the TV answers with, so the phone can measure the reaction time. */
+  id: number;
 }
 
 export type RecorderStateName = 'idle' | 'armed' | 'recording' | 'error';
@@ -42,7 +66,7 @@ export class EventBus {
   onAny(fn: (name: keyof KitEvents, payload: unknown) => void): () => void {
     const names: (keyof KitEvents)[] = [
       'state', 'segment.closed', 'clip.started', 'clip.stopped', 'clip.updated', 'marker',
-      'camera.error', 'camera.ok', 'storage.low', 'battery', 'dock', 'button', 'sync',
+      'camera.error', 'camera.ok', 'storage.low', 'battery', 'dock', 'button', 'sync', 'present', 'tv.control', 'tv.ack',
     ];
     const offs = names.map((n) => this.on(n, (p) => fn(n, p)));
     return () => offs.forEach((off) => off());
