@@ -49,6 +49,20 @@ interface Take {
   stopTimer: ReturnType<Clock['setTimeout']> | null;
 }
 
+/** A segment of the live tail (the remote's camera preview). */
+export interface LiveSegment {
+  /** `<n>.ts`: n counts every closed segment of this recorder, so names never repeat and grow. */
+  name: string;
+  /** Plaintext file in the RAM ring; may vanish at any moment after listing (then: 404). */
+  path: string;
+  durationMs: number;
+  /** A timestamp jump before this segment (the capture worker restarted). */
+  discontinuity: boolean;
+}
+
+/** How many closed segments the live tail lists (and keeps from deletion at most). */
+export const LIVE_TAIL_SEGMENTS = 4;
+
 export interface RecorderStatus {
   state: RecorderStateName;
   clipId?: string;
@@ -65,6 +79,11 @@ export interface RecorderStatus {
  */
 export class Recorder {
   private ring: ClosedSegment[] = [];
+  /** The newest closed segments, whoever owns them (ring or take), for the live preview. */
+  private live: { seg: ClosedSegment; n: number; discontinuity: boolean }[] = [];
+  private liveCounter = 0;
+  /** Files their owner is done with while the live tail still lists them: deleted when they leave it. */
+  private readonly releasedWhileLive = new Set<string>();
   private take: Take | null = null;
   private openSegmentStart: number | null = null;
   private bytesPerSecond = 0;
@@ -107,6 +126,7 @@ export class Recorder {
     await this.capture.disarm();
     for (const seg of this.ring) rmSync(seg.path, { force: true });
     this.ring = [];
+    this.dropLiveTail();
     this.started = false;
   }
 
@@ -119,6 +139,7 @@ export class Recorder {
     await this.capture.disarm();
     for (const seg of this.ring) rmSync(seg.path, { force: true });
     this.ring = [];
+    this.dropLiveTail();
     this.publishState();
   }
 
@@ -238,7 +259,45 @@ export class Recorder {
     return { markerId, offsetMs, clipId: take.clipId };
   }
 
+  /**
+   * The live tail for the remote's camera preview: the newest closed segments (at most
+   * LIVE_TAIL_SEGMENTS, oldest first), in or out of a take, while the camera is armed; [] when
+   * disarmed. A listed segment is kept from deletion only until LIVE_TAIL_SEGMENTS newer ones have
+   * closed (~4 s), so a reader may find it gone: the server answers 404 then. Segments of a take
+   * are listed too (the preview keeps running while recording); their plaintext stays in RAM.
+   * The media sequence of a playlist is the number of its first segment's name.
+   */
+  liveSegments(): LiveSegment[] {
+    if (!this.capture.status.armed) return [];
+    return this.live.map((l) => ({
+      name: `${l.n}.ts`, path: l.seg.path, durationMs: Math.max(1, Math.round(l.seg.endMono - l.seg.startMono)), discontinuity: l.discontinuity,
+    }));
+  }
+
+  private pushLive(seg: ClosedSegment): void {
+    const prev = this.live[this.live.length - 1];
+    this.liveCounter += 1;
+    this.live.push({ seg, n: this.liveCounter, discontinuity: prev !== undefined && prev.seg.generation !== seg.generation });
+    while (this.live.length > LIVE_TAIL_SEGMENTS) {
+      const old = this.live.shift()!;
+      if (this.releasedWhileLive.delete(old.seg.path)) rmSync(old.seg.path, { force: true });
+    }
+  }
+
+  /** The owner of a ring file is done with it: deleted now, or when it leaves the live tail. */
+  private release(file: string): void {
+    if (this.live.some((l) => l.seg.path === file)) this.releasedWhileLive.add(file);
+    else rmSync(file, { force: true });
+  }
+
+  private dropLiveTail(): void {
+    for (const l of this.live) if (this.releasedWhileLive.has(l.seg.path)) rmSync(l.seg.path, { force: true });
+    this.live = [];
+    this.releasedWhileLive.clear();
+  }
+
   private onSegment(seg: ClosedSegment): void {
+    this.pushLive(seg);
     const duration = seg.endMono - seg.startMono;
     if (duration > 0 && seg.bytes > 0) {
       const rate = (seg.bytes * 1000) / duration;
@@ -267,7 +326,7 @@ export class Recorder {
     const keep: ClosedSegment[] = [];
     for (const seg of this.ring) {
       if (seg.endMono > keepAfter) keep.push(seg);
-      else rmSync(seg.path, { force: true });
+      else this.release(seg.path);
     }
     this.ring = keep;
   }
@@ -300,7 +359,7 @@ export class Recorder {
           this.finishTake(take);
         }
       } finally {
-        rmSync(seg.path, { force: true });
+        this.release(seg.path);
       }
     });
   }

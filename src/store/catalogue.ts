@@ -44,6 +44,8 @@ export interface ClipRow {
   durationMs: number;
   segmentCount: number;
   bytes: number;
+  /** How many markers the clip has (for the library list). */
+  markerCount: number;
 }
 
 export interface SegmentRow {
@@ -61,6 +63,20 @@ export interface MarkerRow {
   clipId: string;
   offsetMs: number;
   label: string | null;
+  createdAt: number;
+}
+
+/** A still: one JPEG frame of a clip, stored encrypted beside its segments. */
+export interface StillRow {
+  clipId: string;
+  /** Per clip, from 1. */
+  id: number;
+  /** Position in the clip, ms from its first segment's start. */
+  timeMs: number;
+  /** Size of the encrypted file. */
+  bytes: number;
+  /** SHA-256 (hex) of the encrypted file. */
+  sha256: string;
   createdAt: number;
 }
 
@@ -106,9 +122,8 @@ const CLIP_COLUMNS = `
   c.requested_at AS requestedAt, c.origin_ms AS originMs, c.stopped_at AS stoppedAt,
   c.pre_roll_ms AS preRollMs, c.stop_reason AS stopReason, c.consent, c.purposes,
   c.uploaded_at AS uploadedAt, c.delete_requested_at AS deleteRequestedAt, c.delete_reason AS deleteReason,
-  COALESCE((SELECT SUM(duration_ms) FROM segments s WHERE s.clip_id = c.id), 0) AS durationMs,
-  (SELECT COUNT(*) FROM segments s WHERE s.clip_id = c.id) AS segmentCount,
-  COALESCE((SELECT SUM(bytes) FROM segments s WHERE s.clip_id = c.id), 0) AS bytes`;
+  c.total_duration_ms AS durationMs, c.segment_count AS segmentCount, c.total_bytes AS bytes,
+  (SELECT count(*) FROM markers m WHERE m.clip_id = c.id) AS markerCount`;
 
 /**
  * The SQLite catalogue (WAL). It is an index over the data dir: the files are the truth and
@@ -129,7 +144,20 @@ export class Catalogue {
   }
 
   close(): void {
+    this.statements.clear();
     if (this.db.open) this.db.close();
+  }
+
+  /** Prepared statements by SQL text: preparing costs more than running most of these queries. */
+  private readonly statements = new Map<string, Database.Statement>();
+
+  private prep(sql: string): Database.Statement {
+    let st = this.statements.get(sql);
+    if (!st) {
+      st = this.db.prepare(sql);
+      this.statements.set(sql, st);
+    }
+    return st;
   }
 
   get schemaVersion(): number {
@@ -149,21 +177,21 @@ export class Catalogue {
 
   /** Makes the case when it is new: recording consent only (the trainer records at it). */
   ensureCase(code: string, now: number): void {
-    this.db.prepare('INSERT OR IGNORE INTO cases (code, created_at, consent_updated_at) VALUES (?, ?, ?)').run(code, now, now);
+    this.prep('INSERT OR IGNORE INTO cases (code, created_at, consent_updated_at) VALUES (?, ?, ?)').run(code, now, now);
   }
 
   /** The visit of this case on this (local) day, made if needed. */
   visitFor(code: string, now: number): number {
     const day = new Date(now).toISOString().slice(0, 10);
-    this.db.prepare('INSERT OR IGNORE INTO visits (case_code, day, started_at) VALUES (?, ?, ?)').run(code, day, now);
-    const row = this.db.prepare('SELECT id FROM visits WHERE case_code = ? AND day = ?').get(code, day) as { id: number };
+    this.prep('INSERT OR IGNORE INTO visits (case_code, day, started_at) VALUES (?, ?, ?)').run(code, day, now);
+    const row = this.prep('SELECT id FROM visits WHERE case_code = ? AND day = ?').get(code, day) as { id: number };
     return row.id;
   }
 
   insertClip(c: NewClip): void {
     const visitId = c.caseCode ? (this.ensureCase(c.caseCode, c.createdAt), this.visitFor(c.caseCode, c.createdAt)) : null;
-    this.db
-      .prepare(
+    this
+      .prep(
         `INSERT INTO clips (id, case_code, visit_id, state, created_at, requested_at, origin_ms, pre_roll_ms)
          VALUES (?, ?, ?, 'recording', ?, ?, ?, ?)`,
       )
@@ -171,84 +199,119 @@ export class Catalogue {
   }
 
   setOrigin(id: string, originMs: number): void {
-    this.db.prepare('UPDATE clips SET origin_ms = ? WHERE id = ? AND origin_ms IS NULL').run(originMs, id);
+    this.prep('UPDATE clips SET origin_ms = ? WHERE id = ? AND origin_ms IS NULL').run(originMs, id);
   }
 
   finishClip(id: string, state: 'complete' | 'recovered', stoppedAt: number, reason: string): void {
-    this.db.prepare('UPDATE clips SET state = ?, stopped_at = ?, stop_reason = ? WHERE id = ?').run(state, stoppedAt, reason, id);
+    this.prep('UPDATE clips SET state = ?, stopped_at = ?, stop_reason = ? WHERE id = ?').run(state, stoppedAt, reason, id);
   }
 
   assignCase(id: string, caseCode: string, now: number): void {
     this.ensureCase(caseCode, now);
     const clip = this.getClip(id);
     const visitId = this.visitFor(caseCode, clip?.createdAt ?? now);
-    this.db.prepare('UPDATE clips SET case_code = ?, visit_id = ? WHERE id = ?').run(caseCode, visitId, id);
+    this.prep('UPDATE clips SET case_code = ?, visit_id = ? WHERE id = ?').run(caseCode, visitId, id);
   }
 
   insertSegment(s: SegmentRow): void {
-    this.db
-      .prepare(
-        `INSERT OR REPLACE INTO segments (clip_id, seq, start_ms, duration_ms, bytes, sha256, discontinuity)
-         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    this
+      .prep(
+        // an upsert, not INSERT OR REPLACE: the clip totals' triggers see the update (a REPLACE's
+        // implicit delete fires no trigger)
+        `INSERT INTO segments (clip_id, seq, start_ms, duration_ms, bytes, sha256, discontinuity)
+         VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (clip_id, seq) DO UPDATE SET start_ms = excluded.start_ms, duration_ms = excluded.duration_ms,
+           bytes = excluded.bytes, sha256 = excluded.sha256, discontinuity = excluded.discontinuity`,
       )
       .run(s.clipId, s.seq, s.startMs, s.durationMs, s.bytes, s.sha256, s.discontinuity ? 1 : 0);
   }
 
   insertMarker(clipId: string, offsetMs: number, label: string | null, createdAt: number, id?: number): number {
-    const info = this.db
-      .prepare('INSERT INTO markers (id, clip_id, offset_ms, label, created_at) VALUES (?, ?, ?, ?, ?)')
+    const info = this
+      .prep('INSERT INTO markers (id, clip_id, offset_ms, label, created_at) VALUES (?, ?, ?, ?, ?)')
       .run(id ?? null, clipId, offsetMs, label, createdAt);
     return Number(info.lastInsertRowid);
   }
 
+  insertStill(s: StillRow): void {
+    this
+      .prep('INSERT OR REPLACE INTO stills (clip_id, id, time_ms, bytes, sha256, created_at) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(s.clipId, s.id, s.timeMs, s.bytes, s.sha256, s.createdAt);
+  }
+
+  /** The clip's stills, by position in the clip (what the API lists). */
+  stills(clipId: string): { id: number; timeMs: number; createdAt: number; bytes: number }[] {
+    return this
+      .prep('SELECT id, time_ms AS timeMs, created_at AS createdAt, bytes FROM stills WHERE clip_id = ? ORDER BY time_ms, id')
+      .all(clipId) as { id: number; timeMs: number; createdAt: number; bytes: number }[];
+  }
+
+  /** The clip's stills with their checksums (sync and manifest), by id. */
+  stillRows(clipId: string): StillRow[] {
+    return this
+      .prep('SELECT clip_id AS clipId, id, time_ms AS timeMs, bytes, sha256, created_at AS createdAt FROM stills WHERE clip_id = ? ORDER BY id')
+      .all(clipId) as StillRow[];
+  }
+
+  still(clipId: string, id: number): StillRow | undefined {
+    return this
+      .prep('SELECT clip_id AS clipId, id, time_ms AS timeMs, bytes, sha256, created_at AS createdAt FROM stills WHERE clip_id = ? AND id = ?')
+      .get(clipId, id) as StillRow | undefined;
+  }
+
+  maxStillId(clipId: string): number {
+    const r = this.prep('SELECT MAX(id) AS m FROM stills WHERE clip_id = ?').get(clipId) as { m: number | null };
+    return r.m ?? 0;
+  }
+
   getClip(id: string): ClipRow | undefined {
-    const row = this.db.prepare(`SELECT ${CLIP_COLUMNS} FROM clips c WHERE c.id = ?`).get(id) as RawClipRow | undefined;
+    const row = this.prep(`SELECT ${CLIP_COLUMNS} FROM clips c WHERE c.id = ?`).get(id) as RawClipRow | undefined;
     return row ? toClipRow(row) : undefined;
   }
 
   listClips(limit = 500, offset = 0): ClipRow[] {
-    return (this.db
-      .prepare(`SELECT ${CLIP_COLUMNS} FROM clips c ORDER BY c.created_at DESC LIMIT ? OFFSET ?`)
+    return (this
+      .prep(`SELECT ${CLIP_COLUMNS} FROM clips c ORDER BY c.created_at DESC LIMIT ? OFFSET ?`)
       .all(limit, offset) as RawClipRow[]).map(toClipRow);
   }
 
   clipsOfCase(code: string): ClipRow[] {
-    return (this.db.prepare(`SELECT ${CLIP_COLUMNS} FROM clips c WHERE c.case_code = ?`).all(code) as RawClipRow[]).map(toClipRow);
+    return (this.prep(`SELECT ${CLIP_COLUMNS} FROM clips c WHERE c.case_code = ?`).all(code) as RawClipRow[]).map(toClipRow);
   }
 
   allClips(): ClipRow[] {
-    return (this.db.prepare(`SELECT ${CLIP_COLUMNS} FROM clips c ORDER BY c.created_at`).all() as RawClipRow[]).map(toClipRow);
+    return (this.prep(`SELECT ${CLIP_COLUMNS} FROM clips c ORDER BY c.created_at`).all() as RawClipRow[]).map(toClipRow);
   }
 
   setClipConsent(id: string, consent: Consent | null): void {
-    this.db.prepare('UPDATE clips SET consent = ? WHERE id = ?').run(consent ? JSON.stringify(consent) : null, id);
+    this.prep('UPDATE clips SET consent = ? WHERE id = ?').run(consent ? JSON.stringify(consent) : null, id);
   }
 
   setPurposes(id: string, purposes: ConsentScope[]): void {
-    this.db.prepare('UPDATE clips SET purposes = ? WHERE id = ?').run(JSON.stringify(purposes), id);
+    this.prep('UPDATE clips SET purposes = ? WHERE id = ?').run(JSON.stringify(purposes), id);
   }
 
   /** The organisation confirmed every object of the clip (sync). */
-  markUploaded(id: string, at: number): void {
-    this.db.prepare('UPDATE clips SET uploaded_at = ? WHERE id = ?').run(at, id);
+  markUploaded(id: string, at: number | null): void {
+    this.prep('UPDATE clips SET uploaded_at = ? WHERE id = ?').run(at, id);
   }
 
   requestDelete(id: string, at: number, reason: string): void {
-    this.db.prepare('UPDATE clips SET delete_requested_at = COALESCE(delete_requested_at, ?), delete_reason = COALESCE(delete_reason, ?) WHERE id = ?').run(at, reason, id);
+    this.prep('UPDATE clips SET delete_requested_at = COALESCE(delete_requested_at, ?), delete_reason = COALESCE(delete_reason, ?) WHERE id = ?').run(at, reason, id);
   }
 
   getCase(code: string): CaseRow | undefined {
-    const r = this.db.prepare('SELECT * FROM cases WHERE code = ?').get(code) as RawCaseRow | undefined;
+    const r = this.prep('SELECT * FROM cases WHERE code = ?').get(code) as RawCaseRow | undefined;
     return r ? toCaseRow(r) : undefined;
   }
 
   listCases(): CaseRow[] {
-    return (this.db.prepare('SELECT * FROM cases ORDER BY code').all() as RawCaseRow[]).map(toCaseRow);
+    return (this.prep('SELECT * FROM cases ORDER BY code').all() as RawCaseRow[]).map(toCaseRow);
   }
 
   insertCase(code: string, trajectory: string | null, consent: Consent, now: number): void {
-    this.db
-      .prepare(
+    this
+      .prep(
         `INSERT INTO cases (code, trajectory, consent_recording, consent_review, consent_supervision, consent_training, created_at, consent_updated_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       )
@@ -256,8 +319,8 @@ export class Catalogue {
   }
 
   updateCase(code: string, trajectory: string | null, consent: Consent, now: number): void {
-    this.db
-      .prepare(
+    this
+      .prep(
         `UPDATE cases SET trajectory = ?, consent_recording = ?, consent_review = ?, consent_supervision = ?,
          consent_training = ?, consent_updated_at = ? WHERE code = ?`,
       )
@@ -265,8 +328,8 @@ export class Catalogue {
   }
 
   segments(clipId: string): SegmentRow[] {
-    const rows = this.db
-      .prepare(
+    const rows = this
+      .prep(
         `SELECT clip_id AS clipId, seq, start_ms AS startMs, duration_ms AS durationMs, bytes, sha256, discontinuity
          FROM segments WHERE clip_id = ? ORDER BY seq`,
       )
@@ -275,8 +338,8 @@ export class Catalogue {
   }
 
   segment(clipId: string, seq: number): SegmentRow | undefined {
-    const r = this.db
-      .prepare(
+    const r = this
+      .prep(
         `SELECT clip_id AS clipId, seq, start_ms AS startMs, duration_ms AS durationMs, bytes, sha256, discontinuity
          FROM segments WHERE clip_id = ? AND seq = ?`,
       )
@@ -285,13 +348,13 @@ export class Catalogue {
   }
 
   markers(clipId: string): MarkerRow[] {
-    return this.db
-      .prepare('SELECT id, clip_id AS clipId, offset_ms AS offsetMs, label, created_at AS createdAt FROM markers WHERE clip_id = ? ORDER BY offset_ms, id')
+    return this
+      .prep('SELECT id, clip_id AS clipId, offset_ms AS offsetMs, label, created_at AS createdAt FROM markers WHERE clip_id = ? ORDER BY offset_ms, id')
       .all(clipId) as MarkerRow[];
   }
 
   deleteClipRows(id: string): void {
-    this.db.prepare('DELETE FROM clips WHERE id = ?').run(id);
+    this.prep('DELETE FROM clips WHERE id = ?').run(id);
   }
 
   /**
@@ -299,7 +362,7 @@ export class Catalogue {
    * An edited entry, or one deleted from the middle, breaks it at that place.
    */
   verifyAudit(): { ok: boolean; count: number; brokenAt?: number; reason?: string } {
-    const rows = this.db.prepare('SELECT id, ts, type, clip_id AS clipId, details, prev_hash AS prevHash, hash FROM audit_events ORDER BY id').all() as {
+    const rows = this.prep('SELECT id, ts, type, clip_id AS clipId, details, prev_hash AS prevHash, hash FROM audit_events ORDER BY id').all() as {
       id: number; ts: number; type: string; clipId: string | null; details: string; prevHash: string; hash: string;
     }[];
     let prev = '0'.repeat(64);
@@ -314,17 +377,17 @@ export class Catalogue {
 
   /** Appends a hash-chained audit event (ids and codes only; never names or free text). */
   audit(type: string, now: number, clipId: string | null = null, details: Record<string, unknown> = {}): void {
-    const prev = this.db.prepare('SELECT hash FROM audit_events ORDER BY id DESC LIMIT 1').get() as { hash: string } | undefined;
+    const prev = this.prep('SELECT hash FROM audit_events ORDER BY id DESC LIMIT 1').get() as { hash: string } | undefined;
     const prevHash = prev?.hash ?? '0'.repeat(64);
     const body = JSON.stringify(details);
     const hash = auditHash(prevHash, now, type, clipId, body);
-    this.db
-      .prepare('INSERT INTO audit_events (ts, type, clip_id, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?)')
+    this
+      .prep('INSERT INTO audit_events (ts, type, clip_id, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?)')
       .run(now, type, clipId, body, prevHash, hash);
   }
 
   auditEvents(): { id: number; ts: number; type: string; clipId: string | null }[] {
-    return this.db.prepare('SELECT id, ts, type, clip_id AS clipId FROM audit_events ORDER BY id').all() as {
+    return this.prep('SELECT id, ts, type, clip_id AS clipId FROM audit_events ORDER BY id').all() as {
       id: number; ts: number; type: string; clipId: string | null;
     }[];
   }

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { AppError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import type { Catalogue, ClipState, Consent, ConsentScope, SegmentRow } from './catalogue.js';
+import type { Catalogue, ClipRow, ClipState, Consent, ConsentScope, SegmentRow, StillRow } from './catalogue.js';
 import { encryptTo } from './crypto.js';
 import { appendLineDurable, fsyncDir, writeFileDurable, writeFileDurableSync } from './durable.js';
 
@@ -30,7 +30,16 @@ export interface ClipFile {
 
 type JournalLine =
   | { t: 'seg'; seq: number; startMs: number; durationMs: number; bytes: number; sha256: string; discontinuity: boolean }
-  | { t: 'marker'; id: number; offsetMs: number; label: string | null; createdAt: number };
+  | { t: 'marker'; id: number; offsetMs: number; label: string | null; createdAt: number }
+  | { t: 'still'; id: number; timeMs: number; bytes: number; sha256: string; createdAt: number };
+
+type MarkerLine = Extract<JournalLine, { t: 'marker' }>;
+type StillLine = Extract<JournalLine, { t: 'still' }>;
+
+/** A still is a JPEG: at most this big (one frame of the kit's video is far smaller). */
+export const MAX_STILL_BYTES = 2 * 1024 * 1024;
+
+export const STILL_FILE_PATTERN = /^still-([1-9][0-9]{0,8})\.jpg\.age$/;
 
 export const CLIP_ID_PATTERN = /^[a-z0-9]{10,32}$/;
 
@@ -58,6 +67,8 @@ export interface SegmentMeta {
  */
 export class ClipStore {
   readonly clipsDir: string;
+  /** Still ids handed out but not yet in the catalogue (two stills of one clip at once). */
+  private readonly stillIdsReserved = new Map<string, number>();
 
   constructor(
     private readonly dataDir: string,
@@ -76,6 +87,12 @@ export class ClipStore {
 
   segmentFile(id: string, seq: number): string {
     return path.join(this.clipDir(id), `${seq}.ts.age`);
+  }
+
+  /** clips/<id>/still-<n>.jpg.age: a still, encrypted like the segments. */
+  stillFile(id: string, stillId: number): string {
+    if (!Number.isInteger(stillId) || stillId < 1) throw new AppError('VALIDATION', `still id ${JSON.stringify(stillId)} is not a whole number ≥ 1`, { field: 'stillId' });
+    return path.join(this.clipDir(id), `still-${stillId}.jpg.age`);
   }
 
   createClip(args: {
@@ -155,11 +172,109 @@ export class ClipStore {
     return row;
   }
 
+  /**
+   * A marker: during a take (the recorder's offset, not checked against what is persisted yet), or
+   * while reviewing a finished clip (the offset must lie within the clip). Journalled in the clip's
+   * files, so a rebuilt catalogue keeps it. A marker added to an uploaded clip sends the clip's
+   * manifest again at the next sync (the upload is open again until the organisation confirms it).
+   */
   addMarker(clipId: string, offsetMs: number, label: string | null, now: number): number {
-    const id = this.catalogue.insertMarker(clipId, Math.round(offsetMs), label, now);
-    const line: JournalLine = { t: 'marker', id, offsetMs: Math.round(offsetMs), label, createdAt: now };
+    const clip = this.requireClip(clipId);
+    if (typeof offsetMs !== 'number' || !Number.isFinite(offsetMs)) {
+      throw new AppError('VALIDATION', `marker offsetMs ${JSON.stringify(offsetMs)} is not a number of milliseconds`, { field: 'offsetMs' });
+    }
+    const offset = Math.round(offsetMs);
+    if (clip.state !== 'recording') {
+      this.requireNotDeleting(clip, 'marker');
+      if (offset < 0 || offset > clip.durationMs) {
+        throw new AppError('VALIDATION', `marker offsetMs ${offset} is outside the clip (0–${clip.durationMs} ms)`, { field: 'offsetMs' });
+      }
+    }
+    if (label !== null && (typeof label !== 'string' || label.length > 64)) {
+      throw new AppError('VALIDATION', `marker label ${JSON.stringify(label)?.slice(0, 80)} must be text of at most 64 characters, or null`, { field: 'label' });
+    }
+    const id = this.catalogue.insertMarker(clipId, offset, label, now);
+    const line: JournalLine = { t: 'marker', id, offsetMs: offset, label, createdAt: now };
     appendLineDurable(path.join(this.clipDir(clipId), 'journal.jsonl'), JSON.stringify(line));
+    if (clip.state !== 'recording') this.reopenUpload(clip);
     return id;
+  }
+
+  /**
+   * Stores a still (one JPEG frame at `timeMs` in the clip), encrypted to the same recipients as the
+   * clip's segments (organisation + the clip's playback key, so deleting the clip's key erases it
+   * too), journalled, written durably (temp + fsync + rename) to clips/<id>/still-<n>.jpg.age and
+   * indexed. Ids count from 1 per clip.
+   */
+  async addStill(clipId: string, jpeg: Uint8Array, timeMs: number, now: number): Promise<{ id: number; bytes: number; createdAt: number }> {
+    const clip = this.requireClip(clipId);
+    this.requireNotDeleting(clip, 'still');
+    if (!(jpeg instanceof Uint8Array)) throw new AppError('VALIDATION', 'the still must be JPEG bytes', { field: 'jpeg' });
+    if (jpeg.byteLength > MAX_STILL_BYTES) {
+      throw new AppError('VALIDATION', `the still is ${jpeg.byteLength} bytes; at most ${MAX_STILL_BYTES} (2 MiB)`, { field: 'jpeg' });
+    }
+    if (jpeg.byteLength < 4 || jpeg[0] !== 0xff || jpeg[1] !== 0xd8 || jpeg[2] !== 0xff) {
+      const head = Buffer.from(jpeg.subarray(0, 3)).toString('hex') || '(empty)';
+      throw new AppError('VALIDATION', `the still is not a JPEG: it starts with ${head}, not ffd8ff`, { field: 'jpeg' });
+    }
+    if (typeof timeMs !== 'number' || !Number.isFinite(timeMs)) {
+      throw new AppError('VALIDATION', `still timeMs ${JSON.stringify(timeMs)} is not a number of milliseconds`, { field: 'timeMs' });
+    }
+    const t = Math.round(timeMs);
+    if (t < 0 || t > clip.durationMs) {
+      throw new AppError('VALIDATION', `still timeMs ${t} is outside the clip (0–${clip.durationMs} ms)`, { field: 'timeMs' });
+    }
+    const id = Math.max(this.catalogue.maxStillId(clipId), this.stillIdsReserved.get(clipId) ?? 0) + 1;
+    this.stillIdsReserved.set(clipId, id);
+    try {
+      const ciphertext = await encryptTo(this.keys.recipientsFor(clipId), jpeg);
+      const sha256 = createHash('sha256').update(ciphertext).digest('hex');
+      const row: StillRow = { clipId, id, timeMs: t, bytes: ciphertext.byteLength, sha256, createdAt: now };
+      const line: StillLine = { t: 'still', id, timeMs: t, bytes: row.bytes, sha256, createdAt: now };
+      appendLineDurable(path.join(this.clipDir(clipId), 'journal.jsonl'), JSON.stringify(line));
+      await writeFileDurable(this.stillFile(clipId, id), ciphertext);
+      this.catalogue.insertStill(row);
+      this.reopenUpload(clip);
+      return { id, bytes: row.bytes, createdAt: now };
+    } finally {
+      if (this.stillIdsReserved.get(clipId) === id) this.stillIdsReserved.delete(clipId);
+    }
+  }
+
+  /** The still's encrypted bytes (age; the caller decrypts with the clip's identity). */
+  async readStill(clipId: string, stillId: number): Promise<Buffer> {
+    if (!this.catalogue.still(clipId, stillId)) {
+      throw new AppError('NOT_FOUND', `clip ${clipId} has no still ${JSON.stringify(stillId)}`, { field: 'stillId' });
+    }
+    try {
+      return await readFile(this.stillFile(clipId, stillId));
+    } catch (err) {
+      // the clip was deleted between the look-up and the read
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw new AppError('NOT_FOUND', `clip ${clipId} has no still ${stillId} (any more)`, { field: 'stillId', cause: err });
+      }
+      throw err;
+    }
+  }
+
+  private requireClip(clipId: string): ClipRow {
+    this.clipDir(clipId); // validates the id
+    const clip = this.catalogue.getClip(clipId);
+    if (!clip) throw new AppError('NOT_FOUND', `no clip with id ${JSON.stringify(clipId)}`, { field: 'clipId' });
+    return clip;
+  }
+
+  private requireNotDeleting(clip: ClipRow, what: string): void {
+    if (clip.deleteRequestedAt !== null) {
+      throw new AppError('CONFLICT', `clip ${clip.id} is to be deleted (${clip.deleteReason ?? 'requested'}): no new ${what} can be added`, { field: 'clipId' });
+    }
+  }
+
+  /** New content of an uploaded clip: the organisation has to confirm the clip again. */
+  private reopenUpload(clip: ClipRow): void {
+    if (clip.uploadedAt === null) return;
+    this.updateClipFile(clip.id, { uploadedAt: null });
+    this.catalogue.markUploaded(clip.id, null);
   }
 
   finishClip(id: string, state: 'complete' | 'recovered', stoppedAt: number, reason: string): void {
@@ -224,11 +339,11 @@ export class ClipStore {
       }
       const file = this.readClipFile(id);
       if (file.state !== 'recording') continue;
-      const { segments, markers } = this.readJournal(id, true);
+      const { segments, markers, stills } = this.readJournal(id, true);
       const last = segments[segments.length - 1];
       const stoppedAt = last ? last.startMs + last.durationMs : file.requestedAt;
       this.writeClipFile({ ...file, state: 'recovered', stoppedAt, stopReason: 'recovered after an interruption' });
-      this.indexClip(id, segments, markers);
+      this.indexClip(id, segments, markers, stills);
       recovered.push(id);
       this.logger.warn('recovered an unfinished clip', { clipId: id, segments: segments.length });
     }
@@ -240,8 +355,8 @@ export class ClipStore {
     let n = 0;
     for (const id of this.clipIdsOnDisk()) {
       if (!existsSync(path.join(this.clipDir(id), 'clip.json'))) continue;
-      const { segments, markers } = this.readJournal(id, true);
-      this.indexClip(id, segments, markers);
+      const { segments, markers, stills } = this.readJournal(id, true);
+      this.indexClip(id, segments, markers, stills);
       n += 1;
     }
     return n;
@@ -252,11 +367,12 @@ export class ClipStore {
     return readdirSync(this.clipsDir).filter((n) => CLIP_ID_PATTERN.test(n)).sort();
   }
 
-  private readJournal(id: string, verify: boolean): { segments: SegmentRow[]; markers: Extract<JournalLine, { t: 'marker' }>[] } {
+  private readJournal(id: string, verify: boolean): { segments: SegmentRow[]; markers: MarkerLine[]; stills: StillRow[] } {
     const dir = this.clipDir(id);
     const journalFile = path.join(dir, 'journal.jsonl');
     const segs = new Map<number, SegmentRow>();
-    const markers: Extract<JournalLine, { t: 'marker' }>[] = [];
+    const markers: MarkerLine[] = [];
+    const stillLines = new Map<number, StillLine>();
     if (existsSync(journalFile)) {
       for (const raw of readFileSync(journalFile, 'utf8').split('\n')) {
         if (!raw.trim()) continue;
@@ -273,6 +389,8 @@ export class ClipStore {
           });
         } else if (line.t === 'marker') {
           markers.push(line);
+        } else if (line.t === 'still' && Number.isInteger(line.id) && line.id >= 1) {
+          stillLines.set(line.id, line); // the last line of an id wins (its file was renamed over)
         }
       }
     }
@@ -289,10 +407,20 @@ export class ClipStore {
       }
       segments.push(seg);
     }
-    return { segments, markers };
+    const stills: StillRow[] = [];
+    for (const line of [...stillLines.values()].sort((a, b) => a.id - b.id)) {
+      const f = path.join(dir, `still-${line.id}.jpg.age`);
+      if (!existsSync(f)) continue;
+      if (verify && createHash('sha256').update(readFileSync(f)).digest('hex') !== line.sha256) {
+        this.logger.warn('still does not match its journal entry; left out', { clipId: id, stillId: line.id });
+        continue;
+      }
+      stills.push({ clipId: id, id: line.id, timeMs: line.timeMs, bytes: line.bytes, sha256: line.sha256, createdAt: line.createdAt });
+    }
+    return { segments, markers, stills };
   }
 
-  private indexClip(id: string, segments: SegmentRow[], markers: Extract<JournalLine, { t: 'marker' }>[]): void {
+  private indexClip(id: string, segments: SegmentRow[], markers: MarkerLine[], stills: StillRow[]): void {
     const file = this.readClipFile(id);
     const db = this.catalogue.db;
     db.transaction(() => {
@@ -308,6 +436,7 @@ export class ClipStore {
       if (file.uploadedAt != null) this.catalogue.markUploaded(id, file.uploadedAt);
       for (const s of segments) this.catalogue.insertSegment(s);
       for (const m of markers) this.catalogue.insertMarker(id, m.offsetMs, m.label, m.createdAt, m.id);
+      for (const st of stills) this.catalogue.insertStill(st);
     })();
   }
 }

@@ -131,4 +131,62 @@ export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
       );
     `,
   },
+  {
+    version: 4,
+    name: 'stills (JPEG frames taken while reviewing, encrypted like segments); sync objects may be stills',
+    sql: `
+      CREATE TABLE stills (
+        clip_id TEXT NOT NULL REFERENCES clips(id) ON DELETE CASCADE,
+        id INTEGER NOT NULL,
+        time_ms INTEGER NOT NULL,
+        bytes INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (clip_id, id)
+      );
+      CREATE TABLE sync_objects_v4 (
+        target TEXT NOT NULL,
+        key TEXT NOT NULL,
+        clip_id TEXT REFERENCES clips(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL CHECK (kind IN ('segment', 'manifest', 'still')),
+        seq INTEGER,
+        sha256 TEXT NOT NULL,
+        md5 TEXT NOT NULL,
+        bytes INTEGER NOT NULL,
+        confirmed_at INTEGER NOT NULL,
+        PRIMARY KEY (target, key)
+      );
+      INSERT INTO sync_objects_v4 SELECT target, key, clip_id, kind, seq, sha256, md5, bytes, confirmed_at FROM sync_objects;
+      DROP TABLE sync_objects;
+      ALTER TABLE sync_objects_v4 RENAME TO sync_objects;
+      CREATE INDEX sync_objects_clip ON sync_objects(clip_id);
+    `,
+  },
+  {
+    version: 5,
+    name: 'clip totals (duration, segments, bytes) kept by triggers: the library lists a page without summing segments',
+    sql: `
+      ALTER TABLE clips ADD COLUMN total_duration_ms INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE clips ADD COLUMN segment_count INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE clips ADD COLUMN total_bytes INTEGER NOT NULL DEFAULT 0;
+      UPDATE clips SET
+        total_duration_ms = COALESCE((SELECT SUM(duration_ms) FROM segments s WHERE s.clip_id = clips.id), 0),
+        segment_count = (SELECT COUNT(*) FROM segments s WHERE s.clip_id = clips.id),
+        total_bytes = COALESCE((SELECT SUM(bytes) FROM segments s WHERE s.clip_id = clips.id), 0);
+      CREATE TRIGGER segments_totals_insert AFTER INSERT ON segments BEGIN
+        UPDATE clips SET total_duration_ms = total_duration_ms + NEW.duration_ms, segment_count = segment_count + 1,
+          total_bytes = total_bytes + NEW.bytes WHERE id = NEW.clip_id;
+      END;
+      CREATE TRIGGER segments_totals_delete AFTER DELETE ON segments BEGIN
+        UPDATE clips SET total_duration_ms = total_duration_ms - OLD.duration_ms, segment_count = segment_count - 1,
+          total_bytes = total_bytes - OLD.bytes WHERE id = OLD.clip_id;
+      END;
+      CREATE TRIGGER segments_totals_update AFTER UPDATE OF clip_id, duration_ms, bytes ON segments BEGIN
+        UPDATE clips SET total_duration_ms = total_duration_ms - OLD.duration_ms, segment_count = segment_count - 1,
+          total_bytes = total_bytes - OLD.bytes WHERE id = OLD.clip_id;
+        UPDATE clips SET total_duration_ms = total_duration_ms + NEW.duration_ms, segment_count = segment_count + 1,
+          total_bytes = total_bytes + NEW.bytes WHERE id = NEW.clip_id;
+      END;
+    `,
+  },
 ];

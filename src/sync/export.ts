@@ -213,7 +213,10 @@ export interface ExportOptions extends SourceOptions {
   clipId: string;
   /** The kit that uploaded it; found by listing when absent. */
   kitId?: string;
-  /** The MP4 to write; the markers go beside it as `<name>.csv` and `<name>.eaf`. */
+  /**
+   * The MP4 to write; the markers go beside it as `<name>.csv` and `<name>.eaf`, the stills as
+   * `<name>-still-<id>.jpg`.
+   */
   out: string;
   /** Length of a marker's annotation in the .eaf (a marker is a moment). Default 1000 ms. */
   markerSpanMs?: number;
@@ -231,6 +234,8 @@ export interface ExportResult {
   durationMs: number;
   segments: number;
   markers: number;
+  /** The stills written beside the MP4 (decrypted JPEGs), by id. */
+  stills: string[];
   hasAudio: boolean;
   manifest: ClipManifest;
 }
@@ -346,6 +351,19 @@ export async function exportClip(opts: ExportOptions): Promise<ExportResult> {
     } finally {
       await fh.close();
     }
+    // stills are fetched and checked before anything is written, like the segments
+    const stills: { file: string; jpeg: Uint8Array }[] = [];
+    for (const st of manifest.stills ?? []) {
+      const stKey = `${kitId}/clips/${opts.clipId}/${st.object}`;
+      const data = await source.get(stKey);
+      const sha = createHash('sha256').update(data).digest('hex');
+      if (sha !== st.sha256 || data.byteLength !== st.bytes) {
+        throw new AppError('CONFLICT',
+          `still ${st.id} of clip ${opts.clipId} (${stKey}) does not match the manifest: SHA-256 ${sha} (${data.byteLength} bytes), expected ${st.sha256} (${st.bytes} bytes); the object was changed or damaged in storage, nothing was exported`,
+          { field: `stills[${st.id}]` });
+      }
+      stills.push({ file: `${base}-still-${st.id}.jpg`, jpeg: await decryptAge(identities, data, `still ${st.id} of clip ${opts.clipId}`) });
+    }
     const discoverer = opts.gstDiscoverer ?? 'gst-discoverer-1.0';
     let hasAudio = true;
     try {
@@ -374,9 +392,10 @@ export async function exportClip(opts: ExportOptions): Promise<ExportResult> {
     await rename(partial, out);
     await writeFile(csvFile, markersCsv(manifest.markers));
     await writeFile(eafFile, markersEaf(manifest.markers, { mediaFile: out, durationMs: manifest.durationMs, spanMs: opts.markerSpanMs ?? 1000 }));
+    for (const st of stills) await writeFile(st.file, st.jpeg);
     return {
       kitId, clipId: opts.clipId, mp4: out, csv: csvFile, eaf: eafFile, durationMs: manifest.durationMs,
-      segments: manifest.segments.length, markers: manifest.markers.length, hasAudio, manifest,
+      segments: manifest.segments.length, markers: manifest.markers.length, stills: stills.map((st) => st.file), hasAudio, manifest,
     };
   } finally {
     source.close();

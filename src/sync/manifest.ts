@@ -7,6 +7,7 @@ import { encryptTo } from '../store/crypto.js';
 /**
  * Object keys (relative to the target's prefix) carry opaque ids only:
  *   <kitId>/clips/<clipId>/<seq>.ts.age        the segments, exactly as on the kit's card
+ *   <kitId>/clips/<clipId>/still-<n>.jpg.age   stills (JPEG frames taken while reviewing), as on the card
  *   <kitId>/clips/<clipId>/manifest.json.age   written last: its presence means the clip is whole
  *   <kitId>/audit/<timestamp>.json.age          audit log exports
  */
@@ -37,6 +38,15 @@ export function segmentKey(kitId: string, clipId: string, seq: number): string {
   return `${clipPrefix(kitId, clipId)}/${segmentObjectName(seq)}`;
 }
 
+export function stillObjectName(id: number): string {
+  if (!Number.isInteger(id) || id < 1) throw new AppError('VALIDATION', `still id ${JSON.stringify(id)} is not a whole number ≥ 1`, { field: 'stillId' });
+  return `still-${id}.jpg.age`;
+}
+
+export function stillKey(kitId: string, clipId: string, id: number): string {
+  return `${clipPrefix(kitId, clipId)}/${stillObjectName(id)}`;
+}
+
 export const MANIFEST_NAME = 'manifest.json.age';
 
 export function manifestKey(kitId: string, clipId: string): string {
@@ -63,6 +73,18 @@ export interface ManifestSegment {
   durationMs: number;
   /** A timestamp jump before this segment (the capture worker restarted mid-take). */
   discontinuity: boolean;
+}
+
+/** A JPEG frame of the clip, taken while reviewing; age-encrypted like the segments. */
+export interface ManifestStill {
+  id: number;
+  /** The object's name beside the manifest (`still-<id>.jpg.age`). */
+  object: string;
+  sha256: string;
+  bytes: number;
+  /** Position in the clip, ms from its start. */
+  timeMs: number;
+  createdAt: number;
 }
 
 export interface ManifestMarker {
@@ -96,6 +118,8 @@ export interface ClipManifest {
   bytes: number;
   segments: ManifestSegment[];
   markers: ManifestMarker[];
+  /** Absent in manifests of kits before stills existed. */
+  stills?: ManifestStill[];
 }
 
 /** The manifest of a finished clip that has a case, from the catalogue. */
@@ -127,6 +151,9 @@ export function buildManifest(catalogue: Catalogue, kitId: string, clipId: strin
     preRollMs: clip.preRollMs, durationMs: segments.reduce((a, s) => a + s.durationMs, 0), bytes: segments.reduce((a, s) => a + s.bytes, 0),
     segments,
     markers: catalogue.markers(clipId).map((m) => ({ offsetMs: m.offsetMs, label: m.label })),
+    stills: catalogue.stillRows(clipId).map((st) => ({
+      id: st.id, object: stillObjectName(st.id), sha256: st.sha256, bytes: st.bytes, timeMs: st.timeMs, createdAt: st.createdAt,
+    })),
   };
 }
 
@@ -167,6 +194,16 @@ export function parseManifest(text: string): ClipManifest {
     if (typeof s.durationMs !== 'number') fail(`segments[${i}].durationMs`, s.durationMs);
   }
   if (!Array.isArray(o.markers)) fail('markers', o.markers);
+  if (o.stills !== undefined) {
+    if (!Array.isArray(o.stills)) fail('stills', o.stills);
+    for (const [i, st] of (o.stills as Record<string, unknown>[]).entries()) {
+      if (!Number.isInteger(st.id) || (st.id as number) < 1) fail(`stills[${i}].id`, st.id);
+      if (st.object !== `still-${String(st.id)}.jpg.age`) fail(`stills[${i}].object`, st.object);
+      if (typeof st.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(st.sha256)) fail(`stills[${i}].sha256`, st.sha256);
+      if (!Number.isInteger(st.bytes)) fail(`stills[${i}].bytes`, st.bytes);
+      if (typeof st.timeMs !== 'number') fail(`stills[${i}].timeMs`, st.timeMs);
+    }
+  }
   return m as ClipManifest;
 }
 

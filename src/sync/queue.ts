@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { open } from 'node:fs/promises';
+import path from 'node:path';
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { describeError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
@@ -7,7 +8,7 @@ import type { Catalogue, ClipRow } from '../store/catalogue.js';
 import { encryptTo } from '../store/crypto.js';
 import { errorCode, SyncError, type SyncErrorReason } from './errors.js';
 import {
-  auditKey, buildManifest, checkKitId, encryptManifest, manifestJson, manifestKey, segmentKey, type AuditExport,
+  auditKey, buildManifest, checkKitId, encryptManifest, manifestJson, manifestKey, segmentKey, stillKey, stillObjectName, type AuditExport,
 } from './manifest.js';
 import { md5Hex, sha256Hex, type UploadTarget } from './targets.js';
 
@@ -24,7 +25,8 @@ export interface ConfirmedObject {
   target: string;
   key: string;
   clipId: string;
-  kind: 'segment' | 'manifest';
+  kind: 'segment' | 'manifest' | 'still';
+  /** The segment's seq, or the still's id. */
   seq: number | null;
   sha256: string;
   md5: string;
@@ -230,11 +232,30 @@ export interface RetryPolicy {
   maxMs: number;
 }
 
+/** Where a clip's files are (ClipStore). */
+export interface SyncClipFiles {
+  segmentFile(clipId: string, seq: number): string;
+  /** Absent: `still-<id>.jpg.age` beside the segments. */
+  stillFile?(clipId: string, id: number): string;
+  /** When given, also records the confirmation in the clip's own files (rebuildable). */
+  markUploaded?(clipId: string, at: number): void;
+}
+
+/** One object of a clip before its manifest: a segment or a still. */
+interface ClipObject {
+  kind: 'segment' | 'still';
+  /** Segment seq or still id. */
+  n: number;
+  key: string;
+  sha256: string;
+  bytes: number;
+}
+
 export interface SyncServiceOptions {
   catalogue: Catalogue;
   /** Where a clip's segment files are (ClipStore). */
   /** markUploaded, when given, also records the confirmation in the clip's own files (rebuildable). */
-  clips: { segmentFile(clipId: string, seq: number): string; markUploaded?(clipId: string, at: number): void };
+  clips: SyncClipFiles;
   target: UploadTarget;
   kitId: string;
   /** The organisation's age recipient: manifests and audit exports are encrypted to it only. */
@@ -416,8 +437,8 @@ export class SyncService {
       let bytesTotal = 0;
       for (const c of pending) {
         const confirmed = this.queue.confirmed(this.targetId, c.id);
-        for (const s of this.opts.catalogue.segments(c.id)) {
-          if (confirmed.get(segmentKey(this.opts.kitId, c.id, s.seq)) !== s.sha256) bytesTotal += s.bytes;
+        for (const o of this.clipObjects(c.id)) {
+          if (confirmed.get(o.key) !== o.sha256) bytesTotal += o.bytes;
         }
       }
       this.uploadStartedMono = clock.monotonic();
@@ -495,40 +516,60 @@ export class SyncService {
     this.queue.confirmMany(list);
   }
 
+  /** The clip's segments, then its stills: every object that goes before the manifest. */
+  private clipObjects(clipId: string): ClipObject[] {
+    const { catalogue, kitId } = this.opts;
+    const out: ClipObject[] = catalogue.segments(clipId).map((s) => ({
+      kind: 'segment', n: s.seq, key: segmentKey(kitId, clipId, s.seq), sha256: s.sha256, bytes: s.bytes,
+    }));
+    for (const st of catalogue.stillRows(clipId)) {
+      out.push({ kind: 'still', n: st.id, key: stillKey(kitId, clipId, st.id), sha256: st.sha256, bytes: st.bytes });
+    }
+    return out;
+  }
+
+  private objectFile(clipId: string, o: ClipObject): string {
+    const files = this.opts.clips;
+    if (o.kind === 'segment') return files.segmentFile(clipId, o.n);
+    return files.stillFile ? files.stillFile(clipId, o.n) : path.join(path.dirname(files.segmentFile(clipId, 0)), stillObjectName(o.n));
+  }
+
   private async uploadClip(clip: ClipRow, signal: AbortSignal, result: SyncRunResult): Promise<void> {
     const { catalogue, clock, kitId, logger } = this.opts;
     const target = this.opts.target;
     this.set({ clipId: clip.id });
-    const segments = catalogue.segments(clip.id);
+    const objects = this.clipObjects(clip.id);
+    const segments = objects.filter((o) => o.kind === 'segment');
+    const stillCount = objects.length - segments.length;
     const confirmed = this.queue.confirmed(this.targetId, clip.id);
-    const todo = segments.filter((s) => confirmed.get(segmentKey(kitId, clip.id, s.seq)) !== s.sha256);
-    if (todo.length < segments.length) logger.info('resuming a clip', { clipId: clip.id, confirmed: segments.length - todo.length, left: todo.length });
+    const todo = objects.filter((o) => confirmed.get(o.key) !== o.sha256);
+    if (todo.length < objects.length) logger.info('resuming a clip', { clipId: clip.id, confirmed: objects.length - todo.length, left: todo.length });
 
     await this.pool(
       todo, signal,
-      async (s) => {
-        const file = this.opts.clips.segmentFile(clip.id, s.seq);
+      async (o) => {
+        const file = this.objectFile(clip.id, o);
+        const what = o.kind === 'segment' ? `segment ${o.n}` : `still ${o.n}`;
         let read: { buf: Buffer; data: Buffer };
         try {
           read = await readPooled(this.buffers, file);
         } catch (err) {
-          throw new SyncError('LOCAL', `segment ${s.seq} of clip ${clip.id} cannot be read on the kit (${errorCode(err) ?? describeError(err)}): the clip is not uploaded`, { cause: err });
+          throw new SyncError('LOCAL', `${what} of clip ${clip.id} cannot be read on the kit (${errorCode(err) ?? describeError(err)}): the clip is not uploaded`, { cause: err });
         }
         const sha256 = sha256Hex(read.data);
-        if (sha256 !== s.sha256) {
+        if (sha256 !== o.sha256) {
           this.buffers.give(read.buf);
-          throw new SyncError('LOCAL', `segment ${s.seq} of clip ${clip.id} does not match its SHA-256 in the catalogue (${sha256} ≠ ${s.sha256}; the card may be failing): the clip is not uploaded`);
+          throw new SyncError('LOCAL', `${what} of clip ${clip.id} does not match its SHA-256 in the catalogue (${sha256} ≠ ${o.sha256}; the card may be failing): the clip is not uploaded`);
         }
         return { ...read, sha256, md5: md5Hex(read.data) };
       },
-      async (s, { buf, data, sha256, md5 }, sig) => {
-        const key = segmentKey(kitId, clip.id, s.seq);
+      async (o, { buf, data, sha256, md5 }, sig) => {
         try {
-          await this.putWithRetry(key, data, md5, sig, result, sha256);
+          await this.putWithRetry(o.key, data, md5, sig, result, sha256);
         } finally {
           this.buffers.give(buf);
         }
-        this.confirmLater({ target: this.targetId, key, clipId: clip.id, kind: 'segment', seq: s.seq, sha256, md5, bytes: data.byteLength, at: clock.now() });
+        this.confirmLater({ target: this.targetId, key: o.key, clipId: clip.id, kind: o.kind, seq: o.n, sha256, md5, bytes: data.byteLength, at: clock.now() });
         this.addDone(data.byteLength);
       },
     );
@@ -552,17 +593,17 @@ export class SyncService {
       this.addDone(stored.body.byteLength);
     }
     const now = clock.now();
-    const bytes = segments.reduce((a, s) => a + s.bytes, 0);
+    const bytes = objects.reduce((a, s) => a + s.bytes, 0);
     catalogue.db.transaction(() => {
       if (this.opts.clips.markUploaded) this.opts.clips.markUploaded(clip.id, now);
       else catalogue.markUploaded(clip.id, now);
       catalogue.audit('upload.confirmed', now, clip.id, {
-        target: target.kind, objects: segments.length + 1, segments: segments.length, bytes, manifestSha256: stored.sha256,
+        target: target.kind, objects: objects.length + 1, segments: segments.length, ...(stillCount ? { stills: stillCount } : {}), bytes, manifestSha256: stored.sha256,
       });
     })();
     this.queue.dropManifest(clip.id);
-    logger.info('clip upload confirmed', { clipId: clip.id, segments: segments.length, bytes });
-    this.emitter.emit('clip.uploaded', { clipId: clip.id, objects: segments.length + 1, bytes });
+    logger.info('clip upload confirmed', { clipId: clip.id, segments: segments.length, stills: stillCount, bytes });
+    this.emitter.emit('clip.uploaded', { clipId: clip.id, objects: objects.length + 1, bytes });
   }
 
   /**

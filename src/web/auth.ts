@@ -3,10 +3,17 @@ import type { Clock } from '../core/clock.js';
 import { AppError } from '../core/errors.js';
 
 export const SESSION_COOKIE = 'vht_session';
+/** The TV's viewer session (pairing code or the kiosk on loopback). */
+export const VIEWER_COOKIE = 'vht_viewer';
+/** The CSRF token of the session, readable by the page's script (double submit: cookie → header). */
+export const CSRF_COOKIE = 'vht_csrf';
+export const CSRF_HEADER = 'x-csrf-token';
 
-interface Session {
+export interface Session {
   createdAt: number;
   lastSeen: number;
+  /** A random token bound to this session; state-changing requests repeat it in x-csrf-token. */
+  csrf: string;
 }
 
 /**
@@ -45,25 +52,31 @@ export class Sessions {
     this.lockedUntil = 0;
   }
 
-  create(): string {
+  create(): { token: string; csrf: string } {
     const token = randomBytes(32).toString('base64url');
+    const csrf = randomBytes(24).toString('base64url');
     const now = this.clock.now();
-    this.sessions.set(token, { createdAt: now, lastSeen: now });
-    return token;
+    this.sessions.set(token, { createdAt: now, lastSeen: now, csrf });
+    return { token, csrf };
+  }
+
+  /** The live session of this token (touched), or null. */
+  get(token: string | undefined): Session | null {
+    if (!token) return null;
+    const s = this.sessions.get(token);
+    if (!s) return null;
+    const now = this.clock.now();
+    if (now - s.lastSeen > this.idleMs) {
+      this.sessions.delete(token);
+      return null;
+    }
+    s.lastSeen = now;
+    return s;
   }
 
   /** True when the token is a live session; touches it. */
   touch(token: string | undefined): boolean {
-    if (!token) return false;
-    const s = this.sessions.get(token);
-    if (!s) return false;
-    const now = this.clock.now();
-    if (now - s.lastSeen > this.idleMs) {
-      this.sessions.delete(token);
-      return false;
-    }
-    s.lastSeen = now;
-    return true;
+    return this.get(token) !== null;
   }
 
   destroy(token: string | undefined): void {
@@ -82,12 +95,25 @@ export function pinMatches(configured: string, given: string): boolean {
   return timingSafeEqual(a, b);
 }
 
+/** Compares two secrets (tokens) in constant time; false for a missing one. */
+export function tokenMatches(expected: string, given: string | undefined): boolean {
+  if (given === undefined) return false;
+  const a = createHash('sha256').update(expected).digest();
+  const b = createHash('sha256').update(given).digest();
+  return timingSafeEqual(a, b);
+}
+
 export function readCookie(header: string | undefined, name: string): string | undefined {
   if (!header) return undefined;
   for (const part of header.split(';')) {
     const idx = part.indexOf('=');
     if (idx < 0) continue;
-    if (part.slice(0, idx).trim() === name) return decodeURIComponent(part.slice(idx + 1).trim());
+    if (part.slice(0, idx).trim() !== name) continue;
+    try {
+      return decodeURIComponent(part.slice(idx + 1).trim());
+    } catch {
+      return undefined; // a malformed cookie is no session
+    }
   }
   return undefined;
 }

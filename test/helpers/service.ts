@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
+import https from 'node:https';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,6 +20,66 @@ export interface ServiceOptions {
   configFile?: string;
   /** The trainer PIN given by VHT_KIT_PIN; null = none (an enrolled kit). Default 1234. */
   pin?: string | null;
+  /**
+   * Serve HTTPS (http.tls on): the PEM of the CA that signed the kit's certificate. The helper then
+   * talks to the kit with node's https client (fetch cannot take a CA), as `servername`.
+   */
+  tls?: { ca: string | Buffer; servername: string };
+}
+
+export interface RawResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  text: string;
+  json: any;
+}
+
+/**
+ * One request with node's http/https client, exactly as given: the path is sent unnormalised
+ * (fetch would resolve `..`) and any Host header can be set.
+ */
+export function rawRequest(opts: {
+  port: number;
+  method?: string;
+  path: string;
+  headers?: Record<string, string>;
+  body?: string | Buffer;
+  tls?: { ca: string | Buffer; servername: string };
+  host?: string;
+}): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    const common = {
+      host: opts.host ?? '127.0.0.1', port: opts.port, method: opts.method ?? 'GET', path: opts.path, headers: opts.headers ?? {},
+    };
+    const onRes = (res: http.IncomingMessage) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let json: any;
+        try {
+          json = JSON.parse(text);
+        } catch {
+          json = undefined;
+        }
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
+      });
+      res.on('error', reject);
+    };
+    const req = opts.tls
+      ? https.request({ ...common, ca: opts.tls.ca, servername: opts.tls.servername }, onRes)
+      : http.request(common, onRes);
+    req.on('error', reject);
+    req.setTimeout(10_000, () => req.destroy(new Error(`request ${opts.path} timed out`)));
+    req.end(opts.body);
+  });
+}
+
+/** The Cookie header and CSRF token from a login's (or pairing's) Set-Cookie headers. */
+export function sessionCookies(setCookies: string[]): { header: string; csrf: string } {
+  const pairs = setCookies.map((c) => c.split(';')[0]!).filter((p) => !p.endsWith('='));
+  const csrf = pairs.find((p) => p.startsWith('vht_csrf='))?.slice('vht_csrf='.length) ?? '';
+  return { header: pairs.join('; '), csrf };
 }
 
 /** Small-resolution sim profile: real GStreamer, light on a 2-core test machine. */
@@ -40,7 +102,10 @@ export class Service {
   readonly dataDir: string;
   readonly ringDir: string;
   readonly orgKeyFile: string;
+  /** The Cookie header of the trainer session (vht_session and vht_csrf). */
   cookie = '';
+  /** The session's CSRF token, sent as x-csrf-token on state-changing requests. */
+  csrf = '';
   output = '';
 
   constructor(private readonly opts: ServiceOptions = {}) {
@@ -57,7 +122,7 @@ export class Service {
   }
 
   get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return `${this.opts.tls ? 'https' : 'http'}://127.0.0.1:${this.port}`;
   }
 
   async start(): Promise<void> {
@@ -76,6 +141,8 @@ export class Service {
         VHT_KIT_RING_DIR: this.ringDir,
         VHT_KIT_PORT: String(this.port),
         VHT_KIT_HOST: '127.0.0.1',
+        // Plain HTTP unless a test asks for TLS (an enrolled kit has a certificate: auto would use it).
+        VHT_KIT_TLS: this.opts.tls ? 'on' : 'off',
         ...(pin ? { VHT_KIT_PIN: pin } : {}),
         ...this.opts.env,
       },
@@ -88,8 +155,13 @@ export class Service {
     while (Date.now() < deadline) {
       if (proc.exitCode !== null) throw new Error(`service exited (${proc.exitCode}):\n${this.output}`);
       try {
-        const r = await fetch(`${this.url}/healthz`);
-        if (r.ok) break;
+        if (this.opts.tls) {
+          const r = await rawRequest({ port: this.port, path: '/healthz', tls: this.opts.tls, headers: { host: `${this.opts.tls.servername}:${this.port}` } });
+          if (r.status === 200) break;
+        } else {
+          const r = await fetch(`${this.url}/healthz`);
+          if (r.ok) break;
+        }
       } catch {
         // not listening yet
       }
@@ -99,16 +171,47 @@ export class Service {
   }
 
   async login(pin = '1234'): Promise<void> {
+    if (this.opts.tls) {
+      const r = await this.request('POST', '/api/login', { pin });
+      if (r.status !== 204) throw new Error(`login failed: ${r.status} ${r.text}`);
+      const cookies = sessionCookies(r.headers.getSetCookie());
+      this.cookie = cookies.header;
+      this.csrf = cookies.csrf;
+      return;
+    }
     const r = await fetch(`${this.url}/api/login`, {
       method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ pin }),
     });
     if (r.status !== 204) throw new Error(`login failed: ${r.status} ${await r.text()}`);
-    this.cookie = (r.headers.get('set-cookie') ?? '').split(';')[0]!;
+    const cookies = sessionCookies(r.headers.getSetCookie());
+    this.cookie = cookies.header;
+    this.csrf = cookies.csrf;
   }
 
-  async request(method: string, url: string, body?: unknown): Promise<{ status: number; json: any; text: string }> {
+  /** Sends a request with the trainer session: its cookies, and its CSRF token unless `headers` says otherwise. */
+  async request(
+    method: string,
+    url: string,
+    body?: unknown,
+    extraHeaders: Record<string, string> = {},
+  ): Promise<{ status: number; json: any; text: string; headers: Headers }> {
     const headers: Record<string, string> = { cookie: this.cookie };
+    if (this.csrf && !['GET', 'HEAD'].includes(method.toUpperCase())) headers['x-csrf-token'] = this.csrf;
     if (body !== undefined) headers['content-type'] = 'application/json';
+    Object.assign(headers, extraHeaders);
+    if (this.opts.tls) {
+      const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+      const r = await rawRequest({
+        port: this.port, method, path: url, tls: this.opts.tls, body: payload,
+        headers: { host: `${this.opts.tls.servername}:${this.port}`, ...headers, ...(payload !== undefined ? { 'content-length': String(Buffer.byteLength(payload)) } : {}) },
+      });
+      const h = new Headers();
+      for (const [k, v] of Object.entries(r.headers)) {
+        if (Array.isArray(v)) for (const one of v) h.append(k, one);
+        else if (v !== undefined) h.set(k, v);
+      }
+      return { status: r.status, json: r.json, text: r.text, headers: h };
+    }
     const r = await fetch(`${this.url}${url}`, { method, headers, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
     const text = await r.text();
     let json: any = undefined;
@@ -117,7 +220,7 @@ export class Service {
     } catch {
       json = undefined;
     }
-    return { status: r.status, json, text };
+    return { status: r.status, json, text, headers: r.headers };
   }
 
   async status(): Promise<any> {

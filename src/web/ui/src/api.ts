@@ -1,0 +1,232 @@
+// The kit's HTTP API as the pages use it: JSON in and out, the CSRF token on every state-changing
+// request, the server's error message kept for display.
+import type { T } from './i18n.js';
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A message for the user: a translated lead ("Fout", "Eerst inloggen", …) and the server's own text. */
+export function errorText(err: unknown, t: T): string {
+  if (err instanceof ApiError) {
+    const lead =
+      err.status === 0
+        ? t('errorNetwork')
+        : err.status === 401
+          ? t('errorUnauthorized')
+          : err.status === 403
+            ? t('errorForbidden')
+            : t('errorStatus', { status: err.status });
+    return err.message && err.status !== 0 ? `${lead} ${err.message}` : lead;
+  }
+  return `${t('errorPrefix')}: ${err instanceof Error ? err.message : String(err)}`;
+}
+
+export interface Session {
+  role: 'trainer' | 'viewer';
+  csrf: string;
+  locked: boolean;
+}
+
+export interface Status {
+  state: 'idle' | 'armed' | 'recording' | 'error';
+  clipId?: string;
+  elapsedMs?: number;
+  preRollMs: number;
+  storage: { freeBytes: number; minutesLeft: number };
+  camera: { profile: string; ok: boolean; error?: string };
+  locked: boolean;
+  uploads: { pending: number; overdue: number };
+  battery: { percent: number; charging: boolean } | null;
+  docked: boolean;
+}
+
+export interface Consent {
+  recording: boolean;
+  review: boolean;
+  supervision: boolean;
+  training: boolean;
+}
+
+export interface CaseRow {
+  code: string;
+  trajectory: string | null;
+  consent: Consent;
+  createdAt: number;
+}
+
+export interface ClipSummary {
+  id: string;
+  caseCode: string | null;
+  visitId: number | null;
+  state: 'recording' | 'complete' | 'recovered';
+  unassigned: boolean;
+  createdAt: number;
+  startedAt: number | null;
+  stoppedAt: number | null;
+  preRollMs: number;
+  durationMs: number;
+  segmentCount: number;
+  bytes: number;
+  uploaded: boolean;
+  deleteRequested: boolean;
+  markerCount: number;
+}
+
+export interface Marker {
+  id?: number;
+  offsetMs: number;
+  label: string | null;
+}
+
+export interface Still {
+  id: number;
+  timeMs: number;
+  createdAt: number;
+  bytes?: number;
+}
+
+export interface ClipDetail extends ClipSummary {
+  markers: Marker[];
+  stills?: Still[];
+}
+
+export interface UiConfig {
+  markerLabels: string[];
+  trajectories: string[];
+  consentScopes: string[];
+  kitId: string;
+  fps: number;
+}
+
+export interface SyncStatus {
+  state: string;
+  pending?: number;
+  lastError?: string;
+}
+
+export interface TvState {
+  clipId: string | null;
+  durationMs: number;
+  markers: Marker[];
+  fps: number;
+}
+
+export type ControlBody = {
+  action: 'play' | 'pause' | 'toggle' | 'rate' | 'seek' | 'step' | 'marker' | 'loop' | 'back';
+  rate?: number;
+  time?: number;
+  direction?: -1 | 1;
+  loop?: [number, number] | null;
+};
+
+function cookie(name: string): string | null {
+  for (const part of document.cookie.split(';')) {
+    const [k, ...v] = part.trim().split('=');
+    if (k === name) return decodeURIComponent(v.join('='));
+  }
+  return null;
+}
+
+/** The API client of one page. `onUnauthorized` runs on every 401 (the page shows its login). */
+export class Api {
+  csrf: string | null = null;
+  onUnauthorized: (() => void) | null = null;
+
+  private token(): string {
+    return cookie('vht_csrf') ?? this.csrf ?? '';
+  }
+
+  async request<R>(method: string, url: string, body?: unknown, contentType?: string): Promise<R> {
+    const headers: Record<string, string> = {};
+    let payload: BodyInit | undefined;
+    if (body instanceof Blob) {
+      payload = body;
+      headers['content-type'] = contentType ?? body.type;
+    } else if (body !== undefined) {
+      payload = JSON.stringify(body);
+      headers['content-type'] = 'application/json';
+    }
+    if (method !== 'GET' && method !== 'HEAD') headers['x-csrf-token'] = this.token();
+    let res: Response;
+    try {
+      res = await fetch(url, { method, headers, body: payload, credentials: 'same-origin' });
+    } catch (err) {
+      throw new ApiError(0, 'NETWORK', err instanceof Error ? err.message : String(err));
+    }
+    if (res.status === 401 && url !== '/api/login' && url !== '/api/unlock') this.onUnauthorized?.();
+    if (!res.ok) {
+      let code = 'HTTP';
+      let message = '';
+      let field: string | undefined;
+      try {
+        const j = (await res.json()) as { error?: { code?: string; message?: string; field?: string } };
+        code = j.error?.code ?? code;
+        message = j.error?.message ?? '';
+        field = j.error?.field;
+      } catch {
+        message = res.statusText;
+      }
+      throw new ApiError(res.status, code, message, field);
+    }
+    if (res.status === 204) return undefined as R;
+    const type = res.headers.get('content-type') ?? '';
+    return (type.includes('json') ? await res.json() : await res.text()) as R;
+  }
+
+  get<R>(url: string): Promise<R> {
+    return this.request<R>('GET', url);
+  }
+
+  post<R>(url: string, body: unknown = {}): Promise<R> {
+    return this.request<R>('POST', url, body);
+  }
+
+  patch<R>(url: string, body: unknown): Promise<R> {
+    return this.request<R>('PATCH', url, body);
+  }
+
+  del<R>(url: string, body?: unknown): Promise<R> {
+    return this.request<R>('DELETE', url, body);
+  }
+
+  /** GET /api/session; null when there is none (401). Keeps the CSRF token. */
+  async session(): Promise<Session | null> {
+    try {
+      const s = await this.get<Session>('/api/session');
+      this.csrf = s.csrf;
+      return s;
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) return null;
+      throw err;
+    }
+  }
+}
+
+/** Subscribes to named server-sent events; returns the close function. EventSource reconnects by itself. */
+export function subscribe(
+  url: string,
+  handlers: Record<string, (data: any) => void>,
+  onState?: (open: boolean) => void,
+): () => void {
+  const es = new EventSource(url);
+  for (const [name, fn] of Object.entries(handlers)) {
+    es.addEventListener(name, (e) => {
+      try {
+        fn(JSON.parse((e as MessageEvent<string>).data));
+      } catch (err) {
+        console.warn('bad event', name, err);
+      }
+    });
+  }
+  es.onopen = () => onState?.(true);
+  es.onerror = () => onState?.(false);
+  return () => es.close();
+}

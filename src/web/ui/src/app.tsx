@@ -1,0 +1,190 @@
+// The trainer's app (index.html): login, then the remote, the library and the player, by URL hash.
+import { render } from 'preact';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { Api, ApiError, errorText, subscribe, type Session, type UiConfig } from './api.js';
+import { I18n, makeT, storedLang, storeLang, type Lang, type T } from './i18n.js';
+import { Library } from './library.js';
+import { Player } from './player.js';
+import { Remote } from './remote.js';
+import { AppCtx, DEFAULT_CONFIG, type Ctx, type Notice } from './shared.js';
+
+/** Events of /api/events the pages listen to. */
+const KIT_EVENTS = [
+  'status', 'state', 'segment.closed', 'clip.started', 'clip.stopped', 'clip.updated', 'marker', 'camera.error', 'camera.ok',
+  'storage.low', 'battery', 'dock', 'button', 'sync', 'present', 'tv.control', 'tv.ack',
+];
+
+function useHash(): string {
+  const [hash, setHash] = useState(location.hash || '#/');
+  useEffect(() => {
+    const on = () => setHash(location.hash || '#/');
+    addEventListener('hashchange', on);
+    return () => removeEventListener('hashchange', on);
+  }, []);
+  return hash;
+}
+
+function LangSwitch({ t, setLang }: { t: T; setLang: (l: Lang) => void }) {
+  const other: Lang = t.lang === 'nl' ? 'en' : 'nl';
+  return (
+    <button type="button" class="lang" lang={other} onClick={() => setLang(other)} data-testid="lang" aria-label={t('language')} title={t('language')}>
+      {other.toUpperCase()}
+    </button>
+  );
+}
+
+function Login({ api, t, onDone }: { api: Api; t: T; onDone: () => void }) {
+  const [pin, setPin] = useState('');
+  const [error, setError] = useState('');
+  const [busy, setBusy] = useState(false);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    setError('');
+    try {
+      await api.post('/api/login', { pin });
+      onDone();
+    } catch (err) {
+      setError(errorText(err, t));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <form class="card login" onSubmit={submit} aria-labelledby="login-title">
+      <h1 id="login-title">{t('loginTitle')}</h1>
+      <label for="pin">{t('pinLabel')}</label>
+      <input
+        id="pin" name="pin" type="password" inputMode="numeric" autoComplete="current-password" pattern="[0-9]{4,12}" required
+        value={pin} onInput={(e) => setPin((e.target as HTMLInputElement).value)} autoFocus
+      />
+      <button type="submit" class="primary big" disabled={busy}>{t('loginButton')}</button>
+      <p class="error" role="alert">{error}</p>
+    </form>
+  );
+}
+
+function App() {
+  const [lang, setLangState] = useState<Lang>(storedLang());
+  const t = useMemo(() => makeT(lang), [lang]);
+  const setLang = (l: Lang) => {
+    storeLang(l);
+    setLangState(l);
+  };
+  useEffect(() => storeLang(lang), []);
+  const api = useMemo(() => new Api(), []);
+  const events = useMemo(() => new EventTarget(), []);
+  const [session, setSession] = useState<Session | null | undefined>(undefined);
+  const [config, setConfig] = useState<UiConfig>(DEFAULT_CONFIG);
+  const [notice, setNotice] = useState<Notice | null>(null);
+  const [online, setOnline] = useState(true);
+  const hash = useHash();
+  useEffect(() => {
+    if (!notice || notice.kind === 'error') return;
+    const id = setTimeout(() => setNotice((n) => (n === notice ? null : n)), 6000);
+    return () => clearTimeout(id);
+  }, [notice]);
+  const tRef = useRef(t);
+  tRef.current = t;
+
+  const loadSession = useCallback(async () => {
+    try {
+      setSession(await api.session());
+    } catch (err) {
+      setSession(null);
+      setNotice({ text: errorText(err, tRef.current), kind: 'error', at: Date.now() });
+    }
+  }, [api]);
+
+  useEffect(() => {
+    api.onUnauthorized = () => setSession(null);
+    void loadSession();
+  }, [api, loadSession]);
+
+  const trainer = session?.role === 'trainer';
+
+  useEffect(() => {
+    if (!trainer) return;
+    api.get<UiConfig>('/api/config/ui').then(
+      (c) => setConfig({ ...DEFAULT_CONFIG, ...c }),
+      (err) => setNotice({ text: errorText(err, tRef.current), kind: 'error', at: Date.now() }),
+    );
+    const handlers = Object.fromEntries(
+      KIT_EVENTS.map((name) => [name, (data: unknown) => events.dispatchEvent(new CustomEvent(name, { detail: data }))]),
+    );
+    return subscribe('/api/events', handlers, setOnline);
+  }, [trainer, api, events]);
+
+  const logout = useCallback(async () => {
+    try {
+      await api.post('/api/logout', {});
+    } catch (err) {
+      setNotice({ text: errorText(err, tRef.current), kind: 'error', at: Date.now() });
+    }
+    setSession(null);
+  }, [api]);
+
+  const ctx: Ctx = useMemo(
+    () => ({
+      api,
+      events,
+      config,
+      notify: (text, kind = 'info') => setNotice({ text, kind, at: Date.now() }),
+      fail: (err) => {
+        if (err instanceof ApiError && err.status === 401) return;
+        setNotice({ text: errorText(err, tRef.current), kind: 'error', at: Date.now() });
+      },
+      go: (h) => {
+        location.hash = h;
+      },
+      logout,
+    }),
+    [api, events, config, logout],
+  );
+
+
+
+  let page;
+  const clipMatch = /^#\/clip\/([a-z0-9]+)/.exec(hash);
+  if (session === undefined) page = <p>{t('loading')}</p>;
+  else if (!trainer) page = <Login api={api} t={t} onDone={loadSession} />;
+  else if (clipMatch) page = <Player key={clipMatch[1]} clipId={clipMatch[1]!} />;
+  else if (hash.startsWith('#/library')) page = <Library />;
+  else page = <Remote />;
+
+  const nav = (h: string, label: string, active: boolean) => (
+    <a href={h} aria-current={active ? 'page' : undefined}>{label}</a>
+  );
+
+  return (
+    <I18n.Provider value={t}>
+      <AppCtx.Provider value={ctx}>
+        <header class="top">
+          <span class="brand">{t('appName')}</span>
+          {trainer && (
+            <nav aria-label={t('menu')}>
+              {nav('#/', t('navRemote'), !clipMatch && !hash.startsWith('#/library'))}
+              {nav('#/library', t('navLibrary'), hash.startsWith('#/library'))}
+            </nav>
+          )}
+          <LangSwitch t={t} setLang={setLang} />
+          {trainer && (
+            <button type="button" class="quiet wide-only" onClick={logout}>{t('logout')}</button>
+          )}
+        </header>
+        {trainer && !online && <p class="offline" role="status">{t('errorNetwork')}</p>}
+        <div class={`notice ${notice?.kind ?? ''}`} role={notice?.kind === 'error' ? 'alert' : 'status'} aria-live="polite" data-testid="notice">
+          {notice && (
+            <>
+              <span>{notice.text}</span>
+              <button type="button" class="quiet" onClick={() => setNotice(null)} aria-label={t('close')}>×</button>
+            </>
+          )}
+        </div>
+        <main id="main">{page}</main>
+      </AppCtx.Provider>
+    </I18n.Provider>
+  );
+}
+
+render(<App />, document.getElementById('app')!);

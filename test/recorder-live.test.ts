@@ -1,0 +1,194 @@
+// The live tail of the RAM ring (the remote's camera preview, GET /api/live.m3u8): the real capture
+// worker with the sim GStreamer pipeline, the real recorder, store and catalogue; and the file
+// bookkeeping (which ring file may be deleted when) with segments the test closes itself.
+import { EventEmitter } from 'node:events';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { buildPipeline } from '../src/capture/profiles.js';
+import { CaptureSupervisor, type CaptureStatus, type ClosedSegment } from '../src/capture/supervisor.js';
+import { parseConfig } from '../src/config/load.js';
+import { systemClock, type Clock, type TimerHandle } from '../src/core/clock.js';
+import { EventBus } from '../src/core/events.js';
+import { createLogger } from '../src/core/logger.js';
+import { LIVE_TAIL_SEGMENTS, Recorder, type CaptureControl, type LiveSegment } from '../src/session/recorder.js';
+import { Catalogue } from '../src/store/catalogue.js';
+import { ClipStore } from '../src/store/clips.js';
+import { generateIdentity } from '../src/store/crypto.js';
+import { StorageGuard } from '../src/store/storage.js';
+import { discover } from './helpers/media.js';
+
+const logger = createLogger({ level: 'silent' });
+const cleanups: (() => Promise<void> | void)[] = [];
+
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function store(dir: string) {
+  const org = await generateIdentity();
+  const catalogue = new Catalogue(path.join(dir, 'catalogue.db'));
+  const clips = new ClipStore(path.join(dir, 'data'), catalogue, {
+    recipientsFor: () => [org.recipient], createClipKey: async () => null, destroyClipKey: async () => 'complete',
+  }, logger);
+  cleanups.push(() => catalogue.close());
+  return { catalogue, clips };
+}
+
+const seqOf = (s: LiveSegment) => Number(s.name.replace(/\.ts$/, ''));
+
+describe('live tail with the real sim pipeline', () => {
+  it('lists the newest closed segments oldest first as a sliding window, during a take too, and keeps the RAM ring small', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'vht-live-'));
+    const ringDir = mkdtempSync('/dev/shm/vht-live-ring-');
+    cleanups.push(() => {
+      rmSync(dir, { recursive: true, force: true });
+      rmSync(ringDir, { recursive: true, force: true });
+    });
+    const capCfg = parseConfig({ capture: { width: 320, height: 240, bitrateKbps: 300 } }).capture;
+    const capture = new CaptureSupervisor({
+      ringDir, launchFor: (loc) => buildPipeline('sim', capCfg, loc).launch, segmentMs: 1000, playingTimeoutMs: 8000,
+      restartMinMs: 100, restartMaxMs: 400, clock: systemClock, logger,
+    });
+    const { catalogue, clips } = await store(dir);
+    // pre-roll 1 s: the ring alone would hold fewer than LIVE_TAIL_SEGMENTS segments
+    const recorder = new Recorder(capture, clips, catalogue, new StorageGuard(dir, 0), new EventBus(), systemClock, logger,
+      { profile: 'sim', preRollMs: 1000, segmentMs: 1000, armAtStart: false }, 50_000);
+    recorder.start();
+    cleanups.push(() => recorder.stop());
+    expect(recorder.liveSegments()).toEqual([]);
+
+    const closed: ClosedSegment[] = [];
+    capture.on('segment', (s) => closed.push(s));
+    const waitSegments = async (n: number) => {
+      const want = closed.length + n;
+      const until = Date.now() + 20_000;
+      while (closed.length < want) {
+        if (Date.now() > until) throw new Error(`only ${closed.length} of ${want} segments closed`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await new Promise((r) => setTimeout(r, 20)); // the recorder handles the same event
+    };
+    recorder.arm();
+    await waitSegments(LIVE_TAIL_SEGMENTS + 2);
+
+    const first = recorder.liveSegments();
+    expect(first).toHaveLength(LIVE_TAIL_SEGMENTS);
+    const seqs = first.map(seqOf);
+    for (let i = 1; i < seqs.length; i++) expect(seqs[i]).toBe(seqs[i - 1]! + 1);
+    expect(first.map((s) => s.path)).toEqual(closed.slice(-LIVE_TAIL_SEGMENTS).map((s) => s.path));
+    for (const s of first) {
+      expect(s.name).toMatch(/^[1-9][0-9]*\.ts$/);
+      expect(s.discontinuity).toBe(false);
+      expect(existsSync(s.path)).toBe(true);
+      expect(readFileSync(s.path)[0]).toBe(0x47); // MPEG-TS
+    }
+    for (const s of first.slice(1)) expect(Math.abs(s.durationMs - 1000)).toBeLessThanOrEqual(150);
+    // the listed segments are one playable stream (what the preview plays)
+    const joined = path.join(dir, 'live.ts');
+    writeFileSync(joined, Buffer.concat(first.map((s) => readFileSync(s.path))));
+    expect(discover(joined).hasVideo).toBe(true);
+
+    // a take: its segments are listed too while they are the newest, and still vanish afterwards
+    const { clipId } = recorder.startTake(null);
+    await waitSegments(3);
+    const during = recorder.liveSegments();
+    expect(during).toHaveLength(LIVE_TAIL_SEGMENTS);
+    expect(seqOf(during[0]!)).toBeGreaterThan(seqOf(first[0]!)); // the window slid
+    expect(seqOf(during[during.length - 1]!)).toBe(seqOf(first[first.length - 1]!) + 3);
+    for (const s of during) expect(existsSync(s.path)).toBe(true);
+    await recorder.stopTake();
+    expect(catalogue.getClip(clipId)!.segmentCount).toBeGreaterThanOrEqual(3);
+
+    await waitSegments(LIVE_TAIL_SEGMENTS + 1);
+    const after = recorder.liveSegments();
+    // every segment that left the tail and whose owner is done with it is gone from RAM
+    for (const s of [...first, ...during]) {
+      if (!after.some((a) => a.path === s.path)) expect(existsSync(s.path), s.path).toBe(false);
+    }
+    // the ring holds the pre-roll (≤ 2 closed segments), the live tail and the open segment at most
+    expect(readdirSync(ringDir).length).toBeLessThanOrEqual(2 + LIVE_TAIL_SEGMENTS + 1);
+
+    await recorder.disarm();
+    expect(recorder.liveSegments()).toEqual([]);
+    expect(readdirSync(ringDir)).toEqual([]);
+  }, 60_000);
+});
+
+/** Real time is not needed here: the test moves a clock and closes segments itself. */
+class StepClock implements Clock {
+  t = 10_000;
+  now() { return this.t + 1_700_000_000_000; }
+  monotonic() { return this.t; }
+  setTimeout(fn: () => void, ms: number): TimerHandle { return setTimeout(fn, ms); }
+  clearTimeout(h: TimerHandle) { clearTimeout(h as NodeJS.Timeout); }
+}
+
+class StepCapture extends EventEmitter implements CaptureControl {
+  status: CaptureStatus = { armed: false, ok: false, restarts: 0 };
+  private n = 0;
+  constructor(private readonly ring: string) { super(); }
+  arm() { this.status = { armed: true, ok: true, restarts: 0 }; }
+  async disarm() { this.status = { armed: false, ok: false, restarts: 0 }; }
+  cut() { return false; }
+  segment(startMono: number, endMono: number, generation = 1): ClosedSegment {
+    const p = path.join(this.ring, `g${generation}-${String(this.n++).padStart(8, '0')}.ts`);
+    writeFileSync(p, Buffer.alloc(500, this.n));
+    const seg = { path: p, startMono, endMono, bytes: 500, generation };
+    this.emit('segment', seg);
+    return seg;
+  }
+}
+
+describe('live tail bookkeeping', () => {
+  it('keeps a ring file only while it is among the newest four, names never repeat across a worker restart, and marks the jump', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'vht-live-unit-'));
+    const ring = mkdtempSync(path.join(os.tmpdir(), 'vht-live-unit-ring-'));
+    cleanups.push(() => {
+      rmSync(dir, { recursive: true, force: true });
+      rmSync(ring, { recursive: true, force: true });
+    });
+    const { catalogue, clips } = await store(dir);
+    const clock = new StepClock();
+    const capture = new StepCapture(ring);
+    // no pre-roll: the ring itself would delete every segment at once
+    const recorder = new Recorder(capture, clips, catalogue, new StorageGuard(dir, 0), new EventBus(), clock, logger,
+      { profile: 'sim', preRollMs: 0, segmentMs: 1000, armAtStart: true }, 1000);
+    recorder.start();
+    const segs: ClosedSegment[] = [];
+    for (let i = 0; i < 6; i++) {
+      clock.t += 1000;
+      segs.push(capture.segment(clock.t - 1000, clock.t));
+    }
+    expect(recorder.liveSegments().map((s) => s.name)).toEqual(['3.ts', '4.ts', '5.ts', '6.ts']);
+    expect(recorder.liveSegments().map((s) => s.durationMs)).toEqual([1000, 1000, 1000, 1000]);
+    expect(segs.map((s) => existsSync(s.path))).toEqual([false, false, true, true, true, true]);
+
+    // a take of two segments: persisted (encrypted) and yet listed until newer ones push them out
+    const { clipId } = recorder.startTake(null);
+    for (let i = 0; i < 2; i++) {
+      clock.t += 1000;
+      segs.push(capture.segment(clock.t - 1000, clock.t));
+    }
+    const done = recorder.stopTake();
+    await done;
+    expect(catalogue.getClip(clipId)!.segmentCount).toBe(2);
+    expect(existsSync(segs[6]!.path) && existsSync(segs[7]!.path)).toBe(true);
+    // the worker restarts (generation 2): numbering goes on, the first new segment marks the jump
+    clock.t += 1500;
+    segs.push(capture.segment(clock.t - 1000, clock.t, 2));
+    const live = recorder.liveSegments();
+    expect(live.map((s) => [s.name, s.discontinuity])).toEqual([['6.ts', false], ['7.ts', false], ['8.ts', false], ['9.ts', true]]);
+    for (let i = 0; i < 4; i++) {
+      clock.t += 1000;
+      segs.push(capture.segment(clock.t - 1000, clock.t, 2));
+    }
+    expect(recorder.liveSegments().map((s) => s.name)).toEqual(['10.ts', '11.ts', '12.ts', '13.ts']);
+    // nothing older than the tail is left in RAM (pre-roll 0), the take's files included
+    expect(readdirSync(ring).sort()).toEqual(segs.slice(-4).map((s) => path.basename(s.path)).sort());
+    await recorder.disarm();
+    expect(recorder.liveSegments()).toEqual([]);
+    expect(readdirSync(ring)).toEqual([]);
+  });
+});
