@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared set-up for scripts/dev and scripts/test (sourced, not run). Installs what is missing:
 # Debian packages (when root; otherwise names them and stops), npm packages (npm ci), the build.
 
@@ -6,7 +7,7 @@ DEB_PACKAGES=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-plugins-base-apps gstreamer1.0-x
   fonts-dejavu-core age socat python3 make g++ openssl
-  chromium shellcheck v4l-utils systemd
+  chromium shellcheck v4l-utils systemd zbar-tools
   swift-proxy swift-object swift-container swift-account memcached python3-swift
 )
 

@@ -8,6 +8,8 @@ import { Catalogue } from './store/catalogue.js';
 import { generateIdentity } from './store/crypto.js';
 import { writeFileDurableSync } from './store/durable.js';
 import { identityFileText, KeyStore } from './store/keys.js';
+import { ensureHotspotSecret } from './appliance/hotspot.js';
+import { checkCertificatePair, ensureKitCertificate, tlsFiles } from './web/tls.js';
 
 /** `vht-kit keygen --out FILE`: the organisation's identity, made at the office. Returns the recipient. */
 export async function keygen(out: string): Promise<string> {
@@ -25,6 +27,9 @@ export interface EnrolArgs {
   currentPin?: string;
   /** Sync settings (the config's `sync` section, merged). */
   sync?: Record<string, unknown>;
+  /** The organisation's certificate and key for the kit's HTTPS (else the kit makes its own). */
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 /**
@@ -33,7 +38,7 @@ export interface EnrolArgs {
  * PIN) must open it; the master is kept, so existing clips stay playable. A wrong PIN changes
  * nothing, the config file included.
  */
-export async function enrol(args: EnrolArgs, logger: Logger): Promise<{ dataDir: string; reenrolled: boolean }> {
+export async function enrol(args: EnrolArgs, logger: Logger): Promise<{ dataDir: string; reenrolled: boolean; tls: { cert: string; action: string } }> {
   for (const [flag, pin] of [['--trainer-pin', args.trainerPin], ['--current-pin', args.currentPin]] as const) {
     if (pin !== undefined && !/^[0-9]{4,12}$/.test(pin)) throw new AppError('VALIDATION', `${flag}: 4 to 12 digits (got ${pin.length} characters)`, { field: flag });
   }
@@ -55,6 +60,13 @@ export async function enrol(args: EnrolArgs, logger: Logger): Promise<{ dataDir:
   const dataDir = process.env.VHT_KIT_DATA_DIR
     ? path.resolve(process.env.VHT_KIT_DATA_DIR)
     : path.resolve(path.dirname(path.resolve(args.configFile)), config.dataDir);
+  if (args.tlsCert !== undefined || args.tlsKey !== undefined) {
+    if (args.tlsCert === undefined || args.tlsKey === undefined) {
+      const missing = args.tlsCert === undefined ? '--tls-cert' : '--tls-key';
+      throw new AppError('VALIDATION', `${missing}: give both --tls-cert and --tls-key (the organisation's certificate and its key)`, { field: missing });
+    }
+    await checkCertificatePair(args.tlsCert, args.tlsKey); // before anything changes
+  }
   const store = new KeyStore({ dataDir, orgRecipient: args.orgRecipient, allowDemoOrg: false, logger });
   let reenrolled = false;
   if (store.hasMaster) {
@@ -74,8 +86,15 @@ export async function enrol(args: EnrolArgs, logger: Logger): Promise<{ dataDir:
     await store.start(null);
     await store.createMaster(args.trainerPin);
   }
+  // The web server's certificate: the organisation's, else the kit's own (kept across re-enrolment).
+  const tls = await ensureKitCertificate(tlsFiles(dataDir, config.http), config.kitId, {
+    ...(args.tlsCert !== undefined ? { cert: args.tlsCert } : {}),
+    ...(args.tlsKey !== undefined ? { key: args.tlsKey } : {}),
+  });
   writeFileDurableSync(path.resolve(args.configFile), YAML.stringify(doc));
-  return { dataDir, reenrolled };
+  // The kit's own Wi-Fi passphrase: made once per kit, kept on re-enrolment (`vht-kit doctor --qr`).
+  ensureHotspotSecret(config, dataDir);
+  return { dataDir, reenrolled, tls: { cert: tls.files.cert, action: tls.action } };
 }
 
 /** `vht-kit pin --current X --new Y`. */

@@ -5,6 +5,7 @@ import { AppError, describeError } from './core/errors.js';
 import { changePin, enrol, keygen, verifyAudit } from './admin.js';
 import { createLogger } from './core/logger.js';
 import { runDoctor } from './doctor.js';
+import { hotspotTerminalQr } from './appliance/hotspot.js';
 import { exportClip, listClips } from './sync/index.js';
 import { controlSocketPath, sendControl } from './web/control.js';
 import { createKit } from './main.js';
@@ -13,12 +14,14 @@ const USAGE = `vht-kit — the software of a VHT home-visit recording kit
 
 Usage:
   vht-kit serve            run the kit (camera, store, web server)
-  vht-kit doctor           check this machine and the configuration; says how to fix what is wrong
+  vht-kit doctor [--qr]    check this machine and the configuration; says how to fix what is wrong;
+                           --qr shows the kit's Wi-Fi join code (QR) for the trainer's phone
   vht-kit keygen --out org.key
                            at the office: make the organisation's age identity; prints its recipient
   vht-kit enrol --org-recipient age1… --kit-id kit-07 --trainer-pin 123456 [--current-pin …] [--config FILE]
               [--sync-target s3|dir --s3-endpoint URL --s3-bucket B --s3-region R --s3-prefix P
                --s3-access-key-id K --s3-secret-access-key S --sync-dir DIR --dock-ca-file F --dock-pin-sha256 H]
+              [--tls-cert FILE --tls-key FILE]  the organisation's HTTPS certificate (else the kit makes its own)
                            write the kit's config (VHT_KIT_CONFIG or --config) and seal its key with the PIN
   vht-kit pin --current 123456 --new 654321
                            change the trainer PIN (clips stay playable)
@@ -68,11 +71,18 @@ async function serve(): Promise<void> {
     await kit.stop().catch(() => undefined);
     throw err;
   }
-  process.stdout.write(`VHT Kit runs on http://localhost:${config.http.port} (profile ${kit.profile}, data ${config.dataDir})\n`);
+  process.stdout.write(`VHT Kit runs on ${kit.listeners?.url ?? `http://localhost:${config.http.port}`} (profile ${kit.profile}, data ${config.dataDir})\n`);
 }
 
-async function doctor(): Promise<void> {
+async function doctor(qr = false): Promise<void> {
   const { config, file } = loadConfig();
+  if (qr) {
+    try {
+      process.stdout.write(hotspotTerminalQr(config));
+    } catch (err) {
+      process.stdout.write(`no Wi-Fi join code: ${describeError(err)}\n`);
+    }
+  }
   process.stdout.write(`config: ${file ?? '(defaults and VHT_KIT_* environment)'}\n`);
   const checks = await runDoctor(config);
   for (const c of checks) {
@@ -123,6 +133,7 @@ async function main(argv: string[]): Promise<void> {
       current: { type: 'string' },
       new: { type: 'string' },
       long: { type: 'boolean' },
+      qr: { type: 'boolean' },
       identity: { type: 'string' },
       from: { type: 'string' },
       clip: { type: 'string' },
@@ -137,6 +148,8 @@ async function main(argv: string[]): Promise<void> {
       'sync-dir': { type: 'string' },
       'dock-ca-file': { type: 'string' },
       'dock-pin-sha256': { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
     },
   });
   const logger = createLogger({ level: 'warn' });
@@ -159,10 +172,14 @@ async function main(argv: string[]): Promise<void> {
           trainerPin: need(values, 'trainer-pin'),
           ...(values['current-pin'] ? { currentPin: values['current-pin'] } : {}),
           sync: syncFlags(values),
+          ...(values['tls-cert'] ? { tlsCert: values['tls-cert'] } : {}),
+          ...(values['tls-key'] ? { tlsKey: values['tls-key'] } : {}),
         },
         logger,
       );
       process.stdout.write(`${r.reenrolled ? 're-enrolled' : 'enrolled'}: config ${configFile}, data ${r.dataDir}\n`);
+      process.stdout.write('Wi-Fi passphrase made (kept on re-enrolment): `vht-kit doctor --qr` shows the join code\n');
+      process.stdout.write(`HTTPS certificate ${r.tls.action === 'copied' ? 'installed' : r.tls.action}: ${r.tls.cert}\n`);
       return;
     }
     case 'pin': {
@@ -182,7 +199,7 @@ async function main(argv: string[]): Promise<void> {
         return;
       }
       const r = await exportClip({ identityFile: need(values, 'identity'), from, clipId: need(values, 'clip'), out: need(values, 'out') });
-      process.stdout.write(`${r.mp4} (${(r.durationMs / 1000).toFixed(1)} s, ${r.segments} segments verified${r.hasAudio ? ', with sound' : ''})\n${r.csv}\n${r.eaf}\n`);
+      process.stdout.write(`${r.mp4} (${(r.durationMs / 1000).toFixed(1)} s, ${r.segments} segments verified${r.hasAudio ? ', with sound' : ''})\n${r.csv}\n${r.eaf}\n${r.stills.map((f) => `${f}\n`).join('')}`);
       return;
     }
     case 'press': {
@@ -220,7 +237,7 @@ async function main(argv: string[]): Promise<void> {
     case 'serve':
       return serve();
     case 'doctor':
-      return doctor();
+      return doctor(values.qr === true);
     case 'help':
     case '--help':
       process.stdout.write(USAGE);

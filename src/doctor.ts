@@ -8,6 +8,42 @@ import { createTarget, dockCheckFor } from './sync/index.js';
 import { StorageGuard } from './store/storage.js';
 import { demoOrgKeyPath } from './store/keys.js';
 import { deviceConfigFor } from './device/wiring.js';
+import { applianceChecks, realSystem, type HealthSystem } from './appliance/health.js';
+import { certificateInfo, kitNames, tlsFiles } from './web/tls.js';
+import { describeError } from './core/errors.js';
+
+/** The web app's certificate: present, names the kit, not near its end (phones refuse an expired one). */
+async function tlsCheck(config: Config, profile: string): Promise<Check> {
+  // On the sim profile (development, tests) plain HTTP is fine; a real kit needs HTTPS.
+  const dev = profile === 'sim';
+  if (config.http.tls === 'off') {
+    return { name: 'https', ok: dev, detail: 'http.tls is off: the web app is plain HTTP', ...(dev ? {} : { fix: 'set http.tls: auto or on (off is for development only)' }) };
+  }
+  const files = tlsFiles(config.dataDir, config.http);
+  if (!existsSync(files.cert) || !existsSync(files.key)) {
+    return {
+      name: 'https',
+      ok: config.http.tls === 'auto' && dev,
+      detail: `no certificate at ${files.cert}: the web app ${config.http.tls === 'on' ? 'will not start' : 'runs on plain HTTP'}`,
+      fix: 'run `vht-kit enrol` (makes the kit\'s certificate), or give the organisation CA\'s with --tls-cert/--tls-key',
+    };
+  }
+  try {
+    const info = await certificateInfo(files.cert);
+    const days = Math.floor((info.notAfter.getTime() - Date.now()) / 86_400_000);
+    const want = kitNames(config.kitId);
+    const missing = [...want.dns.map((d) => `DNS:${d}`), ...want.ip.map((i) => `IP:${i}`)].filter((n) => !info.sans.includes(n));
+    const ok = days > 30 && !missing.some((n) => n === `DNS:${config.kitId}.local`);
+    return {
+      name: 'https',
+      ok,
+      detail: `${files.cert}: ${info.selfSigned ? 'the kit\'s own certificate' : 'issued by the organisation\'s CA'}, valid ${days} more days, for ${info.sans.join(' ')}${missing.length ? `; not for ${missing.join(' ')}` : ''}`,
+      ...(ok ? {} : { fix: 're-enrol the kit (`vht-kit enrol … --current-pin`) to renew the certificate, or give a new one with --tls-cert/--tls-key' }),
+    };
+  } catch (err) {
+    return { name: 'https', ok: false, detail: `cannot read ${files.cert}: ${describeError(err)}`, fix: 're-enrol the kit to make a new certificate' };
+  }
+}
 
 export interface Check {
   name: string;
@@ -35,7 +71,7 @@ async function gpioAccessible(): Promise<boolean | null> {
 }
 
 /** Checks what the kit needs on this machine and says how to fix what is missing. */
-export async function runDoctor(config: Config): Promise<Check[]> {
+export async function runDoctor(config: Config, opts: { system?: HealthSystem } = {}): Promise<Check[]> {
   const checks: Check[] = [];
   const profile = resolveProfile(config.capture.profile, config.capture.device);
   checks.push({ name: 'profile', ok: true, detail: `${profile}${config.capture.profile === 'auto' ? ' (detected)' : ''}` });
@@ -158,5 +194,8 @@ export async function runDoctor(config: Config): Promise<Check[]> {
     detail: config.auth.pin ? 'configured' : 'not configured: nobody can log in',
     ...(config.auth.pin ? {} : { fix: 'set auth.pin (VHT_KIT_PIN)' }),
   });
+  checks.push(await tlsCheck(config, profile));
+  // The appliance: services, watchdog, hotspot, HDMI-CEC, temperature, throttling, SD card, clock.
+  checks.push(...applianceChecks(config, opts.system ?? realSystem()));
   return checks;
 }

@@ -22,6 +22,10 @@ import { ClipStore } from './store/clips.js';
 import { KeyStore } from './store/keys.js';
 import { StorageGuard } from './store/storage.js';
 import { buildApp } from './web/app.js';
+import { startListeners, type Listeners } from './web/listen.js';
+import { cameraSettled, createNotifier, type Notifier } from './appliance/notify.js';
+import { CecService } from './appliance/cec.js';
+import { hotspotInfo } from './appliance/hotspot.js';
 
 export interface Kit {
   config: Config;
@@ -38,6 +42,8 @@ export interface Kit {
   control: ControlServer;
   sync: SyncService | null;
   app: FastifyInstance;
+  /** The open web listeners (main, redirect, loopback) while started. */
+  listeners: Listeners | null;
   ringDir: string;
   start(): Promise<void>;
   stop(): Promise<void>;
@@ -78,10 +84,15 @@ export function syncConfigOf(config: Config): SyncConfig {
 }
 
 /** Composition root: constructs every component from the config; start/stop in order. */
-export async function createKit(config: Config, opts: { clock?: Clock; logger?: Logger } = {}): Promise<Kit> {
+export async function createKit(config: Config, opts: { clock?: Clock; logger?: Logger; notifier?: Notifier } = {}): Promise<Kit> {
   const clock = opts.clock ?? systemClock;
   const logger = opts.logger ?? createLogger({ level: config.logLevel, component: 'vht-kit' });
+  // systemd's notify protocol (no-op when NOTIFY_SOCKET is unset): READY, WATCHDOG, STOPPING.
+  const notifier = opts.notifier ?? createNotifier({ logger: logger.child('systemd') });
+  let watchdogTimer: NodeJS.Timeout | null = null;
   const bus = new EventBus();
+  // HDMI-CEC (cec-ctl): TV on + input switch on `present`, remote keys → `tv.control`.
+  const cec = new CecService(config.cec, bus, logger.child('cec'));
   const profile = resolveProfile(config.capture.profile, config.capture.device);
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const catalogue = new Catalogue(path.join(config.dataDir, 'catalogue.db'));
@@ -264,15 +275,31 @@ export async function createKit(config: Config, opts: { clock?: Clock; logger?: 
     recorder, catalogue, clips, keys, privacy, bus, clock, logger: logger.child('web'),
     pin: () => config.auth.pin,
     markerLabels: config.markers.labels,
+    kitId: config.kitId,
+    fps: config.capture.fps,
+    pairingCodeMinutes: config.tv.pairingCodeMinutes,
+    allowedHosts: config.http.allowedHosts,
     sessionIdleMs: config.auth.sessionIdleMinutes * 60_000,
     lockAfterIdleMs: config.auth.lockAfterIdleMinutes * 60_000,
     hardware,
+    hotspot: () => {
+      try {
+        return hotspotInfo(config);
+      } catch (err) {
+        logger.warn('cannot read the hotspot settings for the TV screen', { error: describeError(err) });
+        return null;
+      }
+    },
     sync: sync ? { status: syncStatus, run: () => void sync.runOnce() } : { status: syncStatus, run: null },
   });
 
   let started = false;
+  let listeners: Listeners | null = null;
   return {
     config, profile, logger, bus, catalogue, clips, keys, capture, recorder, privacy, devices, control, sync, app, ringDir,
+    get listeners() {
+      return listeners;
+    },
     async start() {
       if (started) return;
       started = true;
@@ -295,12 +322,24 @@ export async function createKit(config: Config, opts: { clock?: Clock; logger?: 
       showLeds();
       await control.start();
       sync?.start();
-      await app.listen({ host: config.http.host, port: config.http.port });
+      listeners = await startListeners(app, config, logger.child('web'));
       logger.info('kit ready', { profile, port: config.http.port, dataDir: config.dataDir, ringDir, recovered: recovered.length });
+      // READY=1 only now that HTTP listens, and once the camera plays or its error is known
+      // (bounded); the watchdog pings from this event loop, so a blocked loop misses them.
+      void cameraSettled(capture, config.capture.playingTimeoutMs + 5000).then((text) => (started ? notifier.ready(text) : undefined));
+      if (notifier.watchdogIntervalMs !== null) {
+        watchdogTimer = setInterval(() => void notifier.watchdog(), notifier.watchdogIntervalMs);
+        watchdogTimer.unref();
+      }
+      void cec.start().catch((err: unknown) => logger.warn('HDMI-CEC did not start', { error: describeError(err) }));
     },
     async stop() {
       if (!started) return;
       started = false;
+      await notifier.stopping(); // then a running take is ended cleanly by recorder.stop() below
+      await cec.stop();
+      await listeners?.close();
+      listeners = null;
       await app.close();
       await control.stop();
       await sync?.stop();
@@ -310,6 +349,7 @@ export async function createKit(config: Config, opts: { clock?: Clock; logger?: 
       privacy.stop();
       keys.lock();
       catalogue.close();
+      if (watchdogTimer) clearInterval(watchdogTimer);
       logger.info('kit stopped');
     },
   };
