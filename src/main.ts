@@ -336,16 +336,18 @@ export async function createKit(config: Config, opts: { clock?: Clock; logger?: 
     async stop() {
       if (!started) return;
       started = false;
-      await notifier.stopping(); // then a running take is ended cleanly by recorder.stop() below
-      await cec.stop();
+      await notifier.stopping();
+      // Nothing may start a take any more (web, control socket, button), then the running take is
+      // ended cleanly, before the steps that may be slow (aborting an upload, the CEC process).
       await listeners?.close();
       listeners = null;
       await app.close();
       await control.stop();
-      await sync?.stop();
-      sync?.close();
       await devices.stop();
       await recorder.stop();
+      await cec.stop();
+      await sync?.stop();
+      sync?.close();
       privacy.stop();
       keys.lock();
       catalogue.close();

@@ -315,8 +315,12 @@ describe('web app (Chromium against the real kit)', () => {
       const v = document.querySelector('[data-testid="tv-video"]') as HTMLVideoElement | null;
       return !!v && v.readyState >= 2;
     }, undefined, { timeout: 20_000 });
-    // The TV shows the clip and nothing else: no case code, no list of clips.
+    // The TV shows the clip and nothing else: no case code, no other clip, no list of clips.
     expect(await tvPage.locator('a, ul, select').count()).toBe(0);
+    const tvHtml = await tvPage.content();
+    expect(tvHtml).not.toContain('GZ-0042');
+    expect(otherClipId).not.toBe('');
+    expect(tvHtml).not.toContain(otherClipId);
     // It starts on the phone's frame (the phone sends the time of the frame it shows right after
     // presenting; that frame's start may lie up to one frame before the phone's currentTime).
     const phoneAt = await settled(p);
@@ -418,6 +422,7 @@ describe('web app (Chromium against the real kit)', () => {
     await phone.page.click('[data-testid=present]');
     await visible(tv.page.getByTestId('tv-idle'), 10_000);
     expect(await tv.page.locator('video').count()).toBe(0);
+    expect(await tv.page.content()).not.toContain('GZ-0042');
     // Only the kit's own HDMI screen (loopback) shows the Wi-Fi join code; a paired TV browser does not.
     expect(await tv.page.evaluate(async () => (await fetch('/api/tv/hotspot')).status)).toBe(403);
     expect(await tv.page.getByTestId('tv-join').count()).toBe(0);
@@ -484,6 +489,11 @@ describe('web app (Chromium against the real kit)', () => {
       const t1 = await settled(other.page);
       expect(Math.abs(t1 - t0 - frame)).toBeLessThanOrEqual(frame / 2);
       expect(unexpected(other.errors)).toEqual([]);
+      // Its own session ends with it (the phone's logout below is then the last but one).
+      expect(await other.page.evaluate(async () => {
+        const csrf = (await (await fetch('/api/session')).json()).csrf;
+        return (await fetch('/api/logout', { method: 'POST', headers: { 'x-csrf-token': csrf, 'content-type': 'application/json' }, body: '{}' })).status;
+      })).toBe(204);
     } finally {
       await other.context.close();
     }
@@ -505,6 +515,11 @@ describe('web app (Chromium against the real kit)', () => {
   it('locks and unlocks playback from the remote', async () => {
     const { page } = phone;
     await page.click('nav a[href="#/"]');
+    // A TV paired in the same browser overwrites the shared vht_csrf cookie: the page keeps using
+    // its own session's token.
+    await page.evaluate(() => {
+      document.cookie = 'vht_csrf=overwritten-by-a-tv-pairing; path=/; samesite=strict';
+    });
     await page.getByRole('button', { name: 'Vergrendelen' }).click();
     await visible(page.locator('#unlock-pin'));
     expect((await svc.request('GET', '/api/session')).json.locked).toBe(true);
@@ -538,7 +553,20 @@ describe('web app (Chromium against the real kit)', () => {
     await page.getByRole('button', { name: 'Uitloggen' }).click();
     await visible(page.locator('#pin'));
     expect(await page.evaluate(async () => (await fetch('/api/session')).status)).toBe(401);
-  }, 30_000);
+    // The last trainer logs out (the test's own API session): the visit is over. The paired TV
+    // must pair again, and the kiosk no longer shows the Wi-Fi join code.
+    expect((await svc.request('POST', '/api/logout', {})).status).toBe(204);
+    await visible(tv.page.locator('#tv-code'), 15_000);
+    const kiosk = await newPage(browser, `http://127.0.0.1:${loopbackPort}`, TV);
+    try {
+      await kiosk.page.goto('/tv');
+      await visible(kiosk.page.getByTestId('tv-idle'), 10_000);
+      expect(await kiosk.page.evaluate(async () => (await (await fetch('/api/tv/hotspot')).json()).ssid)).toBeNull();
+      expect(await kiosk.page.getByTestId('tv-join').count()).toBe(0);
+    } finally {
+      await kiosk.context.close();
+    }
+  }, 40_000);
 
   it('logged no script errors and no CSP violations', () => {
     expect(unexpected(phone.errors)).toEqual([]);

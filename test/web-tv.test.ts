@@ -341,6 +341,37 @@ describe('the TV: pairing, a viewer limited to the presented clip, phone → TV 
     const off = await svc.request('GET', '/api/live.m3u8');
     expect(off.status).toBe(409);
   });
+
+  it('ends the visit at lock and logout: nothing on the TV, paired TVs must pair again, their streams close', async () => {
+    // Lock (the phone handed over): the presentation ends, the TV stays paired.
+    expect((await svc.request('POST', '/api/recording/arm', {})).status).toBe(200);
+    const code1 = (await svc.request('POST', '/api/tv/pairing', {})).json.code as string;
+    const tv = (await pair(svc, code1)).viewer;
+    expect((await svc.request('POST', '/api/present', { clipId: clipA })).status).toBe(200);
+    const stream = new EventStream();
+    expect(await stream.open(`${svc.url}/api/tv/events`, tv.cookie)).toBe(200);
+    await stream.waitFor(new RegExp(`"clipId":"${clipA}"`));
+    expect((await svc.request('POST', '/api/lock', {})).status).toBe(204);
+    await stream.waitFor(/event: present\ndata: \{"clipId":null\}/);
+    expect((await as(svc, tv, 'GET', '/api/tv/state')).json.clipId).toBeNull();
+    expect((await as(svc, tv, 'GET', `/api/clips/${clipA}/index.m3u8`)).status).toBe(403);
+
+    // Logout of the last trainer: the next visit starts with no paired TV and nothing presented.
+    expect((await svc.request('POST', '/api/unlock', { pin: '1234' })).status).toBe(204);
+    expect((await svc.request('POST', '/api/present', { clipId: clipA })).status).toBe(200);
+    await stream.waitFor(new RegExp(`"clipId":"${clipA}"[\\s\\S]*"clipId":"${clipA}"`));
+    expect((await svc.request('POST', '/api/logout', {})).status).toBe(204);
+    expect((await as(svc, tv, 'GET', '/api/tv/state')).status).toBe(401);
+    await svc.login();
+    expect((await svc.request('GET', '/api/present')).json.clipId).toBeNull();
+    // The old TV's stream has closed: a new presentation does not reach it.
+    const before = stream.text.length;
+    expect((await svc.request('POST', '/api/present', { clipId: clipB })).status).toBe(200);
+    await sleep(300);
+    expect(stream.text.slice(before)).not.toContain(clipB);
+    await stream.close();
+    expect((await svc.request('DELETE', '/api/present')).status).toBe(200);
+  });
 });
 
 describe('pairing codes (TvPairing with a driven clock)', () => {

@@ -137,7 +137,7 @@ const SECURITY_HEADERS = {
 };
 
 /** Starts a Server-Sent Events answer; returns the writer (a comment every 15 s keeps it open). */
-function openEventStream(req: FastifyRequest, reply: FastifyReply): (event: string, data: unknown) => void {
+function openEventStream(req: FastifyRequest, reply: FastifyReply, alive: () => boolean): (event: string, data: unknown) => void {
   reply.hijack();
   const res = reply.raw;
   res.writeHead(200, {
@@ -147,10 +147,19 @@ function openEventStream(req: FastifyRequest, reply: FastifyReply): (event: stri
     'x-accel-buffering': 'no',
     ...SECURITY_HEADERS,
   });
-  const ping = setInterval(() => res.write(': ping\n\n'), 15_000);
+  // A stream outlives no session: once its session has ended (logout, idle, end of the visit), it closes.
+  const ping = setInterval(() => {
+    if (!alive()) res.end();
+    else res.write(': ping\n\n');
+  }, 15_000);
   req.raw.on('close', () => clearInterval(ping));
   return (event, data) => {
-    if (!res.writableEnded) res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    if (res.writableEnded) return;
+    if (!alive()) {
+      res.end();
+      return;
+    }
+    res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
   };
 }
 
@@ -228,6 +237,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       deps.keys.lock();
       deps.catalogue.audit('lock.idle', now());
       deps.logger.info('playback key dropped after idle time');
+      endPresentation({ dropTvSessions: true });
     }, deps.lockAfterIdleMs);
     idleTimer.unref?.();
   };
@@ -237,6 +247,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   /** The presented clip (the only one a viewer may play). */
   let presented: string | null = null;
+
+  /** Nothing on the TV any more; at the end of a visit also every paired TV must pair again. */
+  const endPresentation = (opts: { dropTvSessions: boolean }) => {
+    if (presented !== null) {
+      presented = null;
+      deps.bus.emit('present', { clipId: null });
+    }
+    if (opts.dropTvSessions) viewers.clear();
+  };
 
   /** Null when a viewer may use this route, else why not. */
   const viewerRefusal = (req: FastifyRequest, pattern: string | undefined, url: string): string | null => {
@@ -306,6 +325,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }
     if (ctx.role === 'trainer' && pattern !== '/api/events') touchIdleLock();
   });
+
+  /** Whether the session behind a request is still live (event streams close when it ends). */
+  const stillAlive = (c: RequestContext): (() => boolean) => {
+    if (c.key === 'loopback') return () => true;
+    if (c.role === 'viewer') {
+      const vt = c.key.slice('tv:'.length);
+      return () => viewers.alive(vt);
+    }
+    return () => sessions.alive(c.key);
+  };
 
   const ctxOf = (req: FastifyRequest): RequestContext => {
     const c = contexts.get(req.raw);
@@ -388,7 +417,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const t = token(req);
     for (const key of viewed) if (key.startsWith(`${t}:`)) viewed.delete(key);
     sessions.destroy(t);
-    if (sessions.count === 0) deps.keys.lock();
+    if (sessions.count === 0) {
+      // The visit is over: no key, nothing on the TV, and every paired TV must pair again.
+      deps.keys.lock();
+      endPresentation({ dropTvSessions: true });
+    }
     deps.catalogue.audit('logout', now(), null, { locked: !deps.keys.unlocked });
     reply
       .header('set-cookie', [cookie(SESSION_COOKIE, '', cookieOpts(req, true, 0)), cookie(CSRF_COOKIE, '', cookieOpts(req, false, 0))])
@@ -400,6 +433,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.post('/api/lock', async (req, reply) => {
     parseInput(z.object({}).strict(), req.body, 'body');
     deps.keys.lock();
+    endPresentation({ dropTvSessions: false });
     deps.catalogue.audit('lock', now());
     reply.status(204).send();
   });
@@ -711,7 +745,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (!isLoopbackRequest(req.raw)) {
       throw new AppError('FORBIDDEN', 'the Wi-Fi join code is shown only on the kit\'s own HDMI screen (loopback listener)');
     }
-    const info = deps.hotspot?.() ?? null;
+    // ... and only while a trainer is logged in: not to whoever is in the room with an idle kit.
+    const info = sessions.anyAlive() ? (deps.hotspot?.() ?? null) : null;
     return info === null ? { ssid: null, qrSvg: null } : info;
   });
 
@@ -722,7 +757,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   app.get('/api/tv/events', (req: FastifyRequest, reply: FastifyReply) => {
-    const write = openEventStream(req, reply);
+    const write = openEventStream(req, reply, stillAlive(ctxOf(req)));
     write('present', { clipId: presented });
     const offs = [
       deps.bus.on('present', (p) => write('present', { clipId: p.clipId })),
@@ -819,7 +854,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   // --- live events (Server-Sent Events) ---
   app.get('/api/events', (req: FastifyRequest, reply: FastifyReply) => {
-    const write = openEventStream(req, reply);
+    const write = openEventStream(req, reply, stillAlive(ctxOf(req)));
     write('status', status());
     const off = deps.bus.onAny((name, payload) => write(name, payload));
     req.raw.on('close', off);

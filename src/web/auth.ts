@@ -83,6 +83,24 @@ export class Sessions {
     if (token) this.sessions.delete(token);
   }
 
+  /** True while the token is a live session, without touching it (for long-lived event streams). */
+  alive(token: string | undefined): boolean {
+    if (!token) return false;
+    const s = this.sessions.get(token);
+    return s !== undefined && this.clock.now() - s.lastSeen <= this.idleMs;
+  }
+
+  /** True when at least one session is live (a trainer is logged in). */
+  anyAlive(): boolean {
+    for (const token of this.sessions.keys()) if (this.alive(token)) return true;
+    return false;
+  }
+
+  /** Ends every session (the visit is over). */
+  clear(): void {
+    this.sessions.clear();
+  }
+
   get count(): number {
     return this.sessions.size;
   }

@@ -140,11 +140,28 @@ export class Api {
   csrf: string | null = null;
   onUnauthorized: (() => void) | null = null;
 
+  /**
+   * This page's CSRF token: the one its session answered with, else the cookie (one cookie serves
+   * both roles, so a browser that is trainer and paired TV at once overwrites it; a refusal for the
+   * token makes the page ask its session again and retry once).
+   */
   private token(): string {
-    return cookie('vht_csrf') ?? this.csrf ?? '';
+    return this.csrf ?? cookie('vht_csrf') ?? '';
   }
 
   async request<R>(method: string, url: string, body?: unknown, contentType?: string): Promise<R> {
+    try {
+      return await this.once<R>(method, url, body, contentType);
+    } catch (err) {
+      const stale = err instanceof ApiError && err.status === 403 && err.field === 'headers.x-csrf-token';
+      if (!stale) throw err;
+      this.csrf = null;
+      if ((await this.session()) === null) throw err;
+      return this.once<R>(method, url, body, contentType);
+    }
+  }
+
+  private async once<R>(method: string, url: string, body?: unknown, contentType?: string): Promise<R> {
     const headers: Record<string, string> = {};
     let payload: BodyInit | undefined;
     if (body instanceof Blob) {
@@ -216,17 +233,32 @@ export function subscribe(
   handlers: Record<string, (data: any) => void>,
   onState?: (open: boolean) => void,
 ): () => void {
-  const es = new EventSource(url);
-  for (const [name, fn] of Object.entries(handlers)) {
-    es.addEventListener(name, (e) => {
-      try {
-        fn(JSON.parse((e as MessageEvent<string>).data));
-      } catch (err) {
-        console.warn('bad event', name, err);
-      }
-    });
-  }
-  es.onopen = () => onState?.(true);
-  es.onerror = () => onState?.(false);
-  return () => es.close();
+  let es: EventSource | null = null;
+  let retry: ReturnType<typeof setTimeout> | null = null;
+  let closed = false;
+  const connect = () => {
+    es = new EventSource(url);
+    for (const [name, fn] of Object.entries(handlers)) {
+      es.addEventListener(name, (e) => {
+        try {
+          fn(JSON.parse((e as MessageEvent<string>).data));
+        } catch (err) {
+          console.warn('bad event', name, err);
+        }
+      });
+    }
+    es.onopen = () => onState?.(true);
+    es.onerror = () => {
+      onState?.(false);
+      // EventSource gives up for good after a refused reconnect (e.g. 401 once a session has
+      // ended); try again a little later, the page's own requests meanwhile show why.
+      if (es?.readyState === EventSource.CLOSED && !closed) retry = setTimeout(connect, 3000);
+    };
+  };
+  connect();
+  return () => {
+    closed = true;
+    if (retry) clearTimeout(retry);
+    es?.close();
+  };
 }

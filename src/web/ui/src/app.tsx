@@ -121,6 +121,7 @@ function App() {
     } catch (err) {
       setNotice({ text: errorText(err, tRef.current), kind: 'error', at: Date.now() });
     }
+    api.csrf = null;
     setSession(null);
   }, [api]);
 

@@ -227,9 +227,9 @@ function Tv() {
         },
         'tv.control': (c: Command) => commands.send(c),
       },
-      (open) => {
-        if (open) void loadState();
-      },
+      // On (re)connect the state may have changed; on a dropped stream the session may have ended
+      // (the visit is over): loading the state then shows the pairing form.
+      () => void loadState(),
     );
   }, [phase, loadState, commands]);
 
