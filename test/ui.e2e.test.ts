@@ -499,7 +499,7 @@ describe('web app (Chromium against the real kit)', () => {
     }
   }, 60_000);
 
-  it('deletes a clip only after confirmation, with the server\'s answer', async () => {
+  it('deletes a clip only after confirmation, and says when it goes', async () => {
     const { page } = phone;
     await page.goto('/#/library');
     await visible(page.locator(`[data-clip="${otherClipId}"]`));
@@ -507,8 +507,8 @@ describe('web app (Chromium against the real kit)', () => {
     await visible(page.locator(`[data-clip="${otherClipId}"] [role=alertdialog]`));
     expect((await svc.request('GET', `/api/clips/${otherClipId}`)).json.deleteRequested).toBe(false);
     await page.locator(`[data-clip="${otherClipId}"]`).getByRole('button', { name: 'Ja, verwijderen' }).click();
-    // Not uploaded yet: the kit keeps it until the organisation has it, and says so.
-    await text(page.getByTestId('notice'), 'organisation');
+    // Not uploaded yet: the kit keeps it until the organisation has it, and says so (in Dutch).
+    await text(page.getByTestId('notice'), 'Wordt verwijderd zodra de organisatie de opname heeft ontvangen.');
     expect((await svc.request('GET', `/api/clips/${otherClipId}`)).json.deleteRequested).toBe(true);
   }, 30_000);
 
@@ -523,10 +523,25 @@ describe('web app (Chromium against the real kit)', () => {
     await page.getByRole('button', { name: 'Vergrendelen' }).click();
     await visible(page.locator('#unlock-pin'));
     expect((await svc.request('GET', '/api/session')).json.locked).toBe(true);
+    // Locked: the library asks for the PIN instead of showing clips and cases.
+    await page.click('nav a[href="#/library"]');
+    await visible(page.getByTestId('unlock-card'));
+    expect(await page.content()).not.toContain('GZ-0042');
+    await shot(page, 'library-locked-phone');
+    await page.click('nav a[href="#/"]');
     await page.fill('#unlock-pin', '1234');
     await page.getByRole('button', { name: 'Ontgrendelen' }).click();
     await visible(page.getByRole('button', { name: 'Vergrendelen' }));
     expect((await svc.request('GET', '/api/session')).json.locked).toBe(false);
+    // Locked again, unlocked from the library's own PIN form: the clips come back.
+    await page.getByRole('button', { name: 'Vergrendelen' }).click();
+    await visible(page.locator('#unlock-pin'));
+    await page.click('nav a[href="#/library"]');
+    await page.fill('#unlock-card-pin', '1234');
+    await page.getByTestId('unlock-card').getByRole('button', { name: 'Ontgrendelen' }).click();
+    await visible(page.getByRole('heading', { name: 'GZ-0042' }));
+    expect((await svc.request('GET', '/api/session')).json.locked).toBe(false);
+    await page.click('nav a[href="#/"]');
   }, 30_000);
 
   it('works with large text (200 %) on a phone: nothing wider than the screen', async () => {

@@ -355,6 +355,17 @@ describe('the TV: pairing, a viewer limited to the presented clip, phone → TV 
     await stream.waitFor(/event: present\ndata: \{"clipId":null\}/);
     expect((await as(svc, tv, 'GET', '/api/tv/state')).json.clipId).toBeNull();
     expect((await as(svc, tv, 'GET', `/api/clips/${clipA}/index.m3u8`)).status).toBe(403);
+    // The locked phone shows no library and no cases (423 naming the route); status and the camera preview go on.
+    for (const [method, url, body] of [
+      ['GET', '/api/clips'], ['GET', `/api/clips/${clipA}`], ['GET', '/api/cases'], ['GET', `/api/clips/${clipA}/index.m3u8`],
+      ['POST', '/api/present', { clipId: clipA }], ['POST', '/api/tv/pairing', {}],
+    ] as [string, string, unknown?][]) {
+      const r = await svc.request(method, url, body);
+      expect({ url, status: r.status, code: r.json?.error?.code }).toEqual({ url, status: 423, code: 'LOCKED' });
+      expect(r.json.error.message).toContain(`${method} /api/`);
+    }
+    expect((await svc.request('GET', '/api/status')).json.locked).toBe(true);
+    expect((await svc.request('GET', '/api/live.m3u8')).status).toBe(200);
 
     // Logout of the last trainer: the next visit starts with no paired TV and nothing presented.
     expect((await svc.request('POST', '/api/unlock', { pin: '1234' })).status).toBe(204);

@@ -70,6 +70,13 @@ const VIEWER_IDLE_MS = 12 * 60 * 60_000;
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 /** Routes a viewer (TV) may use; the clip media routes only for the presented clip. */
 const VIEWER_ROUTES = new Set(['GET /api/session', 'GET /api/tv/state', 'GET /api/tv/events', 'POST /api/tv/ack', 'GET /api/tv/hotspot']);
+/** Trainer routes refused (423) while the kit is locked: they show clips, cases or footage. */
+const LOCKED_WHILE_LOCKED = new Set([
+  'GET /api/clips', 'GET /api/clips/:id', 'PATCH /api/clips/:id', 'PUT /api/clips/:id/purposes',
+  'POST /api/clips/:id/markers', 'POST /api/clips/:id/stills', 'GET /api/clips/:id/index.m3u8',
+  'POST /api/present', 'POST /api/present/control', 'POST /api/tv/pairing',
+  'GET /api/cases', 'POST /api/cases', 'PATCH /api/cases/:code',
+]);
 const VIEWER_CLIP_ROUTES = new Set(['/api/clips/:id/index.m3u8', '/api/clips/:id/segments/:file', '/api/clips/:id/stills/:file']);
 
 /** A pseudonymous case code: letters, digits, dash, dot, underscore; no spaces (names do not fit). */
@@ -324,6 +331,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       }
     }
     if (ctx.role === 'trainer' && pattern !== '/api/events') touchIdleLock();
+    // A locked kit (the phone handed over, or idle) shows no library and no cases; recording,
+    // marking, status and the camera preview go on.
+    if (ctx.role === 'trainer' && !deps.keys.unlocked && pattern !== undefined && LOCKED_WHILE_LOCKED.has(`${req.method === 'HEAD' ? 'GET' : req.method} ${pattern}`)) {
+      throw new AppError('LOCKED', `the kit is locked: unlock it with the trainer PIN (POST /api/unlock) for ${req.method} ${pattern} (de kit is vergrendeld)`);
+    }
   });
 
   /** Whether the session behind a request is still live (event streams close when it ends). */

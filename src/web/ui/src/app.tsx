@@ -64,6 +64,43 @@ function Login({ api, t, onDone }: { api: Api; t: T; onDone: () => void }) {
   );
 }
 
+/** The library and the player while the kit is locked: the PIN first (the remote keeps recording). */
+function Unlock({ api, t, onDone }: { api: Api; t: T; onDone: () => void }) {
+  const [pin, setPin] = useState('');
+  const [error, setError] = useState('');
+  const [busy, setBusy] = useState(false);
+  useEffect(() => {
+    // Unlocked meanwhile (on the remote, or another phone)? Then straight on.
+    api.session().then((s) => s && !s.locked && onDone(), () => undefined);
+  }, [api, onDone]);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    setError('');
+    try {
+      await api.post('/api/unlock', { pin });
+      onDone();
+    } catch (err) {
+      setError(errorText(err, t));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <form class="card login" onSubmit={submit} aria-labelledby="unlock-title" data-testid="unlock-card">
+      <h1 id="unlock-title">{t('lockedTitle')}</h1>
+      <p>{t('lockedExplain')}</p>
+      <label for="unlock-card-pin">{t('pinLabel')}</label>
+      <input
+        id="unlock-card-pin" type="password" inputMode="numeric" autoComplete="current-password" pattern="[0-9]{4,12}" required
+        value={pin} onInput={(e) => setPin((e.target as HTMLInputElement).value)} autoFocus
+      />
+      <button type="submit" class="primary big" disabled={busy}>{t('unlock')}</button>
+      <p class="error" role="alert">{error}</p>
+    </form>
+  );
+}
+
 function App() {
   const [lang, setLangState] = useState<Lang>(storedLang());
   const t = useMemo(() => makeT(lang), [lang]);
@@ -77,6 +114,13 @@ function App() {
   const [session, setSession] = useState<Session | null | undefined>(undefined);
   const [config, setConfig] = useState<UiConfig>(DEFAULT_CONFIG);
   const [notice, setNotice] = useState<Notice | null>(null);
+  /** A request was refused because the kit is locked (423): the library and player ask for the PIN. */
+  const [lockedHit, setLockedHit] = useState(false);
+  const [reloadKey, setReloadKey] = useState(0);
+  const unlocked = useCallback(() => {
+    setLockedHit(false);
+    setReloadKey((k) => k + 1);
+  }, []);
   const [online, setOnline] = useState(true);
   const hash = useHash();
   useEffect(() => {
@@ -133,6 +177,10 @@ function App() {
       notify: (text, kind = 'info') => setNotice({ text, kind, at: Date.now() }),
       fail: (err) => {
         if (err instanceof ApiError && err.status === 401) return;
+        if (err instanceof ApiError && err.status === 423) {
+          setLockedHit(true);
+          return;
+        }
         setNotice({ text: errorText(err, tRef.current), kind: 'error', at: Date.now() });
       },
       go: (h) => {
@@ -149,8 +197,9 @@ function App() {
   const clipMatch = /^#\/clip\/([a-z0-9]+)/.exec(hash);
   if (session === undefined) page = <p>{t('loading')}</p>;
   else if (!trainer) page = <Login api={api} t={t} onDone={loadSession} />;
-  else if (clipMatch) page = <Player key={clipMatch[1]} clipId={clipMatch[1]!} />;
-  else if (hash.startsWith('#/library')) page = <Library />;
+  else if (lockedHit && (clipMatch || hash.startsWith('#/library'))) page = <Unlock api={api} t={t} onDone={unlocked} />;
+  else if (clipMatch) page = <Player key={`${clipMatch[1]}:${reloadKey}`} clipId={clipMatch[1]!} />;
+  else if (hash.startsWith('#/library')) page = <Library key={reloadKey} />;
   else page = <Remote />;
 
   const nav = (h: string, label: string, active: boolean) => (

@@ -60,8 +60,8 @@ function ClipCard({ clip, cases, markers, reload }: { clip: ClipSummary; cases: 
   };
   const remove = async () => {
     try {
-      const r = await api.del<{ message?: string }>(`/api/clips/${clip.id}`, { confirm: clip.id });
-      notify(r?.message ?? t('delete'));
+      const r = await api.del<{ deleted: boolean }>(`/api/clips/${clip.id}`, { confirm: clip.id });
+      notify(r.deleted ? t('deletedNow') : t('deletePending'));
       setConfirming(false);
       reload();
     } catch (err) {

@@ -1,6 +1,6 @@
 // The remote: what the trainer holds in one hand during a visit.
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
-import type { CaseRow, Consent, Status, SyncStatus } from './api.js';
+import { ApiError, type CaseRow, type Consent, type Status, type SyncStatus } from './api.js';
 import { fmtDuration, useT, type Key } from './i18n.js';
 import { useApp, useKitEvents } from './shared.js';
 import { attachHls, type Attached } from './video.js';
@@ -16,7 +16,7 @@ function consentText(c: Consent, term: (s: string) => string, none: string): str
   return on.length ? on.join(', ') : none;
 }
 
-function CasePicker({ selected, setSelected }: { selected: string; setSelected: (c: string) => void }) {
+function CasePicker({ selected, setSelected, locked }: { selected: string; setSelected: (c: string) => void; locked: boolean }) {
   const t = useT();
   const { api, config, fail, notify } = useApp();
   const [cases, setCases] = useState<CaseRow[]>([]);
@@ -29,10 +29,13 @@ function CasePicker({ selected, setSelected }: { selected: string; setSelected: 
     try {
       setCases((await api.get<{ cases: CaseRow[] }>('/api/cases')).cases);
     } catch (err) {
+      // Locked: the list stays as it was (the chosen case still goes with a take); the remote
+      // shows the unlock form.
+      if (err instanceof ApiError && err.status === 423) return;
       fail(err);
     }
   }, [api, fail]);
-  useEffect(() => void load(), [load]);
+  useEffect(() => void load(), [load, locked]);
 
   const create = async (e: Event) => {
     e.preventDefault();
@@ -267,7 +270,7 @@ export function Remote() {
         </div>
       </section>
 
-      <CasePicker selected={caseCode} setSelected={selectCase} />
+      <CasePicker selected={caseCode} setSelected={selectCase} locked={status.locked} />
       <Preview active={status.state === 'armed' || status.state === 'recording'} />
 
       <section class="card" aria-labelledby="kit-title">
