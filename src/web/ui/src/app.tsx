@@ -33,52 +33,21 @@ function LangSwitch({ t, setLang }: { t: T; setLang: (l: Lang) => void }) {
   );
 }
 
-function Login({ api, t, onDone }: { api: Api; t: T; onDone: () => void }) {
-  const [pin, setPin] = useState('');
-  const [error, setError] = useState('');
-  const [busy, setBusy] = useState(false);
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setBusy(true);
-    setError('');
-    try {
-      await api.post('/api/login', { pin });
-      onDone();
-    } catch (err) {
-      setError(errorText(err, t));
-    } finally {
-      setBusy(false);
-    }
-  };
-  return (
-    <form class="card login" onSubmit={submit} aria-labelledby="login-title">
-      <h1 id="login-title">{t('loginTitle')}</h1>
-      <label for="pin">{t('pinLabel')}</label>
-      <input
-        id="pin" name="pin" type="password" inputMode="numeric" autoComplete="current-password" pattern="[0-9]{4,12}" required
-        value={pin} onInput={(e) => setPin((e.target as HTMLInputElement).value)} autoFocus
-      />
-      <button type="submit" class="primary big" disabled={busy}>{t('loginButton')}</button>
-      <p class="error" role="alert">{error}</p>
-    </form>
-  );
-}
-
-/** The library and the player while the kit is locked: the PIN first (the remote keeps recording). */
-function Unlock({ api, t, onDone }: { api: Api; t: T; onDone: () => void }) {
+/** A PIN form: logging in, or unlocking the library and the player (the remote keeps recording). */
+function PinForm({ api, t, onDone, kind }: { api: Api; t: T; onDone: () => void; kind: 'login' | 'unlock' }) {
   const [pin, setPin] = useState('');
   const [error, setError] = useState('');
   const [busy, setBusy] = useState(false);
   useEffect(() => {
     // Unlocked meanwhile (on the remote, or another phone)? Then straight on.
-    api.session().then((s) => s && !s.locked && onDone(), () => undefined);
-  }, [api, onDone]);
+    if (kind === 'unlock') api.session().then((s) => s && !s.locked && onDone(), () => undefined);
+  }, [api, onDone, kind]);
   const submit = async (e: Event) => {
     e.preventDefault();
     setBusy(true);
     setError('');
     try {
-      await api.post('/api/unlock', { pin });
+      await api.post(kind === 'login' ? '/api/login' : '/api/unlock', { pin });
       onDone();
     } catch (err) {
       setError(errorText(err, t));
@@ -86,16 +55,17 @@ function Unlock({ api, t, onDone }: { api: Api; t: T; onDone: () => void }) {
       setBusy(false);
     }
   };
+  const id = kind === 'login' ? 'pin' : 'unlock-card-pin';
   return (
-    <form class="card login" onSubmit={submit} aria-labelledby="unlock-title" data-testid="unlock-card">
-      <h1 id="unlock-title">{t('lockedTitle')}</h1>
-      <p>{t('lockedExplain')}</p>
-      <label for="unlock-card-pin">{t('pinLabel')}</label>
+    <form class="card login" onSubmit={submit} aria-labelledby={`${kind}-title`} data-testid={kind === 'unlock' ? 'unlock-card' : undefined}>
+      <h1 id={`${kind}-title`}>{t(kind === 'login' ? 'loginTitle' : 'lockedTitle')}</h1>
+      {kind === 'unlock' && <p>{t('lockedExplain')}</p>}
+      <label for={id}>{t('pinLabel')}</label>
       <input
-        id="unlock-card-pin" type="password" inputMode="numeric" autoComplete="current-password" pattern="[0-9]{4,12}" required
+        id={id} name="pin" type="password" inputMode="numeric" autoComplete="current-password" pattern="[0-9]{4,12}" required
         value={pin} onInput={(e) => setPin((e.target as HTMLInputElement).value)} autoFocus
       />
-      <button type="submit" class="primary big" disabled={busy}>{t('unlock')}</button>
+      <button type="submit" class="primary big" disabled={busy}>{t(kind === 'login' ? 'loginButton' : 'unlock')}</button>
       <p class="error" role="alert">{error}</p>
     </form>
   );
@@ -196,8 +166,8 @@ function App() {
   let page;
   const clipMatch = /^#\/clip\/([a-z0-9]+)/.exec(hash);
   if (session === undefined) page = <p>{t('loading')}</p>;
-  else if (!trainer) page = <Login api={api} t={t} onDone={loadSession} />;
-  else if (lockedHit && (clipMatch || hash.startsWith('#/library'))) page = <Unlock api={api} t={t} onDone={unlocked} />;
+  else if (!trainer) page = <PinForm kind="login" api={api} t={t} onDone={loadSession} />;
+  else if (lockedHit && (clipMatch || hash.startsWith('#/library'))) page = <PinForm kind="unlock" api={api} t={t} onDone={unlocked} />;
   else if (clipMatch) page = <Player key={`${clipMatch[1]}:${reloadKey}`} clipId={clipMatch[1]!} />;
   else if (hash.startsWith('#/library')) page = <Library key={reloadKey} />;
   else page = <Remote />;
