@@ -579,7 +579,7 @@ describe('hotspot passphrase and join code', () => {
 
 describe('doctor: appliance checks on a fake /sys, /proc and fake commands', () => {
   /** A root with /proc/1/comm, thermal zones and mounts, and a PATH dir of fake commands. */
-  function fakeMachine(opts: { pid1: string; tempMilli?: number; throttled?: string; rootOpts?: string; cec?: boolean; hotspotUp?: boolean; kitActive?: string }) {
+  function fakeMachine(opts: { pid1: string; tempMilli?: number; throttled?: string; rootOpts?: string; cec?: boolean; hotspotUp?: boolean; kitActive?: string; ntp?: 'yes' | 'no' }) {
     const root = tmp('vht-doctor-');
     const bin = path.join(root, 'fakebin');
     mkdirSync(path.join(root, 'proc/1'), { recursive: true });
@@ -602,7 +602,7 @@ describe('doctor: appliance checks on a fake /sys, /proc and fake commands', () 
     script('systemctl', `case "$1" in is-active) printf '${opts.kitActive ?? 'active'}\\nactive\\n' ;; show) printf 'Type=notify\\nNotifyAccess=all\\nWatchdogUSec=20s\\n' ;; esac`);
     script('nmcli', opts.hotspotUp ? `echo 'vht-kit-hotspot:wlan0:802-11-wireless'; echo 'lo:lo:loopback'` : `echo 'Wired connection 1:eth0:802-3-ethernet'`);
     script('cec-ctl', 'echo cec-ctl 1.22.1');
-    script('timedatectl', 'echo yes');
+    script('timedatectl', `echo ${opts.ntp ?? 'yes'}`);
     if (opts.throttled) script('vcgencmd', `echo throttled=${opts.throttled}`);
     // Only the fake commands and the basics: the machine's own systemctl/nmcli stay out.
     const env = { ...process.env, PATH: `${bin}:/usr/bin:/bin` };
@@ -644,6 +644,15 @@ describe('doctor: appliance checks on a fake /sys, /proc and fake commands', () 
     expect(by.clock!.ok).toBe(false);
     expect(by.clock!.detail).toMatch(/2021-01-01T00:00:00.000Z, before 2026/);
     expect(by['HDMI-CEC']).toMatchObject({ ok: true, detail: '/dev/cec0 absent: off' });
+  });
+
+  it('a plausible year that NTP has not confirmed (fake-hwclock after boot) fails the clock check', () => {
+    const { root, env } = fakeMachine({ pid1: 'systemd', ntp: 'no' });
+    const checks = applianceChecks(cfg(root), realSystem({ root, env, now: () => Date.UTC(BUILD_YEAR, 10, 22) }));
+    const clock = checks.find((c) => c.name === 'clock')!;
+    expect(clock.ok).toBe(false);
+    expect(clock.detail).toMatch(/NTP synchronised: no \(the time may be that of the last shutdown/);
+    expect(clock.fix).toMatch(/NTP/);
   });
 
   it('outside systemd and off a Pi it says so instead of failing', () => {

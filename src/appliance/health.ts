@@ -220,11 +220,16 @@ export function applianceChecks(config: Config, sys: HealthSystem): HealthCheck[
     const r = sys.run('timedatectl', ['show', '-p', 'NTPSynchronized', '--value']);
     if (r) ntp = `, NTP synchronised: ${r.stdout.trim() || '?'}`;
   }
+  // fake-hwclock restores the last shutdown time at boot: a plausible year, yet days or months
+  // behind until NTP has run; the storage then refuses signed uploads (RequestTimeTooSkewed).
+  const unsynced = ntp.endsWith('NTP synchronised: no');
   checks.push({
     name: 'clock',
-    ok: problem === null,
-    detail: problem === null ? `${new Date(sys.now()).toISOString()}${ntp}` : `${problem}${ntp}`,
-    ...(problem === null ? {} : { fix: 'connect the kit to the internet (NTP), or set the time: sudo date -s "YYYY-MM-DD HH:MM"; uploads are refused until then' }),
+    ok: problem === null && !unsynced,
+    detail: problem === null
+      ? `${new Date(sys.now()).toISOString()}${ntp}${unsynced ? ' (the time may be that of the last shutdown: uploads can be refused as skewed)' : ''}`
+      : `${problem}${ntp}`,
+    ...(problem === null && !unsynced ? {} : { fix: 'connect the kit to the internet (NTP), or set the time: sudo date -s "YYYY-MM-DD HH:MM"; uploads are refused until then' }),
   });
   return checks;
 }
