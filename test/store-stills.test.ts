@@ -79,12 +79,32 @@ describe('stills', () => {
     expect(kit.catalogue.stills(id).map((st) => st.timeMs)).toEqual([0, 1000, 1500, 2999]);
     for (const n of [2, 3, 4]) expect(ageDecrypt(kit.orgKeyFile, kit.clips.stillFile(id, n)).equals(jpeg)).toBe(true);
 
+    // one of two stills taken at once fails after its id was handed out: the next still must not
+    // reuse the id of the other one, which is still being written
+    const keys = kit.keys as unknown as { recipientsFor: (c: string) => unknown };
+    const real = keys.recipientsFor.bind(kit.keys);
+    let calls = 0;
+    keys.recipientsFor = (c: string) => {
+      calls += 1;
+      if (calls === 2) throw new Error('injected: the key file could not be read');
+      return real(c);
+    };
+    const first = kit.clips.addStill(id, jpeg, 100, 125_000);
+    const failing = kit.clips.addStill(id, jpeg, 200, 125_001);
+    const third = kit.clips.addStill(id, jpeg, 300, 125_002);
+    await expect(failing).rejects.toThrow(/injected/);
+    keys.recipientsFor = real;
+    const ids = [(await first).id, (await third).id];
+    expect(new Set(ids).size).toBe(2);
+    expect(kit.catalogue.stills(id).map((st) => st.id).sort((a, b) => a - b)).toEqual([1, 2, 3, 4, ...ids].sort((a, b) => a - b));
+
     const missing = await appError(() => kit.clips.readStill(id, 9));
     expect([missing.code, missing.field]).toEqual(['NOT_FOUND', 'stillId']);
     expect(missing.message).toContain('9');
     // listed, but its file went (a deletion between look-up and read): 404, not a crash
     rmSync(kit.clips.stillFile(id, 4));
     const vanished = await appError(() => kit.clips.readStill(id, 4));
+    expect(vanished.message).toContain('4');
     expect([vanished.code, vanished.field]).toEqual(['NOT_FOUND', 'stillId']);
   });
 

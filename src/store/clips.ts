@@ -68,7 +68,7 @@ export interface SegmentMeta {
 export class ClipStore {
   readonly clipsDir: string;
   /** Still ids handed out but not yet in the catalogue (two stills of one clip at once). */
-  private readonly stillIdsReserved = new Map<string, number>();
+  private readonly stillIdsReserved = new Map<string, Set<number>>();
 
   constructor(
     private readonly dataDir: string,
@@ -224,8 +224,11 @@ export class ClipStore {
     if (t < 0 || t > clip.durationMs) {
       throw new AppError('VALIDATION', `still timeMs ${t} is outside the clip (0–${clip.durationMs} ms)`, { field: 'timeMs' });
     }
-    const id = Math.max(this.catalogue.maxStillId(clipId), this.stillIdsReserved.get(clipId) ?? 0) + 1;
-    this.stillIdsReserved.set(clipId, id);
+    // Ids of stills still being written count too (two stills taken at once, one of them failing).
+    const inFlight = this.stillIdsReserved.get(clipId) ?? new Set<number>();
+    this.stillIdsReserved.set(clipId, inFlight);
+    const id = Math.max(this.catalogue.maxStillId(clipId), ...inFlight) + 1;
+    inFlight.add(id);
     try {
       const ciphertext = await encryptTo(this.keys.recipientsFor(clipId), jpeg);
       const sha256 = createHash('sha256').update(ciphertext).digest('hex');
@@ -237,7 +240,8 @@ export class ClipStore {
       this.reopenUpload(clip);
       return { id, bytes: row.bytes, createdAt: now };
     } finally {
-      if (this.stillIdsReserved.get(clipId) === id) this.stillIdsReserved.delete(clipId);
+      inFlight.delete(id);
+      if (inFlight.size === 0) this.stillIdsReserved.delete(clipId);
     }
   }
 
