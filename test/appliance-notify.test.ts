@@ -194,6 +194,10 @@ describe('systemd notify protocol (harness socket, real service)', () => {
 });
 
 describe('watchdog supervision (the harness plays systemd: WatchdogSec=1s, Restart=on-failure)', () => {
+  // The harness plays systemd's part (no systemd as PID 1 here, so no `systemd-run --user`): it
+  // sees the pings stop, kills with SIGABRT as WatchdogSec would, and starts the kit again as
+  // Restart=on-failure would. What this proves is the kit's side: pings stop when it hangs, and a
+  // kit killed mid-take comes back READY with the take recovered.
   it('a kit that stops pinging is killed with SIGABRT and restarted; READY again, the take recovered', async () => {
     const sock = new NotifySocket();
     await sock.start();
