@@ -228,6 +228,21 @@ describe('scripts/install-pi --root (dry run) and scripts/uninstall-pi', () => {
     expect(readFileSync(path.join(root, 'boot/firmware/config.txt'), 'utf8').match(/^gpio=/gm)).toHaveLength(1);
   });
 
+  it('points the TV kiosk at the configured loopback port', () => {
+    const cfg = path.join(root, 'etc/vht-kit/config.yaml');
+    const original = readFileSync(cfg, 'utf8');
+    const unit = path.join(root, 'etc/systemd/system/vht-kit-tv.service');
+    try {
+      writeFileSync(cfg, original.replace('  loopbackPort: 8081', '  loopbackPort: 18081'));
+      expect(run('install-pi', ['--root', root]).code).toBe(0);
+      expect(readFileSync(unit, 'utf8')).toMatch(/ http:\/\/127\.0\.0\.1:18081\/tv$/m);
+    } finally {
+      writeFileSync(cfg, original);
+      expect(run('install-pi', ['--root', root]).code).toBe(0);
+    }
+    expect(readFileSync(unit, 'utf8')).toMatch(/ http:\/\/127\.0\.0\.1:8081\/tv$/m);
+  });
+
   it('writes the hotspot profile from the enrolment passphrase (WPA2 and WPA3)', () => {
     const cfg = parseConfig({ kitId: 'kit-07', hotspot: { enabled: true } });
     const dataDir = path.join(root, 'var/lib/vht-kit');
