@@ -367,6 +367,7 @@ export class Api {
   constructor(base) {
     this.base = base;
     this.cookie = '';
+    this.csrf = '';
   }
 
   async login() {
@@ -376,14 +377,18 @@ export class Api {
       body: JSON.stringify({ pin: PIN }),
     });
     if (res.status !== 204) throw new Error(`login: HTTP ${res.status} ${await res.text()}`);
-    const set = res.headers.get('set-cookie') ?? '';
+    const set = res.headers.getSetCookie().join('; ');
     const m = /vht_session=([^;]+)/.exec(set);
-    if (!m) throw new Error(`login: no session cookie in ${JSON.stringify(set)}`);
+    const c = /vht_csrf=([^;]+)/.exec(set);
+    if (!m || !c) throw new Error(`login: no session or CSRF cookie in ${JSON.stringify(set)}`);
     this.cookie = `vht_session=${m[1]}`;
+    // every state-changing request carries the session's CSRF token
+    this.csrf = decodeURIComponent(c[1]);
   }
 
   async request(method, url, body) {
     const headers = { cookie: this.cookie };
+    if (method !== 'GET' && method !== 'HEAD' && this.csrf) headers['x-csrf-token'] = this.csrf;
     if (body !== undefined) headers['content-type'] = 'application/json';
     const res = await fetch(this.base + url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
     const text = await res.text();
