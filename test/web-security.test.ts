@@ -190,6 +190,8 @@ describe('the web surface over HTTP: CSRF, Host, Origin, traversal, cookies, loo
       expect(csp).toContain(part);
     }
     expect(r.headers['x-content-type-options']).toBe('nosniff');
+    // plain HTTP (development, the kiosk on loopback) sends no HSTS
+    expect(r.headers['strict-transport-security']).toBeUndefined();
   });
 
   it('treats every request on the loopback listener as a viewer (the HDMI kiosk)', async () => {
@@ -331,7 +333,9 @@ describe('HTTPS with the kit certificate made by tls.ts', () => {
     const set = r.headers.get('set-cookie') ?? '';
     expect(set).toMatch(/vht_session=[^;]+; Path=\/; HttpOnly; SameSite=Strict; Secure/);
     expect(set).toMatch(/vht_csrf=[^;]+; Path=\/; SameSite=Strict; Secure/);
-    expect((await svc.request('GET', '/api/status')).status).toBe(200);
+    const status = await svc.request('GET', '/api/status');
+    expect(status.status).toBe(200);
+    expect(status.headers.get('strict-transport-security')).toBe('max-age=31536000');
     const ownOrigin = await svc.request('POST', '/api/recording/arm', {}, { origin: `https://kit-tls.local:${svc.port}` });
     expect(ownOrigin.json ?? ownOrigin.status).toEqual(expect.objectContaining({ state: expect.any(String) }));
     const httpOrigin = await svc.request('POST', '/api/recording/arm', {}, { origin: `http://kit-tls.local:${svc.port}` });

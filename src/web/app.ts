@@ -201,8 +201,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // A still is a JPEG body (the only non-JSON body), up to 2 MiB on that one route.
   app.addContentTypeParser('image/jpeg', { parseAs: 'buffer', bodyLimit: STILL_MAX_BYTES }, (_req, body, done) => done(null, body));
 
-  app.addHook('onSend', async (_req, reply, payload) => {
+  app.addHook('onSend', async (req, reply, payload) => {
     for (const [k, v] of Object.entries(SECURITY_HEADERS)) reply.header(k, v);
+    // Over HTTPS the browser should never fall back to plain HTTP for the kit (browsers honour it
+    // only once they trust the certificate).
+    if (isHttps(req.raw)) reply.header('strict-transport-security', 'max-age=31536000');
     return payload;
   });
 
