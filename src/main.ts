@@ -84,7 +84,11 @@ export function syncConfigOf(config: Config): SyncConfig {
 }
 
 /** Composition root: constructs every component from the config; start/stop in order. */
-export async function createKit(config: Config, opts: { clock?: Clock; logger?: Logger; notifier?: Notifier } = {}): Promise<Kit> {
+export async function createKit(
+  config: Config,
+  /** uiDir: the built web app (default dist/ui of the package; tests point it elsewhere). */
+  opts: { clock?: Clock; logger?: Logger; notifier?: Notifier; uiDir?: string } = {},
+): Promise<Kit> {
   const clock = opts.clock ?? systemClock;
   const logger = opts.logger ?? createLogger({ level: config.logLevel, component: 'vht-kit' });
   // systemd's notify protocol (no-op when NOTIFY_SOCKET is unset): READY, WATCHDOG, STOPPING.
@@ -279,6 +283,7 @@ export async function createKit(config: Config, opts: { clock?: Clock; logger?: 
     fps: config.capture.fps,
     pairingCodeMinutes: config.tv.pairingCodeMinutes,
     allowedHosts: config.http.allowedHosts,
+    ...(opts.uiDir ? { uiDir: opts.uiDir } : {}),
     sessionIdleMs: config.auth.sessionIdleMinutes * 60_000,
     lockAfterIdleMs: config.auth.lockAfterIdleMinutes * 60_000,
     hardware,

@@ -27,9 +27,11 @@ let loopbackPort = 0;
 /** Scripts the phone and TV pages (Chromium with native HLS) loaded. */
 const nativeScripts: string[] = [];
 
-/** Errors a page may log by design: resources answered 401/403 (before login, the viewer checks). */
-const unexpected = (errors: string[]) =>
-  errors.filter((e) => !/status of (401|403)/.test(e) && !/Failed to load resource/.test(e));
+/**
+ * Errors a page may log by design: resources answered 401/403/423 (before login, the viewer's
+ * refusals, the locked library). Any other failed load (404, 500) counts.
+ */
+const unexpected = (errors: string[]) => errors.filter((e) => !/status of (401|403|423)\b/.test(e));
 
 async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: path.join(SHOTS, `${name}.png`), animations: 'disabled', caret: 'hide' });

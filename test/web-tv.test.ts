@@ -44,6 +44,8 @@ class EventStream {
   text = '';
   private readonly ctrl = new AbortController();
   private done: Promise<void> = Promise.resolve();
+  /** True once the server has closed the stream. */
+  ended = false;
 
   async open(url: string, cookie: string): Promise<number> {
     const res = await fetch(url, { headers: { cookie }, signal: this.ctrl.signal });
@@ -54,7 +56,10 @@ class EventStream {
       try {
         for (;;) {
           const { value, done } = await reader.read();
-          if (done) return;
+          if (done) {
+            this.ended = true;
+            return;
+          }
           this.text += dec.decode(value, { stream: true });
         }
       } catch {
@@ -378,7 +383,9 @@ describe('the TV: pairing, a viewer limited to the presented clip, phone → TV 
     // The old TV's stream has closed: a new presentation does not reach it.
     const before = stream.text.length;
     expect((await svc.request('POST', '/api/present', { clipId: clipB })).status).toBe(200);
-    await sleep(300);
+    const deadline = Date.now() + 3000;
+    while (!stream.ended && Date.now() < deadline) await sleep(20);
+    expect(stream.ended).toBe(true); // the server ended it (its session is gone)
     expect(stream.text.slice(before)).not.toContain(clipB);
     await stream.close();
     expect((await svc.request('DELETE', '/api/present')).status).toBe(200);

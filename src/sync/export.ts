@@ -330,6 +330,18 @@ export async function exportClip(opts: ExportOptions): Promise<ExportResult> {
   try {
     const { kitId, key } = await findManifestKey(source, opts.clipId, opts.kitId);
     const manifest = await decryptManifest(identities, await source.get(key), `the manifest of clip ${opts.clipId}`);
+    /** An object of the clip, checked against its manifest entry (SHA-256, size), then decrypted. */
+    const fetchVerified = async (entry: { object: string; sha256: string; bytes: number }, what: string, field: string) => {
+      const objKey = `${kitId}/clips/${opts.clipId}/${entry.object}`;
+      const data = await source.get(objKey);
+      const sha = createHash('sha256').update(data).digest('hex');
+      if (sha !== entry.sha256 || data.byteLength !== entry.bytes) {
+        throw new AppError('CONFLICT',
+          `${what} of clip ${opts.clipId} (${objKey}) does not match the manifest: SHA-256 ${sha} (${data.byteLength} bytes), expected ${entry.sha256} (${entry.bytes} bytes); the object was changed or damaged in storage, nothing was exported`,
+          { field });
+      }
+      return decryptAge(identities, data, `${what} of clip ${opts.clipId}`);
+    };
     if (manifest.clipId !== opts.clipId || manifest.kitId !== kitId) {
       throw new AppError('CONFLICT', `the manifest at ${key} is for clip ${manifest.clipId} of kit ${manifest.kitId}, not ${opts.clipId} of ${kitId}: it was moved or replaced`, { field: 'clipId' });
     }
@@ -338,15 +350,7 @@ export async function exportClip(opts: ExportOptions): Promise<ExportResult> {
     const fh = await open(joined, 'w', 0o600);
     try {
       for (const s of manifest.segments) {
-        const segKey = `${kitId}/clips/${opts.clipId}/${s.object}`;
-        const data = await source.get(segKey);
-        const sha = createHash('sha256').update(data).digest('hex');
-        if (sha !== s.sha256 || data.byteLength !== s.bytes) {
-          throw new AppError('CONFLICT',
-            `segment ${s.seq} of clip ${opts.clipId} (${segKey}) does not match the manifest: SHA-256 ${sha} (${data.byteLength} bytes), expected ${s.sha256} (${s.bytes} bytes); the object was changed or damaged in storage, nothing was exported`,
-            { field: `segments[${s.seq}]` });
-        }
-        await fh.write(await decryptAge(identities, data, `segment ${s.seq} of clip ${opts.clipId}`));
+        await fh.write(await fetchVerified(s, `segment ${s.seq}`, `segments[${s.seq}]`));
       }
     } finally {
       await fh.close();
@@ -354,15 +358,7 @@ export async function exportClip(opts: ExportOptions): Promise<ExportResult> {
     // stills are fetched and checked before anything is written, like the segments
     const stills: { file: string; jpeg: Uint8Array }[] = [];
     for (const st of manifest.stills ?? []) {
-      const stKey = `${kitId}/clips/${opts.clipId}/${st.object}`;
-      const data = await source.get(stKey);
-      const sha = createHash('sha256').update(data).digest('hex');
-      if (sha !== st.sha256 || data.byteLength !== st.bytes) {
-        throw new AppError('CONFLICT',
-          `still ${st.id} of clip ${opts.clipId} (${stKey}) does not match the manifest: SHA-256 ${sha} (${data.byteLength} bytes), expected ${st.sha256} (${st.bytes} bytes); the object was changed or damaged in storage, nothing was exported`,
-          { field: `stills[${st.id}]` });
-      }
-      stills.push({ file: `${base}-still-${st.id}.jpg`, jpeg: await decryptAge(identities, data, `still ${st.id} of clip ${opts.clipId}`) });
+      stills.push({ file: `${base}-still-${st.id}.jpg`, jpeg: await fetchVerified(st, `still ${st.id}`, `stills[${st.id}]`) });
     }
     const discoverer = opts.gstDiscoverer ?? 'gst-discoverer-1.0';
     let hasAudio = true;

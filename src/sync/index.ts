@@ -4,7 +4,7 @@ import type { Logger } from '../core/logger.js';
 import type { Catalogue } from '../store/catalogue.js';
 import { checkDock, checkShareDock, type DockOptions, type DockResult } from './dock.js';
 import { SyncService, type RetryPolicy, type SyncClipFiles } from './queue.js';
-import { DirTarget, S3Target, type UploadTarget } from './targets.js';
+import { DirTarget, S3Target, type DirTargetOptions, type S3TargetOptions, type UploadTarget } from './targets.js';
 
 export { checkDock, checkShareDock, type DockOptions, type DockResult } from './dock.js';
 export { SyncError, type SyncErrorReason } from './errors.js';
@@ -13,19 +13,11 @@ export { auditKey, buildManifest, decryptManifest, manifestKey, segmentKey, type
 export { SyncQueue, SyncService, type SyncClipFiles, type SyncEvents, type SyncProgress, type SyncRunResult, type SyncServiceOptions, type SyncState } from './queue.js';
 export { DirTarget, S3Target, type DirTargetOptions, type S3TargetOptions, type UploadTarget } from './targets.js';
 
-/** The `sync` section of the kit's config, as proposed for src/config/schema.ts. */
+/** The `sync` section of the kit's config in the shape the sync module takes (main.ts maps it). */
 export interface SyncConfig {
   target: 's3' | 'dir' | 'off';
-  s3?: {
-    endpoint: string;
-    region: string;
-    bucket: string;
-    prefix?: string;
-    accessKeyId: string;
-    secretAccessKey: string;
-    forcePathStyle?: boolean;
-  };
-  dir?: { path: string; prefix?: string; requireMountPoint?: boolean };
+  s3?: Pick<S3TargetOptions, 'endpoint' | 'region' | 'bucket' | 'prefix' | 'accessKeyId' | 'secretAccessKey' | 'forcePathStyle'>;
+  dir?: DirTargetOptions;
   dock?: DockOptions;
   /** Pause between runs while the service runs. Default 60. */
   intervalSeconds?: number;

@@ -54,7 +54,7 @@ export interface AppDeps {
   hotspot?: () => { ssid: string; qrSvg: string } | null;
 }
 
-export type Role = 'trainer' | 'viewer';
+type Role = 'trainer' | 'viewer';
 
 /** Who is asking: the role, the key of the session (for audit-once bookkeeping) and its CSRF token. */
 interface RequestContext {
@@ -626,10 +626,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (clip.state === 'recording') throw new AppError('CONFLICT', `clip ${id} is still recording: stop it first`);
     deps.clips.requestDelete(id, now(), 'trainer');
     deps.catalogue.audit('clip.delete.requested', now(), id);
-    if (presented === id) {
-      presented = null;
-      deps.bus.emit('present', { clipId: null });
-    }
+    if (presented === id) endPresentation({ dropTvSessions: false });
     const deleted = (await deps.privacy.runRetention()).includes(id);
     deps.bus.emit('clip.updated', { clipId: id });
     return {
@@ -674,8 +671,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   app.get('/api/present', async () => ({ clipId: presented }));
   app.delete('/api/present', async () => {
-    presented = null;
-    deps.bus.emit('present', { clipId: null });
+    endPresentation({ dropTvSessions: false });
     return { clipId: null };
   });
 

@@ -74,11 +74,6 @@ export class Sessions {
     return s;
   }
 
-  /** True when the token is a live session; touches it. */
-  touch(token: string | undefined): boolean {
-    return this.get(token) !== null;
-  }
-
   destroy(token: string | undefined): void {
     if (token) this.sessions.delete(token);
   }
@@ -108,9 +103,7 @@ export class Sessions {
 
 /** Compares a PIN with the configured one in constant time. */
 export function pinMatches(configured: string, given: string): boolean {
-  const a = createHash('sha256').update(configured).digest();
-  const b = createHash('sha256').update(given).digest();
-  return timingSafeEqual(a, b);
+  return tokenMatches(configured, given);
 }
 
 /** Compares two secrets (tokens) in constant time; false for a missing one. */

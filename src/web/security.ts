@@ -5,6 +5,8 @@ import os from 'node:os';
 import type { TLSSocket } from 'node:tls';
 import type { Clock } from '../core/clock.js';
 import { AppError, showValue } from '../core/errors.js';
+import { tokenMatches } from './auth.js';
+import { kitNames } from './tls.js';
 
 /**
  * Marks a request that arrived on the loopback listener (the HDMI kiosk on the kit itself): such a
@@ -53,9 +55,9 @@ export class HostCheck {
   private readonly names: Set<string>;
 
   constructor(kitId: string, allowedHosts: readonly string[], hostname: string = os.hostname()) {
-    const base = hostname.toLowerCase();
+    // the same names as the kit's certificate carries
     this.names = new Set(
-      ['localhost', base, `${base}.local`, `${kitId.toLowerCase()}.local`, ...allowedHosts.map((h) => h.toLowerCase().replace(/\.$/, ''))].filter(Boolean),
+      [...kitNames(kitId, hostname).dns, ...allowedHosts.map((h) => h.toLowerCase().replace(/\.$/, ''))].filter(Boolean),
     );
   }
 
@@ -129,13 +131,7 @@ export class TvPairing {
       this.current = null;
       throw new AppError('UNAUTHORIZED', 'body.code: the pairing code has expired: make a new one on the phone (koppelcode verlopen)', { field: 'body.code' });
     }
-    const a = Buffer.from(cur.code);
-    const b = Buffer.from(given.padEnd(a.length, ' ').slice(0, a.length));
-    let same = given.length === cur.code.length;
-    let diff = 0;
-    for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
-    same = same && diff === 0;
-    if (!same) {
+    if (!tokenMatches(cur.code, given)) {
       cur.failures += 1;
       if (cur.failures >= this.maxAttempts) {
         this.current = null;

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -108,9 +108,5 @@ export class UiFiles {
       }
     }
     return null;
-  }
-
-  read(f: StaticFile): Buffer {
-    return readFileSync(f.file);
   }
 }

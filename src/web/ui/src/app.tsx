@@ -153,9 +153,6 @@ function App() {
         }
         setNotice({ text: errorText(err, tRef.current), kind: 'error', at: Date.now() });
       },
-      go: (h) => {
-        location.hash = h;
-      },
       logout,
     }),
     [api, events, config, logout],

@@ -39,7 +39,7 @@ function group(clips: ClipSummary[], t: ReturnType<typeof useT>): Group[] {
   });
 }
 
-function ClipCard({ clip, cases, markers, reload }: { clip: ClipSummary; cases: CaseRow[]; markers: number | undefined; reload: () => void }) {
+function ClipCard({ clip, cases, markers, reload }: { clip: ClipSummary; cases: CaseRow[]; markers: number; reload: () => void }) {
   const t = useT();
   const { api, fail, notify } = useApp();
   const [assignTo, setAssignTo] = useState('');
@@ -74,7 +74,7 @@ function ClipCard({ clip, cases, markers, reload }: { clip: ClipSummary; cases: 
       <a class="clip-open" href={`#/clip/${clip.id}`} aria-label={`${t('open')} ${time}`}>
         <span class="clip-time">{time}</span>
         <span>{fmtDuration(clip.durationMs)}</span>
-        {markers !== undefined && <span>{t('markerCount', { n: markers })}</span>}
+        <span>{t('markerCount', { n: markers })}</span>
       </a>
       <span class="badges">
         {clip.state === 'recording' && <span class="badge rec">{t('badgeRecording')}</span>}

@@ -5,10 +5,9 @@ import type { ClipDetail, ControlBody } from './api.js';
 import { fmtClipTime, fmtDuration, useT } from './i18n.js';
 import { useApp, useKitEvents } from './shared.js';
 import './player-globals.js';
-import { attachHls, FrameClock, Looper, neighbourMarker, RATES } from './video.js';
+import { attachHls, FrameClock, Looper, neighbourMarker, RATE_LABEL, RATES } from './video.js';
 
 
-const RATE_LABEL: Record<number, string> = { 1: '1×', 0.5: '½×', 0.25: '¼×' };
 
 export function Player({ clipId }: { clipId: string }) {
   const t = useT();

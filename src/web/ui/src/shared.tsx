@@ -17,7 +17,6 @@ export interface Ctx {
   notify: (text: string, kind?: 'info' | 'error') => void;
   /** Shows an API error in the message bar (Dutch or English lead + the server's message). */
   fail: (err: unknown) => void;
-  go: (hash: string) => void;
   logout: () => Promise<void>;
 }
 

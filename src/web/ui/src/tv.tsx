@@ -5,7 +5,7 @@ import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks'
 import { Api, ApiError, errorText, subscribe, type TvState } from './api.js';
 import { I18n, makeT, storedLang, storeLang, useT } from './i18n.js';
 import './player-globals.js';
-import { attachHls, FrameClock, Looper, neighbourMarker } from './video.js';
+import { attachHls, FrameClock, Looper, neighbourMarker, RATE_LABEL, RATES } from './video.js';
 
 interface Command {
   action: 'play' | 'pause' | 'toggle' | 'rate' | 'seek' | 'step' | 'marker' | 'loop' | 'back';
@@ -59,8 +59,6 @@ function JoinCode({ api }: { api: Api }) {
   );
 }
 
-const RATE_LABEL: Record<number, string> = { 1: '1×', 0.5: '½×', 0.25: '¼×' };
-const RATE_ORDER = [1, 0.5, 0.25];
 
 function Pairing({ api, onPaired }: { api: Api; onPaired: () => void }) {
   const t = useT();
@@ -246,8 +244,8 @@ function Tv() {
         case 'MediaPause': c = { action: 'pause' }; break;
         case 'ArrowLeft': c = { action: 'step', direction: -1 }; break;
         case 'ArrowRight': c = { action: 'step', direction: 1 }; break;
-        case 'ArrowDown': rateIdx = Math.min(RATE_ORDER.length - 1, rateIdx + 1); c = { action: 'rate', rate: RATE_ORDER[rateIdx]! }; break;
-        case 'ArrowUp': rateIdx = Math.max(0, rateIdx - 1); c = { action: 'rate', rate: RATE_ORDER[rateIdx]! }; break;
+        case 'ArrowDown': rateIdx = Math.min(RATES.length - 1, rateIdx + 1); c = { action: 'rate', rate: RATES[rateIdx]! }; break;
+        case 'ArrowUp': rateIdx = Math.max(0, rateIdx - 1); c = { action: 'rate', rate: RATES[rateIdx]! }; break;
         case 'Backspace': case 'Escape': case 'BrowserBack': c = { action: 'back' }; break;
         default: return;
       }

@@ -160,6 +160,7 @@ export class Looper {
 }
 
 export const RATES = [1, 0.5, 0.25] as const;
+export const RATE_LABEL: Record<number, string> = { 1: '1×', 0.5: '½×', 0.25: '¼×' };
 
 /** The marker time before/after `now` (seconds), or null. */
 export function neighbourMarker(markersMs: number[], now: number, direction: -1 | 1): number | null {
