@@ -25,7 +25,6 @@ export interface DeviceConfig {
     backend: 'gpio' | 'controller' | 'sim' | 'none';
     pin: number;
     activeLow: boolean;
-    lowBatteryPercent: number;
   };
   kitController: {
     backend: 'serial' | 'sim' | 'none';
@@ -47,7 +46,7 @@ export const DEFAULT_DEVICE_CONFIG: DeviceConfig = {
     ...DEFAULT_PRESS_TIMINGS,
     ...DEFAULT_PRESS_MAPPING,
   },
-  leds: { backend: 'gpio', pin: 27, activeLow: false, lowBatteryPercent: 15 },
+  leds: { backend: 'gpio', pin: 27, activeLow: false },
   kitController: { backend: 'none', port: '/dev/ttyACM0', baudRate: 115200, pingIntervalMs: 5000, checksum: true },
 };
 

@@ -28,7 +28,6 @@ export function deviceConfigFor(config: Config, profile: Profile): DeviceConfig 
       backend: l.backend === 'auto' ? (sim ? 'sim' : 'gpio') : l.backend,
       pin: l.pin,
       activeLow: l.activeLow,
-      lowBatteryPercent: l.lowBatteryPercent,
     },
     kitController: {
       backend: controllerBackend,

@@ -39,7 +39,17 @@ type StillLine = Extract<JournalLine, { t: 'still' }>;
 /** A still is a JPEG: at most this big (one frame of the kit's video is far smaller). */
 export const MAX_STILL_BYTES = 2 * 1024 * 1024;
 
-export const STILL_FILE_PATTERN = /^still-([1-9][0-9]{0,8})\.jpg\.age$/;
+/** A segment's file name, in the data dir and at the office alike: `<seq>.ts.age`. */
+export function segmentObjectName(seq: number): string {
+  if (!Number.isInteger(seq) || seq < 0) throw new AppError('VALIDATION', `segment seq ${JSON.stringify(seq)} is not a whole number ≥ 0`, { field: 'seq' });
+  return `${seq}.ts.age`;
+}
+
+/** A still's file name, in the data dir and at the office alike: `still-<id>.jpg.age`. */
+export function stillObjectName(id: number): string {
+  if (!Number.isInteger(id) || id < 1) throw new AppError('VALIDATION', `still id ${JSON.stringify(id)} is not a whole number ≥ 1`, { field: 'stillId' });
+  return `still-${id}.jpg.age`;
+}
 
 export const CLIP_ID_PATTERN = /^[a-z0-9]{10,32}$/;
 
@@ -86,13 +96,12 @@ export class ClipStore {
   }
 
   segmentFile(id: string, seq: number): string {
-    return path.join(this.clipDir(id), `${seq}.ts.age`);
+    return path.join(this.clipDir(id), segmentObjectName(seq));
   }
 
   /** clips/<id>/still-<n>.jpg.age: a still, encrypted like the segments. */
   stillFile(id: string, stillId: number): string {
-    if (!Number.isInteger(stillId) || stillId < 1) throw new AppError('VALIDATION', `still id ${JSON.stringify(stillId)} is not a whole number ≥ 1`, { field: 'stillId' });
-    return path.join(this.clipDir(id), `still-${stillId}.jpg.age`);
+    return path.join(this.clipDir(id), stillObjectName(stillId));
   }
 
   createClip(args: {
@@ -413,7 +422,7 @@ export class ClipStore {
     }
     const stills: StillRow[] = [];
     for (const line of [...stillLines.values()].sort((a, b) => a.id - b.id)) {
-      const f = path.join(dir, `still-${line.id}.jpg.age`);
+      const f = path.join(dir, stillObjectName(line.id));
       if (!existsSync(f)) continue;
       if (verify && createHash('sha256').update(readFileSync(f)).digest('hex') !== line.sha256) {
         this.logger.warn('still does not match its journal entry; left out', { clipId: id, stillId: line.id });

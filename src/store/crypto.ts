@@ -12,14 +12,17 @@ export async function encryptTo(recipients: string[], data: Uint8Array | string)
   return e.encrypt(data);
 }
 
-/** Decrypts age data with an identity (AGE-SECRET-KEY-1…); a tampered or truncated file throws. */
-export async function decryptWith(identity: string, data: Uint8Array): Promise<Uint8Array> {
+/**
+ * Decrypts age data with one or more identities (AGE-SECRET-KEY-1…); a tampered or truncated file,
+ * or one for none of them, throws naming `what`.
+ */
+export async function decryptWith(identity: string | readonly string[], data: Uint8Array, what = 'encrypted data'): Promise<Uint8Array> {
   const d = new age.Decrypter();
-  d.addIdentity(identity);
+  for (const id of typeof identity === 'string' ? [identity] : identity) d.addIdentity(id);
   try {
     return await d.decrypt(data);
   } catch (err) {
-    throw new AppError('BAD_REQUEST', `encrypted data cannot be decrypted: ${(err as Error).message}`, { cause: err });
+    throw new AppError('BAD_REQUEST', `${what} cannot be decrypted with the given identity: ${(err as Error).message}`, { cause: err });
   }
 }
 

@@ -8,8 +8,9 @@ import { promisify } from 'node:util';
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { AppError, describeError } from '../core/errors.js';
 import { CLIP_ID_PATTERN } from '../store/clips.js';
+import { decryptWith } from '../store/crypto.js';
 import {
-  checkKitId, decryptAge, decryptManifest, KIT_ID_PATTERN, MANIFEST_NAME, type ClipManifest, type ManifestMarker,
+  checkKitId, decryptManifest, KIT_ID_PATTERN, MANIFEST_NAME, type ClipManifest, type ManifestMarker,
 } from './manifest.js';
 
 const run = promisify(execFile);
@@ -340,7 +341,7 @@ export async function exportClip(opts: ExportOptions): Promise<ExportResult> {
           `${what} of clip ${opts.clipId} (${objKey}) does not match the manifest: SHA-256 ${sha} (${data.byteLength} bytes), expected ${entry.sha256} (${entry.bytes} bytes); the object was changed or damaged in storage, nothing was exported`,
           { field });
       }
-      return decryptAge(identities, data, `${what} of clip ${opts.clipId}`);
+      return decryptWith(identities, data, `${what} of clip ${opts.clipId}`);
     };
     if (manifest.clipId !== opts.clipId || manifest.kitId !== kitId) {
       throw new AppError('CONFLICT', `the manifest at ${key} is for clip ${manifest.clipId} of kit ${manifest.kitId}, not ${opts.clipId} of ${kitId}: it was moved or replaced`, { field: 'clipId' });

@@ -1,8 +1,9 @@
-import * as age from 'age-encryption';
 import { AppError } from '../core/errors.js';
 import type { Catalogue, Consent, ConsentScope } from '../store/catalogue.js';
-import { CLIP_ID_PATTERN } from '../store/clips.js';
-import { encryptTo } from '../store/crypto.js';
+import { CLIP_ID_PATTERN, segmentObjectName, stillObjectName } from '../store/clips.js';
+
+export { segmentObjectName, stillObjectName };
+import { decryptWith, encryptTo } from '../store/crypto.js';
 
 /**
  * Object keys (relative to the target's prefix) carry opaque ids only:
@@ -29,18 +30,8 @@ export function clipPrefix(kitId: string, clipId: string): string {
   return `${checkKitId(kitId)}/clips/${checkClipId(clipId)}`;
 }
 
-export function segmentObjectName(seq: number): string {
-  if (!Number.isInteger(seq) || seq < 0) throw new AppError('VALIDATION', `segment seq ${JSON.stringify(seq)} is not a whole number ≥ 0`, { field: 'seq' });
-  return `${seq}.ts.age`;
-}
-
 export function segmentKey(kitId: string, clipId: string, seq: number): string {
   return `${clipPrefix(kitId, clipId)}/${segmentObjectName(seq)}`;
-}
-
-export function stillObjectName(id: number): string {
-  if (!Number.isInteger(id) || id < 1) throw new AppError('VALIDATION', `still id ${JSON.stringify(id)} is not a whole number ≥ 1`, { field: 'stillId' });
-  return `still-${id}.jpg.age`;
 }
 
 export function stillKey(kitId: string, clipId: string, id: number): string {
@@ -188,7 +179,7 @@ export function parseManifest(text: string): ClipManifest {
   if (!Array.isArray(o.segments)) fail('segments', o.segments);
   for (const [i, s] of (o.segments as Record<string, unknown>[]).entries()) {
     if (!Number.isInteger(s.seq) || (s.seq as number) < 0) fail(`segments[${i}].seq`, s.seq);
-    if (s.object !== `${String(s.seq)}.ts.age`) fail(`segments[${i}].object`, s.object);
+    if (s.object !== segmentObjectName(s.seq as number)) fail(`segments[${i}].object`, s.object);
     if (typeof s.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(s.sha256)) fail(`segments[${i}].sha256`, s.sha256);
     if (!Number.isInteger(s.bytes)) fail(`segments[${i}].bytes`, s.bytes);
     if (typeof s.durationMs !== 'number') fail(`segments[${i}].durationMs`, s.durationMs);
@@ -198,7 +189,7 @@ export function parseManifest(text: string): ClipManifest {
     if (!Array.isArray(o.stills)) fail('stills', o.stills);
     for (const [i, st] of (o.stills as Record<string, unknown>[]).entries()) {
       if (!Number.isInteger(st.id) || (st.id as number) < 1) fail(`stills[${i}].id`, st.id);
-      if (st.object !== `still-${String(st.id)}.jpg.age`) fail(`stills[${i}].object`, st.object);
+      if (st.object !== stillObjectName(st.id as number)) fail(`stills[${i}].object`, st.object);
       if (typeof st.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(st.sha256)) fail(`stills[${i}].sha256`, st.sha256);
       if (!Number.isInteger(st.bytes)) fail(`stills[${i}].bytes`, st.bytes);
       if (typeof st.timeMs !== 'number') fail(`stills[${i}].timeMs`, st.timeMs);
@@ -207,19 +198,8 @@ export function parseManifest(text: string): ClipManifest {
   return m as ClipManifest;
 }
 
-/** Decrypts with one or more organisation identities (AGE-SECRET-KEY-1…). */
-export async function decryptAge(identities: string[], data: Uint8Array, what: string): Promise<Uint8Array> {
-  const d = new age.Decrypter();
-  for (const id of identities) d.addIdentity(id);
-  try {
-    return await d.decrypt(data);
-  } catch (err) {
-    throw new AppError('BAD_REQUEST', `${what} cannot be decrypted with the given identity: ${(err as Error).message}`, { cause: err });
-  }
-}
-
 export async function decryptManifest(identities: string[], data: Uint8Array, what = 'the manifest'): Promise<ClipManifest> {
-  return parseManifest(Buffer.from(await decryptAge(identities, data, what)).toString('utf8'));
+  return parseManifest(Buffer.from(await decryptWith(identities, data, what)).toString('utf8'));
 }
 
 /** The audit log export: the catalogue's audit rows, as stored (details as the hashed string). */

@@ -1,14 +1,14 @@
 import { EventEmitter } from 'node:events';
 import { open } from 'node:fs/promises';
-import path from 'node:path';
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { describeError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Catalogue, ClipRow } from '../store/catalogue.js';
+import type { ClipStore } from '../store/clips.js';
 import { encryptTo } from '../store/crypto.js';
 import { errorCode, SyncError, type SyncErrorReason } from './errors.js';
 import {
-  auditKey, buildManifest, checkKitId, encryptManifest, manifestJson, manifestKey, segmentKey, stillKey, stillObjectName, type AuditExport,
+  auditKey, buildManifest, checkKitId, encryptManifest, manifestJson, manifestKey, segmentKey, stillKey, type AuditExport,
 } from './manifest.js';
 import { md5Hex, sha256Hex, type UploadTarget } from './targets.js';
 
@@ -111,12 +111,6 @@ export class SyncQueue {
     this.db.transaction(() => {
       for (const o of list) stmt.run(o.target, o.key, o.clipId, o.kind, o.seq, o.sha256, o.md5, o.bytes, o.at);
     })();
-  }
-
-  /** Confirmed objects of every clip for a target (for reports and tests). */
-  confirmedCount(target: string): { objects: number; bytes: number } {
-    const r = this.db.prepare('SELECT COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS b FROM sync_objects WHERE target = ?').get(target) as { n: number; b: number };
-    return { objects: r.n, bytes: r.b };
   }
 
   storedManifest(clipId: string): (PendingBody & { sourceSha256: string }) | undefined {
@@ -232,14 +226,8 @@ export interface RetryPolicy {
   maxMs: number;
 }
 
-/** Where a clip's files are (ClipStore). */
-export interface SyncClipFiles {
-  segmentFile(clipId: string, seq: number): string;
-  /** Absent: `still-<id>.jpg.age` beside the segments. */
-  stillFile?(clipId: string, id: number): string;
-  /** When given, also records the confirmation in the clip's own files (rebuildable). */
-  markUploaded?(clipId: string, at: number): void;
-}
+/** Where a clip's files are, and the confirmation recorded in its own files too (ClipStore). */
+export type SyncClipFiles = Pick<ClipStore, 'segmentFile' | 'stillFile' | 'markUploaded'>;
 
 /** One object of a clip before its manifest: a segment or a still. */
 interface ClipObject {
@@ -253,8 +241,6 @@ interface ClipObject {
 
 export interface SyncServiceOptions {
   catalogue: Catalogue;
-  /** Where a clip's segment files are (ClipStore). */
-  /** markUploaded, when given, also records the confirmation in the clip's own files (rebuildable). */
   clips: SyncClipFiles;
   target: UploadTarget;
   kitId: string;
@@ -531,7 +517,7 @@ export class SyncService {
   private objectFile(clipId: string, o: ClipObject): string {
     const files = this.opts.clips;
     if (o.kind === 'segment') return files.segmentFile(clipId, o.n);
-    return files.stillFile ? files.stillFile(clipId, o.n) : path.join(path.dirname(files.segmentFile(clipId, 0)), stillObjectName(o.n));
+    return files.stillFile(clipId, o.n);
   }
 
   private async uploadClip(clip: ClipRow, signal: AbortSignal, result: SyncRunResult): Promise<void> {
@@ -595,8 +581,7 @@ export class SyncService {
     const now = clock.now();
     const bytes = objects.reduce((a, s) => a + s.bytes, 0);
     catalogue.db.transaction(() => {
-      if (this.opts.clips.markUploaded) this.opts.clips.markUploaded(clip.id, now);
-      else catalogue.markUploaded(clip.id, now);
+      this.opts.clips.markUploaded(clip.id, now);
       catalogue.audit('upload.confirmed', now, clip.id, {
         target: target.kind, objects: objects.length + 1, segments: segments.length, ...(stillCount ? { stills: stillCount } : {}), bytes, manifestSha256: stored.sha256,
       });
