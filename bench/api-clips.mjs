@@ -17,11 +17,10 @@
 // it (clip totals kept by triggers, migration 5) and as it ran before (summing every clip's segments),
 // for the ratio. Prints JSON on stdout and writes bench/results/api-clips.json.
 // Exit code 0 = p95 of the default page ≤ 20 ms, 1 = missed, 2 = the bench failed.
-import { spawn } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { REPO, PIN, log, machineInfo, numArg, onCleanup, ramDir, round, runBench, sleep, tempDir } from './lib.mjs';
+import { REPO, log, machineInfo, numArg, round, runBench, startService, tempDir } from './lib.mjs';
 
 const CLIPS = numArg('clips', 10_000);
 const MIN_S = numArg('min-seconds', 120);
@@ -151,44 +150,6 @@ function queryOnly(cat) {
   return { page: 200, runs, listClipsP50Ms, summingSegmentsP50Ms, ratio: round(summingSegmentsP50Ms / listClipsP50Ms, 1) };
 }
 
-async function serve(dir, dataDir) {
-  const ring = ramDir('vht-bench-ring-apiclips-');
-  const logStream = createWriteStream(path.join(dir, 'service.log'));
-  const env = {
-    ...process.env,
-    VHT_KIT_DATA_DIR: dataDir, VHT_KIT_RING_DIR: ring, VHT_KIT_PORT: String(PORT), VHT_KIT_HOST: '127.0.0.1', VHT_KIT_PIN: PIN,
-    VHT_KIT_PROFILE: 'sim', VHT_KIT_ARM_AT_START: 'false', VHT_KIT_TLS: 'off', VHT_KIT_LOG_LEVEL: 'warn',
-  };
-  delete env.VHT_KIT_CONFIG;
-  const child = spawn(process.execPath, [path.join(REPO, 'bin', 'vht-kit'), 'serve'], { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout.pipe(logStream);
-  child.stderr.pipe(logStream);
-  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-  onCleanup(async () => {
-    child.kill('SIGTERM');
-    const r = await Promise.race([exited, sleep(20_000).then(() => null)]);
-    if (!r) child.kill('SIGKILL');
-  });
-  const base = `http://127.0.0.1:${PORT}`;
-  const until = Date.now() + 60_000;
-  for (;;) {
-    const ok = await fetch(`${base}/healthz`).then((r) => r.ok, () => false);
-    if (ok) break;
-    if (Date.now() > until) throw new Error(`the service did not answer /healthz within 60 s; see ${path.join(dir, 'service.log')}`);
-    await sleep(200);
-  }
-  return { base, pid: child.pid };
-}
-
-async function login(base) {
-  const res = await fetch(`${base}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ pin: PIN }) });
-  if (!res.ok) throw new Error(`login: HTTP ${res.status} ${await res.text()}`);
-  await res.arrayBuffer();
-  const cookies = (res.headers.getSetCookie?.() ?? [res.headers.get('set-cookie') ?? '']).map((c) => c.split(';')[0]).filter(Boolean);
-  if (!cookies.some((c) => c.startsWith('vht_session='))) throw new Error(`login: no session cookie in ${JSON.stringify(cookies)}`);
-  return cookies.join('; ');
-}
-
 /** One request at a time; the time from sending to the last byte of the body. */
 async function measure(base, cookie, urls, label) {
   const ms = [];
@@ -212,8 +173,9 @@ runBench('api-clips', async () => {
   log(`filling a catalogue with ${CLIPS} clips of ${MIN_S}–${MAX_S} s`);
   const catalogue = await fill(dataDir);
   log(`filled: ${JSON.stringify(catalogue)}`);
-  const { base, pid } = await serve(dir, dataDir);
-  const cookie = await login(base);
+  const svc = await startService({ port: PORT, name: 'apiclips', dataDir, capture: { armAtStart: false }, waitArmed: false });
+  const { base, pid } = svc;
+  const cookie = svc.api.cookie;
   const first = await fetch(`${base}/api/clips`, { headers: { cookie } }).then((r) => r.json());
   const pageIds = first.clips.map((c) => c.id);
   if (pageIds.length === 0) throw new Error('GET /api/clips listed no clips');

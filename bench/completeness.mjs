@@ -115,7 +115,7 @@ runBench('completeness', async () => {
   if (LONG_S > 0) plan.push([`long-1`, LONG_S]);
   for (const [label, seconds] of plan) {
     // The ring must hold a full pre-roll that no earlier take has taken.
-    await waitForPreRoll(svc, preRollMs, segmentMs);
+    await waitForPreRoll(preRollMs, segmentMs);
     takes.push(await take(svc, label, seconds, preRollMs, segmentMs));
   }
   const exit = await svc.stop();

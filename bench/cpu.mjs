@@ -71,20 +71,20 @@ async function baseline(label, mutate) {
 
 async function service(round) {
   const svc = await startService({ port: PORT + round, name: `cpu${round}` });
-  await waitForPreRoll(svc, svc.status.preRollMs);
+  await waitForPreRoll(svc.status.preRollMs);
   const pids = [svc.pid, svc.workerPid];
   let armed = null;
   if (ARMED) {
     log(`service armed (main ${svc.pid}, worker ${svc.workerPid}): measuring ${SECONDS} s without a take`);
     armed = await window(pids, SECONDS);
     log(`service armed: ${armed.cpuS} CPU-s in ${armed.wallS} s (${armed.cpuPerWallS} cores); other load ${armed.otherCpuS}`);
-    await waitForPreRoll(svc, svc.status.preRollMs); // not needed (no take took the ring), keeps rounds alike
+    await waitForPreRoll(svc.status.preRollMs); // not needed (no take took the ring), keeps rounds alike
   }
   let clip = null;
   log(`service: measuring a ${SECONDS} s take`);
   const take = await window(pids, SECONDS, async () => {
     const t0 = Date.now();
-    const { clipId } = await svc.api.post('/api/recording/start');
+    await svc.api.post('/api/recording/start');
     await sleep(t0 + SECONDS * 1000 - Date.now());
     clip = await svc.api.post('/api/recording/stop');
   });

@@ -51,16 +51,6 @@ export function cpuSeconds(pid) {
   }
 }
 
-/** Resident set size in bytes (VmRSS), null when the process is gone. */
-export function rssBytes(pid) {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) * 1024 : null;
-  } catch {
-    return null;
-  }
-}
-
 /** Memory and thread details from /proc/PID/status (bytes; null when the process is gone). */
 export function procStatus(pid) {
   let text;
@@ -241,7 +231,11 @@ export function ramDir(prefix) {
  * Starts `bin/vht-kit serve` with its own data dir, RAM ring dir and port; logs in; waits until the
  * camera is armed. `capture` is merged into the capture section of a config file (JSON is YAML).
  */
-export async function startService({ port, capture = {}, name = 'svc', readyTimeoutMs = 30_000 }) {
+/**
+ * Starts `vht-kit serve` (sim profile) and logs in. `dataDir`: an existing data dir (e.g. a filled
+ * catalogue) instead of an empty one; `waitArmed: false` for a kit that is not to arm.
+ */
+export async function startService({ port, capture = {}, name = 'svc', readyTimeoutMs = 30_000, dataDir = null, waitArmed = true }) {
   if (!existsSync(path.join(REPO, 'dist', 'cli.js'))) {
     throw new Error('dist/ is missing: build first (npx tsc -p tsconfig.build.json)');
   }
@@ -254,7 +248,7 @@ export async function startService({ port, capture = {}, name = 'svc', readyTime
   const env = {
     ...process.env,
     VHT_KIT_CONFIG: configFile,
-    VHT_KIT_DATA_DIR: path.join(dir, 'data'),
+    VHT_KIT_DATA_DIR: dataDir ?? path.join(dir, 'data'),
     VHT_KIT_RING_DIR: ring,
     VHT_KIT_PORT: String(port),
     VHT_KIT_PIN: PIN,
@@ -329,14 +323,13 @@ export async function startService({ port, capture = {}, name = 'svc', readyTime
   const api = new Api(base);
   await api.login();
   const armedBy = Date.now() + readyTimeoutMs;
-  let status;
-  for (;;) {
-    status = await api.get('/api/status');
-    if (status.state === 'armed') break;
+  let status = await api.get('/api/status');
+  while (waitArmed && status.state !== 'armed') {
     if (Date.now() > armedBy) throw new Error(`camera not armed within ${readyTimeoutMs} ms: ${JSON.stringify(status)}\n${tail}`);
     await sleep(100);
+    status = await api.get('/api/status');
   }
-  const workerPid = await waitForWorker(child.pid);
+  const workerPid = waitArmed ? await waitForWorker(child.pid) : null;
   return {
     pid: child.pid,
     workerPid,
@@ -407,7 +400,7 @@ export class Api {
 }
 
 /** Waits until the RAM ring holds at least `ms` of segments (so a take gets its full pre-roll). */
-export async function waitForPreRoll(svc, preRollMs, segmentMs = 1000) {
+export async function waitForPreRoll(preRollMs, segmentMs = 1000) {
   const need = preRollMs + 2 * segmentMs;
   const since = Date.now();
   log(`letting the ring fill ${need} ms for the pre-roll`);

@@ -34,7 +34,7 @@ runBench('rss', async () => {
   const machine = machineInfo();
   if (SECONDS < WARMUP + 120) log(`warning: --seconds ${SECONDS} < warm-up + 120: the first and last minute overlap`);
   const svc = await startService({ port: PORT, name: 'rss' });
-  await waitForPreRoll(svc, svc.status.preRollMs);
+  await waitForPreRoll(svc.status.preRollMs);
   const { pid, workerPid } = svc;
   const samples = [];
   const sample = (t) => {

@@ -7,10 +7,11 @@
 // The capture worker reports segment times as monoAtPlaying + running-time, where monoAtPlaying is
 // read when the PLAYING bus message reaches JavaScript (after the pipeline's real base time), so a
 // segment's endMono can lie a few ms after the moment the main process receives it. A stop in that
-// window sets stopAtMono ≤ endMono of a segment that is already in the take without finishing it
-// (stopTake does not look at take.lastEndMono), and every later segment has startMono ≥ stopAtMono,
-// so Recorder.onSegment puts it in the ring: the take only ends by the fallback timer
-// (2 × segmentMs + 2000 ms = 4 s) and the stop request answers after ~4 s.
+// window sets stopAtMono ≤ endMono of a segment that is already in the take. Before 1b57b13 that
+// take did not finish (stopTake did not look at take.lastEndMono, and every later segment, with
+// startMono ≥ stopAtMono, went to the ring), so it ended only by the fallback timer
+// (2 × segmentMs + 2000 ms = 4 s). Since the fix stopTake finishes at once; this script checks that
+// it stays so (every stop answered within 1 s).
 //
 // Runs the kit in-process from dist/ (no HTTP) to hit the window on purpose: it calls
 // recorder.stopTake() from a capture 'segment' listener (called right after the recorder's own)

@@ -2,7 +2,7 @@
 import { useCallback, useEffect, useState } from 'preact/hooks';
 import type { CaseRow, ClipSummary } from './api.js';
 import { fmtDuration, useT } from './i18n.js';
-import { useApp, useKitEvents } from './shared.js';
+import { useApp, useDebounced, useKitEvents } from './shared.js';
 
 interface Group {
   key: string;
@@ -128,9 +128,8 @@ export function Library() {
     }
   }, [api, fail]);
   useEffect(() => void load(), [load]);
-  useKitEvents(events, ['clip.started', 'clip.stopped', 'clip.updated', 'marker'], (name, data: { clipId?: string }) => {
-    void load();
-  });
+  const loadSoon = useDebounced(() => void load(), 250);
+  useKitEvents(events, ['clip.started', 'clip.stopped', 'clip.updated', 'marker'], loadSoon);
 
   if (!clips) return <p>{t('loading')}</p>;
   const groups = group(clips, t);

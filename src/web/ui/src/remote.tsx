@@ -2,7 +2,7 @@
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, type CaseRow, type Consent, type Status, type SyncStatus } from './api.js';
 import { fmtDuration, useT, type Key } from './i18n.js';
-import { useApp, useKitEvents } from './shared.js';
+import { useApp, useDebounced, useKitEvents } from './shared.js';
 import { attachHls, type Attached } from './video.js';
 
 const STATE_KEY: Record<Status['state'], Key> = {
@@ -176,18 +176,14 @@ export function Remote() {
     api.get<SyncStatus>('/api/sync').then(setSync, () => undefined);
   }, [refresh, api]);
 
-  const pending = useRef<ReturnType<typeof setTimeout> | null>(null);
+  const refreshSoon = useDebounced(() => void refresh(), 50);
   useKitEvents(
     events,
     ['status', 'state', 'clip.started', 'clip.stopped', 'battery', 'dock', 'storage.low', 'camera.ok', 'camera.error', 'sync'],
     (name, data) => {
       if (name === 'status') return apply(data as Status);
       if (name === 'sync') setSync(data as SyncStatus);
-      if (pending.current) return;
-      pending.current = setTimeout(() => {
-        pending.current = null;
-        void refresh();
-      }, 50);
+      refreshSoon();
     },
   );
 

@@ -1,6 +1,6 @@
 // Pieces every page of the trainer's app shares: the API client, live events, messages.
 import { createContext } from 'preact';
-import { useContext, useEffect, useRef } from 'preact/hooks';
+import { useCallback, useContext, useEffect, useRef } from 'preact/hooks';
 import type { Api, UiConfig } from './api.js';
 
 export interface Notice {
@@ -41,6 +41,26 @@ export function useKitEvents(events: EventTarget, names: string[], fn: (name: st
     });
     return () => handlers.forEach(([n, h]) => events.removeEventListener(n, h));
   }, [events, key]);
+}
+
+/**
+ * `fn` at most once per `ms`, after the first call of a burst (a marker press or a take start
+ * brings several events at once; one reload answers them all). Cancelled on unmount.
+ */
+export function useDebounced(fn: () => void, ms: number): () => void {
+  const ref = useRef(fn);
+  ref.current = fn;
+  const timer = useRef<ReturnType<typeof setTimeout> | null>(null);
+  useEffect(() => () => {
+    if (timer.current) clearTimeout(timer.current);
+  }, []);
+  return useCallback(() => {
+    if (timer.current) return;
+    timer.current = setTimeout(() => {
+      timer.current = null;
+      ref.current();
+    }, ms);
+  }, [ms]);
 }
 
 export const DEFAULT_CONFIG: UiConfig = {
