@@ -12,7 +12,7 @@ import { parseConfig } from '../src/config/load.js';
 import { systemClock, type Clock, type TimerHandle } from '../src/core/clock.js';
 import { EventBus } from '../src/core/events.js';
 import { createLogger } from '../src/core/logger.js';
-import { LIVE_TAIL_SEGMENTS, Recorder, type CaptureControl, type LiveSegment } from '../src/session/recorder.js';
+import { LIVE_GRACE_SEGMENTS, LIVE_TAIL_SEGMENTS, Recorder, type CaptureControl, type LiveSegment } from '../src/session/recorder.js';
 import { Catalogue } from '../src/store/catalogue.js';
 import { ClipStore } from '../src/store/clips.js';
 import { generateIdentity } from '../src/store/crypto.js';
@@ -101,14 +101,18 @@ describe('live tail with the real sim pipeline', () => {
     await recorder.stopTake();
     expect(catalogue.getClip(clipId)!.segmentCount).toBeGreaterThanOrEqual(3);
 
-    await waitSegments(LIVE_TAIL_SEGMENTS + 1);
+    await waitSegments(LIVE_TAIL_SEGMENTS + LIVE_GRACE_SEGMENTS + 1);
     const after = recorder.liveSegments();
-    // the tail has slid past every earlier segment, and those are gone from RAM (older than the pre-roll)
+    // the tail and its grace have slid past every earlier segment, and those are gone from RAM
+    // (older than the pre-roll)
     const earlier = [...first, ...during];
     expect(after.filter((a) => earlier.some((s) => s.path === a.path))).toEqual([]);
-    for (const s of earlier) expect(existsSync(s.path), s.path).toBe(false);
-    // the ring holds the pre-roll (≤ 2 closed segments), the live tail and the open segment at most
-    expect(readdirSync(ringDir).length).toBeLessThanOrEqual(2 + LIVE_TAIL_SEGMENTS + 1);
+    for (const s of earlier) {
+      expect(existsSync(s.path), s.path).toBe(false);
+      expect(recorder.liveSegment(s.name), s.name).toBeUndefined();
+    }
+    // the ring holds the pre-roll (≤ 2 closed segments), the live tail, its grace and the open segment at most
+    expect(readdirSync(ringDir).length).toBeLessThanOrEqual(2 + LIVE_TAIL_SEGMENTS + LIVE_GRACE_SEGMENTS + 1);
 
     await recorder.disarm();
     expect(recorder.liveSegments()).toEqual([]);
@@ -142,7 +146,8 @@ class StepCapture extends EventEmitter implements CaptureControl {
 }
 
 describe('live tail bookkeeping', () => {
-  it('keeps a ring file only while it is among the newest four, names never repeat across a worker restart, and marks the jump', async () => {
+  it('lists the newest four, keeps a ring file fetchable for five more, names never repeat across a worker restart, and marks the jump', async () => {
+    expect([LIVE_TAIL_SEGMENTS, LIVE_GRACE_SEGMENTS]).toEqual([4, 5]); // the numbers below follow these
     const dir = mkdtempSync(path.join(os.tmpdir(), 'vht-live-unit-'));
     const ring = mkdtempSync(path.join(os.tmpdir(), 'vht-live-unit-ring-'));
     cleanups.push(() => {
@@ -157,38 +162,44 @@ describe('live tail bookkeeping', () => {
       { profile: 'sim', preRollMs: 0, segmentMs: 1000, armAtStart: true }, 1000);
     recorder.start();
     const segs: ClosedSegment[] = [];
-    for (let i = 0; i < 6; i++) {
-      clock.t += 1000;
-      segs.push(capture.segment(clock.t - 1000, clock.t));
-    }
+    const close = (n: number, generation = 1) => {
+      for (let i = 0; i < n; i++) {
+        clock.t += 1000;
+        segs.push(capture.segment(clock.t - 1000, clock.t, generation));
+      }
+    };
+    close(6);
     expect(recorder.liveSegments().map((s) => s.name)).toEqual(['3.ts', '4.ts', '5.ts', '6.ts']);
     expect(recorder.liveSegments().map((s) => s.durationMs)).toEqual([1000, 1000, 1000, 1000]);
-    expect(segs.map((s) => existsSync(s.path))).toEqual([false, false, true, true, true, true]);
+    // 1 and 2 left the playlist but are within the grace: a reader that listed them still gets them
+    expect(segs.map((s) => existsSync(s.path))).toEqual([true, true, true, true, true, true]);
+    expect(recorder.liveSegment('1.ts')?.path).toBe(segs[0]!.path);
+    expect(recorder.liveSegment('7.ts')).toBeUndefined();
+    close(4); // 10 closed: 7–10 listed, 2–6 in the grace, 1 gone
+    expect(recorder.liveSegments().map((s) => s.name)).toEqual(['7.ts', '8.ts', '9.ts', '10.ts']);
+    expect(recorder.liveSegment('1.ts')).toBeUndefined();
+    expect(recorder.liveSegment('2.ts')?.path).toBe(segs[1]!.path);
+    expect(segs.map((s) => existsSync(s.path))).toEqual([false, true, true, true, true, true, true, true, true, true]);
 
     // a take of two segments: persisted (encrypted) and yet listed until newer ones push them out
     const { clipId } = recorder.startTake(null);
-    for (let i = 0; i < 2; i++) {
-      clock.t += 1000;
-      segs.push(capture.segment(clock.t - 1000, clock.t));
-    }
+    close(2);
     const done = recorder.stopTake();
     await done;
     expect(catalogue.getClip(clipId)!.segmentCount).toBe(2);
-    expect(existsSync(segs[6]!.path) && existsSync(segs[7]!.path)).toBe(true);
+    expect(existsSync(segs[10]!.path) && existsSync(segs[11]!.path)).toBe(true);
     // the worker restarts (generation 2): numbering goes on, the first new segment marks the jump
-    clock.t += 1500;
-    segs.push(capture.segment(clock.t - 1000, clock.t, 2));
+    clock.t += 500;
+    close(1, 2);
     const live = recorder.liveSegments();
-    expect(live.map((s) => [s.name, s.discontinuity])).toEqual([['6.ts', false], ['7.ts', false], ['8.ts', false], ['9.ts', true]]);
-    for (let i = 0; i < 4; i++) {
-      clock.t += 1000;
-      segs.push(capture.segment(clock.t - 1000, clock.t, 2));
-    }
-    expect(recorder.liveSegments().map((s) => s.name)).toEqual(['10.ts', '11.ts', '12.ts', '13.ts']);
-    // nothing older than the tail is left in RAM (pre-roll 0), the take's files included
-    expect(readdirSync(ring).sort()).toEqual(segs.slice(-4).map((s) => path.basename(s.path)).sort());
+    expect(live.map((s) => [s.name, s.discontinuity])).toEqual([['10.ts', false], ['11.ts', false], ['12.ts', false], ['13.ts', true]]);
+    close(9, 2);
+    expect(recorder.liveSegments().map((s) => s.name)).toEqual(['19.ts', '20.ts', '21.ts', '22.ts']);
+    // nothing older than the tail and its grace is left in RAM (pre-roll 0), the take's files included
+    expect(readdirSync(ring).sort()).toEqual(segs.slice(-9).map((s) => path.basename(s.path)).sort());
     await recorder.disarm();
     expect(recorder.liveSegments()).toEqual([]);
+    expect(recorder.liveSegment('22.ts')).toBeUndefined();
     expect(readdirSync(ring)).toEqual([]);
   });
 });

@@ -235,6 +235,7 @@ describe('crash safety', () => {
       await svc.stop('SIGKILL');
       // The RAM ring still holds plaintext from the dead run; the next start discards it.
       const leftovers = readdirSync(svc.ringDir);
+      expect(leftovers.length).toBeGreaterThan(0);
       const again = new Service({ dir: svc.dir, port: svc.port });
       await again.start();
       try {
@@ -242,7 +243,8 @@ describe('crash safety', () => {
         expect(clip.state).toBe('recovered');
         const recorded = clip.segments.reduce((a: number, s: any) => a + s.durationMs, 0);
         expect(recorded).toBeGreaterThanOrEqual(killAt - t0 + PRE_ROLL_MS - 2000);
-        for (const name of leftovers) expect(existsSync(path.join(svc.ringDir, name))).toBe(false);
+        // (the new run writes into the same directory, under names of its own)
+        for (const name of leftovers) expect(existsSync(path.join(svc.ringDir, name)), name).toBe(false);
         const joined = path.join(svc.dir, 'recovered.ts');
         joinDecrypted(svc, id, joined);
         const d = discover(joined);

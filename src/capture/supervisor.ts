@@ -1,4 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -55,6 +56,11 @@ export class CaptureSupervisor extends EventEmitter<SupervisorEvents> {
   private child: ChildProcess | null = null;
   private wantArmed = false;
   private generation = 0;
+  /**
+   * Tags this run's ring files, so a file name never repeats across runs: a leftover of a killed
+   * run is never mistaken for (or overwritten by) a segment of this one.
+   */
+  private readonly runTag = randomBytes(4).toString('hex');
   private failures = 0;
   private restartTimer: TimerHandle | null = null;
   private stableTimer: TimerHandle | null = null;
@@ -145,7 +151,7 @@ export class CaptureSupervisor extends EventEmitter<SupervisorEvents> {
     this.generation += 1;
     const generation = this.generation;
     mkdirSync(this.opts.ringDir, { recursive: true, mode: 0o700 });
-    const location = path.join(this.opts.ringDir, `g${generation}-%08d.ts`);
+    const location = path.join(this.opts.ringDir, `r${this.runTag}-g${generation}-%08d.ts`);
     const { file, execArgv } = this.workerEntry();
     const child = fork(file, [], {
       execArgv,

@@ -60,8 +60,15 @@ export interface LiveSegment {
   discontinuity: boolean;
 }
 
-/** How many closed segments the live tail lists (and keeps from deletion at most). */
+/** How many closed segments the live playlist lists. */
 export const LIVE_TAIL_SEGMENTS = 4;
+
+/**
+ * How many more segments stay fetchable after they left the playlist. RFC 8216 §6.2.2 asks that a
+ * segment stay available for its own duration plus the playlist's after it is removed; a slow
+ * phone (or a loaded kit) that fetched the playlist just before it slid still gets its segment.
+ */
+export const LIVE_GRACE_SEGMENTS = LIVE_TAIL_SEGMENTS + 1;
 
 export interface RecorderStatus {
   state: RecorderStateName;
@@ -79,10 +86,10 @@ export interface RecorderStatus {
  */
 export class Recorder {
   private ring: ClosedSegment[] = [];
-  /** The newest closed segments, whoever owns them (ring or take), for the live preview. */
+  /** The newest closed segments, whoever owns them (ring or take), for the live preview: the listed tail and its grace. */
   private live: { seg: ClosedSegment; n: number; discontinuity: boolean }[] = [];
   private liveCounter = 0;
-  /** Files their owner is done with while the live tail still lists them: deleted when they leave it. */
+  /** Files their owner is done with while the live tail still holds them: deleted when they leave it. */
   private readonly releasedWhileLive = new Set<string>();
   private take: Take | null = null;
   private openSegmentStart: number | null = null;
@@ -262,23 +269,35 @@ export class Recorder {
   /**
    * The live tail for the remote's camera preview: the newest closed segments (at most
    * LIVE_TAIL_SEGMENTS, oldest first), in or out of a take, while the camera is armed; [] when
-   * disarmed. A listed segment is kept from deletion only until LIVE_TAIL_SEGMENTS newer ones have
-   * closed (~4 s), so a reader may find it gone: the server answers 404 then. Segments of a take
-   * are listed too (the preview keeps running while recording); their plaintext stays in RAM.
-   * The media sequence of a playlist is the number of its first segment's name.
+   * disarmed. Segments of a take are listed too (the preview keeps running while recording);
+   * their plaintext stays in RAM. The media sequence of a playlist is the number of its first
+   * segment's name.
    */
   liveSegments(): LiveSegment[] {
     if (!this.capture.status.armed) return [];
-    return this.live.map((l) => ({
-      name: `${l.n}.ts`, path: l.seg.path, durationMs: Math.max(1, Math.round(l.seg.endMono - l.seg.startMono)), discontinuity: l.discontinuity,
-    }));
+    return this.live.slice(-LIVE_TAIL_SEGMENTS).map((l) => this.liveEntry(l));
+  }
+
+  /**
+   * One segment of the live tail by name: a listed one, or one that left the playlist at most
+   * LIVE_GRACE_SEGMENTS segments ago (still on disk for a reader that fetched the playlist just
+   * before it slid). Undefined when older or when the camera is disarmed: the server answers 404.
+   */
+  liveSegment(name: string): LiveSegment | undefined {
+    if (!this.capture.status.armed) return undefined;
+    const l = this.live.find((x) => `${x.n}.ts` === name);
+    return l ? this.liveEntry(l) : undefined;
+  }
+
+  private liveEntry(l: { seg: ClosedSegment; n: number; discontinuity: boolean }): LiveSegment {
+    return { name: `${l.n}.ts`, path: l.seg.path, durationMs: Math.max(1, Math.round(l.seg.endMono - l.seg.startMono)), discontinuity: l.discontinuity };
   }
 
   private pushLive(seg: ClosedSegment): void {
     const prev = this.live[this.live.length - 1];
     this.liveCounter += 1;
     this.live.push({ seg, n: this.liveCounter, discontinuity: prev !== undefined && prev.seg.generation !== seg.generation });
-    while (this.live.length > LIVE_TAIL_SEGMENTS) {
+    while (this.live.length > LIVE_TAIL_SEGMENTS + LIVE_GRACE_SEGMENTS) {
       const old = this.live.shift()!;
       if (this.releasedWhileLive.delete(old.seg.path)) rmSync(old.seg.path, { force: true });
     }

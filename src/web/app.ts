@@ -791,7 +791,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.get('/api/live/:name', async (req, reply) => {
     const { name } = parseInput(z.object({ name: z.string().regex(/^[0-9]{1,15}\.ts$/, 'a live segment name like 1234.ts') }).strict(), req.params, 'params');
     liveArmed();
-    const seg = deps.recorder.liveSegments().find((s) => s.name === name);
+    const seg = deps.recorder.liveSegment(name);
     if (!seg) throw new AppError('NOT_FOUND', `live segment ${name} is no longer in the ring (reload the playlist)`, { field: 'params.name' });
     let data: Buffer;
     try {

@@ -32,7 +32,8 @@ export async function newPage(
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
   page.on('console', (m) => {
-    if (m.type() === 'error') errors.push(`console: ${m.text()}`);
+    // A failed load names its URL in the location, so a failure says which resource it was.
+    if (m.type() === 'error') errors.push(`console: ${m.text()} (${m.location().url || 'no url'})`);
   });
   return { context, page, errors };
 }
