@@ -15,7 +15,7 @@ import { MIGRATIONS } from '../src/store/migrations.js';
 import { decryptManifest } from '../src/sync/manifest.js';
 import { exportClip } from '../src/sync/export.js';
 import { SyncService } from '../src/sync/queue.js';
-import { DirTarget } from '../src/sync/targets.js';
+import { DirTarget, type PutOptions, type PutResult, type UploadTarget } from '../src/sync/targets.js';
 import { ageDecrypt } from './helpers/media.js';
 import { makeKit, realSegments, recordClip, syntheticSegments, type TestKit } from './helpers/sync-kit.js';
 
@@ -266,6 +266,98 @@ describe('office sync and export of stills', () => {
       .rejects.toThrow(/still 2 of clip .* does not match the manifest/);
     expect(existsSync(path.join(root, 'export2'))).toBe(false);
   }, 60_000);
+});
+
+/** The `dir` target with a hook that runs before each put completes (to change the clip mid-upload). */
+class HookedTarget implements UploadTarget {
+  readonly kind = 'dir' as const;
+  readonly keys: string[] = [];
+  constructor(private readonly inner: DirTarget, private readonly before: (key: string) => Promise<void> | void) {}
+  get id(): string {
+    return this.inner.id;
+  }
+  async put(key: string, body: Uint8Array, opts: PutOptions): Promise<PutResult> {
+    await this.before(key);
+    const r = await this.inner.put(key, body, opts);
+    this.keys.push(key);
+    return r;
+  }
+  close(): void {
+    this.inner.close();
+  }
+}
+
+describe('a clip that changes while it is uploaded', () => {
+  const setUp = async (name: string, before: (kit: TestKit, id: string, key: string) => Promise<void> | void) => {
+    const kit = await makeKit(path.join(root, name));
+    const share = path.join(root, `${name}-share`);
+    mkdirSync(share);
+    const id = await finishedClip(kit, 'fam-2201', 3);
+    const target = new HookedTarget(new DirTarget({ path: share }), (key) => before(kit, id, key));
+    const svc = new SyncService({
+      catalogue: kit.catalogue, clips: kit.clips, target, kitId: KIT, orgRecipient: kit.orgRecipient,
+      clock: kit.clock, logger: kit.logger, retry: { attempts: 2, baseMs: 10, maxMs: 20 }, exportAudit: false,
+    });
+    const identity = readFileSync(kit.orgKeyFile, 'utf8').split('\n').find((l) => l.startsWith('AGE-SECRET-KEY-'))!;
+    const clipDir = path.join(share, KIT, 'clips', id);
+    const orgManifest = () => decryptManifest([identity], readFileSync(path.join(clipDir, 'manifest.json.age')));
+    return { kit, id, target, svc, clipDir, orgManifest };
+  };
+  const manifests = (keys: string[]) => keys.filter((k) => k.endsWith('manifest.json.age')).length;
+
+  it('a still taken during the upload goes up before the clip is marked uploaded', async () => {
+    let taken = false;
+    const { kit, id, target, svc, clipDir, orgManifest } = await setUp('still-mid', async (kit, id, key) => {
+      if (taken || !key.endsWith('/1.ts.age')) return;
+      taken = true;
+      await kit.clips.addStill(id, jpeg, 500, 90); // the trainer reviews at the office while the kit uploads
+    });
+    const r = await svc.runOnce();
+    expect(r.error).toBeUndefined();
+    expect(r.uploaded).toEqual([id]);
+    expect(readdirSync(clipDir).sort()).toEqual(['0.ts.age', '1.ts.age', '2.ts.age', 'manifest.json.age', 'still-1.jpg.age']);
+    expect(ageDecrypt(kit.orgKeyFile, path.join(clipDir, 'still-1.jpg.age')).equals(jpeg)).toBe(true);
+    expect((await orgManifest()).stills!.map((st) => st.id)).toEqual([1]);
+    expect(kit.catalogue.getClip(id)!.uploadedAt).not.toBeNull();
+    // the first round's manifest already listed the still (taken before it was built), but the still
+    // itself had not gone: a second round sent it; the manifest, unchanged, did not go again
+    expect(target.keys.map((k) => path.basename(k))).toEqual(['0.ts.age', '1.ts.age', '2.ts.age', 'manifest.json.age', 'still-1.jpg.age']);
+    const audit = kit.catalogue.db.prepare("SELECT details FROM audit_events WHERE type = 'upload.confirmed' AND clip_id = ?").all(id) as { details: string }[];
+    expect(audit.map((a) => JSON.parse(a.details).stills)).toEqual([1]);
+  });
+
+  it('a marker added while the manifest goes up is in the manifest the organisation keeps', async () => {
+    let marked = false;
+    const { kit, id, target, svc, orgManifest } = await setUp('marker-mid', (kit, id, key) => {
+      if (marked || !key.endsWith('manifest.json.age')) return;
+      marked = true;
+      kit.clips.addMarker(id, 1500, 'benoemen', 91);
+    });
+    const r = await svc.runOnce();
+    expect(r.uploaded).toEqual([id]);
+    expect((await orgManifest()).markers).toEqual([{ offsetMs: 1500, label: 'benoemen' }]);
+    expect(manifests(target.keys)).toBe(2);
+    expect(kit.catalogue.getClip(id)!.uploadedAt).not.toBeNull();
+  });
+
+  it('a clip that keeps changing is left unmarked for the next run, which confirms it', async () => {
+    let changing = true;
+    let n = 0;
+    const { kit, id, target, svc, orgManifest } = await setUp('busy', (kit, id, key) => {
+      if (changing && key.endsWith('manifest.json.age')) kit.clips.addMarker(id, 100 * ++n, null, 92);
+    });
+    const r = await svc.runOnce();
+    expect(r.error).toBeUndefined();
+    expect(r.uploaded).toEqual([]);
+    expect(manifests(target.keys)).toBe(3);
+    expect(kit.catalogue.getClip(id)!.uploadedAt).toBeNull();
+    expect(svc.progress.pending).toBe(1);
+    changing = false;
+    const r2 = await svc.runOnce();
+    expect(r2.uploaded).toEqual([id]);
+    expect((await orgManifest()).markers.map((m) => m.offsetMs)).toEqual([100, 200, 300]);
+    expect(kit.catalogue.getClip(id)!.uploadedAt).not.toBeNull();
+  });
 });
 
 describe('catalogue clip totals (migration 5)', () => {

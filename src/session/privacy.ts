@@ -5,7 +5,7 @@ import { AppError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { TRAJECTORIES } from '../store/migrations.js';
 import {
-  CONSENT_SCOPES, type CaseRow, type Catalogue, type ClipRow, type Consent, type ConsentScope,
+  CONSENT_SCOPES, consentInForce, type CaseRow, type Catalogue, type ClipRow, type Consent, type ConsentScope,
 } from '../store/catalogue.js';
 import type { ClipStore } from '../store/clips.js';
 import { writeFileDurableSync } from '../store/durable.js';
@@ -129,8 +129,7 @@ export class Privacy {
     if (clip.caseCode === null || clip.consent === null) {
       throw new AppError('FORBIDDEN', `clip ${clip.id} has no case yet: assign it to a case before ${SCOPE_NL[scope]} (eerst een casus kiezen)`, { field: 'caseCode' });
     }
-    const now = this.catalogue.getCase(clip.caseCode)?.consent;
-    if (!clip.consent[scope] || !now?.[scope]) {
+    if (!consentInForce(clip.consent, this.catalogue.getCase(clip.caseCode)?.consent)[scope]) {
       throw new AppError('FORBIDDEN', `no consent for ${scope} for this clip's case (geen toestemming voor ${SCOPE_NL[scope]})`, { field: `consent.${scope}` });
     }
   }

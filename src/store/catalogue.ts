@@ -16,6 +16,19 @@ export interface Consent {
 export type ConsentScope = keyof Consent;
 export const CONSENT_SCOPES: ConsentScope[] = ['recording', 'review', 'supervision', 'training'];
 
+/**
+ * The consent in force for a clip: a use needs both the snapshot taken when the clip was made
+ * (or assigned) and the case's consent now. No current consent (no case) allows nothing.
+ */
+export function consentInForce(snapshot: Consent, current: Consent | undefined): Consent {
+  return {
+    recording: snapshot.recording && current?.recording === true,
+    review: snapshot.review && current?.review === true,
+    supervision: snapshot.supervision && current?.supervision === true,
+    training: snapshot.training && current?.training === true,
+  };
+}
+
 export interface CaseRow {
   code: string;
   trajectory: string | null;

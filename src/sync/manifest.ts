@@ -1,5 +1,5 @@
 import { AppError } from '../core/errors.js';
-import type { Catalogue, Consent, ConsentScope } from '../store/catalogue.js';
+import { consentInForce, type Catalogue, type Consent, type ConsentScope } from '../store/catalogue.js';
 import { CLIP_ID_PATTERN, segmentObjectName, stillObjectName } from '../store/clips.js';
 
 export { segmentObjectName, stillObjectName };
@@ -121,14 +121,7 @@ export function buildManifest(catalogue: Catalogue, kitId: string, clipId: strin
   if (!clip.caseCode) throw new AppError('CONFLICT', `clip ${clipId} has no case yet; assign one before it is uploaded`, { field: 'caseCode' });
   const kase = catalogue.getCase(clip.caseCode);
   const snapshot = clip.consent;
-  const consent: Consent | null = snapshot && kase
-    ? {
-        recording: snapshot.recording && kase.consent.recording,
-        review: snapshot.review && kase.consent.review,
-        supervision: snapshot.supervision && kase.consent.supervision,
-        training: snapshot.training && kase.consent.training,
-      }
-    : snapshot;
+  const consent = snapshot ? consentInForce(snapshot, kase?.consent) : null;
   const segments = catalogue.segments(clipId).map((s) => ({
     seq: s.seq, object: segmentObjectName(s.seq), sha256: s.sha256, bytes: s.bytes,
     startMs: s.startMs, durationMs: s.durationMs, discontinuity: s.discontinuity,
@@ -139,7 +132,7 @@ export function buildManifest(catalogue: Catalogue, kitId: string, clipId: strin
     consent, consentAtRecording: snapshot, purposes: clip.purposes,
     state: clip.state, recovered: clip.state === 'recovered',
     createdAt: clip.createdAt, requestedAt: clip.requestedAt, originMs: clip.originMs, stoppedAt: clip.stoppedAt,
-    preRollMs: clip.preRollMs, durationMs: segments.reduce((a, s) => a + s.durationMs, 0), bytes: segments.reduce((a, s) => a + s.bytes, 0),
+    preRollMs: clip.preRollMs, durationMs: clip.durationMs, bytes: clip.bytes,
     segments,
     markers: catalogue.markers(clipId).map((m) => ({ offsetMs: m.offsetMs, label: m.label })),
     stills: catalogue.stillRows(clipId).map((st) => ({

@@ -273,6 +273,9 @@ export interface SyncEvents {
   'run.finished': SyncRunResult;
 }
 
+/** How often one run sends a clip that changes while it is uploaded before leaving it to the next run. */
+const MAX_CLIP_ROUNDS = 3;
+
 function aborted(): SyncError {
   return new SyncError('ABORTED', 'the upload was stopped');
 }
@@ -433,9 +436,10 @@ export class SyncService {
       for (const clip of pending) {
         if (signal.aborted) throw aborted();
         try {
-          await this.uploadClip(clip, signal, result);
-          result.uploaded.push(clip.id);
-          this.set({ pending: this.progressValue.pending - 1 });
+          if (await this.uploadClip(clip, signal, result)) {
+            result.uploaded.push(clip.id);
+            this.set({ pending: this.progressValue.pending - 1 });
+          }
         } catch (err) {
           if (err instanceof SyncError && err.reason === 'LOCAL') {
             result.failed.push({ clipId: clip.id, message: err.message });
@@ -520,16 +524,34 @@ export class SyncService {
     return files.stillFile(clipId, o.n);
   }
 
-  private async uploadClip(clip: ClipRow, signal: AbortSignal, result: SyncRunResult): Promise<void> {
+  /**
+   * Uploads one clip: its objects, then its manifest, then marks it uploaded. The clip may change
+   * while it is sent (a still or a marker added while reviewing at the office): it is marked
+   * uploaded only if the manifest that went up still describes it and every object that manifest
+   * lists is confirmed. Otherwise the new objects and a new manifest go in another round, up to
+   * MAX_CLIP_ROUNDS; a clip that keeps changing waits for the next run, unmarked.
+   * Returns whether the clip was confirmed.
+   */
+  private async uploadClip(clip: ClipRow, signal: AbortSignal, result: SyncRunResult): Promise<boolean> {
+    const { logger } = this.opts;
+    this.set({ clipId: clip.id });
+    for (let round = 1; round <= MAX_CLIP_ROUNDS; round++) {
+      if (await this.sendClipRound(clip, signal, result, round)) return true;
+      logger.info('the clip changed while it was uploaded: its new parts go too', { clipId: clip.id, round });
+    }
+    logger.warn('the clip kept changing while it was uploaded: it is sent again in the next run', { clipId: clip.id, rounds: MAX_CLIP_ROUNDS });
+    return false;
+  }
+
+  private async sendClipRound(clip: ClipRow, signal: AbortSignal, result: SyncRunResult, round: number): Promise<boolean> {
     const { catalogue, clock, kitId, logger } = this.opts;
     const target = this.opts.target;
-    this.set({ clipId: clip.id });
     const objects = this.clipObjects(clip.id);
-    const segments = objects.filter((o) => o.kind === 'segment');
-    const stillCount = objects.length - segments.length;
     const confirmed = this.queue.confirmed(this.targetId, clip.id);
     const todo = objects.filter((o) => confirmed.get(o.key) !== o.sha256);
-    if (todo.length < objects.length) logger.info('resuming a clip', { clipId: clip.id, confirmed: objects.length - todo.length, left: todo.length });
+    // the run's total counted what the clip had when the run began; later rounds add what is new
+    if (round > 1) this.set({ bytesTotal: this.progressValue.bytesTotal + todo.reduce((a, o) => a + o.bytes, 0) });
+    else if (todo.length < objects.length) logger.info('resuming a clip', { clipId: clip.id, confirmed: objects.length - todo.length, left: todo.length });
 
     await this.pool(
       todo, signal,
@@ -561,10 +583,9 @@ export class SyncService {
     );
     this.flushConfirms();
 
-    // The manifest last: its presence at the organisation means every segment is there.
+    // The manifest last: its presence at the organisation means every object it lists is there.
     const manifest = buildManifest(catalogue, kitId, clip.id);
-    const json = manifestJson(manifest);
-    const sourceSha = sha256Hex(Buffer.from(json));
+    const sourceSha = sha256Hex(Buffer.from(manifestJson(manifest)));
     let stored = this.queue.storedManifest(clip.id);
     if (!stored || stored.sourceSha256 !== sourceSha) {
       const body = await encryptManifest(manifest, this.orgRecipient());
@@ -578,17 +599,34 @@ export class SyncService {
       this.queue.confirm({ target: this.targetId, key: mKey, clipId: clip.id, kind: 'manifest', seq: null, sha256: stored.sha256, md5: stored.md5, bytes: stored.body.byteLength, at: clock.now() });
       this.addDone(stored.body.byteLength);
     }
+
+    // From here on nothing awaits: the check and the mark see the same catalogue.
+    const uploadedManifest = stored;
     const now = clock.now();
-    const bytes = objects.reduce((a, s) => a + s.bytes, 0);
-    catalogue.db.transaction(() => {
+    const marked = catalogue.db.transaction(() => {
+      if (this.manifestSourceSha(clip.id) !== uploadedManifest.sourceSha256) return null;
+      const current = this.clipObjects(clip.id);
+      const done = this.queue.confirmed(this.targetId, clip.id);
+      if (current.some((o) => done.get(o.key) !== o.sha256)) return null;
+      const segments = current.filter((o) => o.kind === 'segment').length;
+      const stills = current.length - segments;
+      const bytes = current.reduce((a, o) => a + o.bytes, 0);
       this.opts.clips.markUploaded(clip.id, now);
       catalogue.audit('upload.confirmed', now, clip.id, {
-        target: target.kind, objects: objects.length + 1, segments: segments.length, ...(stillCount ? { stills: stillCount } : {}), bytes, manifestSha256: stored.sha256,
+        target: target.kind, objects: current.length + 1, segments, ...(stills ? { stills } : {}), bytes, manifestSha256: uploadedManifest.sha256,
       });
+      return { objects: current.length + 1, segments, stills, bytes };
     })();
+    if (!marked) return false;
     this.queue.dropManifest(clip.id);
-    logger.info('clip upload confirmed', { clipId: clip.id, segments: segments.length, stills: stillCount, bytes });
-    this.emitter.emit('clip.uploaded', { clipId: clip.id, objects: objects.length + 1, bytes });
+    logger.info('clip upload confirmed', { clipId: clip.id, segments: marked.segments, stills: marked.stills, bytes: marked.bytes });
+    this.emitter.emit('clip.uploaded', { clipId: clip.id, objects: marked.objects, bytes: marked.bytes });
+    return true;
+  }
+
+  /** SHA-256 of the manifest the catalogue gives for the clip now. */
+  private manifestSourceSha(clipId: string): string {
+    return sha256Hex(Buffer.from(manifestJson(buildManifest(this.opts.catalogue, this.opts.kitId, clipId))));
   }
 
   /**
