@@ -2,7 +2,6 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Clock, TimerHandle } from '../src/core/clock.js';
 import type { RecorderStateName } from '../src/core/events.js';
 import { createLogger } from '../src/core/logger.js';
 import { KitButton } from '../src/device/button.js';
@@ -38,48 +37,10 @@ import {
   type PressKind,
   type PressOutcome,
 } from '../src/device/press.js';
+import { ManualClock } from './helpers/manual-clock.js';
 
 const silent = createLogger({ level: 'silent' });
 
-/** A clock whose timers fire only when the test advances it (in due order, ties in set order). */
-class ManualClock implements Clock {
-  private t = 0;
-  private seq = 0;
-  private readonly timers = new Map<number, { at: number; fn: () => void }>();
-
-  now(): number {
-    return 1_700_000_000_000 + this.t;
-  }
-  monotonic(): number {
-    return this.t;
-  }
-  setTimeout(fn: () => void, ms: number): TimerHandle {
-    const id = ++this.seq;
-    this.timers.set(id, { at: this.t + Math.max(0, ms), fn });
-    return { id } as TimerHandle;
-  }
-  clearTimeout(handle: TimerHandle): void {
-    this.timers.delete((handle as { id: number }).id);
-  }
-  /** Moves time forward by ms, firing every timer that falls due on the way. */
-  advance(ms: number): void {
-    const end = this.t + ms;
-    for (;;) {
-      let next: [number, { at: number; fn: () => void }] | null = null;
-      for (const entry of this.timers) {
-        if (entry[1].at <= end && (next === null || entry[1].at < next[1].at)) next = entry;
-      }
-      if (!next) break;
-      this.timers.delete(next[0]);
-      this.t = next[1].at;
-      next[1].fn();
-    }
-    this.t = end;
-  }
-  get pending(): number {
-    return this.timers.size;
-  }
-}
 
 function detector(clock: ManualClock, opts: { debounceMs?: number; longPressMs?: number; doublePressMs?: number } = {}) {
   const presses: PressEvent[] = [];

@@ -1,22 +1,22 @@
 // The live tail of the RAM ring (the remote's camera preview, GET /api/live.m3u8): the real capture
 // worker with the sim GStreamer pipeline, the real recorder, store and catalogue; and the file
 // bookkeeping (which ring file may be deleted when) with segments the test closes itself.
-import { EventEmitter } from 'node:events';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildPipeline } from '../src/capture/profiles.js';
-import { CaptureSupervisor, type CaptureStatus, type ClosedSegment } from '../src/capture/supervisor.js';
+import { CaptureSupervisor, type ClosedSegment } from '../src/capture/supervisor.js';
 import { parseConfig } from '../src/config/load.js';
 import { systemClock, type Clock, type TimerHandle } from '../src/core/clock.js';
 import { EventBus } from '../src/core/events.js';
 import { createLogger } from '../src/core/logger.js';
-import { LIVE_GRACE_SEGMENTS, LIVE_TAIL_SEGMENTS, Recorder, type CaptureControl, type LiveSegment } from '../src/session/recorder.js';
+import { LIVE_GRACE_SEGMENTS, LIVE_TAIL_SEGMENTS, Recorder, type LiveSegment } from '../src/session/recorder.js';
 import { Catalogue } from '../src/store/catalogue.js';
 import { ClipStore } from '../src/store/clips.js';
 import { generateIdentity } from '../src/store/crypto.js';
 import { StorageGuard } from '../src/store/storage.js';
+import { FakeCapture } from './helpers/fake-capture.js';
 import { discover } from './helpers/media.js';
 
 const logger = createLogger({ level: 'silent' });
@@ -129,21 +129,6 @@ class StepClock implements Clock {
   clearTimeout(h: TimerHandle) { clearTimeout(h as NodeJS.Timeout); }
 }
 
-class StepCapture extends EventEmitter implements CaptureControl {
-  status: CaptureStatus = { armed: false, ok: false, restarts: 0 };
-  private n = 0;
-  constructor(private readonly ring: string) { super(); }
-  arm() { this.status = { armed: true, ok: true, restarts: 0 }; }
-  async disarm() { this.status = { armed: false, ok: false, restarts: 0 }; }
-  cut() { return false; }
-  segment(startMono: number, endMono: number, generation = 1): ClosedSegment {
-    const p = path.join(this.ring, `g${generation}-${String(this.n++).padStart(8, '0')}.ts`);
-    writeFileSync(p, Buffer.alloc(500, this.n));
-    const seg = { path: p, startMono, endMono, bytes: 500, generation };
-    this.emit('segment', seg);
-    return seg;
-  }
-}
 
 describe('live tail bookkeeping', () => {
   it('lists the newest four, keeps a ring file fetchable for five more, names never repeat across a worker restart, and marks the jump', async () => {
@@ -156,7 +141,7 @@ describe('live tail bookkeeping', () => {
     });
     const { catalogue, clips } = await store(dir);
     const clock = new StepClock();
-    const capture = new StepCapture(ring);
+    const capture = new FakeCapture(ring, { bytes: 500, cutClosesSegment: false });
     // no pre-roll: the ring itself would delete every segment at once
     const recorder = new Recorder(capture, clips, catalogue, new StorageGuard(dir, 0), new EventBus(), clock, logger,
       { profile: 'sim', preRollMs: 0, segmentMs: 1000, armAtStart: true }, 1000);

@@ -1,62 +1,19 @@
-import { EventEmitter } from 'node:events';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { CaptureStatus, ClosedSegment } from '../src/capture/supervisor.js';
-import type { Clock, TimerHandle } from '../src/core/clock.js';
 import { EventBus } from '../src/core/events.js';
 import { createLogger } from '../src/core/logger.js';
-import { Recorder, type CaptureControl } from '../src/session/recorder.js';
+import { Recorder } from '../src/session/recorder.js';
 import { Catalogue } from '../src/store/catalogue.js';
 import { ClipStore } from '../src/store/clips.js';
 import { generateIdentity } from '../src/store/crypto.js';
 import { StorageGuard } from '../src/store/storage.js';
+import { FakeCapture } from './helpers/fake-capture.js';
+import { ManualClock } from './helpers/manual-clock.js';
 
 const logger = createLogger({ level: 'silent' });
 
-/** Time the test moves; timers fire when it passes them. */
-class ManualClock implements Clock {
-  t = 1_000_000;
-  private timers: { at: number; fn: () => void; id: number }[] = [];
-  private next = 0;
-  now() { return this.t + 1_700_000_000_000; }
-  monotonic() { return this.t; }
-  setTimeout(fn: () => void, ms: number): TimerHandle {
-    const id = ++this.next;
-    this.timers.push({ at: this.t + ms, fn, id });
-    return { id } as TimerHandle;
-  }
-  clearTimeout(h: TimerHandle) {
-    this.timers = this.timers.filter((x) => x.id !== (h as { id: number }).id);
-  }
-  advance(ms: number) {
-    this.t += ms;
-    for (const due of this.timers.filter((x) => x.at <= this.t)) {
-      this.timers = this.timers.filter((x) => x !== due);
-      due.fn();
-    }
-  }
-  get pending() { return this.timers.length; }
-}
-
-/** The capture side as the recorder sees it; segments are real files in a temp ring. */
-class FakeCapture extends EventEmitter implements CaptureControl {
-  status: CaptureStatus = { armed: false, ok: false, restarts: 0 };
-  cuts = 0;
-  private n = 0;
-  constructor(private readonly ring: string) { super(); }
-  arm() { this.status = { armed: true, ok: true, restarts: 0 }; }
-  async disarm() { this.status = { armed: false, ok: false, restarts: 0 }; }
-  cut() { this.cuts += 1; return true; }
-  segment(startMono: number, endMono: number, generation = 1): ClosedSegment {
-    const p = path.join(this.ring, `g${generation}-${String(this.n++).padStart(8, '0')}.ts`);
-    writeFileSync(p, Buffer.alloc(2000, this.n));
-    const seg = { path: p, startMono, endMono, bytes: 2000, generation };
-    this.emit('segment', seg);
-    return seg;
-  }
-}
 
 async function setup() {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'vht-recorder-'));
@@ -66,7 +23,7 @@ async function setup() {
   const clips = new ClipStore(path.join(dir, 'data'), catalogue, {
     recipientsFor: () => [org.recipient], createClipKey: async () => null, destroyClipKey: async () => 'complete',
   }, logger);
-  const clock = new ManualClock();
+  const clock = new ManualClock(1_000_000);
   const capture = new FakeCapture(ring);
   const recorder = new Recorder(capture, clips, catalogue, new StorageGuard(dir, 0), new EventBus(), clock, logger,
     { profile: 'sim', preRollMs: 3000, segmentMs: 1000, armAtStart: true }, 1000);

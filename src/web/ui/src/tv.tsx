@@ -18,8 +18,9 @@ interface Command {
 }
 
 /**
- * Hands commands to the mounted screen; keeps the ones that arrive before it is mounted (the phone
- * sends position and speed right after presenting, often before the TV has loaded the clip).
+ * Hands commands to the screen once it can apply them; keeps the ones that arrive before (the
+ * phone sends position and speed right after presenting, often before the TV has mounted the
+ * screen or loaded the clip's metadata). The only command buffer of the TV page.
  */
 class CommandHub {
   private listener: ((c: Command) => void) | null = null;
@@ -100,8 +101,6 @@ function Screen({ api, state, commands }: { api: Api; state: TvState; commands: 
     const v = ref.current!;
     const clock = new FrameClock(v);
     const looper = new Looper(v, clock);
-    let ready = v.readyState >= 1;
-    const queue: Command[] = [];
     const fps = () => (stateRef.current.fps > 0 ? stateRef.current.fps : 25);
     const show = (s: string) => {
       setFlash(s);
@@ -127,22 +126,18 @@ function Screen({ api, state, commands }: { api: Api; state: TvState; commands: 
         void api.post('/api/tv/ack', { id: c.id }).catch(() => undefined);
       }
     };
-    const onCommand = (c: Command) => {
-      if (ready) apply(c);
-      else queue.push(c);
-    };
+    // commands wait in the hub until the clip's metadata is there (a seek before it is lost)
+    let detach: (() => void) | null = null;
     const onReady = () => {
-      if (ready) return;
-      ready = true;
-      for (const c of queue.splice(0)) apply(c);
+      detach ??= commands.attach(apply);
     };
     const sync = () => {
       setPaused(v.paused);
       setRate(v.playbackRate);
     };
     v.addEventListener('loadedmetadata', onReady);
+    if (v.readyState >= 1) onReady();
     for (const e of ['play', 'pause', 'ratechange']) v.addEventListener(e, sync);
-    const detach = commands.attach(onCommand);
     let attached: { destroy(): void } | null = null;
     let dead = false;
     void attachHls(v, `/api/clips/${state.clipId}/index.m3u8`).then((a) => {
@@ -151,7 +146,7 @@ function Screen({ api, state, commands }: { api: Api; state: TvState; commands: 
     });
     return () => {
       dead = true;
-      detach();
+      detach?.();
       v.removeEventListener('loadedmetadata', onReady);
       for (const e of ['play', 'pause', 'ratechange']) v.removeEventListener(e, sync);
       looper.destroy();
