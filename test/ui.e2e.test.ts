@@ -420,6 +420,31 @@ describe('web app (Chromium against the real kit)', () => {
     }
   }, 40_000);
 
+  it('switching the TV to another clip: the commands sent right after apply to the new clip', async () => {
+    const tvPage = tv.page;
+    const shows = (id: string) => tvPage.waitForFunction((want) => {
+      const v = document.querySelector('[data-testid="tv-video"]') as HTMLVideoElement | null;
+      return !!v && v.currentSrc.includes(want) && v.readyState >= 1;
+    }, id, { timeout: 15_000 });
+    // the other take joins the case (review needs a case's consent), then the phone presents it and
+    // at once pauses it, seeks and slows it down, before the TV has even loaded the new clip: none
+    // of it may land on the old clip's player
+    expect((await svc.request('PATCH', `/api/clips/${otherClipId}`, { caseCode: 'GZ-0042' })).status).toBe(200);
+    expect((await svc.request('POST', '/api/present', { clipId: otherClipId })).status).toBe(200);
+    // (the other take is about 1.6 s long)
+    for (const c of [{ action: 'pause' }, { action: 'seek', time: 1 }, { action: 'rate', rate: 0.5 }]) {
+      expect((await svc.request('POST', '/api/present/control', c)).status).toBe(200);
+    }
+    await shows(otherClipId);
+    await tvPage.waitForFunction(() => {
+      const v = document.querySelector('[data-testid="tv-video"]') as HTMLVideoElement;
+      return v.paused && v.playbackRate === 0.5 && Math.abs(v.currentTime - 1) < 0.1;
+    }, undefined, { timeout: 10_000 });
+    // back to the first clip for the tests that follow
+    expect((await svc.request('POST', '/api/present', { clipId })).status).toBe(200);
+    await shows(clipId);
+  }, 40_000);
+
   it('stops presenting: the TV goes back to its idle screen', async () => {
     await phone.page.click('[data-testid=present]');
     await visible(tv.page.getByTestId('tv-idle'), 10_000);

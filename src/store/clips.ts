@@ -245,8 +245,10 @@ export class ClipStore {
       const line: StillLine = { t: 'still', id, timeMs: t, bytes: row.bytes, sha256, createdAt: now };
       appendLineDurable(path.join(this.clipDir(clipId), 'journal.jsonl'), JSON.stringify(line));
       await writeFileDurable(this.stillFile(clipId, id), ciphertext);
+      // The clip as it is now, not as it was before the awaits: an upload may have been confirmed
+      // meanwhile, and it has to be reopened for this still. No await between the two lines.
       this.catalogue.insertStill(row);
-      this.reopenUpload(clip);
+      this.reopenUpload(this.requireClip(clipId));
       return { id, bytes: row.bytes, createdAt: now };
     } finally {
       inFlight.delete(id);

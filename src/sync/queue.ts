@@ -205,6 +205,8 @@ export interface SyncRunResult {
   waitingForCase: string[];
   /** Clips skipped because something local is wrong with them (missing or damaged segment). */
   failed: { clipId: string; message: string }[];
+  /** Clips that kept changing while they were uploaded (stills, markers): left, unmarked, for the next run. */
+  deferred: string[];
   /** What stopped the run, when something did. */
   error?: SyncError;
   bytesSent: number;
@@ -406,7 +408,7 @@ export class SyncService {
 
   private async run(signal: AbortSignal): Promise<SyncRunResult> {
     const { clock, logger } = this.opts;
-    const result: SyncRunResult = { docked: true, uploaded: [], waitingForCase: [], failed: [], bytesSent: 0 };
+    const result: SyncRunResult = { docked: true, uploaded: [], waitingForCase: [], failed: [], deferred: [], bytesSent: 0 };
     this.set({ state: 'checking', bytesDone: 0, bytesTotal: 0, bytesSent: 0, etaSeconds: undefined, clipId: undefined, lastError: undefined, lastRunAt: clock.now() });
     try {
       if (this.opts.dock) {
@@ -439,6 +441,8 @@ export class SyncService {
           if (await this.uploadClip(clip, signal, result)) {
             result.uploaded.push(clip.id);
             this.set({ pending: this.progressValue.pending - 1 });
+          } else {
+            result.deferred.push(clip.id);
           }
         } catch (err) {
           if (err instanceof SyncError && err.reason === 'LOCAL') {
@@ -455,9 +459,14 @@ export class SyncService {
         if (key) result.auditExport = key;
       }
       const failed = result.failed.length > 0;
-      this.set({ state: failed ? 'error' : 'done', clipId: undefined, etaSeconds: undefined, ...(failed ? {} : { lastSuccessAt: clock.now(), lastError: undefined }) });
+      // a run that left a changing clip behind is not an error, but not "everything confirmed" either
+      const complete = !failed && result.deferred.length === 0;
+      this.set({
+        state: failed ? 'error' : 'done', clipId: undefined, etaSeconds: undefined,
+        ...(failed ? {} : { lastError: undefined }), ...(complete ? { lastSuccessAt: clock.now() } : {}),
+      });
       logger.info('sync run finished', {
-        uploaded: result.uploaded.length, failed: result.failed.length, waitingForCase: waiting.length, bytesSent: result.bytesSent,
+        uploaded: result.uploaded.length, failed: result.failed.length, deferred: result.deferred.length, waitingForCase: waiting.length, bytesSent: result.bytesSent,
       });
       return result;
     } catch (err) {

@@ -39,8 +39,13 @@ class CommandHub {
     };
   }
 
-  clear(): void {
+  /**
+   * Another clip is presented (or none): what waits was meant for the old one, and the screen
+   * showing the old one takes nothing more; the new clip's screen attaches when it is ready.
+   */
+  reset(): void {
     this.pending = [];
+    this.listener = null;
   }
 }
 
@@ -180,6 +185,8 @@ function Tv() {
   const commands = useMemo(() => new CommandHub(), []);
   const [phase, setPhase] = useState<'loading' | 'pair' | 'ready'>('loading');
   const [state, setState] = useState<TvState | null>(null);
+  const shownClip = useRef<string | null>(null);
+  shownClip.current = state?.clipId ?? null;
   const [error, setError] = useState('');
 
   const loadState = useCallback(async () => {
@@ -215,7 +222,7 @@ function Tv() {
       '/api/tv/events',
       {
         present: (p: { clipId: string | null }) => {
-          if (!p.clipId) commands.clear();
+          if (p.clipId !== shownClip.current) commands.reset();
           void loadState();
         },
         'tv.control': (c: Command) => commands.send(c),
