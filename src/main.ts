@@ -268,6 +268,9 @@ export async function createKit(
     });
     // A confirmed clip may now go (retention decides when).
     sync.on('clip.uploaded', () => void privacy.runRetention());
+    // What waits for upload changes between runs too: the status follows at once.
+    bus.on('clip.stopped', () => sync.recount());
+    bus.on('clip.updated', () => sync.recount());
     // A trigger only starts a check: the run itself checks the dock (TLS identity) first.
     bus.on('dock', (d) => {
       if (d.docked) void sync.runOnce();

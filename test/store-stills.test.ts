@@ -346,6 +346,9 @@ describe('a clip that changes while it is uploaded', () => {
     expect(kit.catalogue.stillRows(id).map((st) => st.id)).toEqual([1]);
     expect(kit.catalogue.getClip(id)!.uploadedAt).toBeNull(); // reopened: retention must not take it
     expect(kit.clips.readClipFile(id).uploadedAt).toBeNull();
+    expect(svc.progress.pending).toBe(0); // counted when the run ended
+    svc.recount(); // what the kit does on clip.updated
+    expect(svc.progress.pending).toBe(1);
     const r2 = await svc.runOnce();
     expect(r2.uploaded).toEqual([id]);
     expect(readdirSync(clipDir)).toContain('still-1.jpg.age');

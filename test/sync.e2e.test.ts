@@ -38,6 +38,9 @@ describe('docking the kit: upload to the office share, confirm, retention, expor
     durationMs = (await svc.request('POST', '/api/recording/stop', {})).json.durationMs;
     segmentCount = (await svc.request('GET', `/api/clips/${clipId}`)).json.segmentCount;
     expect(segmentCount).toBeGreaterThanOrEqual(3);
+    // the status counts the new take at once, before any run
+    const before = (await svc.request('GET', '/api/sync')).json;
+    expect([before.pending, before.waitingForCase]).toEqual([1, 1]);
     // the NetworkManager hook's trigger: only starts a check
     const net = execFileSync(process.execPath, [BIN, 'network', 'up'], { env: { ...process.env, VHT_KIT_DATA_DIR: svc.dataDir }, encoding: 'utf8' });
     expect(net).toContain('network up');
@@ -49,6 +52,8 @@ describe('docking the kit: upload to the office share, confirm, retention, expor
 
   it('on `vht-kit dock on` uploads, confirms, and only then deletes the local copy', async () => {
     expect((await svc.request('PATCH', `/api/clips/${clipId}`, { caseCode: 'GZ-0077' })).status).toBe(200);
+    const assigned = (await svc.request('GET', '/api/sync')).json;
+    expect([assigned.pending, assigned.waitingForCase]).toEqual([1, 0]);
     execFileSync(process.execPath, [BIN, 'dock', 'on'], { env: { ...process.env, VHT_KIT_DATA_DIR: svc.dataDir } });
     const s = await waitSync(svc, (x) => x.state === 'done' && x.pending === 0);
     expect(s.bytesDone).toBeGreaterThan(0);

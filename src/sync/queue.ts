@@ -392,6 +392,17 @@ export class SyncService {
     this.emitter.emit('progress', this.progress);
   }
 
+  /**
+   * Counts the clips to upload again, between runs (a take stopped, a clip assigned, a still added
+   * to an uploaded clip): the status shows them at once, not only from the next run. A run in
+   * progress keeps its own count.
+   */
+  recount(): void {
+    if (this.current) return;
+    const { pending, waiting } = this.counts();
+    this.set({ pending: pending.length + waiting.length, waitingForCase: waiting.length });
+  }
+
   private counts(): { pending: ClipRow[]; waiting: ClipRow[] } {
     const pending: ClipRow[] = [];
     const waiting: ClipRow[] = [];
