@@ -30,7 +30,6 @@ const WARMUP = numArg('warmup', 50);
 const PORT = numArg('port', 18250);
 const TARGET_P95_MS = 20;
 const CASES = 40;
-const TRAJECTORIES = ['k-vht', 'vht-voorzorg', 'lokale-teams', 'jeugdhulp-ggz', 'verstandelijke-beperkingen', 'communicatieve-beperkingen', 'gehechtheid', 'complexe-problemen'];
 const LABELS = ['initiatief kind', 'ontvangen', 'beurt', 'benoemen', 'instemmen', null];
 
 /** Deterministic pseudo-random numbers (the same catalogue every run). */
@@ -63,6 +62,7 @@ function stats(ms, bytes) {
 
 async function fill(dataDir) {
   const { Catalogue } = await import(pathToFileURL(path.join(REPO, 'dist', 'store', 'catalogue.js')).href);
+  const { TRAJECTORIES } = await import(pathToFileURL(path.join(REPO, 'dist', 'store', 'migrations.js')).href);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const cat = new Catalogue(path.join(dataDir, 'catalogue.db'));
   const rand = rng(42);
@@ -76,8 +76,7 @@ async function fill(dataDir) {
   const seg = cat.db.prepare(
     `INSERT INTO segments (clip_id, seq, start_ms, duration_ms, bytes, sha256, discontinuity) VALUES (?, ?, ?, ?, ?, ?, 0)`,
   );
-  const hasStills = cat.db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'stills'").get() !== undefined;
-  const still = hasStills ? cat.db.prepare('INSERT INTO stills (clip_id, id, time_ms, bytes, sha256, created_at) VALUES (?, ?, ?, ?, ?, ?)') : null;
+  const still = cat.db.prepare('INSERT INTO stills (clip_id, id, time_ms, bytes, sha256, created_at) VALUES (?, ?, ?, ?, ?, ?)');
   cat.db.transaction(() => {
     for (let i = 0; i < CASES; i++) {
       const code = `fam-${String(1000 + i)}`;
@@ -101,7 +100,7 @@ async function fill(dataDir) {
         const markers = Math.floor(rand() * 12);
         for (let m = 0; m < markers; m++) cat.insertMarker(id, Math.floor(rand() * seconds * 1000), LABELS[m % LABELS.length], createdAt + m);
         markerRows += markers;
-        if (still && rand() < 0.3) {
+        if (rand() < 0.3) {
           const n = 1 + Math.floor(rand() * 3);
           for (let k = 1; k <= n; k++) still.run(id, k, Math.floor(rand() * seconds * 1000), 60_000, 'cd'.repeat(32), createdAt + k);
           stillRows += n;

@@ -60,6 +60,13 @@ export interface LiveSegment {
   discontinuity: boolean;
 }
 
+/** A closed segment in the live tail, with its number in the live playlist. */
+interface LiveEntry {
+  seg: ClosedSegment;
+  n: number;
+  discontinuity: boolean;
+}
+
 /** How many closed segments the live playlist lists. */
 export const LIVE_TAIL_SEGMENTS = 4;
 
@@ -87,7 +94,7 @@ export interface RecorderStatus {
 export class Recorder {
   private ring: ClosedSegment[] = [];
   /** The newest closed segments, whoever owns them (ring or take), for the live preview: the listed tail and its grace. */
-  private live: { seg: ClosedSegment; n: number; discontinuity: boolean }[] = [];
+  private live: LiveEntry[] = [];
   private liveCounter = 0;
   /** Files their owner is done with while the live tail still holds them: deleted when they leave it. */
   private readonly releasedWhileLive = new Set<string>();
@@ -289,7 +296,7 @@ export class Recorder {
     return l ? this.liveEntry(l) : undefined;
   }
 
-  private liveEntry(l: { seg: ClosedSegment; n: number; discontinuity: boolean }): LiveSegment {
+  private liveEntry(l: LiveEntry): LiveSegment {
     return { name: `${l.n}.ts`, path: l.seg.path, durationMs: Math.max(1, Math.round(l.seg.endMono - l.seg.startMono)), discontinuity: l.discontinuity };
   }
 
