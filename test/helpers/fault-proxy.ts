@@ -61,6 +61,20 @@ export class FaultProxy {
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
   }
 
+  /**
+   * Resolves once no client connection is open any more (after the client closed its agent), so a
+   * request still on its way when the client gave up is counted before the caller looks at the log.
+   */
+  async settled(timeoutMs = 5000): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    while (this.sockets.size > 0) {
+      if (Date.now() > until) throw new Error(`proxy: ${this.sockets.size} client connection(s) still open after ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    // a request whose bytes arrived just before its connection closed is parsed on the next turn
+    await new Promise((r) => setImmediate(r));
+  }
+
   puts(): ProxyLogEntry[] {
     return this.log.filter((e) => e.method === 'PUT');
   }
