@@ -1,7 +1,8 @@
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Clock, TimerHandle } from '../src/core/clock.js';
@@ -287,7 +288,8 @@ describe('the TV: pairing, a viewer limited to the presented clip, phone → TV 
     const dir = mkdtempSync(path.join(os.tmpdir(), 'vht-still-'));
     try {
       const jpegFile = path.join(dir, 'frame.jpg');
-      execFileSync('gst-launch-1.0', ['-q', 'videotestsrc', 'num-buffers=1', '!', 'video/x-raw,width=64,height=48', '!', 'jpegenc', '!', 'filesink', `location=${jpegFile}`]);
+      // not execFileSync: a blocked event loop lets a kept-alive connection go stale under the next fetch
+      await promisify(execFile)('gst-launch-1.0', ['-q', 'videotestsrc', 'num-buffers=1', '!', 'video/x-raw,width=64,height=48', '!', 'jpegenc', '!', 'filesink', `location=${jpegFile}`]);
       const jpeg = readFileSync(jpegFile);
       const post = (body: Buffer, type = 'image/jpeg', t = '400') =>
         fetch(`${svc.url}/api/clips/${clipB}/stills?t=${t}`, {

@@ -46,6 +46,8 @@ export function rawRequest(opts: {
   body?: string | Buffer;
   tls?: { ca: string | Buffer; servername: string };
   host?: string;
+  /** No answer within this many ms fails the request. Default 10 000. */
+  timeoutMs?: number;
 }): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const common = {
@@ -66,11 +68,14 @@ export function rawRequest(opts: {
       });
       res.on('error', reject);
     };
+    // A new connection per request (agent: false): a kept-alive one that the kit closed after its
+    // 5 s idle time while the test's event loop was blocked (a synchronous CLI call) fails on reuse.
     const req = opts.tls
-      ? https.request({ ...common, ca: opts.tls.ca, servername: opts.tls.servername }, onRes)
-      : http.request(common, onRes);
+      ? https.request({ ...common, agent: false, ca: opts.tls.ca, servername: opts.tls.servername }, onRes)
+      : http.request({ ...common, agent: false }, onRes);
     req.on('error', reject);
-    req.setTimeout(10_000, () => req.destroy(new Error(`request ${opts.path} timed out`)));
+    const timeoutMs = opts.timeoutMs ?? 10_000;
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`request ${opts.path} timed out after ${timeoutMs} ms`)));
     req.end(opts.body);
   });
 }
@@ -155,13 +160,7 @@ export class Service {
     while (Date.now() < deadline) {
       if (proc.exitCode !== null) throw new Error(`service exited (${proc.exitCode}):\n${this.output}`);
       try {
-        if (this.opts.tls) {
-          const r = await rawRequest({ port: this.port, path: '/healthz', tls: this.opts.tls, headers: { host: `${this.opts.tls.servername}:${this.port}` } });
-          if (r.status === 200) break;
-        } else {
-          const r = await fetch(`${this.url}/healthz`);
-          if (r.ok) break;
-        }
+        if ((await this.send('GET', '/healthz', {})).status === 200) break;
       } catch {
         // not listening yet
       }
@@ -171,18 +170,8 @@ export class Service {
   }
 
   async login(pin = '1234'): Promise<void> {
-    if (this.opts.tls) {
-      const r = await this.request('POST', '/api/login', { pin });
-      if (r.status !== 204) throw new Error(`login failed: ${r.status} ${r.text}`);
-      const cookies = sessionCookies(r.headers.getSetCookie());
-      this.cookie = cookies.header;
-      this.csrf = cookies.csrf;
-      return;
-    }
-    const r = await fetch(`${this.url}/api/login`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ pin }),
-    });
-    if (r.status !== 204) throw new Error(`login failed: ${r.status} ${await r.text()}`);
+    const r = await this.send('POST', '/api/login', { 'content-type': 'application/json' }, JSON.stringify({ pin }));
+    if (r.status !== 204) throw new Error(`login failed: ${r.status} ${r.text}`);
     const cookies = sessionCookies(r.headers.getSetCookie());
     this.cookie = cookies.header;
     this.csrf = cookies.csrf;
@@ -199,28 +188,26 @@ export class Service {
     if (this.csrf && !['GET', 'HEAD'].includes(method.toUpperCase())) headers['x-csrf-token'] = this.csrf;
     if (body !== undefined) headers['content-type'] = 'application/json';
     Object.assign(headers, extraHeaders);
-    if (this.opts.tls) {
-      const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
-      const r = await rawRequest({
-        port: this.port, method, path: url, tls: this.opts.tls, body: payload,
-        headers: { host: `${this.opts.tls.servername}:${this.port}`, ...headers, ...(payload !== undefined ? { 'content-length': String(Buffer.byteLength(payload)) } : {}) },
-      });
-      const h = new Headers();
-      for (const [k, v] of Object.entries(r.headers)) {
-        if (Array.isArray(v)) for (const one of v) h.append(k, one);
-        else if (v !== undefined) h.set(k, v);
-      }
-      return { status: r.status, json: r.json, text: r.text, headers: h };
+    return this.send(method, url, headers, body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body));
+  }
+
+  /** One request on a new connection, over HTTPS with the test CA when the kit serves TLS. */
+  private async send(method: string, url: string, headers: Record<string, string>, payload?: string): Promise<{ status: number; json: any; text: string; headers: Headers }> {
+    const r = await rawRequest({
+      port: this.port, method, path: url, body: payload, timeoutMs: 60_000,
+      ...(this.opts.tls ? { tls: this.opts.tls } : {}),
+      headers: {
+        ...(this.opts.tls ? { host: `${this.opts.tls.servername}:${this.port}` } : {}),
+        ...headers,
+        ...(payload !== undefined ? { 'content-length': String(Buffer.byteLength(payload)) } : {}),
+      },
+    });
+    const h = new Headers();
+    for (const [k, v] of Object.entries(r.headers)) {
+      if (Array.isArray(v)) for (const one of v) h.append(k, one);
+      else if (v !== undefined) h.set(k, v);
     }
-    const r = await fetch(`${this.url}${url}`, { method, headers, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
-    const text = await r.text();
-    let json: any = undefined;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
-    return { status: r.status, json, text, headers: r.headers };
+    return { status: r.status, json: r.json, text: r.text, headers: h };
   }
 
   async status(): Promise<any> {
