@@ -335,9 +335,11 @@ describe('sync to S3 (Swift)', () => {
       svc.close();
       // a PUT that the run gave up on may still reach the server: count it with this case, not the next
       await proxy.settled();
-      const tried = proxy.puts().slice(before).map((p) => p.path);
-      expect(tried.length, `${c.reason}: stops at once, at most one PUT per parallel upload; tried ${tried.join(', ')}`).toBeLessThanOrEqual(2);
-      expect(new Set(tried).size, `${c.reason}: no retries; tried ${tried.join(', ')}`).toBe(tried.length);
+      const log = proxy.puts().slice(before);
+      const tried = log.map((p) => p.path);
+      const seen = log.map((p) => `${p.path} → ${p.status || p.errorCode || 'no answer'}`).join(', ');
+      expect(tried.length, `${c.reason}: stops at once, at most one PUT per parallel upload; tried ${seen}`).toBeLessThanOrEqual(2);
+      expect(new Set(tried).size, `${c.reason}: no retries; tried ${seen}`).toBe(tried.length);
       expect(kit.catalogue.getClip(id)!.uploadedAt).toBeNull();
       expect(kit.catalogue.db.prepare('SELECT COUNT(*) AS n FROM sync_objects').get()).toEqual({ n: 0 });
     }
