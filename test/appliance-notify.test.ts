@@ -127,9 +127,14 @@ describe('systemd notify protocol (harness socket, real service)', () => {
   });
 
   it('keeps sending WATCHDOG=1 at half of WATCHDOG_USEC', async () => {
-    const before = sock.with('WATCHDOG').length;
-    await sleep(3000);
-    const pings = sock.with('WATCHDOG').slice(before);
+    // counted by the receiver's arrival times over 3 s, once a ping after the window has arrived
+    const t0 = Date.now();
+    const deadline = t0 + 15_000;
+    while (!sock.with('WATCHDOG').some((m) => m.t >= t0 + 3000)) {
+      if (Date.now() > deadline) throw new Error('no WATCHDOG=1 after the 3 s window');
+      await sleep(20);
+    }
+    const pings = sock.with('WATCHDOG').filter((m) => m.t >= t0 && m.t < t0 + 3000);
     // 3 s at a 500 ms interval: 6 pings; a loaded 2-core machine may lose one or two.
     expect(pings.length).toBeGreaterThanOrEqual(4);
     expect(pings.length).toBeLessThanOrEqual(8);
@@ -159,6 +164,7 @@ describe('systemd notify protocol (harness socket, real service)', () => {
     expect(code).toBe(0);
     // Well within the unit's TimeoutStopSec (30 s).
     expect(tookMs).toBeLessThan(15_000);
+    await sock.waitFor('STOPPING', 5000); // the receiver's report may come after the exit
     const stopping = sock.with('STOPPING');
     expect(stopping).toHaveLength(1);
     expect(stopping[0]!.t).toBeGreaterThanOrEqual(termAt - 50);
@@ -229,8 +235,8 @@ describe('watchdog supervision (the harness plays systemd: WatchdogSec=1s, Resta
       expect(clip.state).toBe('recovered');
       expect(clip.durationMs).toBeGreaterThan(1000);
       const pingsBefore = sock.with('WATCHDOG').length;
-      await sleep(1500);
-      expect(sock.with('WATCHDOG').length).toBeGreaterThan(pingsBefore); // the new process pings
+      const ping = await sock.waitFor('WATCHDOG', 5000, pingsBefore + 1);
+      expect(ping.vars.MAINPID).toBe(String(second.proc!.pid)); // the new process pings
     } finally {
       await second?.stop();
       await first.stop('SIGKILL');

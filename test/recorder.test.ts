@@ -63,10 +63,11 @@ describe('recorder', () => {
     clock.advance(1000);
     // the pipeline clock runs a few ms ahead: this segment ends after "now"
     capture.segment(t0, t0 + 1003);
-    let done = false;
-    const stop = recorder.stopTake().then((r) => { done = true; return r; });
-    await settle();
-    expect(done).toBe(true);
+    // The manual clock stands still: a stop that waited for another segment, or for a timeout on
+    // the kit's clock, would never end. 5 s of real time leaves room for the encryption and fsyncs.
+    const stop = recorder.stopTake();
+    const done = await Promise.race([stop.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 5000))]);
+    expect(done, 'the stop ended without another segment').toBe(true);
     expect((await stop).clipId).toBe(clipId);
     expect(catalogue.segments(clipId)).toHaveLength(1);
     // the next segment goes to the ring, not into the finished clip

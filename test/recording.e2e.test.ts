@@ -44,6 +44,9 @@ describe('a take on the sim profile (real GStreamer, real SQLite, real age)', ()
   it('records [start − preRoll, stop] whole, with markers at the right offsets', async () => {
     t0 = Date.now();
     const start = await svc.request('POST', '/api/recording/start', {});
+    // The kit takes its times when the request arrives: somewhere between the two stamps of the
+    // test (which, under load, may be far apart); the bounds below use the side that is safe.
+    const t0After = Date.now();
     expect(start.status).toBe(200);
     clipId = start.json.clipId;
     expect(clipId).toMatch(/^[a-z0-9]{10,32}$/);
@@ -54,39 +57,43 @@ describe('a take on the sim profile (real GStreamer, real SQLite, real age)', ()
     await sleep(1500);
     tMark = Date.now();
     const mark = await svc.request('POST', '/api/markers', { label: 'beurt' });
+    const tMarkAfter = Date.now();
     expect(mark.status).toBe(200);
     markerOffset = mark.json.offsetMs;
     await sleep(2500);
     t1 = Date.now();
     const stop = await svc.request('POST', '/api/recording/stop', {});
+    const t1After = Date.now();
     expect(stop.status).toBe(200);
     expect(stop.json.clipId).toBe(clipId);
 
     const clip = (await svc.request('GET', `/api/clips/${clipId}`)).json;
     expect(clip.state).toBe('complete');
     expect(clip.unassigned).toBe(true);
-    const wall = t1 - t0;
+    // the take lasted at least t1 − t0After and at most t1After − t0 on the kit
+    const wallMin = t1 - t0After;
+    const wallMax = t1After - t0;
     const recorded = clip.segments.reduce((a: number, s: any) => a + s.durationMs, 0);
     expect(clip.durationMs).toBe(recorded);
     expect(stop.json.durationMs).toBe(recorded);
     // Whole: at least the wall time plus the pre-roll …
-    expect(recorded).toBeGreaterThanOrEqual(wall + PRE_ROLL_MS - 100);
+    expect(recorded).toBeGreaterThanOrEqual(wallMin + PRE_ROLL_MS - 100);
     // … and at most one segment more on each side.
     const first = clip.segments[0];
     const last = clip.segments[clip.segments.length - 1];
-    expect(first.startMs).toBeLessThanOrEqual(t0 - PRE_ROLL_MS + 60);
+    expect(first.startMs).toBeLessThanOrEqual(t0After - PRE_ROLL_MS + 60);
     expect(first.startMs).toBeGreaterThan(t0 - PRE_ROLL_MS - SEGMENT_MS - 100);
     expect(last.startMs + last.durationMs).toBeGreaterThanOrEqual(t1 - 60);
-    expect(last.startMs + last.durationMs).toBeLessThanOrEqual(t1 + SEGMENT_MS + 100);
+    expect(last.startMs + last.durationMs).toBeLessThanOrEqual(t1After + SEGMENT_MS + 100);
     // N seconds of take give N ± 1 segments plus the pre-roll's.
-    const n = Math.round(wall / 1000);
-    expect(clip.segments.length).toBeGreaterThanOrEqual(n + PRE_ROLL_MS / 1000 - 1);
-    expect(clip.segments.length).toBeLessThanOrEqual(n + PRE_ROLL_MS / 1000 + 2);
+    expect(clip.segments.length).toBeGreaterThanOrEqual(Math.round(wallMin / 1000) + PRE_ROLL_MS / 1000 - 1);
+    expect(clip.segments.length).toBeLessThanOrEqual(Math.round(wallMax / 1000) + PRE_ROLL_MS / 1000 + 2);
     // The marker's offset is its time on the clip's timeline.
     expect(clip.markers).toHaveLength(1);
     expect(clip.markers[0].label).toBe('beurt');
     expect(clip.markers[0].offsetMs).toBe(markerOffset);
-    expect(Math.abs(markerOffset - (tMark - clip.startedAt))).toBeLessThanOrEqual(150);
+    expect(markerOffset).toBeGreaterThanOrEqual(tMark - clip.startedAt - 150);
+    expect(markerOffset).toBeLessThanOrEqual(tMarkAfter - clip.startedAt + 150);
     expect(markerOffset).toBeGreaterThan(PRE_ROLL_MS);
     expect((await svc.status()).state).toBe('armed');
   });
@@ -138,6 +145,7 @@ describe('a take on the sim profile (real GStreamer, real SQLite, real age)', ()
     expect(back.clipId).toBe(id);
     await sleep(2500);
     const stop = await svc.request('POST', '/api/recording/stop', {});
+    const t1After = Date.now();
     expect(stop.status).toBe(200);
     const clip = (await svc.request('GET', `/api/clips/${id}`)).json;
     expect(clip.state).toBe('complete');
@@ -277,7 +285,9 @@ describe('a kit that stays disarmed until a visit starts', () => {
       // The button must always work: a start while disarmed arms and records (without pre-roll).
       const start = await svc.request('POST', '/api/recording/start', {});
       expect(start.status).toBe(200);
-      await sleep(3000);
+      // the pipeline starts with the take (no pre-roll): under load that takes a while
+      await svc.waitFor((s) => s.state === 'recording' && s.camera.ok, 20_000, 'recording with the camera playing');
+      await sleep(2500);
       const stop = await svc.request('POST', '/api/recording/stop', {});
       expect(stop.status).toBe(200);
       expect(stop.json.durationMs).toBeGreaterThan(1000);

@@ -231,7 +231,7 @@ describe('sync to S3 (Swift)', () => {
     const proxy = new FaultProxy({ host: '127.0.0.1', port: swift.port });
     await proxy.start();
     proxy.faults = ['reset', '503', 'hang', 'pass', '503', 'reset'];
-    const svc = service(kit, s3(kit, proxy.endpoint, bucket, swift.writer, { requestTimeoutMs: 1500 }), {
+    const svc = service(kit, s3(kit, proxy.endpoint, bucket, swift.writer, { requestTimeoutMs: 5000 }), { // a passing PUT under load stays well inside 5 s
       concurrency: 1, retry: { attempts: 5, baseMs: 40, maxMs: 1000 },
     });
     const reasons = new Set<SyncErrorReason>();
@@ -268,7 +268,7 @@ describe('sync to S3 (Swift)', () => {
     while (proxy.puts().length === 0 || proxy.puts()[0]!.bytes === 0) await new Promise((r) => setTimeout(r, 20));
     const t0 = Date.now();
     await svc.stop();
-    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(Date.now() - t0, 'stop() aborts the hanging PUT, not its 60 s request timeout').toBeLessThan(10_000);
     const r = await running;
     expect(r.error?.reason).toBe('ABORTED');
     expect(svc.progress.state).toBe('idle');

@@ -169,7 +169,11 @@ describe('web app (Chromium against the real kit)', () => {
     await page.getByRole('button', { name: labels[0]!, exact: true }).click();
     await text(page.getByTestId('notice'), 'Gemarkeerd');
     await page.waitForTimeout(600);
-    await page.click('[data-testid=mark]');
+    // the stop below must not overtake the mark's request
+    await Promise.all([
+      page.waitForResponse((r) => r.url().endsWith('/api/markers') && r.request().method() === 'POST'),
+      page.click('[data-testid=mark]'),
+    ]);
     await page.waitForTimeout(1200);
     await shot(page, 'remote-phone');
     const st = await svc.status();
@@ -403,7 +407,7 @@ describe('web app (Chromium against the real kit)', () => {
     expect(res.presented).toBe(200);
     expect(res.state.clipId).toBe(clipId);
     expect(JSON.stringify(res.state)).not.toMatch(/caseCode|visit/);
-  }, 30_000);
+  }, 60_000);
 
   it('the kiosk on the loopback listener is a viewer without pairing', async () => {
     const kiosk = await newPage(browser, `http://127.0.0.1:${loopbackPort}`, TV);
@@ -418,7 +422,7 @@ describe('web app (Chromium against the real kit)', () => {
     } finally {
       await kiosk.context.close();
     }
-  }, 40_000);
+  }, 60_000);
 
   it('switching the TV to another clip: the commands sent right after apply to the new clip', async () => {
     const tvPage = tv.page;
@@ -443,7 +447,7 @@ describe('web app (Chromium against the real kit)', () => {
     // back to the first clip for the tests that follow
     expect((await svc.request('POST', '/api/present', { clipId })).status).toBe(200);
     await shows(clipId);
-  }, 40_000);
+  }, 60_000);
 
   it('stops presenting: the TV goes back to its idle screen', async () => {
     await phone.page.click('[data-testid=present]');
@@ -471,7 +475,7 @@ describe('web app (Chromium against the real kit)', () => {
     // present again for the checks that follow
     await phone.page.click('[data-testid=present]');
     await tv.page.waitForFunction(() => (document.querySelector('[data-testid="tv-video"]') as HTMLVideoElement | null)?.readyState! >= 2, undefined, { timeout: 20_000 });
-  }, 40_000);
+  }, 60_000);
 
   it('switches the language to English and remembers it', async () => {
     const { page } = phone;
@@ -483,7 +487,7 @@ describe('web app (Chromium against the real kit)', () => {
     await text(page.locator('nav a[href="#/library"]'), 'Clips', 10_000, true);
     await page.click('[data-testid=lang]');
     await text(page.locator('nav a[href="#/library"]'), 'Opnamen', 10_000, true);
-  }, 30_000);
+  }, 60_000);
 
   it('plays through the lazily loaded hls.js where the browser has no native HLS', async () => {
     const other = await newPage(browser, svc.url, PHONE);
@@ -537,7 +541,7 @@ describe('web app (Chromium against the real kit)', () => {
     // Not uploaded yet: the kit keeps it until the organisation has it, and says so (in Dutch).
     await text(page.getByTestId('notice'), 'Wordt verwijderd zodra de organisatie de opname heeft ontvangen.');
     expect((await svc.request('GET', `/api/clips/${otherClipId}`)).json.deleteRequested).toBe(true);
-  }, 30_000);
+  }, 60_000);
 
   it('locks and unlocks playback from the remote', async () => {
     const { page } = phone;
@@ -569,7 +573,7 @@ describe('web app (Chromium against the real kit)', () => {
     await visible(page.getByRole('heading', { name: 'GZ-0042' }));
     expect((await svc.request('GET', '/api/session')).json.locked).toBe(false);
     await page.click('nav a[href="#/"]');
-  }, 30_000);
+  }, 60_000);
 
   it('works with large text (200 %) on a phone: nothing wider than the screen', async () => {
     const { page } = phone;
@@ -587,7 +591,7 @@ describe('web app (Chromium against the real kit)', () => {
     }
     await shot(page, 'player-large-text');
     await page.evaluate(() => (document.documentElement.style.fontSize = ''));
-  }, 30_000);
+  }, 60_000);
 
   it('logs out from the remote: back to the PIN form, the session is gone', async () => {
     const { page } = phone;
@@ -608,7 +612,7 @@ describe('web app (Chromium against the real kit)', () => {
     } finally {
       await kiosk.context.close();
     }
-  }, 40_000);
+  }, 60_000);
 
   it('logged no script errors and no CSP violations', () => {
     expect(unexpected(phone.errors)).toEqual([]);
