@@ -228,12 +228,10 @@ export function ramDir(prefix) {
 // The service
 
 /**
- * Starts `bin/vht-kit serve` with its own data dir, RAM ring dir and port; logs in; waits until the
- * camera is armed. `capture` is merged into the capture section of a config file (JSON is YAML).
- */
-/**
- * Starts `vht-kit serve` (sim profile) and logs in. `dataDir`: an existing data dir (e.g. a filled
- * catalogue) instead of an empty one; `waitArmed: false` for a kit that is not to arm.
+ * Starts `bin/vht-kit serve` (sim profile) with its own data dir, RAM ring dir and port; logs in;
+ * waits until the camera is armed. `capture` is merged into the capture section of a config file
+ * (JSON is YAML). `dataDir`: an existing data dir (e.g. a filled catalogue) instead of an empty one;
+ * `waitArmed: false` for a kit that is not to arm.
  */
 export async function startService({ port, capture = {}, name = 'svc', readyTimeoutMs = 30_000, dataDir = null, waitArmed = true }) {
   if (!existsSync(path.join(REPO, 'dist', 'cli.js'))) {

@@ -41,7 +41,6 @@ import { ManualClock } from './helpers/manual-clock.js';
 
 const silent = createLogger({ level: 'silent' });
 
-
 function detector(clock: ManualClock, opts: { debounceMs?: number; longPressMs?: number; doublePressMs?: number } = {}) {
   const presses: PressEvent[] = [];
   const d = new PressDetector({ clock, logger: silent, onPress: (e) => presses.push(e), ...opts });

@@ -129,7 +129,6 @@ class StepClock implements Clock {
   clearTimeout(h: TimerHandle) { clearTimeout(h as NodeJS.Timeout); }
 }
 
-
 describe('live tail bookkeeping', () => {
   it('lists the newest four, keeps a ring file fetchable for five more, names never repeat across a worker restart, and marks the jump', async () => {
     expect([LIVE_TAIL_SEGMENTS, LIVE_GRACE_SEGMENTS]).toEqual([4, 5]); // the numbers below follow these

@@ -14,7 +14,6 @@ import { ManualClock } from './helpers/manual-clock.js';
 
 const logger = createLogger({ level: 'silent' });
 
-
 async function setup() {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'vht-recorder-'));
   const ring = mkdtempSync(path.join(os.tmpdir(), 'vht-ring-'));

@@ -1,8 +1,6 @@
 import { AppError } from '../core/errors.js';
 import { consentInForce, type Catalogue, type Consent, type ConsentScope } from '../store/catalogue.js';
 import { CLIP_ID_PATTERN, segmentObjectName, stillObjectName } from '../store/clips.js';
-
-export { segmentObjectName, stillObjectName };
 import { decryptWith, encryptTo } from '../store/crypto.js';
 
 /**

@@ -6,7 +6,7 @@ import type { CaptureControl } from '../../src/session/recorder.js';
 
 /**
  * The capture side as the recorder sees it, with the test closing segments itself: each is a real
- * file of `bytes` bytes in the ring directory, named like the worker's. `cut()` answers
+ * file of `bytes` bytes in the ring directory, named like the worker's (without its run tag). `cut()` answers
  * `cutClosesSegment` (whether the recorder should wait for a segment to close on a stop).
  */
 export class FakeCapture extends EventEmitter implements CaptureControl {

@@ -7,8 +7,6 @@ import { useApp, useKitEvents } from './shared.js';
 import './player-globals.js';
 import { attachHls, FrameClock, Looper, neighbourMarker, RATE_LABEL, RATES } from './video.js';
 
-
-
 export function Player({ clipId }: { clipId: string }) {
   const t = useT();
   const { api, config, events, fail, notify } = useApp();

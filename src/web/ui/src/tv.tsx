@@ -65,7 +65,6 @@ function JoinCode({ api }: { api: Api }) {
   );
 }
 
-
 function Pairing({ api, onPaired }: { api: Api; onPaired: () => void }) {
   const t = useT();
   const [code, setCode] = useState('');
