@@ -67,6 +67,21 @@ export function procStatus(pid) {
   return { rss: kb('VmRSS'), rssAnon: kb('RssAnon'), rssFile: kb('RssFile'), threads: threads ? Number(threads[1]) : null };
 }
 
+/** Proportional set size from /proc/PID/smaps_rollup (bytes: pss, pssAnon, pssFile); null when gone. */
+export function procPss(pid) {
+  let text;
+  try {
+    text = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+  } catch {
+    return null;
+  }
+  const kb = (name) => {
+    const m = new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text);
+    return m ? Number(m[1]) * 1024 : null;
+  };
+  return { pss: kb('Pss'), pssAnon: kb('Pss_Anon'), pssFile: kb('Pss_File') };
+}
+
 /** Direct children of a process (all its threads' children). */
 export function childPids(pid) {
   const out = new Set();
