@@ -11,7 +11,7 @@ import * as age from 'age-encryption';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { AppError } from '../src/core/errors.js';
-import { decryptSync, decryptWith, encryptSync, encryptTo, generateIdentity, recipientOf } from '../src/store/crypto.js';
+import { decryptSync, decryptWith, encryptSync, encryptTo, generateIdentity, hkdfSha256, recipientOf } from '../src/store/crypto.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'vht-crypto-'));
 const CHUNK = 64 * 1024;
@@ -130,6 +130,12 @@ describe('age interoperability, both ways', () => {
     expect(execFileSync('age-keygen', ['-y', a.file]).toString().trim()).toBe(a.recipient);
     expect(a.identity).toMatch(/^AGE-SECRET-KEY-1[0-9A-Z]{58}$/);
     expect(a.recipient).toMatch(/^age1[0-9a-z]{58}$/);
+  });
+
+  it('HKDF-SHA-256 from two HMACs equals the hkdfSync of OpenSSL (empty and 16-byte salts, the labels age uses)', () => {
+    for (const [ikm, salt, info] of [[randomBytes(16), Buffer.alloc(0), 'header'], [randomBytes(16), randomBytes(16), 'payload'], [randomBytes(32), randomBytes(64), 'age-encryption.org/v1/X25519']] as const) {
+      expect(hkdfSha256(ikm, salt, info).equals(Buffer.from(hkdfSync('sha256', ikm, salt, info, 32)))).toBe(true);
+    }
   });
 
   it('property: random sizes around the chunk boundaries, kit → age CLI and age CLI → kit', () => {
