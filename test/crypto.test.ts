@@ -4,7 +4,7 @@
 // age-encryption, and the age CLI must judge every such file the same way the kit does.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createCipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as age from 'age-encryption';
@@ -26,7 +26,7 @@ interface Key {
 function ageKeygen(name: string): Key {
   const file = path.join(dir, `${name}.key`);
   execFileSync('age-keygen', ['-o', file], { stdio: 'pipe' });
-  const text = execFileSync('cat', [file]).toString();
+  const text = readFileSync(file, 'utf8');
   return { identity: /^(AGE-SECRET-KEY-1\S+)$/m.exec(text)![1]!, recipient: /# public key: (age1\S+)/.exec(text)![1]!, file };
 }
 
