@@ -246,6 +246,12 @@ export async function createKit(
           return { ok: true };
         case 'status':
           return { ...recorder.status(), ...hardware() };
+        case 'disarm':
+          await recorder.disarm(); // CONFLICT while a take runs
+          return recorder.status();
+        case 'arm':
+          recorder.arm();
+          return recorder.status();
       }
     },
     logger.child('control'),
