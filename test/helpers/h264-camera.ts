@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 
 /**
@@ -56,6 +56,10 @@ export class H264Camera {
       const gone = new Promise<void>((r) => proc.once('exit', () => r()));
       proc.kill('SIGKILL');
       await gone;
+    }
+    // shmsink's shared memory area (shmpipe.<pid>.<n>) outlives a killed process
+    if (proc?.pid !== undefined) {
+      for (const name of readdirSync('/dev/shm')) if (name.startsWith(`shmpipe.${proc.pid}.`)) rmSync(`/dev/shm/${name}`, { force: true });
     }
     rmSync(this.dir, { recursive: true, force: true });
   }
