@@ -41,15 +41,15 @@ async function waitFor(what: string, cond: () => boolean, timeoutMs = 30_000): P
   }
 }
 
-describe('uvc-h264: the camera owns the GOP (2 s stand-in)', () => {
-  it('bounds pre-roll, stop and segment times by the keyframes, and every segment starts with one', async () => {
+/** The stand-in camera with a fixed GOP, the real capture worker, recorder, store and catalogue. */
+async function setup(gopMs: number, preRollMs: number) {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'vht-gop-'));
     const ringDir = mkdtempSync('/dev/shm/vht-gop-ring-');
     cleanups.push(() => {
       rmSync(dir, { recursive: true, force: true });
       rmSync(ringDir, { recursive: true, force: true });
     });
-    const cam = new H264Camera({ width: 320, height: 240, fps: 25, gopSeconds: GOP_MS / 1000 });
+    const cam = new H264Camera({ width: 320, height: 240, fps: 25, gopSeconds: gopMs / 1000 });
     cleanups.push(() => cam.stop());
     await cam.start();
     const capCfg = parseConfig({ capture: { profile: 'uvc-h264', width: 320, height: 240, fps: 25, bitrateKbps: 400 } }).capture;
@@ -63,7 +63,6 @@ describe('uvc-h264: the camera owns the GOP (2 s stand-in)', () => {
     const clips = new ClipStore(path.join(dir, 'data'), catalogue, {
       recipientsFor: () => [org.recipient], createClipKey: async () => null, destroyClipKey: async () => 'complete',
     }, logger);
-    const preRollMs = 3000;
     const recorder = new Recorder(capture, clips, catalogue, new StorageGuard(dir, 0), new EventBus(), systemClock, logger,
       { profile: 'uvc-h264', preRollMs, segmentMs: 1000, armAtStart: true }, 50_000);
     const closed: ClosedSegment[] = [];
@@ -71,6 +70,13 @@ describe('uvc-h264: the camera owns the GOP (2 s stand-in)', () => {
     recorder.start();
     cleanups.push(() => recorder.stop());
 
+  return { org, catalogue, clips, recorder, closed, dir };
+}
+
+describe('uvc-h264: the camera owns the GOP (2 s stand-in)', () => {
+  it('bounds pre-roll, stop and segment times by the keyframes, and every segment starts with one', async () => {
+    const preRollMs = 3000;
+    const { org, catalogue, clips, recorder, closed, dir } = await setup(GOP_MS, preRollMs);
     // Enough ring for the pre-roll: the first (start-up) segment and two whole GOPs after it.
     await waitFor('three segments in the ring', () => closed.length >= 3);
     // Press half a GOP after a keyframe, so that `press − pre-roll` falls inside a GOP.
@@ -130,5 +136,27 @@ describe('uvc-h264: the camera owns the GOP (2 s stand-in)', () => {
     const d = discover(joined);
     expect(d.hasVideo && d.hasAudio).toBe(true);
     expect(Math.abs(d.durationS * 1000 - (last.endMono - first.startMono))).toBeLessThan(SLACK_MS);
+  }, 90_000);
+
+  it('waits a whole long GOP (5 s) for the segment that holds the stop', async () => {
+    const { catalogue, recorder, closed } = await setup(5000, 1000);
+    await waitFor('two segments', () => closed.length >= 2, 40_000);
+    const n = closed.length;
+    await waitFor('the next keyframe', () => closed.length > n, 20_000);
+    // Stop just after a keyframe: the next one is ~5 s away, longer than two 1 s segments + 2 s.
+    const { clipId } = recorder.startTake(null);
+    await new Promise((r) => setTimeout(r, 300));
+    const stopMono = systemClock.monotonic();
+    await recorder.stopTake('test');
+    const rows = catalogue.segments(clipId);
+    const holdsStop = () => closed.find((s) => s.startMono < stopMono && s.endMono >= stopMono - FRAME_MS);
+    await waitFor('the segment that holds the stop', () => holdsStop() !== undefined, 20_000);
+    const last = holdsStop()!;
+    expect(last.endMono - stopMono).toBeGreaterThan(4000);
+    // the segment holding the stop is the clip's last (before: finished without it after 4 s)
+    const wallOf = (mono: number) => Date.now() - (systemClock.monotonic() - mono);
+    const tail = rows[rows.length - 1]!;
+    expect(Math.abs(tail.durationMs - (last.endMono - last.startMono))).toBeLessThan(2);
+    expect(Math.abs(tail.startMs - wallOf(last.startMono))).toBeLessThan(SLACK_MS);
   }, 90_000);
 });
