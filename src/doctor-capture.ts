@@ -104,6 +104,7 @@ export async function runCaptureTestCommand(config: Config, run: CaptureTestRun)
     run.write('  capture:');
     run.write(`    profile: ${rec.profile}`);
     run.write(`(or VHT_KIT_PROFILE=${rec.profile}); then: sudo systemctl restart vht-kit`);
+    if (rec.profile === 'sim') run.write('note: sim is the test pattern (development), not a camera');
   } else {
     run.write('no profile passed: see the problems above (camera, USB bus, CPU)');
   }
