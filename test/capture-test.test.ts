@@ -1,5 +1,5 @@
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -7,6 +7,7 @@ import { parseConfig } from '../src/config/load.js';
 import { systemClock } from '../src/core/clock.js';
 import { createLogger } from '../src/core/logger.js';
 import { runCaptureTestCommand } from '../src/doctor-capture.js';
+import { probeTs } from '../src/capture/ts-probe.js';
 import { controlSocketPath, sendControl } from '../src/web/control.js';
 import { H264Camera } from './helpers/h264-camera.js';
 import { Service } from './helpers/service.js';
@@ -149,5 +150,36 @@ describe('doctor --capture-test against a running kit (sim profile, real service
     expect(bad.code).toBe(1);
     const secs = await doctorCli(null, ['--seconds', 'ten']);
     expect(secs.out).toMatch(/--seconds must be 3 to 120 \(got "ten"\)/);
+  });
+});
+
+describe('MPEG-TS probe', () => {
+  it('reads frames, keyframes and AAC of a real file, and reports damage instead of throwing', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'vht-ts-probe-'));
+    dirs.push(dir);
+    const file = path.join(dir, 'a.ts');
+    // 4 s at 25 fps with a keyframe every 25 frames; 4 s of 48 kHz AAC
+    execFileSync('gst-launch-1.0', ['-q', ...(
+      'videotestsrc num-buffers=100 ! video/x-raw,width=160,height=120,framerate=25/1 ! x264enc key-int-max=25 ! h264parse ' +
+      `! mpegtsmux name=mux ! filesink location=${file} audiotestsrc num-buffers=188 samplesperbuffer=1024 ! audioconvert ` +
+      '! audio/x-raw,rate=48000,channels=1 ! voaacenc ! aacparse ! mux.').split(' ')]);
+    const buf = readFileSync(file);
+    const p = probeTs(buf);
+    expect(p.problems).toEqual([]);
+    expect(p.video).toHaveLength(100);
+    const keys = p.video.filter((f) => f.key).map((f) => f.ptsMs).sort((a, b) => a - b);
+    expect(keys.map((k) => Math.round(k - keys[0]!))).toEqual([0, 1000, 2000, 3000]);
+    const audioMs = p.audio.reduce((a, x) => a + x.durationMs, 0);
+    expect(Math.abs(audioMs - 4011)).toBeLessThan(50); // 188 × 1024 samples at 48 kHz
+    // damaged: cut mid-packet, and garbage where a sync byte belongs
+    const cut = probeTs(buf.subarray(0, buf.length - 100));
+    expect(cut.problems[0]).toMatch(/^88 trailing bytes after the last whole packet$/);
+    const bad = Buffer.from(buf);
+    bad[188 * 50] = 0x00;
+    const broken = probeTs(bad);
+    expect(broken.problems).toContain(`no sync byte at offset ${188 * 50}`);
+    expect(broken.video.length).toBeLessThan(100);
+    expect(probeTs(Buffer.alloc(0))).toEqual({ video: [], audio: [], problems: ['no H.264 or AAC stream in the program map'] });
+    expect(probeTs(Buffer.from('not a transport stream at all')).problems.length).toBeGreaterThan(0);
   });
 });
