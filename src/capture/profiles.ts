@@ -77,7 +77,7 @@ export function buildPipeline(profile: Profile, cfg: CaptureConfig, location: st
       elements.push('v4l2src', 'jpegdec', 'videoconvert', 'x264enc');
       break;
     case 'uvc-h264':
-      // The camera's own H.264: its GOP cannot be forced (v4l2src ignores force-key-unit).
+      // The camera's own H.264: its GOP cannot be forced (force-key-unit does not reach the camera's encoder).
       // h264parse keeps a cut request pending and ends the segment at the camera's next keyframe,
       // so segments span whole GOPs and their times are the keyframes' (docs/appliance.md).
       video = over.videoSource ?? `v4l2src device=${q(cfg.device)} ! video/x-h264,width=${width},height=${height},framerate=${fps}/1`;

@@ -6,7 +6,7 @@ import path from 'node:path';
  * A stand-in for a UVC camera that sends its own H.264 (the `uvc-h264` profile): a separate
  * gst-launch-1.0 process encodes a live test pattern with a fixed GOP and hands the stream over
  * shared memory. As with a real camera, the kit's pipeline cannot force a keyframe in it: the
- * force-key-unit request of a cut stops at `shmsrc`, exactly as it stops at `v4l2src`.
+ * force-key-unit request of a cut stops at `shmsrc`, as it stops at the camera's source element.
  */
 export class H264Camera {
   private proc: ChildProcess | null = null;
