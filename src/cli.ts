@@ -100,6 +100,7 @@ async function doctor(qr = false): Promise<void> {
   process.exitCode = bad ? 1 : 0;
 }
 
+/** `vht-kit doctor --capture-test`: checks the options, runs the test, exit 0 when a profile is recommended. */
 async function captureTest(profiles: string | undefined, seconds: string | undefined): Promise<void> {
   const { config } = loadConfig();
   const list = profiles ? profiles.split(',').map((p) => p.trim()) : CAMERA_PROFILES;
