@@ -125,11 +125,11 @@ export class Privacy {
       this.saveCases();
       c = this.catalogue.getCase(code)!;
     }
-    if (!c.consent.recording) {
-      throw new AppError('FORBIDDEN', `case ${code} has no consent for recording (geen toestemming voor opnemen)`, { field: 'caseCode' });
-    }
     if (this.catalogue.caseClosedAt(code) !== null) {
       throw new AppError('FORBIDDEN', `case ${code} is closed (its trajectory ended): no new takes (casus is afgesloten)`, { field: 'caseCode' });
+    }
+    if (!c.consent.recording) {
+      throw new AppError('FORBIDDEN', `case ${code} has no consent for recording (geen toestemming voor opnemen)`, { field: 'caseCode' });
     }
     return c.consent;
   }
