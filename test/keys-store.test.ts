@@ -250,6 +250,22 @@ describe('per-trainer wrapping keys: rotation without other trainers\' PINs', ()
     for (const wrapped of Object.values(w2)) expect(await opens(left, Buffer.from(wrapped, 'base64'))).toBe(false);
   }, 120_000);
 
+  it('a take made while locked belongs to the kit\'s holder (the trainer who signed in last); before any sign-in, to every trainer', async () => {
+    const dataDir = path.join(tmp(), 'data');
+    const keys = await store(dataDir, (await generateIdentity()).recipient, '24681000');
+    await keys.addTrainer('T-002', '13579000');
+    expect(keys.holder()).toBeNull();
+    await keys.createClipKey('clipdddddddd1');
+    expect(keys.entitled(clipRef('clipdddddddd1'))).toEqual(['T-001', 'T-002']);
+    expect(await keys.unlock('13579000', 'T-002')).toBe(true);
+    keys.lock();
+    expect(keys.holder()).toBe('T-002');
+    await keys.createClipKey('clipdddddddd2'); // the button, while locked
+    expect(keys.entitled(clipRef('clipdddddddd2'))).toEqual(['T-002']);
+    expect(await keys.unlock('24681000', 'T-001')).toBe(true);
+    await expect(keys.clipIdentity('clipdddddddd2')).rejects.toMatchObject({ code: 'FORBIDDEN' });
+  });
+
   it('a key shared with one trainer is refused to another (403) until granted; narrowing marks the other for rotation', async () => {
     const dataDir = path.join(tmp(), 'data');
     const keys = await store(dataDir, (await generateIdentity()).recipient, '24681000');

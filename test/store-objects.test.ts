@@ -27,9 +27,9 @@ describe('object names', () => {
       objects.fragmentKey('kit-07', 'frag00000001'),
       objects.keptStillKey('kit-07', 'still0000001'),
       objects.reviewKey('kit-07', 'review000001'),
-      objects.caseIndexKey(tag, 'kit-07', 'fragment', 'frag00000001'),
-      objects.trainerIndexKey('T-017', 'kit-07'),
-      objects.inboxKey('T-017', 'kit-05', 'clip', 'abc0123456'),
+      objects.caseIndexKey('kit-07', tag, 'fragment', 'frag00000001'),
+      objects.trainerIndexKey('kit-07', 'T-017'),
+      objects.outboxKey('kit-07', 'T-017', 'kit-05', 'clip', 'abc0123456'),
       objects.directoryKitKey('kit-05'),
       objects.erasureNoticeKey(Date.UTC(2026, 11, 1), tag, 'review'),
       objects.receiptKey('rcpt00000001'),
@@ -40,17 +40,19 @@ describe('object names', () => {
       'kit-07/fragments/frag00000001.json.age',
       'kit-07/stills/still0000001.json.age',
       'kit-07/reviews/review000001.json.age',
-      `cases/${tag}/kit-07/fragment-frag00000001.json.age`,
-      'trainers/T-017/index/kit-07.json.age',
-      'trainers/T-017/inbox/kit-05/clip-abc0123456.key.age',
+      `kit-07/cases/${tag}/fragment-frag00000001.json.age`,
+      'kit-07/trainers/T-017/index.json.age',
+      'kit-07/outbox/T-017/kit-05/clip-abc0123456.key.age',
       'directory/kits/kit-05.json',
       `erasures/20261201T000000000Z-${tag}-review.json`,
       'receipts/rcpt00000001.json.age',
       `audit/20261201T000000000Z-${'ab'.repeat(6)}.json.age`,
     ]);
     for (const n of names) expect(n).not.toContain('GZ-0042');
-    expect(objects.caseIndexKey(tag, 'kit-07', 'clip', 'abc0123456').startsWith(objects.casePrefix(tag))).toBe(true);
-    expect(objects.inboxKey('T-017', 'kit-05', 'review', 'review000001').startsWith(objects.inboxPrefix('T-017', 'kit-05'))).toBe(true);
+    expect(objects.caseIndexKey('kit-07', tag, 'clip', 'abc0123456').startsWith(objects.casePrefix('kit-07', tag))).toBe(true);
+    expect(objects.outboxKey('kit-07', 'T-017', 'kit-05', 'review', 'review000001').startsWith(objects.outboxPrefix('kit-07', 'T-017', 'kit-05'))).toBe(true);
+    // every object a kit writes starts with its kit id (a bucket per kit, or prefix policies in one bucket)
+    for (const n of names.slice(0, 7)) expect(n.startsWith('kit-07/')).toBe(true);
   });
 
   it('erasure notices sort by time and read back; a foreign name reads as null', () => {
@@ -78,8 +80,8 @@ describe('object names', () => {
   it('bad input names the field and the value', () => {
     expect(() => objects.segmentKey('kit 07', 'abc0123456', 0)).toThrow(expect.objectContaining({ field: 'kitId', message: expect.stringContaining('"kit 07"') as string }));
     expect(() => objects.fragmentKey('kit-07', '../x')).toThrow(expect.objectContaining({ field: 'fragmentId' }));
-    expect(() => objects.caseIndexKey('GZ-0042', 'kit-07', 'clip', 'abc0123456')).toThrow(expect.objectContaining({ field: 'caseTag' }));
-    expect(() => objects.trainerIndexKey('Jansen', 'kit-07')).toThrow(expect.objectContaining({ field: 'trainerId' }));
+    expect(() => objects.caseIndexKey('kit-07', 'GZ-0042', 'clip', 'abc0123456')).toThrow(expect.objectContaining({ field: 'caseTag' }));
+    expect(() => objects.trainerIndexKey('kit-07', 'Jansen')).toThrow(expect.objectContaining({ field: 'trainerId' }));
     expect(() => objects.caseTag('GZ-0042', randomBytes(8))).toThrow(expect.objectContaining({ field: 'keys.caseTagKey' }));
     expect(() => objects.erasureNoticeKey(0, objects.caseTag('GZ-1', KEY), 'everything' as objects.ErasureScope)).toThrow(expect.objectContaining({ field: 'scope' }));
     expect(() => objects.auditKey('kit-07', Number.NaN)).toThrow(expect.objectContaining({ field: 'at' }));

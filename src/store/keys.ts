@@ -283,14 +283,27 @@ export class KeyStore {
   }
 
   /**
-   * Makes a content key wrapped to `trainers` (default: every trainer on the kit, e.g. a button take
-   * made while locked). Returns its recipient, or null when the kit has no trainer (then the
-   * content is readable only by the organisation). Queued: never wrapped to a retiring key.
+   * The kit's holder: the trainer who signed in last (the kit is checked out to them). A take made
+   * while the kit is locked (the button) is theirs; null before anyone signed in.
+   */
+  holder(): string | null {
+    const f = path.join(this.dir, 'holder');
+    if (!existsSync(f)) return null;
+    const id = readFileSync(f, 'utf8').trim();
+    return TRAINER_ID_PATTERN.test(id) && existsSync(this.trainerPath(id)) ? id : null;
+  }
+
+  /**
+   * Makes a content key wrapped to `trainers` (default: the kit's holder — a button take made while
+   * locked is theirs — or every trainer on the kit before anyone signed in). Returns its recipient,
+   * or null when the kit has no trainer (then only the organisation can read the content). Queued:
+   * never wrapped to a retiring key.
    */
   async createContentKey(ref: ContentRef, opts: { trainers?: string[] } = {}): Promise<string | null> {
     checkContentRef(ref);
     return this.serial(async () => {
-      const trainers = opts.trainers ?? this.trainerIds();
+      const holder = this.holder();
+      const trainers = opts.trainers ?? (holder ? [holder] : this.trainerIds());
       if (trainers.length === 0) return null;
       const existing = this.readContentKey(ref);
       if (existing) return existing.recipient; // made already (idempotent)
@@ -343,6 +356,7 @@ export class KeyStore {
       if (identity === null) return false;
       if (this.session?.trainerId !== trainerId) this.identities.clear();
       this.session = { trainerId, identity, kek, recipient: t.recipient, next: null };
+      if (this.holder() !== trainerId) writeFileDurableSync(path.join(this.dir, 'holder'), `${trainerId}\n`);
       if (existsSync(this.trainerPath(trainerId, true)) || existsSync(path.join(this.rotateDir, trainerId))) {
         await this.rotateUnlocked();
       }

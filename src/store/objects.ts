@@ -7,22 +7,24 @@ import { checkTrainerId, type ContentKind } from './keys.js';
  * Object names in the organisation's store, as pure functions (docs/design/keys-layout-retention.md,
  * "Object layout"). Names carry opaque ids only: kit ids, clip/fragment/still/review ids,
  * pseudonymous trainer ids and case tags (an HMAC of the case code), never a case code or a name.
+ * Every object a kit writes starts with its kit id, so the same names work in a bucket per kit
+ * (Swift: container ACLs) and in one shared bucket with prefix policies (AWS, MinIO, Ceph RGW).
  *
- * Team bucket (one per team; the kit's `sync` target; team kits and the office read and write):
+ * Kit bucket (the kit reads and writes; the other kits of its team and the office read):
  *   <kit>/clips/<clip>/<seq>.ts.age | still-<n>.jpg.age | manifest.json.age   (as before issue 13)
  *   <kit>/audit/<ts>.json.age                                                  (as before issue 13)
- *   <kit>/status.json.age                         kit status, to the organisation
- *   <kit>/fragments/<fragment>.json.age           fragment metadata, to org + the fragment key
- *   <kit>/stills/<still>.json.age                 kept-still metadata, to org + the still key
- *   <kit>/reviews/<review>.json.age               a review, to org + the review key
- *   cases/<caseTag>/<kit>/<kind>-<id>.json.age    case index entry, to the organisation
- *   trainers/<T-nnn>/index/<kit>.json.age         a trainer's index of one kit, to org + the trainer's inbox keys
- *   trainers/<T-nnn>/inbox/<kit>/<kind>-<id>.key.age   a content key for that trainer on that kit
+ *   <kit>/status.json.age                          kit status, to the organisation
+ *   <kit>/fragments/<fragment>.json.age            fragment metadata, to org + the fragment key
+ *   <kit>/stills/<still>.json.age                  kept-still metadata, to org + the still key
+ *   <kit>/reviews/<review>.json.age                a review, to org + the review key
+ *   <kit>/cases/<caseTag>/<kind>-<id>.json.age     case index entry, to the organisation
+ *   <kit>/trainers/<T-nnn>/index.json.age          what the trainer has from this kit, to org + their inbox keys
+ *   <kit>/outbox/<T-nnn>/<toKit>/<kind>-<id>.key.age   a content key for that trainer on another kit
  * Office bucket (the office writes; kits read):
- *   directory/kits/<kit>.json                     the kit's team, trainers and their inbox recipients
- *   erasures/<ts>-<caseTag>-<scope>.json          erasure notices, read by every kit at each dock
- *   receipts/<receipt>.json.age                   erasure receipts, to the organisation
- *   audit/<ts>-<hash>.json.age                    the office's hash-chained audit
+ *   directory/kits/<kit>.json                      the kit's team, trainers and their inbox recipients
+ *   erasures/<ts>-<caseTag>-<scope>.json           erasure notices, read by every kit at each dock
+ *   receipts/<receipt>.json.age                    erasure receipts, to the organisation
+ *   audit/<ts>-<hash>.json.age                     the office's hash-chained audit
  */
 
 export const KIT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -73,7 +75,7 @@ export function caseTag(code: string, key: Uint8Array): string {
   return hmacHex(key, `vht-kit case-tag v1\0${code}`).slice(0, 32);
 }
 
-// --- the team bucket: per kit (clip names as before issue 13, so uploaded clips keep their names) ---
+// --- the kit bucket (clip names as before issue 13, so uploaded clips keep their names) ---
 
 export function clipPrefix(kitId: string, clipId: string): string {
   return `${kit(kitId)}/clips/${opaque(clipId, 'clipId')}`;
@@ -103,24 +105,24 @@ export function reviewKey(kitId: string, reviewId: string): string {
   return `${kit(kitId)}/reviews/${opaque(reviewId, 'reviewId')}.json.age`;
 }
 
-// --- the team bucket: by case and by trainer ---
+// --- the kit bucket: by case and by trainer ---
 
-/** The prefix listing everything held of one case, across kits: `office case` and `office erase` list it. */
-export function casePrefix(caseTagValue: string): string {
-  return `cases/${tag(caseTagValue)}/`;
+/** The prefix listing what one kit holds of one case: `office case` and `office erase` list it in every kit bucket. */
+export function casePrefix(kitId: string, caseTagValue: string): string {
+  return `${kit(kitId)}/cases/${tag(caseTagValue)}/`;
 }
-export function caseIndexKey(caseTagValue: string, kitId: string, kind: ContentKind, id: string): string {
-  return `${casePrefix(caseTagValue)}${kit(kitId)}/${kind}-${opaque(id, 'id')}.json.age`;
+export function caseIndexKey(kitId: string, caseTagValue: string, kind: ContentKind, id: string): string {
+  return `${casePrefix(kitId, caseTagValue)}${kind}-${opaque(id, 'id')}.json.age`;
 }
-export function trainerIndexKey(trainerId: string, kitId: string): string {
-  return `trainers/${checkTrainerId(trainerId)}/index/${kit(kitId)}.json.age`;
+export function trainerIndexKey(kitId: string, trainerId: string): string {
+  return `${kit(kitId)}/trainers/${checkTrainerId(trainerId)}/index.json.age`;
 }
-/** Where a kit finds the content keys sent to its trainer: list `trainers/<T>/inbox/<kit>/`. */
-export function inboxPrefix(trainerId: string, toKitId: string): string {
-  return `trainers/${checkTrainerId(trainerId)}/inbox/${kit(toKitId)}/`;
+/** Where kit `toKitId` finds the content keys that kit `fromKitId` sent its trainer: list it in fromKit's bucket. */
+export function outboxPrefix(fromKitId: string, trainerId: string, toKitId: string): string {
+  return `${kit(fromKitId)}/outbox/${checkTrainerId(trainerId)}/${kit(toKitId)}/`;
 }
-export function inboxKey(trainerId: string, toKitId: string, kind: ContentKind, id: string): string {
-  return `${inboxPrefix(trainerId, toKitId)}${kind}-${opaque(id, 'id')}.key.age`;
+export function outboxKey(fromKitId: string, trainerId: string, toKitId: string, kind: ContentKind, id: string): string {
+  return `${outboxPrefix(fromKitId, trainerId, toKitId)}${kind}-${opaque(id, 'id')}.key.age`;
 }
 
 // --- the office bucket ---
