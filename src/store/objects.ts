@@ -23,6 +23,7 @@ import { checkTrainerId, type ContentKind } from './keys.js';
  * Office bucket (the office writes; kits read):
  *   directory/kits/<kit>.json                      the kit's team, trainers and their inbox recipients
  *   erasures/<ts>-<caseTag>-<scope>.json           erasure notices, read by every kit at each dock
+ * Office-private bucket (the office only):
  *   receipts/<receipt>.json.age                    erasure receipts, to the organisation
  *   audit/<ts>-<hash>.json.age                     the office's hash-chained audit
  */
@@ -125,7 +126,7 @@ export function outboxKey(fromKitId: string, trainerId: string, toKitId: string,
   return `${outboxPrefix(fromKitId, trainerId, toKitId)}${kind}-${opaque(id, 'id')}.key.age`;
 }
 
-// --- the office bucket ---
+// --- the office buckets ---
 
 export function directoryKitKey(kitId: string): string {
   return `directory/kits/${kit(kitId)}.json`;
