@@ -122,9 +122,11 @@ interface Unlocked {
  * - Deleting a content key marks every trainer whose wrapping key wrapped it for rotation: the
  *   trainer who is logged in rotates at once, the others at their next login (until then the erase
  *   is pending for them; removing that trainer from the kit completes it without a PIN).
- * - Every key change runs through one queue (`serial`): making a content key, rotating, changing a
- *   PIN, adding or removing a trainer or a wrap never interleave, so a rotation includes every key
- *   that exists when it finishes.
+ * - Every key change runs through one queue (`serial`): rotating, changing a PIN, adding or
+ *   removing a trainer, destroying, granting or narrowing a key never interleave. Making a content
+ *   key commits with one synchronous check-and-write against the rotation state instead of waiting
+ *   behind a rotation (see createContentKey), so a rotation still includes every key that exists
+ *   when it finishes, and a take's key is not held up by it.
  */
 export class KeyStore {
   private orgRecipientValue: string | null = null;
@@ -296,24 +298,45 @@ export class KeyStore {
   /**
    * Makes a content key wrapped to `trainers` (default: the kit's holder — a button take made while
    * locked is theirs — or every trainer on the kit before anyone signed in). Returns its recipient,
-   * or null when the kit has no trainer (then only the organisation can read the content). Queued:
-   * never wrapped to a retiring key.
+   * or null when the kit has no trainer (then only the organisation can read the content).
+   *
+   * It does not wait behind a running rotation (a take's first segments wait for this key in RAM):
+   * it wraps to each trainer's *effective* wrapping key — the next one while that trainer's rotation
+   * runs — and commits with one synchronous check-and-write, so no other key change can come in
+   * between. A key committed before a rotation wrote its next key is on disk when the rotation
+   * lists the keys and is re-wrapped; one committed after is wrapped to the next key already.
    */
   async createContentKey(ref: ContentRef, opts: { trainers?: string[] } = {}): Promise<string | null> {
     checkContentRef(ref);
-    return this.serial(async () => {
-      const holder = this.holder();
-      const trainers = opts.trainers ?? (holder ? [holder] : this.trainerIds());
-      if (trainers.length === 0) return null;
+    const { identity, recipient } = await generateIdentity();
+    for (let attempt = 0; ; attempt++) {
       const existing = this.readContentKey(ref);
       if (existing) return existing.recipient; // made already (idempotent)
-      const { identity, recipient } = await generateIdentity();
+      const targets = this.wrapTargets(opts.trainers);
+      if (targets.length === 0) return null;
       const wraps: Record<string, string> = {};
-      for (const t of trainers) wraps[t] = await this.wrapTo(this.readTrainer(t).recipient, identity);
-      const file: ContentKeyFile = { v: 2, kind: ref.kind, id: ref.id, recipient, wraps };
-      writeFileDurableSync(this.contentPath(ref), JSON.stringify(file));
-      this.recipients.set(this.cacheKey(ref), recipient);
-      return recipient;
+      for (const [t, r] of targets) wraps[t] = await this.wrapTo(r, identity);
+      // Commit only if no trainer's effective key changed during the awaits (no await from here on).
+      const now = this.wrapTargets(opts.trainers);
+      if (now.length === targets.length && now.every(([t, r], i) => targets[i]![0] === t && targets[i]![1] === r)) {
+        if (this.readContentKey(ref)) continue;
+        const file: ContentKeyFile = { v: 2, kind: ref.kind, id: ref.id, recipient, wraps };
+        writeFileDurableSync(this.contentPath(ref), JSON.stringify(file));
+        this.recipients.set(this.cacheKey(ref), recipient);
+        return recipient;
+      }
+      if (attempt >= 20) throw new AppError('INTERNAL', `the key of ${refName(ref)} could not be committed: the trainers' keys kept changing`);
+    }
+  }
+
+  /** [trainer, effective wrapping recipient] for a new content key: the next key while a rotation runs. */
+  private wrapTargets(requested: string[] | undefined): [string, string][] {
+    const holder = this.holder();
+    const onKit = new Set(this.trainerIds());
+    const trainers = (requested ?? (holder ? [holder] : [...onKit])).filter((t) => onKit.has(t));
+    return trainers.map((t) => {
+      const next = this.trainerPath(t, true);
+      return [t, existsSync(next) ? this.readTrainerFile(next).recipient : this.readTrainer(t).recipient];
     });
   }
 
