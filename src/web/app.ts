@@ -598,9 +598,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }
     const identity = await deps.keys.clipIdentity(params.id);
     auditView(req, params.id);
-    const plaintext = await decryptWith(identity, await deps.clips.readStill(params.id, n));
+    const plaintext = await decryptWith(identity, await deps.clips.readStill(params.id, n)); // a Buffer: sent as it is
     reply.type('image/jpeg').header('cache-control', 'no-store');
-    return Buffer.from(plaintext.buffer, plaintext.byteOffset, plaintext.byteLength);
+    return plaintext;
   });
 
   app.patch('/api/clips/:id', async (req) => {
@@ -863,9 +863,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (!seg) throw new AppError('NOT_FOUND', `clip ${params.id} has no segment ${seq}`, { field: 'params.file' });
     const identity = await deps.keys.clipIdentity(params.id);
     auditView(req, params.id);
-    const plaintext = await decryptWith(identity, await deps.clips.readSegment(params.id, seq));
+    const plaintext = await decryptWith(identity, await deps.clips.readSegment(params.id, seq)); // a Buffer: sent as it is
     reply.type('video/mp2t').header('cache-control', 'no-store');
-    return Buffer.from(plaintext.buffer, plaintext.byteOffset, plaintext.byteLength);
+    return plaintext;
   });
 
   // --- live events (Server-Sent Events) ---
