@@ -12,12 +12,12 @@ const capture = parseConfig({ capture: { profile: 'pi4' } }).capture;
 describe('pi4 MJPEG decoder', () => {
   it('uses v4l2jpegdec where the element exists and jpegdec where it does not; the doctor checks the one chosen', () => {
     const asked: string[] = [];
-    const hw = buildPipeline('pi4', capture, '/tmp/x%08d.ts', (f) => (asked.push(f), f === 'v4l2jpegdec'));
+    const hw = buildPipeline('pi4', capture, '/tmp/x%08d.ts', {}, (f) => (asked.push(f), f === 'v4l2jpegdec'));
     expect(asked).toEqual(['v4l2jpegdec']);
     expect(hw.launch).toMatch(/image\/jpeg,[^!]+! v4l2jpegdec ! videoconvert ! video\/x-raw,format=I420 ! v4l2h264enc /);
     expect(hw.elements).toContain('v4l2jpegdec');
     expect(hw.elements).not.toContain('jpegdec');
-    const sw = buildPipeline('pi4', capture, '/tmp/x%08d.ts', () => false);
+    const sw = buildPipeline('pi4', capture, '/tmp/x%08d.ts', {}, () => false);
     expect(sw.launch).toMatch(/image\/jpeg,[^!]+! jpegdec ! videoconvert ! video\/x-raw,format=I420 ! v4l2h264enc /);
     expect(sw.elements).toContain('jpegdec');
     expect(sw.elements).not.toContain('v4l2jpegdec');
@@ -25,9 +25,9 @@ describe('pi4 MJPEG decoder', () => {
 
   it('other profiles do not ask (pi5 has no hardware JPEG decoder; sim and uvc-h264 decode no MJPEG)', () => {
     const asked: string[] = [];
-    for (const p of ['sim', 'pi5', 'uvc-h264'] as const) buildPipeline(p, capture, '/tmp/x%08d.ts', (f) => (asked.push(f), true));
+    for (const p of ['sim', 'pi5', 'uvc-h264'] as const) buildPipeline(p, capture, '/tmp/x%08d.ts', {}, (f) => (asked.push(f), true));
     expect(asked).toEqual([]);
-    expect(buildPipeline('pi5', capture, '/tmp/x%08d.ts', () => true).launch).toContain('! jpegdec !');
+    expect(buildPipeline('pi5', capture, '/tmp/x%08d.ts', {}, () => true).launch).toContain('! jpegdec !');
   });
 
   it('with the real check on this machine, the chosen decoder stage of the pi4 launch string decodes MJPEG in GStreamer', () => {

@@ -830,6 +830,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (body.consent) patch.consent = Object.fromEntries(CONSENT_SCOPES.filter((s) => body.consent![s] !== undefined).map((s) => [s, body.consent![s]]));
     return deps.privacy.updateCase(code, patch);
   });
+  // Closing a case's trajectory: no new takes; its footage goes per the retention table (docs/design/keys-layout-retention.md).
+  app.post('/api/cases/:code/close', async (req) => {
+    const { code } = parseInput(z.object({ code: caseCodeSchema }).strict(), req.params, 'params');
+    return deps.privacy.closeCase(code);
+  });
 
   // A clip counts as viewed once per session (playlist or first segment), not per request.
   const auditView = (req: FastifyRequest, id: string) => {
