@@ -7,6 +7,7 @@ import {
   deriveKek, encryptTo, generateIdentity, sealWithKek, unsealWithKek, type Kek, type SealedSecret,
 } from './crypto.js';
 import { fsyncDir, writeFileDurableSync } from './durable.js';
+import { CLIP_ID_PATTERN } from '../core/media.js';
 
 export interface KeyStoreOptions {
   dataDir: string;
@@ -35,7 +36,6 @@ interface MasterFile {
   sealed: SealedSecret;
 }
 
-const CLIP_ID = /^[a-z0-9]{10,32}$/;
 
 /**
  * The kit's keys.
@@ -264,7 +264,7 @@ export class KeyStore {
   }
 
   private clipKeyPath(clipId: string): string {
-    if (!CLIP_ID.test(clipId)) throw new AppError('VALIDATION', `clip id ${JSON.stringify(clipId)} is not a valid clip id`, { field: 'id' });
+    if (!CLIP_ID_PATTERN.test(clipId)) throw new AppError('VALIDATION', `clip id ${JSON.stringify(clipId)} is not a valid clip id`, { field: 'id' });
     return path.join(this.clipKeysDir, `${clipId}.json`);
   }
 
