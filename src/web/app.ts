@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import cookiePlugin from '@fastify/cookie';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { jsonSchemaTransform, serializerCompiler } from 'fastify-type-provider-zod';
+import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler } from 'fastify-type-provider-zod';
 import { STILL_MAX_BYTES } from '../core/media.js';
 import { Library } from '../session/library.js';
 import { Playback } from '../session/playback.js';
@@ -74,6 +74,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       info: { title: 'VHT Kit', version: '1', description: 'The kit\'s HTTP API: the trainer\'s phone and the family\'s TV.' },
     },
     transform: jsonSchemaTransform,
+    transformObject: jsonSchemaTransformObject,
   });
   for (const routes of [authRoutes, recordingRoutes, clipRoutes, tvRoutes, caseRoutes, syncRoutes, siteRoutes]) {
     await app.register(routes, { ctx });

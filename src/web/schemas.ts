@@ -41,7 +41,7 @@ export const errorReply = z.object({
     reason: z.string().optional().describe('a stable, specific name of what is wrong, for translation'),
     params: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])).optional(),
   }),
-});
+}).meta({ id: 'ErrorReply' });
 
 /** The response map of a route: its own answers plus the kit's error body for 4xx and 5xx. */
 export function replies<T extends Record<number, z.ZodType>>(ok: T): T & { '4xx': typeof errorReply; '5xx': typeof errorReply } {
@@ -93,7 +93,7 @@ export const clipSummary = z.object({
   purposes: z.array(consentScope),
   uploaded: z.boolean(),
   deleteRequested: z.boolean(),
-});
+}).meta({ id: 'ClipSummary' });
 export const clipListQuery = z.object({
   limit: z.coerce.number().int().min(1).max(1000).default(200),
   offset: z.coerce.number().int().min(0).default(0),

@@ -2,6 +2,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import fp from 'fastify-plugin';
 import { AppError, describeError, type ErrorBody } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
+import { applySecurityHeaders } from './headers.js';
 
 /** The one writer of error bodies: `{ error: { code, message, field?, reason?, params? } }`. */
 function sendError(reply: FastifyReply, status: number, body: ErrorBody): FastifyReply {
@@ -34,6 +35,8 @@ export function frameworkErrors(err: FastifyError, req: FastifyRequest, reply: F
   const message = tooLong
     ? `url: a path part is too long in ${JSON.stringify(url)}`
     : `url: not a valid URL (${err.code === 'FST_ERR_BAD_URL' ? 'a malformed %-escape' : err.message}) in ${JSON.stringify(url)}`;
+  // The router answers before any hook runs: the security headers are put on here.
+  applySecurityHeaders(req.raw, reply.raw);
   void sendError(reply, 400, { code: 'BAD_REQUEST', message, field: 'url', reason: tooLong ? 'url_part_too_long' : 'url_malformed' });
 }
 
