@@ -29,103 +29,11 @@ export function errorText(err: unknown, t: T): string {
   return `${t('errorPrefix')}: ${err instanceof Error ? err.message : String(err)}`;
 }
 
-export interface Session {
-  role: 'trainer' | 'viewer';
-  csrf: string;
-  locked: boolean;
-}
-
-export interface Status {
-  state: 'idle' | 'armed' | 'recording' | 'error';
-  clipId?: string;
-  elapsedMs?: number;
-  preRollMs: number;
-  storage: { freeBytes: number; minutesLeft: number };
-  camera: { profile: string; ok: boolean; error?: string };
-  locked: boolean;
-  uploads: { pending: number; overdue: number };
-  battery: { percent: number; charging: boolean } | null;
-  docked: boolean;
-}
-
-export interface Consent {
-  recording: boolean;
-  review: boolean;
-  supervision: boolean;
-  training: boolean;
-}
-
-export interface CaseRow {
-  code: string;
-  trajectory: string | null;
-  consent: Consent;
-  createdAt: number;
-}
-
-export interface ClipSummary {
-  id: string;
-  caseCode: string | null;
-  visitId: number | null;
-  state: 'recording' | 'complete' | 'recovered';
-  unassigned: boolean;
-  createdAt: number;
-  startedAt: number | null;
-  stoppedAt: number | null;
-  preRollMs: number;
-  durationMs: number;
-  segmentCount: number;
-  bytes: number;
-  uploaded: boolean;
-  deleteRequested: boolean;
-  markerCount: number;
-}
-
-export interface Marker {
-  id?: number;
-  offsetMs: number;
-  label: string | null;
-}
-
-export interface Still {
-  id: number;
-  timeMs: number;
-  createdAt: number;
-  bytes?: number;
-}
-
-export interface ClipDetail extends ClipSummary {
-  markers: Marker[];
-  stills?: Still[];
-}
-
-export interface UiConfig {
-  markerLabels: string[];
-  trajectories: string[];
-  consentScopes: string[];
-  kitId: string;
-  fps: number;
-}
-
-export interface SyncStatus {
-  state: string;
-  pending?: number;
-  lastError?: string;
-}
-
-export interface TvState {
-  clipId: string | null;
-  durationMs: number;
-  markers: Marker[];
-  fps: number;
-}
-
-export type ControlBody = {
-  action: 'play' | 'pause' | 'toggle' | 'rate' | 'seek' | 'step' | 'marker' | 'loop' | 'back';
-  rate?: number;
-  time?: number;
-  direction?: -1 | 1;
-  loop?: [number, number] | null;
-};
+// The API's shapes come from the server's route schemas (type-only: no zod in the bundle).
+export type {
+  CaseRow, ClipDetail, ClipSummary, Consent, ControlBody, Marker, Session, Still, Status, SyncStatus, TvState, UiConfig,
+} from '../../schemas.js';
+import type { ErrorReply, Session } from '../../schemas.js';
 
 function cookie(name: string): string | null {
   for (const part of document.cookie.split(';')) {
@@ -184,7 +92,7 @@ export class Api {
       let message = '';
       let field: string | undefined;
       try {
-        const j = (await res.json()) as { error?: { code?: string; message?: string; field?: string } };
+        const j = (await res.json()) as Partial<ErrorReply>;
         code = j.error?.code ?? code;
         message = j.error?.message ?? '';
         field = j.error?.field;
