@@ -1,24 +1,11 @@
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeApi, formatApi, OPENAPI_FILE } from '../src/web/openapi.js';
-import { rawRequest, Service, TEST_CAPTURE } from './helpers/service.js';
+import { freePort, rawRequest, Service, TEST_CAPTURE } from './helpers/service.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
-
-/** A free TCP port on 127.0.0.1 (asked of the kernel, then released). */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 /** The status and headers of an event stream's answer; the stream is closed once they arrive. */
 function streamHeaders(port: number, urlPath: string, cookie: string): Promise<{ status: number; headers: http.IncomingHttpHeaders }> {

@@ -37,8 +37,6 @@ type JournalLine =
 type MarkerLine = Extract<JournalLine, { t: 'marker' }>;
 type StillLine = Extract<JournalLine, { t: 'still' }>;
 
-/** A still is a JPEG: at most this big (the kit's one still limit, from core/media). */
-export const MAX_STILL_BYTES = STILL_MAX_BYTES;
 
 /** A segment's file name, in the data dir and at the office alike: `<seq>.ts.age`. */
 export function segmentObjectName(seq: number): string {
@@ -220,8 +218,8 @@ export class ClipStore {
     const clip = this.requireClip(clipId);
     this.requireNotDeleting(clip, 'still');
     if (!(jpeg instanceof Uint8Array)) throw new AppError('VALIDATION', 'the still must be JPEG bytes', { field: 'jpeg' });
-    if (jpeg.byteLength > MAX_STILL_BYTES) {
-      throw new AppError('VALIDATION', `the still is ${jpeg.byteLength} bytes; at most ${MAX_STILL_BYTES} (2 MiB)`, { field: 'jpeg' });
+    if (jpeg.byteLength > STILL_MAX_BYTES) {
+      throw new AppError('VALIDATION', `the still is ${jpeg.byteLength} bytes; at most ${STILL_MAX_BYTES} (2 MiB)`, { field: 'jpeg' });
     }
     if (!isJpeg(jpeg)) {
       throw new AppError('VALIDATION', `the still is not a JPEG: it starts with ${jpegHead(jpeg)}, not ffd8ff`, { field: 'jpeg' });

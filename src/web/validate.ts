@@ -44,13 +44,6 @@ export function inputError(issue: z.core.$ZodIssue, where: Where): AppError {
   return new AppError('VALIDATION', message, { field, reason, params: issueParams(issue) });
 }
 
-/** Parses request input with a zod schema; the 400 names the field and the value that is wrong. */
-export function parseInput<T>(schema: z.ZodType<T>, value: unknown, where: Where): T {
-  const result = schema.safeParse(value ?? {}, { reportInput: true });
-  if (result.success) return result.data;
-  throw inputError(result.error.issues[0]!, where);
-}
-
 /**
  * Fastify's validator for the routes' zod schemas: the first issue becomes the kit's 400 (an
  * AppError, which the error plugin writes like every other error). A missing body counts as `{}`.

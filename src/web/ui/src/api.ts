@@ -8,6 +8,9 @@ export class ApiError extends Error {
     readonly code: string,
     message: string,
     readonly field?: string,
+    /** The server's stable name of what is wrong (for a translated message), and its values. */
+    readonly reason?: string,
+    readonly params?: ErrorBody['params'],
   ) {
     super(message);
   }
@@ -34,6 +37,8 @@ export type {
   CaseRow, ClipDetail, ClipSummary, Consent, ControlBody, Marker, Session, Still, Status, SyncStatus, TvState, UiConfig,
 } from '../../schemas.js';
 import type { ErrorReply, Session } from '../../schemas.js';
+
+type ErrorBody = ErrorReply['error'];
 
 function cookie(name: string): string | null {
   for (const part of document.cookie.split(';')) {
@@ -88,18 +93,13 @@ export class Api {
     }
     if (res.status === 401 && url !== '/api/login' && url !== '/api/unlock') this.onUnauthorized?.();
     if (!res.ok) {
-      let code = 'HTTP';
-      let message = '';
-      let field: string | undefined;
+      let body: Partial<ErrorBody> = {};
       try {
-        const j = (await res.json()) as Partial<ErrorReply>;
-        code = j.error?.code ?? code;
-        message = j.error?.message ?? '';
-        field = j.error?.field;
+        body = ((await res.json()) as Partial<ErrorReply>).error ?? {};
       } catch {
-        message = res.statusText;
+        body = { message: res.statusText };
       }
-      throw new ApiError(res.status, code, message, field);
+      throw new ApiError(res.status, body.code ?? 'HTTP', body.message ?? '', body.field, body.reason, body.params);
     }
     if (res.status === 204) return undefined as R;
     const type = res.headers.get('content-type') ?? '';
