@@ -103,3 +103,14 @@ export async function seal(secret: string, pin: string): Promise<SealedSecret> {
 export async function unseal(sealed: SealedSecret, pin: string): Promise<string | null> {
   return unsealWithKek(sealed, await deriveKek(pin, sealed));
 }
+
+// --- issue 13: the case tag (kept at the end of the file, apart from the age code above) ---
+import { createHmac } from 'node:crypto';
+
+/**
+ * HMAC-SHA-256 of `message` under `key` (hex): the case tag that names a case in object keys
+ * without its code (docs/design/keys-layout-retention.md, "Finding a case").
+ */
+export function hmacHex(key: Uint8Array, message: string): string {
+  return createHmac('sha256', key).update(message, 'utf8').digest('hex');
+}

@@ -181,6 +181,7 @@ export const caseReply = z.object({ code: z.string(), trajectory: z.string().nul
 export const caseListReply = z.object({ cases: z.array(caseReply) });
 export const caseCreateBody = z.object({ code: caseCodeSchema, trajectory: trajectorySchema, consent: consentSchema }).strict();
 export const caseCodeParams = z.object({ code: caseCodeSchema }).strict();
+export const caseCloseReply = z.object({ closedAt: z.number(), erased: z.array(z.string()), waitingForUpload: z.array(z.string()) });
 export const casePatchBody = z.object({ trajectory: trajectorySchema.optional(), consent: consentSchema.partial().optional() }).strict();
 /** Office sync progress; the fields beyond `state` depend on the target (loose: none is dropped). */
 export const syncReply = z.object({

@@ -4,7 +4,7 @@ import type { Privacy } from '../../session/privacy.js';
 import { CONSENT_SCOPES } from '../../store/catalogue.js';
 import { TRAJECTORIES } from '../../store/migrations.js';
 import type { WebContext } from '../context.js';
-import { caseCodeParams, caseCreateBody, caseListReply, casePatchBody, caseReply, replies, uiConfigReply } from '../schemas.js';
+import { caseCloseReply, caseCodeParams, caseCreateBody, caseListReply, casePatchBody, caseReply, replies, uiConfigReply } from '../schemas.js';
 
 /** Cases (pseudonymous codes, never names) and what the UI needs to know about this kit. */
 export async function caseRoutes(fastify: FastifyInstance, { ctx }: { ctx: WebContext }): Promise<void> {
@@ -39,4 +39,10 @@ export async function caseRoutes(fastify: FastifyInstance, { ctx }: { ctx: WebCo
     if (consent) patch.consent = Object.fromEntries(CONSENT_SCOPES.filter((s) => consent[s] !== undefined).map((s) => [s, consent[s]]));
     return deps.privacy.updateCase(req.params.code, patch);
   });
+
+  // Closing a case's trajectory: no new takes; its footage goes per the retention table (docs/design/keys-layout-retention.md).
+  app.post('/api/cases/:code/close', {
+    config: { access: 'trainer' },
+    schema: { summary: 'Close the case\'s trajectory (retention then erases its footage)', params: caseCodeParams, response: replies({ 200: caseCloseReply }) },
+  }, async (req) => deps.privacy.closeCase(req.params.code));
 }
