@@ -45,9 +45,14 @@ async function opens(identity: string, data: Uint8Array): Promise<boolean> {
   }
 }
 
-/** Resolves once `file` exists: the rotation has written its next key and is re-wrapping. */
-async function whenExists(file: string): Promise<void> {
-  while (!existsSync(file)) await new Promise((r) => setImmediate(r));
+/** Resolves once `file` exists: the rotation has written its next key and is re-wrapping; fails if it ended first. */
+async function whenExists(file: string, rotation: Promise<unknown>): Promise<void> {
+  let ended = false;
+  void rotation.finally(() => (ended = true));
+  while (!existsSync(file)) {
+    if (ended) throw new Error(`the rotation ended before ${path.basename(file)} was seen: it did not yield to the event loop`);
+    await new Promise((r) => setImmediate(r));
+  }
 }
 
 const clipRef = (id: string): ContentRef => ({ kind: 'clip', id });
@@ -145,7 +150,7 @@ describe('the key queue: key changes never interleave wrongly (issue 15 item 10)
     expect(await keys.unlock('48210000')).toBe(true);
     const nextFile = path.join(dataDir, 'keys', 'trainers', 'T-001.next.json');
     const rotation = keys.destroyClipKey(idOf(300)); // rotates T-001 over the 300 others
-    await whenExists(nextFile);
+    await whenExists(nextFile, rotation);
     const made = keys.createContentKey({ kind: 'fragment', id: 'frag000000001' });
     const madeClip = keys.createClipKey('take000000001');
     expect(existsSync(nextFile)).toBe(true); // both were asked for while the rotation ran
@@ -173,7 +178,7 @@ describe('the key queue: key changes never interleave wrongly (issue 15 item 10)
     expect(await keys.unlock('48210000')).toBe(true);
     const nextFile = path.join(dataDir, 'keys', 'trainers', 'T-001.next.json');
     const rotation = keys.destroyClipKey(idOf(0));
-    await whenExists(nextFile);
+    await whenExists(nextFile, rotation);
     const change = keys.changePin('48210000', '97531000');
     const made = keys.createClipKey('take000000002');
     expect(await rotation).toBe('complete');
@@ -192,7 +197,7 @@ describe('the key queue: key changes never interleave wrongly (issue 15 item 10)
     const nextFile = path.join(dataDir, 'keys', 'trainers', 'T-001.next.json');
     const snapshot = path.join(path.dirname(dataDir), 'snapshot');
     const rotation = keys.destroyClipKey(idOf(39));
-    await whenExists(nextFile);
+    await whenExists(nextFile, rotation);
     // what a power cut leaves: the next key and a mix of old and new wraps
     cpSync(dataDir, snapshot, { recursive: true });
     await rotation;

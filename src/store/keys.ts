@@ -553,6 +553,9 @@ export class KeyStore {
       const wraps = { ...data.wraps, [s.trainerId]: await this.wrapTo(next.recipient, identity) };
       writeFileDurableSync(file, JSON.stringify({ ...data, wraps }));
       rewrapped += 1;
+      // age runs synchronously (node:crypto): let the service breathe between keys (HTTP, the
+      // recorder, a take's key) instead of holding the event loop for the whole rotation.
+      await new Promise<void>((resolve) => setImmediate(resolve));
     }
     renameSync(nextFile, this.trainerPath(s.trainerId));
     fsyncDir(this.trainersDir);
