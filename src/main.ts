@@ -113,6 +113,8 @@ export async function createKit(
     deleteAfterUploadHours: config.privacy.deleteAfterUploadHours,
     warnUnuploadedDays: config.privacy.warnUnuploadedDays,
     retentionIntervalMs: config.privacy.retentionIntervalMinutes * 60_000,
+    unusedFragmentDays: config.privacy.unusedFragmentDays,
+    afterReviewHeldDays: config.privacy.afterReviewHeldDays,
   });
   const ringDir = ringDirFor(config);
   const capture = new CaptureSupervisor({

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { Config, Profile, ProfileSetting } from '../config/schema.js';
+import { gstElementExists, mjpegDecoder, type ElementCheck } from './elements.js';
 
 export interface PipelineSpec {
   profile: Profile;
@@ -45,9 +46,12 @@ function q(value: string): string {
 /**
  * Builds the capture pipeline: camera (or test source) → H.264 (keyframe every segment) → MPEG-TS →
  * multifilesink that starts a new file on every force-key-unit event, so that the worker decides
- * where a segment ends (every segmentMs, and at once when a take stops).
+ * where a segment ends (every segmentMs, and at once when a take stops). `has` is asked (pi4 only)
+ * whether the board's hardware MJPEG decoder exists, by the same check as the doctor's.
  */
-export function buildPipeline(profile: Profile, cfg: CaptureConfig, location: string, over: PipelineOverrides = {}): PipelineSpec {
+export function buildPipeline(
+  profile: Profile, cfg: CaptureConfig, location: string, over: PipelineOverrides = {}, has: ElementCheck = gstElementExists,
+): PipelineSpec {
   const { width, height, fps, bitrateKbps } = cfg;
   const gop = Math.max(1, Math.round((fps * cfg.segmentMs) / 1000)) * 2; // backstop; cuts force keyframes
   const x264 = `x264enc tune=zerolatency speed-preset=superfast bitrate=${bitrateKbps} key-int-max=${gop} ! video/x-h264,profile=main`;
@@ -62,14 +66,16 @@ export function buildPipeline(profile: Profile, cfg: CaptureConfig, location: st
         `! videoconvert ! video/x-raw,format=I420 ! ${x264}`;
       elements.push('videotestsrc', 'clockoverlay', 'timeoverlay', 'videoconvert', 'x264enc');
       break;
-    case 'pi4':
+    case 'pi4': {
+      const decoder = mjpegDecoder(has);
       video =
         `v4l2src device=${q(cfg.device)} ! image/jpeg,width=${width},height=${height},framerate=${fps}/1 ` +
-        `! jpegdec ! videoconvert ! video/x-raw,format=I420 ` +
+        `! ${decoder} ! videoconvert ! video/x-raw,format=I420 ` +
         `! v4l2h264enc extra-controls="controls,video_bitrate=${bitrateKbps * 1000},h264_i_frame_period=${gop}" ` +
         `! video/x-h264,level=(string)4,profile=main`;
-      elements.push('v4l2src', 'jpegdec', 'videoconvert', 'v4l2h264enc');
+      elements.push('v4l2src', decoder, 'videoconvert', 'v4l2h264enc');
       break;
+    }
     case 'pi5':
       video =
         `${over.videoSource ?? `v4l2src device=${q(cfg.device)} ! image/jpeg,width=${width},height=${height},framerate=${fps}/1 ! jpegdec`} ` +
