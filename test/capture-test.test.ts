@@ -81,7 +81,7 @@ describe('doctor --capture-test with stand-ins for the camera', () => {
     expect(text).toMatch(/^sim +FAIL frames \d+\/\d+/m);
     // the camera's own H.264: every frame, keyframes every 2 s whatever the cuts ask, segments of a GOP
     expect(uvc!.profile).toBe('uvc-h264');
-    expect(uvc!.problems).toEqual([]);
+    expect(uvc!.problems, text).toEqual([]);
     expect(uvc!.ok).toBe(true);
     expect(uvc!.frames!.ratio).toBeGreaterThanOrEqual(0.9);
     expect(uvc!.cutsForceKeyframes).toBe(false);
