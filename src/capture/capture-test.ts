@@ -14,7 +14,7 @@ import { describeError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Profile } from '../config/schema.js';
 import { CaptureSupervisor, type ClosedSegment } from './supervisor.js';
-import { probeTs, type ProbedFrame } from './ts-probe.js';
+import { probeTs, type ProbedFrame, type TsPids, type TsProbe } from './ts-probe.js';
 
 export interface CaptureCandidate {
   profile: Profile;
@@ -129,11 +129,15 @@ function measure(
     result.problems.push(`only ${segments.length} segment(s) in ${opts.seconds} s: the pipeline delivers too little to cut`);
     return;
   }
-  const probes = segments.map(({ seg }) => {
+  // Segments of one stream: one may start without PAT/PMT; the PIDs carry over.
+  let pids: TsPids = { video: null, audio: null };
+  const probes = segments.map(({ seg }): TsProbe => {
     try {
-      return probeTs(readFileSync(seg.path));
+      const p = probeTs(readFileSync(seg.path), pids);
+      pids = p.pids;
+      return p;
     } catch (err) {
-      return { video: [], audio: [], problems: [`${path.basename(seg.path)}: ${describeError(err)}`] };
+      return { video: [], audio: [], problems: [`${path.basename(seg.path)}: ${describeError(err)}`], pids };
     }
   });
   for (const p of probes) for (const problem of p.problems) result.problems.push(`segment: ${problem}`);
