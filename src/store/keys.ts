@@ -6,6 +6,7 @@ import {
   decryptWith, deriveKek, encryptTo, generateIdentity, sealWithKek, unsealWithKek, type Kek, type SealedSecret,
 } from './crypto.js';
 import { fsyncDir, writeFileDurableSync } from './durable.js';
+import { CLIP_ID_PATTERN } from '../core/media.js';
 
 export interface KeyStoreOptions {
   dataDir: string;
@@ -33,7 +34,7 @@ export const CONTENT_KINDS: readonly ContentKind[] = ['clip', 'fragment', 'still
 const KIND_DIR: Record<ContentKind, string> = { clip: 'clips', fragment: 'fragments', still: 'stills', review: 'reviews' };
 
 /** Content ids are opaque (a clip id's shape): time in base 36 + random hex. */
-export const CONTENT_ID_PATTERN = /^[a-z0-9]{10,32}$/;
+export const CONTENT_ID_PATTERN = CLIP_ID_PATTERN;
 /** Trainer ids are pseudonymous, never names: `T-017`. */
 export const TRAINER_ID_PATTERN = /^T-[0-9]{3,6}$/;
 export const DEFAULT_TRAINER_ID = 'T-001';
