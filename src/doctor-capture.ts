@@ -135,7 +135,10 @@ async function releaseCamera(control: (req: ControlRequest) => Promise<unknown>)
   } catch (err) {
     return { rearm: false, refused: `the running kit did not release the camera (${describeError(err)}): stop it first (sudo systemctl stop vht-kit)` };
   }
-  return { rearm: wasArmed, note: `asked the running kit to release the camera (it was ${status.state ?? 'unknown'}); it is armed again after the test` };
+  return {
+    rearm: wasArmed,
+    note: `asked the running kit to release the camera (it was ${status.state ?? 'unknown'}); ${wasArmed ? 'it is armed again after the test' : 'it stays disarmed, as it was'}`,
+  };
 }
 
 function pct(r: number): string {

@@ -81,7 +81,7 @@ describe('doctor --capture-test with stand-ins for the camera', () => {
     expect(text).toMatch(/^sim +FAIL frames \d+\/\d+/m);
     // the camera's own H.264: every frame, keyframes every 2 s whatever the cuts ask, segments of a GOP
     expect(uvc!.profile).toBe('uvc-h264');
-    expect(uvc!.problems).toEqual([]);
+    expect(uvc!.problems, text).toEqual([]);
     expect(uvc!.ok).toBe(true);
     expect(uvc!.frames!.ratio).toBeGreaterThanOrEqual(0.9);
     expect(uvc!.cutsForceKeyframes).toBe(false);
@@ -179,7 +179,20 @@ describe('MPEG-TS probe', () => {
     const broken = probeTs(bad);
     expect(broken.problems).toContain(`no sync byte at offset ${188 * 50}`);
     expect(broken.video.length).toBeLessThan(100);
-    expect(probeTs(Buffer.alloc(0))).toEqual({ video: [], audio: [], problems: ['no H.264 or AAC stream in the program map'] });
+    expect(probeTs(Buffer.alloc(0))).toEqual({ video: [], audio: [], problems: ['no H.264 or AAC stream in the program map'], pids: { video: null, audio: null } });
+    // a later segment of the same stream without PAT/PMT: read with the PIDs of the earlier one
+    const media = new Set([p.pids.video, p.pids.audio]);
+    const packets: Buffer[] = [];
+    for (let o = 188 * 60; o + 188 <= buf.length; o += 188) {
+      if (media.has(((buf[o + 1]! & 0x1f) << 8) | buf[o + 2]!)) packets.push(buf.subarray(o, o + 188)); // no PAT/PMT
+    }
+    const tail = Buffer.concat(packets);
+    const alone = probeTs(tail);
+    expect(alone.problems).toContain('no H.264 or AAC stream in the program map');
+    expect(alone.video).toEqual([]);
+    const withPids = probeTs(tail, p.pids);
+    expect(withPids.video.length).toBeGreaterThan(0);
+    expect(withPids.pids).toEqual(p.pids);
     expect(probeTs(Buffer.from('not a transport stream at all')).problems.length).toBeGreaterThan(0);
   });
 });

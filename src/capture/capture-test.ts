@@ -14,7 +14,7 @@ import { describeError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Profile } from '../config/schema.js';
 import { CaptureSupervisor, type ClosedSegment } from './supervisor.js';
-import { probeTs, type ProbedFrame } from './ts-probe.js';
+import { probeTs, type ProbedFrame, type TsPids, type TsProbe } from './ts-probe.js';
 
 export interface CaptureCandidate {
   profile: Profile;
@@ -129,14 +129,22 @@ function measure(
     result.problems.push(`only ${segments.length} segment(s) in ${opts.seconds} s: the pipeline delivers too little to cut`);
     return;
   }
-  const probes = segments.map(({ seg }) => {
+  // Segments of one stream: one may start without PAT/PMT; the PIDs carry over.
+  let pids: TsPids = { video: null, audio: null };
+  const probes = segments.map(({ seg }): TsProbe => {
     try {
-      return probeTs(readFileSync(seg.path));
+      const p = probeTs(readFileSync(seg.path), pids);
+      pids = p.pids;
+      return p;
     } catch (err) {
-      return { video: [], audio: [], problems: [`${path.basename(seg.path)}: ${describeError(err)}`] };
+      return { video: [], audio: [], problems: [`${path.basename(seg.path)}: ${describeError(err)}`], pids };
     }
   });
-  for (const p of probes) for (const problem of p.problems) result.problems.push(`segment: ${problem}`);
+  // The first segment is the start-up (it may close before the first frame, even empty): it is left
+  // out of every figure, and so of the checks of its contents.
+  for (const [i, p] of probes.entries()) {
+    if (i > 0) for (const problem of p.problems) result.problems.push(`segment ${i}: ${problem}`);
+  }
   // Frames: counted after the first segment closed (start-up and the first keyframe excluded),
   // against the frame rate over the wall time from that close to the stop. A source that cannot
   // keep up (a busy CPU, a slow USB bus) delivers fewer frames than its timestamps pretend.
@@ -162,7 +170,7 @@ function measure(
   }
   for (const [i, p] of probes.entries()) {
     const first = [...p.video].sort((a, b) => a.ptsMs - b.ptsMs)[0];
-    if (first && !first.key) result.problems.push(`segment ${i} does not start with a keyframe`);
+    if (i > 0 && first && !first.key) result.problems.push(`segment ${i} does not start with a keyframe`);
   }
   // Segment lengths, without the first (start-up) and the last (ended by the stop).
   const inner = segments.slice(1, -1).map(({ seg }) => seg.endMono - seg.startMono);

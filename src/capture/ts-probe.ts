@@ -21,6 +21,13 @@ export interface TsProbe {
   video: ProbedFrame[];
   audio: ProbedAudio[];
   problems: string[];
+  /** The stream PIDs found (or given): the next segment of the same stream may carry no tables. */
+  pids: TsPids;
+}
+
+export interface TsPids {
+  video: number | null;
+  audio: number | null;
 }
 
 const PACKET = 188;
@@ -33,12 +40,15 @@ interface Pes {
   chunks: Buffer[];
 }
 
-/** Reads the H.264 video frames and AAC audio of one MPEG-TS file's bytes. */
-export function probeTs(buf: Buffer): TsProbe {
-  const out: TsProbe = { video: [], audio: [], problems: [] };
+/**
+ * Reads the H.264 video frames and AAC audio of one MPEG-TS file's bytes; `known` are the PIDs of
+ * an earlier segment of the same stream, for a segment that starts without PAT/PMT.
+ */
+export function probeTs(buf: Buffer, known: TsPids = { video: null, audio: null }): TsProbe {
+  const out: TsProbe = { video: [], audio: [], problems: [], pids: known };
   let pmtPid: number | null = null;
-  let videoPid: number | null = null;
-  let audioPid: number | null = null;
+  let videoPid: number | null = known.video;
+  let audioPid: number | null = known.audio;
   const open = new Map<number, Pes>();
   const flush = (pid: number) => {
     const pes = open.get(pid);
@@ -70,8 +80,8 @@ export function probeTs(buf: Buffer): TsProbe {
     } else if (pid === pmtPid && pusi) {
       const streams = readPmt(payload);
       for (const s of streams) {
-        if (s.type === STREAM_H264 && videoPid === null) videoPid = s.pid;
-        if (s.type === STREAM_AAC_ADTS && audioPid === null) audioPid = s.pid;
+        if (s.type === STREAM_H264) videoPid = s.pid;
+        if (s.type === STREAM_AAC_ADTS) audioPid = s.pid;
       }
     } else if (pid === videoPid || pid === audioPid) {
       if (pusi) {
@@ -88,6 +98,7 @@ export function probeTs(buf: Buffer): TsProbe {
     }
   }
   for (const pid of [...open.keys()]) flush(pid);
+  out.pids = { video: videoPid, audio: audioPid };
   if (videoPid === null && audioPid === null) out.problems.push('no H.264 or AAC stream in the program map');
   return out;
 }
