@@ -19,6 +19,7 @@ import { clipPlaylist, livePlaylist } from './hls.js';
 import { cookie, HostCheck, isHttps, isLoopbackRequest, originProblem, TvPairing } from './security.js';
 import { findUiBuildDir, UiFiles } from './static.js';
 import { parseInput } from './validate.js';
+import { PinLockout } from './pin-lockout.js';
 
 export interface AppDeps {
   recorder: Recorder;
@@ -52,6 +53,8 @@ export interface AppDeps {
   hostname?: string;
   /** The kit's own Wi-Fi and its join code (an SVG QR code), for the HDMI TV's idle screen; null when off. */
   hotspot?: () => { ssid: string; qrSvg: string } | null;
+  /** PIN attempts and their lock-out (durable in the data dir); default: in RAM only. */
+  pinLockout?: PinLockout;
 }
 
 type Role = 'trainer' | 'viewer';
@@ -188,6 +191,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   const sessions = new Sessions(deps.clock, deps.sessionIdleMs);
   const viewers = new Sessions(deps.clock, VIEWER_IDLE_MS);
+  const pinLockout = deps.pinLockout ?? new PinLockout({ clock: deps.clock, file: null, logger: deps.logger });
   const pairing = new TvPairing(deps.clock, (deps.pairingCodeMinutes ?? 10) * 60_000);
   const hosts = new HostCheck(deps.kitId ?? 'vht-kit', deps.allowedHosts ?? [], deps.hostname);
   /** The kiosk on the loopback listener has no cookie: its CSRF token lives as long as the process. */
@@ -363,24 +367,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
    * before enrolment, the configured PIN. Wrong PINs count toward a growing lock-out.
    */
   const checkPinAndUnlock = async (pin: string): Promise<void> => {
-    sessions.assertAttemptAllowed();
-    let ok: boolean;
-    if (deps.keys.hasMaster) {
-      ok = await deps.keys.unlock(pin);
-    } else {
-      const configured = deps.pin();
-      if (configured === null) {
-        throw new AppError('NOT_CONFIGURED', 'no trainer PIN is configured: enrol the kit (vht-kit enrol) or set auth.pin (VHT_KIT_PIN)', { field: 'auth.pin' });
-      }
-      ok = pinMatches(configured, pin);
+    const configured = deps.keys.hasMaster ? null : deps.pin();
+    if (!deps.keys.hasMaster && configured === null) {
+      throw new AppError('NOT_CONFIGURED', 'no trainer PIN is configured: enrol the kit (vht-kit enrol) or set auth.pin (VHT_KIT_PIN)', { field: 'auth.pin' });
     }
+    // Counted before the (slow, scrypt) check: parallel guesses cannot outrun the lock-out.
+    const { ok, failures, lockedForMs } = await pinLockout.attempt(async () =>
+      deps.keys.hasMaster ? deps.keys.unlock(pin) : pinMatches(configured!, pin),
+    );
     if (!ok) {
-      const { failures, lockedForMs } = sessions.failed();
       deps.catalogue.audit('pin.failed', now(), null, { failures, lockedForMs });
       deps.logger.warn('wrong PIN', { failures, lockedForMs });
       throw new AppError('UNAUTHORIZED', 'wrong PIN (verkeerde pincode)', { field: 'pin' });
     }
-    sessions.succeeded();
     touchIdleLock();
   };
   const pinBody = z.object({ pin: z.string().regex(/^[0-9]{4,12}$/, '4 to 12 digits') }).strict();
