@@ -23,7 +23,7 @@ import { KeyStore } from './store/keys.js';
 import { StorageGuard } from './store/storage.js';
 import { buildApp } from './web/app.js';
 import { startListeners, type Listeners } from './web/listen.js';
-import { PinLockout } from './web/pin-lockout.js';
+import { PinLockout, pinLockoutFile } from './web/pin-lockout.js';
 import { cameraSettled, createNotifier, type Notifier } from './appliance/notify.js';
 import { CecService } from './appliance/cec.js';
 import { hotspotInfo } from './appliance/hotspot.js';
@@ -288,7 +288,7 @@ export async function createKit(
     pairingCodeMinutes: config.tv.pairingCodeMinutes,
     allowedHosts: config.http.allowedHosts,
     ...(opts.uiDir ? { uiDir: opts.uiDir } : {}),
-    pinLockout: new PinLockout({ clock, file: path.join(config.dataDir, 'pin-lockout.json'), logger: logger.child('auth') }),
+    pinLockout: new PinLockout({ clock, file: pinLockoutFile(config.dataDir), logger: logger.child('auth') }),
     sessionIdleMs: config.auth.sessionIdleMinutes * 60_000,
     lockAfterIdleMs: config.auth.lockAfterIdleMinutes * 60_000,
     hardware,

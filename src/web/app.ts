@@ -20,6 +20,7 @@ import { cookie, HostCheck, isHttps, isLoopbackRequest, originProblem, TvPairing
 import { findUiBuildDir, UiFiles } from './static.js';
 import { parseInput } from './validate.js';
 import { PinLockout } from './pin-lockout.js';
+import { installJsonDepthLimit, StreamLimit } from './json-limits.js';
 
 export interface AppDeps {
   recorder: Recorder;
@@ -201,6 +202,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   /** `<session>:<clip>` pairs already audited as viewed (dropped at logout). */
   const viewed = new Set<string>();
   const ui = new UiFiles(deps.uiDir ?? findUiBuildDir());
+
+  // Deep nesting is refused before parsing (400), and event streams per session are capped (429).
+  installJsonDepthLimit(app);
+  const streams = new StreamLimit();
 
   // A still is a JPEG body (the only non-JSON body), up to 2 MiB on that one route.
   app.addContentTypeParser('image/jpeg', { parseAs: 'buffer', bodyLimit: STILL_MAX_BYTES }, (_req, body, done) => done(null, body));
@@ -767,6 +772,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   app.get('/api/tv/events', (req: FastifyRequest, reply: FastifyReply) => {
+    req.raw.on('close', streams.acquire(ctxOf(req).key));
     const write = openEventStream(req, reply, stillAlive(ctxOf(req)));
     write('present', { clipId: presented });
     const offs = [
@@ -864,6 +870,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   // --- live events (Server-Sent Events) ---
   app.get('/api/events', (req: FastifyRequest, reply: FastifyReply) => {
+    req.raw.on('close', streams.acquire(ctxOf(req).key));
     const write = openEventStream(req, reply, stillAlive(ctxOf(req)));
     write('status', status());
     const off = deps.bus.onAny((name, payload) => write(name, payload));

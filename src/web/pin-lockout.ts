@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
 import type { Clock } from '../core/clock.js';
 import { AppError, describeError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
@@ -15,6 +16,16 @@ export interface PinLockoutOptions {
   baseMs?: number;
   /** The longest lock-out. Default 15 min. */
   capMs?: number;
+}
+
+/** The lock-out's file in the data dir. */
+export function pinLockoutFile(dataDir: string): string {
+  return path.join(dataDir, 'pin-lockout.json');
+}
+
+/** Forgets the count: the right PIN was proven at the kit's console (`vht-kit enrol`, `vht-kit pin`). */
+export function clearPinLockout(dataDir: string): void {
+  rmSync(pinLockoutFile(dataDir), { force: true });
 }
 
 interface Persisted {
