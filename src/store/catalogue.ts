@@ -1,7 +1,11 @@
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { MIGRATIONS } from './migrations.js';
+import { NO_RESERVE, type MetadataSpace } from './reserve.js';
+
+/** A prepared statement as the catalogue uses it; `run` outside a transaction may use the reserve. */
+type Stmt = Pick<Database.Statement, 'get' | 'all' | 'run'>;
 
 export type ClipState = 'recording' | 'complete' | 'recovered';
 
@@ -147,8 +151,12 @@ export class Catalogue {
   /** True when this open made a new, empty catalogue (then it can be rebuilt from the files). */
   readonly created: boolean;
 
-  constructor(file: string) {
+  /** space: the catalogue's reserve on a full card (a write outside a transaction runs with it). */
+  constructor(file: string, private readonly space: MetadataSpace = NO_RESERVE) {
     this.created = !existsSync(file);
+    // 0600 like every file of the kit: SQLite gives its -wal and -shm the mode of the database file.
+    closeSync(openSync(file, 'a', 0o600));
+    for (const f of [file, `${file}-wal`, `${file}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
@@ -162,12 +170,16 @@ export class Catalogue {
   }
 
   /** Prepared statements by SQL text: preparing costs more than running most of these queries. */
-  private readonly statements = new Map<string, Database.Statement>();
+  private readonly statements = new Map<string, Stmt>();
 
-  private prep(sql: string): Database.Statement {
+  private prep(sql: string): Stmt {
     let st = this.statements.get(sql);
     if (!st) {
-      st = this.db.prepare(sql);
+      const raw = this.db.prepare(sql);
+      // Inside a transaction a failed write rolls the whole of it back: the caller retries that.
+      const run = ((...args: unknown[]) =>
+        this.db.inTransaction ? raw.run(...args) : this.space.run('catalogue write', () => raw.run(...args))) as Database.Statement['run'];
+      st = { get: raw.get.bind(raw), all: raw.all.bind(raw), run };
       this.statements.set(sql, st);
     }
     return st;

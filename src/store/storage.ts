@@ -23,6 +23,14 @@ export class StorageGuard {
     return { freeBytes, usableBytes, minutesLeft };
   }
 
+  /** The rule a refused take broke, in words (507): free space, the reserve, what a take needs. */
+  refusal(nextBytes: number): string {
+    const mb = (b: number) => Math.round(b / 1e6);
+    const info = this.info(1);
+    return `not enough free space to record: ${mb(info.freeBytes)} MB free on the data dir; a take needs more than the storage reserve `
+      + `(storage.reserveMB = ${Math.round(this.reserveBytes / 1048576)} MB) plus ${mb(nextBytes)} MB for its first minute (opslag vol)`;
+  }
+
   /** True when a take may go on: more than one more segment fits above the reserve. */
   hasRoom(nextBytes: number): boolean {
     return this.info(1).usableBytes > nextBytes;
