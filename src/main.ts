@@ -142,7 +142,7 @@ export async function createKit(
     clock,
     logger: logger.child('capture'),
   });
-  const guard = new StorageGuard(config.dataDir, config.storage.reserveMB * 1024 * 1024);
+  const guard = new StorageGuard(config.dataDir, config.storage.reserveMB * 1024 * 1024, space);
   const recorder = new Recorder(
     capture, clips, catalogue, guard, bus, clock, logger.child('recorder'),
     {

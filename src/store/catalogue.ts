@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
+import { AppError } from '../core/errors.js';
 import { MIGRATIONS } from './migrations.js';
 import { NO_RESERVE, type MetadataSpace } from './reserve.js';
 
@@ -150,6 +151,8 @@ export class Catalogue {
   readonly db: Database.Database;
   /** True when this open made a new, empty catalogue (then it can be rebuilt from the files). */
   readonly created: boolean;
+  /** True when the card was full at open: the WAL index is in RAM and no other process can read the catalogue. */
+  readonly fullAtOpen: boolean = false;
 
   /** space: the catalogue's reserve on a full card (a write outside a transaction runs with it). */
   constructor(file: string, private readonly space: MetadataSpace = NO_RESERVE) {
@@ -157,10 +160,30 @@ export class Catalogue {
     // 0600 like every file of the kit: SQLite gives its -wal and -shm the mode of the database file.
     closeSync(openSync(file, 'a', 0o600));
     for (const f of [file, `${file}-wal`, `${file}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
-    this.db = new Database(file);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
-    this.db.pragma('foreign_keys = ON');
+    // Opening makes (or, after a power cut, grows) the WAL index -shm: on a full card that needs the
+    // reserve; with the reserve used up too, the index lives in RAM (exclusive locking mode, no -shm):
+    // the kit starts and reads; writes wait for room.
+    const open = (exclusive: boolean) => {
+      const db = new Database(file);
+      try {
+        if (exclusive) db.pragma('locking_mode = EXCLUSIVE');
+        db.pragma('journal_mode = WAL');
+        db.pragma('synchronous = FULL');
+        db.pragma('foreign_keys = ON');
+        db.pragma('user_version');
+        return db;
+      } catch (err) {
+        db.close();
+        throw err;
+      }
+    };
+    try {
+      this.db = space.run('catalogue: open', () => open(false));
+    } catch (err) {
+      if (!(err instanceof AppError && err.code === 'STORAGE_FULL')) throw err;
+      this.db = open(true);
+      this.fullAtOpen = true;
+    }
     this.migrate();
   }
 

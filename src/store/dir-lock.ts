@@ -59,7 +59,14 @@ export function prepareDir(dir: string, key: string, from: string): void {
   };
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-  } catch (err) {
+  } catch (first) {
+    // A recursive mkdir says ENOENT on a read-only file system: the last step tells the real reason.
+    let err = first;
+    try {
+      mkdirSync(dir, { mode: 0o700 });
+    } catch (again) {
+      if ((again as NodeJS.ErrnoException).code !== 'ENOENT') err = again;
+    }
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EEXIST' || code === 'ENOTDIR') fail('a file is in the way: it (or a part of its path) is not a directory', err);
     if (code === 'EROFS') fail('the file system is read-only, so it cannot be made', err);

@@ -7,10 +7,12 @@ import { fsyncDir } from './durable.js';
 /** Room kept for the catalogue and the clips' metadata: the audit, clip.json, journals, key files. */
 export const CATALOGUE_RESERVE_BYTES = 8 * 1024 * 1024;
 
-/** True when an error says the disk (or the quota) is full: ENOSPC, EDQUOT, SQLITE_FULL. */
+/** True when an error says the disk (or the quota) is full: ENOSPC, EDQUOT, SQLITE_FULL, a -shm that cannot grow. */
 export function isDiskFull(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'SQLITE_FULL') return true;
+  // SQLite could not grow the WAL index (-shm) of the catalogue: no room for it
+  if (code === 'SQLITE_IOERR_SHMSIZE' || code === 'SQLITE_IOERR_SHMMAP') return true;
   return err instanceof Error && /database or disk is full|no space left on device/i.test(err.message);
 }
 
@@ -48,6 +50,11 @@ export class SpaceReserve implements MetadataSpace {
     this.file = path.join(dataDir, 'reserve.bin');
   }
 
+  /** Free space needed before the reserve is made (it never takes the last bytes itself). */
+  get remakeBytes(): number {
+    return this.bytes * 2;
+  }
+
   /** True while the reserve file is whole on disk. */
   get held(): boolean {
     try {
@@ -66,7 +73,7 @@ export class SpaceReserve implements MetadataSpace {
     const dir = path.dirname(this.file);
     try {
       const st = statfsSync(dir);
-      if (Number(st.bavail) * Number(st.bsize) < this.bytes * 2) return false;
+      if (Number(st.bavail) * Number(st.bsize) < this.remakeBytes) return false;
     } catch (err) {
       this.logger.warn('cannot measure free space for the catalogue reserve', { dir, error: describeError(err) });
       return false;

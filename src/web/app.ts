@@ -381,11 +381,20 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       deps.keys.hasMaster ? deps.keys.unlock(pin) : pinMatches(configured!, pin),
     );
     if (!ok) {
-      deps.catalogue.audit('pin.failed', now(), null, { failures, lockedForMs });
+      auditSession('pin.failed', { failures, lockedForMs });
       deps.logger.warn('wrong PIN', { failures, lockedForMs });
       throw new AppError('UNAUTHORIZED', 'wrong PIN (verkeerde pincode)', { field: 'pin' });
     }
     touchIdleLock();
+  };
+  /** Login, lock and logout go on when a card full past the catalogue's reserve refuses their audit entry. */
+  const auditSession = (type: string, details: Record<string, unknown> = {}) => {
+    try {
+      deps.catalogue.audit(type, now(), null, details);
+    } catch (err) {
+      if (!(err instanceof AppError && err.code === 'STORAGE_FULL')) throw err;
+      deps.logger.error('audit entry not written: the card is full', { type });
+    }
   };
   const pinBody = z.object({ pin: z.string().regex(/^[0-9]{4,12}$/, '4 to 12 digits') }).strict();
 
@@ -416,7 +425,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const body = parseInput(pinBody, req.body, 'body');
     await checkPinAndUnlock(body.pin);
     const { token: t, csrf } = sessions.create();
-    deps.catalogue.audit('login', now(), null, { unlocked: deps.keys.unlocked });
+    auditSession('login', { unlocked: deps.keys.unlocked });
     const maxAge = Math.round(deps.sessionIdleMs / 1000) * 48;
     reply
       .header('set-cookie', [
@@ -441,7 +450,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       deps.keys.lock();
       endPresentation({ dropTvSessions: true });
     }
-    deps.catalogue.audit('logout', now(), null, { locked: !deps.keys.unlocked });
+    auditSession('logout', { locked: !deps.keys.unlocked });
     reply
       .header('set-cookie', [cookie(SESSION_COOKIE, '', cookieOpts(req, true, 0)), cookie(CSRF_COOKIE, '', cookieOpts(req, false, 0))])
       .status(204)
@@ -453,14 +462,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     parseInput(z.object({}).strict(), req.body, 'body');
     deps.keys.lock();
     endPresentation({ dropTvSessions: false });
-    deps.catalogue.audit('lock', now());
+    auditSession('lock');
     reply.status(204).send();
   });
 
   app.post('/api/unlock', async (req, reply) => {
     const body = parseInput(pinBody, req.body, 'body');
     await checkPinAndUnlock(body.pin);
-    deps.catalogue.audit('unlock', now());
+    auditSession('unlock');
     reply.status(204).send();
   });
 
