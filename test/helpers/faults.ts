@@ -1,7 +1,7 @@
 // The fault-injection harness: a tiny real file system for a kit's data dir, filled at chosen
 // moments by another process, and power cuts (SIGKILL of the kit and its capture worker at once).
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, statfsSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statfsSync } from 'node:fs';
 import path from 'node:path';
 import { ageDecrypt, discover } from './media.js';
 import { writeFileSync } from 'node:fs';
@@ -61,18 +61,38 @@ export class TinyFs {
   }
 }
 
-/** A power cut: SIGKILL to the kit and its capture worker at the same moment. */
+/** Every descendant of a process (children, their children, ...), from /proc. */
+function descendants(pid: number): number[] {
+  const out: number[] = [];
+  let tasks: string[] = [];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const t of tasks) {
+    let kids: number[] = [];
+    try {
+      kids = readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    } catch {
+      continue; // the task ended meanwhile
+    }
+    for (const k of kids) out.push(k, ...descendants(k));
+  }
+  return out;
+}
+
+/** A power cut: SIGKILL to the kit and every process under it (its capture worker) at the same moment. */
 export function powerCut(svc: Service): Promise<void> {
   const proc = svc.proc;
   if (!proc || proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
-  const worker = svc.workerPid();
+  const all = [proc.pid!, ...descendants(proc.pid!)];
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-  proc.kill('SIGKILL');
-  if (worker) {
+  for (const pid of all) {
     try {
-      process.kill(worker, 'SIGKILL');
+      process.kill(pid, 'SIGKILL');
     } catch {
-      // the worker was already gone (it ends with its parent's pipe)
+      // already gone
     }
   }
   return exited;
@@ -94,12 +114,12 @@ export function tempFilesUnder(dir: string): string[] {
  * Decrypts a clip's segments with the organisation's key, joins them and asks gst-discoverer:
  * the seconds it plays and whether it has video. Writes the joined file beside `scratch`.
  */
-export function playClip(svc: Service, clipId: string, scratch: string): { durationS: number; hasVideo: boolean; segments: number } {
+export function playClip(svc: Service, clipId: string, scratch: string): { durationS: number; hasVideo: boolean; segments: number; text: string } {
   const dir = path.join(svc.dataDir, 'clips', clipId);
   const segs = readdirSync(dir).filter((n) => n.endsWith('.ts.age')).sort((a, b) => parseInt(a, 10) - parseInt(b, 10));
   const joined = Buffer.concat(segs.map((n) => ageDecrypt(svc.orgKeyFile, path.join(dir, n))));
   const out = path.join(scratch, `${clipId}.ts`);
   writeFileSync(out, joined);
   const d = discover(out);
-  return { durationS: d.durationS, hasVideo: d.hasVideo, segments: segs.length };
+  return { durationS: d.durationS, hasVideo: d.hasVideo, segments: segs.length, text: d.text };
 }
