@@ -374,7 +374,12 @@ export async function createKit(
       void cec.start().catch((err: unknown) => logger.warn('HDMI-CEC did not start', { error: describeError(err) }));
     },
     async stop() {
-      if (!started) return;
+      if (!started) {
+        // made but never started (tests, a failed start): the locks go all the same
+        ringLock.release();
+        dataLock.release();
+        return;
+      }
       started = false;
       await notifier.stopping();
       // Nothing may start a take any more (web, control socket, button), then the running take is
