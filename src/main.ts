@@ -131,6 +131,8 @@ export async function createKit(
     deleteAfterUploadHours: config.privacy.deleteAfterUploadHours,
     warnUnuploadedDays: config.privacy.warnUnuploadedDays,
     retentionIntervalMs: config.privacy.retentionIntervalMinutes * 60_000,
+    unusedFragmentDays: config.privacy.unusedFragmentDays,
+    afterReviewHeldDays: config.privacy.afterReviewHeldDays,
   });
   const capture = new CaptureSupervisor({
     ringDir,
@@ -263,6 +265,12 @@ export async function createKit(
           return { ok: true };
         case 'status':
           return { ...recorder.status(), ...hardware() };
+        case 'disarm':
+          await recorder.disarm(); // CONFLICT while a take runs
+          return recorder.status();
+        case 'arm':
+          recorder.arm();
+          return recorder.status();
       }
     },
     logger.child('control'),

@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppError } from '../src/core/errors.js';
 import { Catalogue } from '../src/store/catalogue.js';
 import { decryptWith } from '../src/store/crypto.js';
-import { ClipStore, MAX_STILL_BYTES } from '../src/store/clips.js';
+import { STILL_MAX_BYTES } from '../src/core/media.js';
+import { ClipStore } from '../src/store/clips.js';
 import { MIGRATIONS } from '../src/store/migrations.js';
 import { decryptManifest } from '../src/sync/manifest.js';
 import { exportClip } from '../src/sync/export.js';
@@ -117,13 +118,13 @@ describe('stills', () => {
     expect(e.message).toContain('89504e');
     e = await appError(() => kit.clips.addStill(id, Buffer.alloc(0), 10, 1));
     expect(e.message).toContain('(empty)');
-    const big = Buffer.alloc(MAX_STILL_BYTES + 1, 0);
+    const big = Buffer.alloc(STILL_MAX_BYTES + 1, 0);
     jpeg.copy(big);
     e = await appError(() => kit.clips.addStill(id, big, 10, 1));
     expect([e.code, e.field]).toEqual(['VALIDATION', 'jpeg']);
-    expect(e.message).toContain(String(MAX_STILL_BYTES + 1));
+    expect(e.message).toContain(String(STILL_MAX_BYTES + 1));
     // exactly 2 MiB is fine
-    const max = Buffer.alloc(MAX_STILL_BYTES, 0);
+    const max = Buffer.alloc(STILL_MAX_BYTES, 0);
     jpeg.copy(max);
     expect((await kit.clips.addStill(id, max, 10, 1)).id).toBe(1);
     for (const t of [-1, 3001, Number.NaN, Infinity]) {

@@ -1,10 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rawRequest, Service, TEST_CAPTURE } from './helpers/service.js';
+import { freePort, rawRequest, Service, TEST_CAPTURE } from './helpers/service.js';
 import { UiFiles } from '../src/web/static.js';
 import { parseConfig } from '../src/config/load.js';
 import { createLogger } from '../src/core/logger.js';
@@ -14,18 +13,6 @@ import { HostCheck, originProblem } from '../src/web/security.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const PACKAGE_JSON = readFileSync(path.join(ROOT, 'package.json'), 'utf8');
-
-/** A free TCP port on 127.0.0.1 (asked of the kernel, then released). */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 function setCookies(h: { [k: string]: string | string[] | undefined }): string[] {
   const v = h['set-cookie'];

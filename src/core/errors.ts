@@ -22,23 +22,43 @@ export const ErrorCodes = {
 
 export type ErrorCode = keyof typeof ErrorCodes;
 
+/** Values a message was built from, for the UI to say it in its own language. */
+export type ErrorParams = Record<string, string | number | boolean | null>;
+
+/** The body of every error reply: `{ error: ErrorBody }`. */
+export interface ErrorBody {
+  code: ErrorCode;
+  message: string;
+  field?: string;
+  /** A stable, specific name of what is wrong (e.g. `case_code_needs_digits`), for translation. */
+  reason?: string;
+  params?: ErrorParams;
+}
+
 export class AppError extends Error {
   readonly code: ErrorCode;
   readonly field: string | undefined;
+  readonly reason: string | undefined;
+  readonly params: ErrorParams | undefined;
   readonly status: number;
 
-  constructor(code: ErrorCode, message: string, opts: { field?: string; cause?: unknown } = {}) {
+  constructor(code: ErrorCode, message: string, opts: { field?: string; reason?: string; params?: ErrorParams; cause?: unknown } = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'AppError';
     this.code = code;
     this.field = opts.field;
+    this.reason = opts.reason;
+    this.params = opts.params;
     this.status = ErrorCodes[code];
   }
 
-  toJSON(): { code: ErrorCode; message: string; field?: string } {
-    return this.field === undefined
-      ? { code: this.code, message: this.message }
-      : { code: this.code, message: this.message, field: this.field };
+  /** The error reply's body: code and message always; field, reason and params when known. */
+  toJSON(): ErrorBody {
+    const body: ErrorBody = { code: this.code, message: this.message };
+    if (this.field !== undefined) body.field = this.field;
+    if (this.reason !== undefined) body.reason = this.reason;
+    if (this.params !== undefined) body.params = this.params;
+    return body;
   }
 }
 

@@ -1,6 +1,46 @@
-import { EventEmitter } from 'node:events';
+/**
+ * The kit's vocabulary of events and TV actions: `as const` lists from which the types, the bus
+ * and the UI (which imports this file) derive. No Node imports here: the web UI bundles it.
+ */
 
-/** The kit's events; the web event stream forwards them to the UI. */
+/** Every event name on the bus, in one list (the web event stream forwards them all). */
+export const KIT_EVENT_NAMES = [
+  'state', 'segment.closed', 'clip.started', 'clip.stopped', 'clip.updated', 'marker',
+  'camera.error', 'camera.ok', 'storage.low', 'battery', 'dock', 'button', 'sync', 'present', 'tv.control', 'tv.ack',
+] as const;
+
+export type KitEventName = (typeof KIT_EVENT_NAMES)[number];
+
+/** The player commands the TV page carries out. */
+export const TV_ACTIONS = ['play', 'pause', 'toggle', 'rate', 'seek', 'step', 'marker', 'loop', 'back'] as const;
+
+export type TvAction = (typeof TV_ACTIONS)[number];
+
+/** The playback rates the TV accepts (slow motion for micro-analysis). */
+export const TV_RATES = [1, 0.5, 0.25] as const;
+
+/** Where a TV command came from. */
+export const TV_SOURCES = ['phone', 'cec', 'keys'] as const;
+
+export type RecorderStateName = 'idle' | 'armed' | 'recording' | 'error';
+
+export interface TvControl {
+  action: TvAction;
+  /** rate: 1, 0.5 or 0.25. */
+  rate?: number;
+  /** seek: clip time in seconds. */
+  time?: number;
+  /** step / marker: -1 (back, previous) or +1 (forward, next). */
+  direction?: -1 | 1;
+  /** loop: [start, end] in seconds, or null to stop looping. */
+  loop?: [number, number] | null;
+  /** Where the command came from. */
+  source: (typeof TV_SOURCES)[number];
+  /** A counter the TV answers with, so the phone can measure the reaction time. */
+  id: number;
+}
+
+/** The payload of each event; its keys are exactly KIT_EVENT_NAMES (checked below). */
 export interface KitEvents {
   state: { state: RecorderStateName; clipId?: string; error?: string };
   'segment.closed': { clipId?: string; seq?: number; durationMs: number; bytes: number };
@@ -23,52 +63,39 @@ export interface KitEvents {
   'tv.ack': { id: number };
 }
 
-export type TvAction = 'play' | 'pause' | 'toggle' | 'rate' | 'seek' | 'step' | 'marker' | 'loop' | 'back';
-
-export interface TvControl {
-  action: TvAction;
-  /** rate: 1, 0.5 or 0.25. */
-  rate?: number;
-  /** seek: clip time in seconds. */
-  time?: number;
-  /** step / marker: -1 (back, previous) or +1 (forward, next). */
-  direction?: -1 | 1;
-  /** loop: [start, end] in seconds, or null to stop looping. */
-  loop?: [number, number] | null;
-  /** Where the command came from. */
-  source: 'phone' | 'cec' | 'keys';
-  /** A counter the TV answers with, so the phone can measure the reaction time. */
-  id: number;
-}
-
-export type RecorderStateName = 'idle' | 'armed' | 'recording' | 'error';
+// Compile-time: the list and the payload table name the same events (an error here names the odd one).
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : never) : never;
+const _sameEvents: Same<KitEventName, keyof KitEvents> = true;
+void _sameEvents;
 
 type Listener<T> = (payload: T) => void;
 
 /** A typed event bus: components publish and subscribe by name, never by reference to each other. */
 export class EventBus {
-  private readonly emitter = new EventEmitter();
+  private readonly listeners = new Map<KitEventName, Set<Listener<never>>>();
 
-  constructor() {
-    this.emitter.setMaxListeners(100);
+  /** Calls every listener of `name` in order of subscription (a listener added meanwhile waits for the next emit). */
+  emit<K extends KitEventName>(name: K, payload: KitEvents[K]): void {
+    const set = this.listeners.get(name);
+    if (!set) return;
+    for (const fn of [...set]) (fn as Listener<KitEvents[K]>)(payload);
   }
 
-  emit<K extends keyof KitEvents>(name: K, payload: KitEvents[K]): void {
-    this.emitter.emit(name, payload);
-  }
-
-  on<K extends keyof KitEvents>(name: K, fn: Listener<KitEvents[K]>): () => void {
-    this.emitter.on(name, fn);
-    return () => this.emitter.off(name, fn);
+  /** Subscribes to one event; returns the unsubscribe function. */
+  on<K extends KitEventName>(name: K, fn: Listener<KitEvents[K]>): () => void {
+    let set = this.listeners.get(name);
+    if (!set) this.listeners.set(name, (set = new Set()));
+    // A wrapper per subscription, so the same function subscribed twice is called twice (as before).
+    const entry: Listener<KitEvents[K]> = (p) => fn(p);
+    set.add(entry as Listener<never>);
+    return () => {
+      set.delete(entry as Listener<never>);
+    };
   }
 
   /** Subscribe to every event; returns the unsubscribe function. */
-  onAny(fn: (name: keyof KitEvents, payload: unknown) => void): () => void {
-    const names: (keyof KitEvents)[] = [
-      'state', 'segment.closed', 'clip.started', 'clip.stopped', 'clip.updated', 'marker',
-      'camera.error', 'camera.ok', 'storage.low', 'battery', 'dock', 'button', 'sync', 'present', 'tv.control', 'tv.ack',
-    ];
-    const offs = names.map((n) => this.on(n, (p) => fn(n, p)));
+  onAny(fn: (name: KitEventName, payload: unknown) => void): () => void {
+    const offs = KIT_EVENT_NAMES.map((n) => this.on(n, (p) => fn(n, p)));
     return () => offs.forEach((off) => off());
   }
 }

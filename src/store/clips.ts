@@ -8,6 +8,7 @@ import type { Catalogue, ClipRow, ClipState, Consent, ConsentScope, SegmentRow, 
 import { encryptTo } from './crypto.js';
 import { appendLineDurable, fsyncDir, writeFileDurable, writeFileDurableSync } from './durable.js';
 import { isDiskFull, NO_RESERVE, type MetadataSpace } from './reserve.js';
+import { CLIP_ID_PATTERN, isJpeg, jpegHead, STILL_MAX_BYTES } from '../core/media.js';
 
 /** clip.json: the clip's own record in its directory (the truth the catalogue is rebuilt from). */
 export interface ClipFile {
@@ -37,8 +38,6 @@ type JournalLine =
 type MarkerLine = Extract<JournalLine, { t: 'marker' }>;
 type StillLine = Extract<JournalLine, { t: 'still' }>;
 
-/** A still is a JPEG: at most this big (one frame of the kit's video is far smaller). */
-export const MAX_STILL_BYTES = 2 * 1024 * 1024;
 
 /** A segment's file name, in the data dir and at the office alike: `<seq>.ts.age`. */
 export function segmentObjectName(seq: number): string {
@@ -52,7 +51,7 @@ export function stillObjectName(id: number): string {
   return `still-${id}.jpg.age`;
 }
 
-export const CLIP_ID_PATTERN = /^[a-z0-9]{10,32}$/;
+export { CLIP_ID_PATTERN };
 
 export function newClipId(now: number): string {
   return now.toString(36).padStart(9, '0') + randomBytes(4).toString('hex');
@@ -239,12 +238,11 @@ export class ClipStore {
     const clip = this.requireClip(clipId);
     this.requireNotDeleting(clip, 'still');
     if (!(jpeg instanceof Uint8Array)) throw new AppError('VALIDATION', 'the still must be JPEG bytes', { field: 'jpeg' });
-    if (jpeg.byteLength > MAX_STILL_BYTES) {
-      throw new AppError('VALIDATION', `the still is ${jpeg.byteLength} bytes; at most ${MAX_STILL_BYTES} (2 MiB)`, { field: 'jpeg' });
+    if (jpeg.byteLength > STILL_MAX_BYTES) {
+      throw new AppError('VALIDATION', `the still is ${jpeg.byteLength} bytes; at most ${STILL_MAX_BYTES} (2 MiB)`, { field: 'jpeg' });
     }
-    if (jpeg.byteLength < 4 || jpeg[0] !== 0xff || jpeg[1] !== 0xd8 || jpeg[2] !== 0xff) {
-      const head = Buffer.from(jpeg.subarray(0, 3)).toString('hex') || '(empty)';
-      throw new AppError('VALIDATION', `the still is not a JPEG: it starts with ${head}, not ffd8ff`, { field: 'jpeg' });
+    if (!isJpeg(jpeg)) {
+      throw new AppError('VALIDATION', `the still is not a JPEG: it starts with ${jpegHead(jpeg)}, not ffd8ff`, { field: 'jpeg' });
     }
     if (typeof timeMs !== 'number' || !Number.isFinite(timeMs)) {
       throw new AppError('VALIDATION', `still timeMs ${JSON.stringify(timeMs)} is not a number of milliseconds`, { field: 'timeMs' });

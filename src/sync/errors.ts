@@ -42,13 +42,13 @@ const APP_CODE: Record<SyncErrorReason, ErrorCode> = {
 };
 
 export class SyncError extends AppError {
-  readonly reason: SyncErrorReason;
+  override readonly reason: SyncErrorReason;
   readonly retryable: boolean;
   /** HTTP status of the storage's answer, when there was one. */
   readonly httpStatus: number | undefined;
 
   constructor(reason: SyncErrorReason, message: string, opts: { field?: string; cause?: unknown; httpStatus?: number } = {}) {
-    super(APP_CODE[reason], message, opts);
+    super(APP_CODE[reason], message, { ...opts, reason });
     this.name = 'SyncError';
     this.reason = reason;
     this.retryable = RETRYABLE.has(reason);

@@ -88,18 +88,3 @@ export function tokenMatches(expected: string, given: string | undefined): boole
   const b = createHash('sha256').update(given).digest();
   return timingSafeEqual(a, b);
 }
-
-export function readCookie(header: string | undefined, name: string): string | undefined {
-  if (!header) return undefined;
-  for (const part of header.split(';')) {
-    const idx = part.indexOf('=');
-    if (idx < 0) continue;
-    if (part.slice(0, idx).trim() !== name) continue;
-    try {
-      return decodeURIComponent(part.slice(idx + 1).trim());
-    } catch {
-      return undefined; // a malformed cookie is no session
-    }
-  }
-  return undefined;
-}

@@ -149,7 +149,11 @@ export interface CookieOptions {
   maxAgeSeconds: number;
 }
 
-/** A Set-Cookie value: Path=/, SameSite=Strict always; HttpOnly and Secure as asked. */
+/**
+ * A Set-Cookie value: Path=/, SameSite=Strict always; HttpOnly and Secure as asked. (Parsing is
+ * @fastify/cookie's; this writer stays because the kit's documented and tested cookie form puts
+ * Path first and Max-Age last, where the library's serializer puts Max-Age first.)
+ */
 export function cookie(name: string, value: string, o: CookieOptions): string {
   return [
     `${name}=${value}`, 'Path=/', o.httpOnly ? 'HttpOnly' : null, 'SameSite=Strict', o.secure ? 'Secure' : null, `Max-Age=${o.maxAgeSeconds}`,

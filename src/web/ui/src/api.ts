@@ -8,6 +8,9 @@ export class ApiError extends Error {
     readonly code: string,
     message: string,
     readonly field?: string,
+    /** The server's stable name of what is wrong (for a translated message), and its values. */
+    readonly reason?: string,
+    readonly params?: ErrorBody['params'],
   ) {
     super(message);
   }
@@ -29,103 +32,13 @@ export function errorText(err: unknown, t: T): string {
   return `${t('errorPrefix')}: ${err instanceof Error ? err.message : String(err)}`;
 }
 
-export interface Session {
-  role: 'trainer' | 'viewer';
-  csrf: string;
-  locked: boolean;
-}
+// The API's shapes come from the server's route schemas (type-only: no zod in the bundle).
+export type {
+  CaseRow, ClipDetail, ClipSummary, Consent, ControlBody, Marker, Session, Still, Status, SyncStatus, TvState, UiConfig,
+} from '../../schemas.js';
+import type { ErrorReply, Session } from '../../schemas.js';
 
-export interface Status {
-  state: 'idle' | 'armed' | 'recording' | 'error';
-  clipId?: string;
-  elapsedMs?: number;
-  preRollMs: number;
-  storage: { freeBytes: number; minutesLeft: number };
-  camera: { profile: string; ok: boolean; error?: string };
-  locked: boolean;
-  uploads: { pending: number; overdue: number };
-  battery: { percent: number; charging: boolean } | null;
-  docked: boolean;
-}
-
-export interface Consent {
-  recording: boolean;
-  review: boolean;
-  supervision: boolean;
-  training: boolean;
-}
-
-export interface CaseRow {
-  code: string;
-  trajectory: string | null;
-  consent: Consent;
-  createdAt: number;
-}
-
-export interface ClipSummary {
-  id: string;
-  caseCode: string | null;
-  visitId: number | null;
-  state: 'recording' | 'complete' | 'recovered';
-  unassigned: boolean;
-  createdAt: number;
-  startedAt: number | null;
-  stoppedAt: number | null;
-  preRollMs: number;
-  durationMs: number;
-  segmentCount: number;
-  bytes: number;
-  uploaded: boolean;
-  deleteRequested: boolean;
-  markerCount: number;
-}
-
-export interface Marker {
-  id?: number;
-  offsetMs: number;
-  label: string | null;
-}
-
-export interface Still {
-  id: number;
-  timeMs: number;
-  createdAt: number;
-  bytes?: number;
-}
-
-export interface ClipDetail extends ClipSummary {
-  markers: Marker[];
-  stills?: Still[];
-}
-
-export interface UiConfig {
-  markerLabels: string[];
-  trajectories: string[];
-  consentScopes: string[];
-  kitId: string;
-  fps: number;
-}
-
-export interface SyncStatus {
-  state: string;
-  pending?: number;
-  lastError?: string;
-}
-
-export interface TvState {
-  clipId: string | null;
-  durationMs: number;
-  markers: Marker[];
-  fps: number;
-}
-
-export type ControlBody = {
-  action: 'play' | 'pause' | 'toggle' | 'rate' | 'seek' | 'step' | 'marker' | 'loop' | 'back';
-  rate?: number;
-  time?: number;
-  direction?: -1 | 1;
-  loop?: [number, number] | null;
-};
+type ErrorBody = ErrorReply['error'];
 
 function cookie(name: string): string | null {
   for (const part of document.cookie.split(';')) {
@@ -180,18 +93,13 @@ export class Api {
     }
     if (res.status === 401 && url !== '/api/login' && url !== '/api/unlock') this.onUnauthorized?.();
     if (!res.ok) {
-      let code = 'HTTP';
-      let message = '';
-      let field: string | undefined;
+      let body: Partial<ErrorBody> = {};
       try {
-        const j = (await res.json()) as { error?: { code?: string; message?: string; field?: string } };
-        code = j.error?.code ?? code;
-        message = j.error?.message ?? '';
-        field = j.error?.field;
+        body = ((await res.json()) as Partial<ErrorReply>).error ?? {};
       } catch {
-        message = res.statusText;
+        body = { message: res.statusText };
       }
-      throw new ApiError(res.status, code, message, field);
+      throw new ApiError(res.status, body.code ?? 'HTTP', body.message ?? '', body.field, body.reason, body.params);
     }
     if (res.status === 204) return undefined as R;
     const type = res.headers.get('content-type') ?? '';

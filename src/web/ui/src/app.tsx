@@ -5,14 +5,12 @@ import { Api, ApiError, errorText, subscribe, type Session, type UiConfig } from
 import { I18n, makeT, storedLang, storeLang, type Lang, type T } from './i18n.js';
 import { Library } from './library.js';
 import { Player } from './player.js';
+import { KIT_EVENT_NAMES } from '../../../core/events.js';
 import { Remote } from './remote.js';
 import { AppCtx, DEFAULT_CONFIG, type Ctx, type Notice } from './shared.js';
 
-/** Events of /api/events the pages listen to. */
-const KIT_EVENTS = [
-  'status', 'state', 'segment.closed', 'clip.started', 'clip.stopped', 'clip.updated', 'marker', 'camera.error', 'camera.ok',
-  'storage.low', 'battery', 'dock', 'button', 'sync', 'present', 'tv.control', 'tv.ack',
-];
+/** Events of /api/events the pages listen to: the kit's status first, then every bus event. */
+const KIT_EVENTS = ['status', ...KIT_EVENT_NAMES];
 
 function useHash(): string {
   const [hash, setHash] = useState(location.hash || '#/');

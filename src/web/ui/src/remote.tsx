@@ -144,14 +144,84 @@ function Preview({ active }: { active: boolean }) {
   );
 }
 
+/** The marker buttons: one per configured label, and a moment without a label. */
+function MarkerButtons({ recording }: { recording: boolean }) {
+  const t = useT();
+  const { api, config, fail, notify } = useApp();
+  const mark = async (label: string | null) => {
+    try {
+      const r = await api.post<{ offsetMs: number }>('/api/markers', { label });
+      notify(t('markerAdded', { label: label ?? t('markerNoLabel'), time: fmtDuration(r.offsetMs) }));
+    } catch (err) {
+      fail(err);
+    }
+  };
+  return (
+    <section class="card" aria-labelledby="markers-title">
+      <h2 id="markers-title">{t('markersTitle')}</h2>
+      <div class="markers">
+        {config.markerLabels.map((label) => (
+          <button key={label} type="button" class="marker" disabled={!recording} onClick={() => mark(label)}>{label}</button>
+        ))}
+        <button type="button" class="marker" disabled={!recording} onClick={() => mark(null)} data-testid="mark">{t('markMoment')}</button>
+      </div>
+    </section>
+  );
+}
+
+/** The kit's facts (storage, battery, dock, sync), lock/unlock and logout. */
+function KitCard({ status, sync, busy, run }: { status: Status; sync: SyncStatus | null; busy: boolean; run: (fn: () => Promise<unknown>) => Promise<void> }) {
+  const t = useT();
+  const { api, logout } = useApp();
+  const [pin, setPin] = useState('');
+  const lock = () => run(() => api.post('/api/lock', {}));
+  const unlock = async (e: Event) => {
+    e.preventDefault();
+    await run(() => api.post('/api/unlock', { pin }));
+    setPin('');
+  };
+  const syncText = sync
+    ? `${t(`sync_${sync.state}` as Key) || sync.state}${sync.pending ? ` · ${t('pending', { n: sync.pending })}` : ''}${sync.lastError ? ` · ${sync.lastError}` : ''}`
+    : '–';
+  return (
+    <section class="card" aria-labelledby="kit-title">
+      <h2 id="kit-title" class="sr-only">{t('appName')}</h2>
+      <dl class="facts">
+        <dt>{t('storage')}</dt>
+        <dd data-testid="storage">{t('minutesLeft', { n: status.storage.minutesLeft })}</dd>
+        <dt>{t('battery')}</dt>
+        <dd>{status.battery ? `${status.battery.percent}%${status.battery.charging ? ` (${t('charging')})` : ''}` : t('batteryUnknown')}</dd>
+        <dt>{t('dock')}</dt>
+        <dd>{status.docked ? t('docked') : t('undocked')}</dd>
+        <dt>{t('sync')}</dt>
+        <dd>{syncText}</dd>
+      </dl>
+      {status.locked ? (
+        <form onSubmit={unlock} class="row">
+          <label for="unlock-pin" class="sr-only">{t('unlockTitle')}</label>
+          <input id="unlock-pin" type="password" inputMode="numeric" autoComplete="current-password" placeholder={t('unlockTitle')}
+            value={pin} onInput={(e) => setPin((e.target as HTMLInputElement).value)} required pattern="[0-9]{4,12}" />
+          <button type="submit" class="primary" disabled={busy}>{t('unlock')}</button>
+        </form>
+      ) : (
+        <p class="row spread">
+          <span>{t('unlocked')}</span>
+          <button type="button" class="secondary" onClick={lock} disabled={busy}>{t('lock')}</button>
+        </p>
+      )}
+      {status.locked && <p class="hint">{t('locked')}</p>}
+      <p class="row"><button type="button" class="secondary" onClick={() => void logout()}>{t('logout')}</button></p>
+    </section>
+  );
+}
+
 export function Remote() {
   const t = useT();
-  const { api, config, events, fail, notify, logout } = useApp();
+  const { api, events, fail } = useApp();
   const [status, setStatus] = useState<Status | null>(null);
   const [sync, setSync] = useState<SyncStatus | null>(null);
   const [caseCode, setCaseCode] = useState(() => sessionStorage.getItem('vht-case') ?? '');
   const [busy, setBusy] = useState(false);
-  const [pin, setPin] = useState('');
   const base = useRef({ elapsedMs: 0, at: 0 });
   const [, tick] = useState(0);
 
@@ -214,26 +284,9 @@ export function Remote() {
       if (r?.clipId) setLastClip(r.clipId);
     });
   const arm = () => run(() => api.post('/api/recording/arm', {}));
-  const mark = async (label: string | null) => {
-    try {
-      const r = await api.post<{ offsetMs: number }>('/api/markers', { label });
-      notify(t('markerAdded', { label: label ?? t('markerNoLabel'), time: fmtDuration(r.offsetMs) }));
-    } catch (err) {
-      fail(err);
-    }
-  };
-  const lock = () => run(() => api.post('/api/lock', {}));
-  const unlock = async (e: Event) => {
-    e.preventDefault();
-    await run(() => api.post('/api/unlock', { pin }));
-    setPin('');
-  };
 
   if (!status) return <p>{t('loading')}</p>;
   const elapsed = recording ? base.current.elapsedMs + (performance.now() - base.current.at) : 0;
-  const syncText = sync
-    ? `${t(`sync_${sync.state}` as Key) || sync.state}${sync.pending ? ` · ${t('pending', { n: sync.pending })}` : ''}${sync.lastError ? ` · ${sync.lastError}` : ''}`
-    : '–';
 
   return (
     <div class="remote" data-state={status.state}>
@@ -256,47 +309,12 @@ export function Remote() {
         )}
       </section>
 
-      <section class="card" aria-labelledby="markers-title">
-        <h2 id="markers-title">{t('markersTitle')}</h2>
-        <div class="markers">
-          {config.markerLabels.map((label) => (
-            <button key={label} type="button" class="marker" disabled={!recording} onClick={() => mark(label)}>{label}</button>
-          ))}
-          <button type="button" class="marker" disabled={!recording} onClick={() => mark(null)} data-testid="mark">{t('markMoment')}</button>
-        </div>
-      </section>
+      <MarkerButtons recording={recording} />
 
       <CasePicker selected={caseCode} setSelected={selectCase} locked={status.locked} />
       <Preview active={status.state === 'armed' || status.state === 'recording'} />
 
-      <section class="card" aria-labelledby="kit-title">
-        <h2 id="kit-title" class="sr-only">{t('appName')}</h2>
-        <dl class="facts">
-          <dt>{t('storage')}</dt>
-          <dd data-testid="storage">{t('minutesLeft', { n: status.storage.minutesLeft })}</dd>
-          <dt>{t('battery')}</dt>
-          <dd>{status.battery ? `${status.battery.percent}%${status.battery.charging ? ` (${t('charging')})` : ''}` : t('batteryUnknown')}</dd>
-          <dt>{t('dock')}</dt>
-          <dd>{status.docked ? t('docked') : t('undocked')}</dd>
-          <dt>{t('sync')}</dt>
-          <dd>{syncText}</dd>
-        </dl>
-        {status.locked ? (
-          <form onSubmit={unlock} class="row">
-            <label for="unlock-pin" class="sr-only">{t('unlockTitle')}</label>
-            <input id="unlock-pin" type="password" inputMode="numeric" autoComplete="current-password" placeholder={t('unlockTitle')}
-              value={pin} onInput={(e) => setPin((e.target as HTMLInputElement).value)} required pattern="[0-9]{4,12}" />
-            <button type="submit" class="primary" disabled={busy}>{t('unlock')}</button>
-          </form>
-        ) : (
-          <p class="row spread">
-            <span>{t('unlocked')}</span>
-            <button type="button" class="secondary" onClick={lock} disabled={busy}>{t('lock')}</button>
-          </p>
-        )}
-        {status.locked && <p class="hint">{t('locked')}</p>}
-        <p class="row"><button type="button" class="secondary" onClick={() => void logout()}>{t('logout')}</button></p>
-      </section>
+      <KitCard status={status} sync={sync} busy={busy} run={run} />
     </div>
   );
 }

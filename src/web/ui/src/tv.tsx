@@ -5,10 +5,12 @@ import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks'
 import { Api, ApiError, errorText, subscribe, type TvState } from './api.js';
 import { I18n, makeT, storedLang, storeLang, useT } from './i18n.js';
 import './player-globals.js';
+import type { TvAction } from '../../../core/events.js';
 import { attachHls, FrameClock, Looper, neighbourMarker, RATE_LABEL, RATES } from './video.js';
 
+/** A player command: from the phone or the kit's TV remote (tv.control), or this TV's own keys. */
 interface Command {
-  action: 'play' | 'pause' | 'toggle' | 'rate' | 'seek' | 'step' | 'marker' | 'loop' | 'back';
+  action: TvAction;
   rate?: number;
   time?: number;
   direction?: -1 | 1;

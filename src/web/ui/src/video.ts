@@ -1,3 +1,4 @@
+import { TV_RATES } from '../../../core/events.js';
 // Video helpers shared by the player and the TV page: HLS attachment (native where the browser has
 // it, hls.js loaded lazily otherwise), exact frame stepping with requestVideoFrameCallback, A/B loop.
 
@@ -159,7 +160,14 @@ export class Looper {
   }
 }
 
-export const RATES = [1, 0.5, 0.25] as const;
+/** The playback rates, as the server accepts them. */
+export const RATES = TV_RATES;
+export type Rate = (typeof TV_RATES)[number];
+
+/** The rate among RATES that the video plays at, or null for another one. */
+export function knownRate(r: number): Rate | null {
+  return RATES.find((x) => x === r) ?? null;
+}
 export const RATE_LABEL: Record<number, string> = { 1: '1×', 0.5: '½×', 0.25: '¼×' };
 
 /** The marker time before/after `now` (seconds), or null. */
