@@ -9,6 +9,7 @@ import { generateIdentity } from './store/crypto.js';
 import { writeFileDurableSync } from './store/durable.js';
 import { checkNewPin, identityFileText, KeyStore } from './store/keys.js';
 import { ensureHotspotSecret } from './appliance/hotspot.js';
+import { clearPinLockout } from './web/pin-lockout.js';
 import { checkCertificatePair, ensureKitCertificate, tlsFiles } from './web/tls.js';
 
 /** `vht-kit keygen --out FILE`: the organisation's identity, made at the office. Returns the recipient. */
@@ -83,6 +84,7 @@ export async function enrol(args: EnrolArgs, logger: Logger): Promise<{ dataDir:
       );
     }
     if (current !== args.trainerPin) await store.changePin(current, checkNewPin(args.trainerPin, '--trainer-pin'));
+    clearPinLockout(dataDir);
   } else {
     checkNewPin(args.trainerPin, '--trainer-pin');
     await store.start(null);
@@ -105,6 +107,7 @@ export async function changePin(dataDir: string, current: string, next: string, 
   if (!store.hasMaster) throw new AppError('NOT_CONFIGURED', `no kit key in ${dataDir}: enrol the kit first (vht-kit enrol)`);
   checkNewPin(next, '--new');
   if (!(await store.changePin(current, next))) throw new AppError('UNAUTHORIZED', 'the current PIN is wrong; nothing was changed', { field: '--current' });
+  clearPinLockout(dataDir);
 }
 
 /** `vht-kit audit verify`. */

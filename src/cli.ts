@@ -52,8 +52,8 @@ function fail(err: unknown): never {
 }
 
 async function serve(): Promise<void> {
-  const { config } = loadConfig();
-  const kit = await createKit(config);
+  const { config, origin } = loadConfig();
+  const kit = await createKit(config, { origin });
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;

@@ -1,9 +1,10 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildPipeline, resolveProfile } from './capture/profiles.js';
-import { CaptureSupervisor } from './capture/supervisor.js';
+import { CaptureSupervisor, RING_LOCK_FILE } from './capture/supervisor.js';
 import type { Config, Profile } from './config/schema.js';
 import { systemClock, type Clock } from './core/clock.js';
 import { EventBus } from './core/events.js';
@@ -21,8 +22,11 @@ import { Catalogue } from './store/catalogue.js';
 import { ClipStore } from './store/clips.js';
 import { KeyStore } from './store/keys.js';
 import { StorageGuard } from './store/storage.js';
+import { DirLock, prepareDir } from './store/dir-lock.js';
+import { SpaceReserve } from './store/reserve.js';
 import { buildApp } from './web/app.js';
 import { startListeners, type Listeners } from './web/listen.js';
+import { PinLockout, pinLockoutFile } from './web/pin-lockout.js';
 import { cameraSettled, createNotifier, type Notifier } from './appliance/notify.js';
 import { CecService } from './appliance/cec.js';
 import { hotspotInfo } from './appliance/hotspot.js';
@@ -49,12 +53,16 @@ export interface Kit {
   stop(): Promise<void>;
 }
 
-/** The RAM directory for plaintext segments: config, systemd's RuntimeDirectory, else /dev/shm. */
+/**
+ * The RAM directory for plaintext segments: config, systemd's RuntimeDirectory, else /dev/shm,
+ * named after the data dir (one ring per data dir: two kits with the same kit id never share one).
+ */
 export function ringDirFor(config: Config, env: NodeJS.ProcessEnv = process.env): string {
   if (config.capture.ringDir) return config.capture.ringDir;
   if (env.RUNTIME_DIRECTORY) return path.join(env.RUNTIME_DIRECTORY.split(':')[0]!, 'ring');
   const base = os.platform() === 'linux' ? '/dev/shm' : os.tmpdir();
-  return path.join(base, `vht-kit-ring-${config.kitId}-${os.userInfo().uid}`);
+  const of = createHash('sha256').update(path.resolve(config.dataDir)).digest('hex').slice(0, 12);
+  return path.join(base, `vht-kit-ring-${of}-${os.userInfo().uid}`);
 }
 
 /** The sync section of the config in the shape the sync module takes. */
@@ -87,7 +95,8 @@ export function syncConfigOf(config: Config): SyncConfig {
 export async function createKit(
   config: Config,
   /** uiDir: the built web app (default dist/ui of the package; tests point it elsewhere). */
-  opts: { clock?: Clock; logger?: Logger; notifier?: Notifier; uiDir?: string } = {},
+  /** origin: where a config key's value came from, for error messages (loadConfig's `origin`). */
+  opts: { clock?: Clock; logger?: Logger; notifier?: Notifier; uiDir?: string; origin?: (key: string) => string } = {},
 ): Promise<Kit> {
   const clock = opts.clock ?? systemClock;
   const logger = opts.logger ?? createLogger({ level: config.logLevel, component: 'vht-kit' });
@@ -98,15 +107,24 @@ export async function createKit(
   // HDMI-CEC (cec-ctl): TV on + input switch on `present`, remote keys → `tv.control`.
   const cec = new CecService(config.cec, bus, logger.child('cec'));
   const profile = resolveProfile(config.capture.profile, config.capture.device);
-  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  const catalogue = new Catalogue(path.join(config.dataDir, 'catalogue.db'));
+  // One kit per data dir and per ring dir, before anything in them is touched (exit 2 naming the key).
+  const origin = opts.origin ?? (() => 'the configuration');
+  prepareDir(config.dataDir, 'dataDir', origin('dataDir'));
+  const dataLock = DirLock.acquire(path.join(config.dataDir, 'kit.lock'), 'dataDir', config.dataDir, origin('dataDir'));
+  const ringDir = ringDirFor(config);
+  const ringFrom = config.capture.ringDir ? origin('capture.ringDir') : `made from dataDir ${config.dataDir}`;
+  prepareDir(ringDir, 'capture.ringDir', ringFrom);
+  const ringLock = DirLock.acquire(path.join(ringDir, RING_LOCK_FILE), 'capture.ringDir', ringDir, ringFrom);
+  // The catalogue's own room on a full card (docs/reliability.md): login, reads, sync, delete go on.
+  const space = new SpaceReserve(config.dataDir, logger.child('store'));
+  const catalogue = new Catalogue(path.join(config.dataDir, 'catalogue.db'), space);
   const keys = new KeyStore({
     dataDir: config.dataDir,
     orgRecipient: config.keys.orgRecipient,
     allowDemoOrg: profile === 'sim',
     logger: logger.child('keys'),
   });
-  const clips = new ClipStore(config.dataDir, catalogue, keys, logger.child('store'));
+  const clips = new ClipStore(config.dataDir, catalogue, keys, logger.child('store'), space);
   const privacy = new Privacy(catalogue, clips, clock, logger.child('privacy'), {
     dataDir: config.dataDir,
     onWithdrawal: config.privacy.onWithdrawal,
@@ -116,7 +134,6 @@ export async function createKit(
     unusedFragmentDays: config.privacy.unusedFragmentDays,
     afterReviewHeldDays: config.privacy.afterReviewHeldDays,
   });
-  const ringDir = ringDirFor(config);
   const capture = new CaptureSupervisor({
     ringDir,
     launchFor: (location) => buildPipeline(profile, config.capture, location).launch,
@@ -127,7 +144,7 @@ export async function createKit(
     clock,
     logger: logger.child('capture'),
   });
-  const guard = new StorageGuard(config.dataDir, config.storage.reserveMB * 1024 * 1024);
+  const guard = new StorageGuard(config.dataDir, config.storage.reserveMB * 1024 * 1024, space);
   const recorder = new Recorder(
     capture, clips, catalogue, guard, bus, clock, logger.child('recorder'),
     {
@@ -267,7 +284,11 @@ export async function createKit(
       bus.emit('sync', s);
       // `vht-kit doctor` reads the last outcome from here (no secrets, no names).
       if (s.state === 'done' || s.state === 'error') {
-        writeFileSync(statusFile, JSON.stringify({ at: clock.now(), state: s.state, pending: s.pending, lastError: sync.progress.lastError?.message ?? null }));
+        try {
+          writeFileSync(statusFile, JSON.stringify({ at: clock.now(), state: s.state, pending: s.pending, lastError: sync.progress.lastError?.message ?? null }));
+        } catch (err) {
+          logger.warn('sync status for doctor not written', { file: statusFile, error: describeError(err) });
+        }
       }
       if (s.state !== lastSyncState) {
         lastSyncState = s.state;
@@ -295,6 +316,7 @@ export async function createKit(
     pairingCodeMinutes: config.tv.pairingCodeMinutes,
     allowedHosts: config.http.allowedHosts,
     ...(opts.uiDir ? { uiDir: opts.uiDir } : {}),
+    pinLockout: new PinLockout({ clock, file: pinLockoutFile(config.dataDir), logger: logger.child('auth') }),
     sessionIdleMs: config.auth.sessionIdleMinutes * 60_000,
     lockAfterIdleMs: config.auth.lockAfterIdleMinutes * 60_000,
     hardware,
@@ -326,9 +348,19 @@ export async function createKit(
         const n = clips.rebuild();
         if (n > 0) logger.warn('catalogue was missing: rebuilt it from the data dir', { clips: n });
       }
-      const { recovered } = clips.recover(clock.now());
-      for (const id of recovered) catalogue.audit('clip.recovered', clock.now(), id);
+      const { recovered, dropped } = clips.recover(clock.now());
+      try {
+        for (const id of recovered) catalogue.audit('clip.recovered', clock.now(), id);
+        for (const id of dropped) catalogue.audit('clip.dropped', clock.now(), id, { reason: 'no segment' });
+      } catch (err) {
+        // a card full past the catalogue's reserve: the kit still starts (read-mostly)
+        logger.error('recovery could not be audited', { recovered, dropped, error: describeError(err) });
+      }
       await keys.start(config.auth.pin);
+      space.ensure();
+      for (const id of dropped.filter((d) => keys.hasClipKey(d))) {
+        await keys.destroyClipKey(id).catch((err: unknown) => logger.warn('key of a dropped clip not destroyed yet', { clipId: id, error: describeError(err) }));
+      }
       keys.requireOrgRecipient(); // fail early, with the key name, when no organisation recipient is set
       privacy.start();
       recorder.start();
@@ -350,7 +382,12 @@ export async function createKit(
       void cec.start().catch((err: unknown) => logger.warn('HDMI-CEC did not start', { error: describeError(err) }));
     },
     async stop() {
-      if (!started) return;
+      if (!started) {
+        // made but never started (tests, a failed start): the locks go all the same
+        ringLock.release();
+        dataLock.release();
+        return;
+      }
       started = false;
       await notifier.stopping();
       // Nothing may start a take any more (web, control socket, button), then the running take is
@@ -367,6 +404,11 @@ export async function createKit(
       privacy.stop();
       keys.lock();
       catalogue.close();
+      // No plaintext stays in RAM after a stop: whatever the worker or the live tail left goes.
+      const left = capture.discardLeftovers();
+      if (left > 0) logger.info('emptied the RAM ring', { files: left });
+      ringLock.release();
+      dataLock.release();
       if (watchdogTimer) clearInterval(watchdogTimer);
       logger.info('kit stopped');
     },

@@ -8,6 +8,9 @@ import type { Clock, TimerHandle } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import type { FromWorker, ToWorker } from './protocol.js';
 
+/** The kit's lock file inside the ring dir (one kit per ring); never a segment. */
+export const RING_LOCK_FILE = '.kit.lock';
+
 export interface ClosedSegment {
   /** Plaintext segment file in the RAM ring directory. */
   path: string;
@@ -84,6 +87,7 @@ export class CaptureSupervisor extends EventEmitter<SupervisorEvents> {
     mkdirSync(this.opts.ringDir, { recursive: true, mode: 0o700 });
     let n = 0;
     for (const name of readdirSync(this.opts.ringDir)) {
+      if (name === RING_LOCK_FILE) continue; // the running kit's lock on the ring, not a leftover
       rmSync(path.join(this.opts.ringDir, name), { force: true, recursive: true });
       n += 1;
     }

@@ -16,6 +16,8 @@ export interface LoadOptions {
 export interface LoadedConfig {
   config: Config;
   file: string | null;
+  /** Where a key's value came from, for messages: "from VHT_KIT_DATA_DIR", "in FILE" or "the default". */
+  origin: (key: string) => string;
 }
 
 /** Reads the YAML file (if any), applies VHT_KIT_* overrides and validates; throws AppError('CONFIG'). */
@@ -45,6 +47,15 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
       raw = doc as Record<string, unknown>;
     }
   }
+  const fileRaw = structuredClone(raw);
+  const inFile = (key: string): boolean => {
+    let cur: unknown = fileRaw;
+    for (const part of key.split('.')) {
+      if (typeof cur !== 'object' || cur === null) return false;
+      cur = (cur as Record<string, unknown>)[part];
+    }
+    return cur !== undefined;
+  };
   for (const [name, key] of Object.entries(ENV_KEYS)) {
     const value = env[name];
     if (value === undefined || value === '') continue;
@@ -56,7 +67,13 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   if (config.capture.ringDir) {
     config.capture.ringDir = path.resolve(cwd, config.capture.ringDir);
   }
-  return { config, file };
+  const origin = (key: string): string => {
+    const env = sources.get(key);
+    if (env) return `from ${env}`;
+    if (file && inFile(key)) return `in ${file}`;
+    return 'the default';
+  };
+  return { config, file, origin };
 }
 
 /** Validates a raw config object (no env, no file); used by tests and the example check. */

@@ -209,8 +209,7 @@ export class Recorder {
     }
     const perSecond = this.bytesPerSecond || this.nominalBytesPerSecond;
     if (!this.guard.hasRoom(perSecond * 60)) {
-      const info = this.guard.info(perSecond);
-      throw new AppError('STORAGE_FULL', `not enough free space to record: ${Math.round(info.freeBytes / 1e6)} MB free, reserve reached (opslag vol)`, { field: 'storage.reserveMB' });
+      throw new AppError('STORAGE_FULL', this.guard.refusal(perSecond * 60), { field: 'storage.reserveMB' });
     }
     const now = this.clock.now();
     const nowMono = this.clock.monotonic();
@@ -372,7 +371,12 @@ export class Recorder {
     if (take.lastEndMono !== null && seg.startMono > take.lastEndMono + 100) take.gapMs += seg.startMono - take.lastEndMono;
     if (take.originMono === null) {
       take.originMono = seg.startMono;
-      this.clips.setOrigin(take.clipId, Math.round(this.toWall(seg.startMono)));
+      try {
+        this.clips.setOrigin(take.clipId, Math.round(this.toWall(seg.startMono)));
+      } catch (err) {
+        // the clip's first segment fixes it again at recovery; the take goes on
+        this.logger.error('clip origin could not be stored', { clipId: take.clipId, error: describeError(err) });
+      }
     }
     take.generation = seg.generation;
     take.lastEndMono = seg.endMono;
@@ -405,10 +409,18 @@ export class Recorder {
     if (take.stopTimer) this.clock.clearTimeout(take.stopTimer);
     void take.chain.then(() => {
       const stoppedAt = Math.round(take.stopAtMono === null ? this.clock.now() : this.toWall(take.stopAtMono));
-      this.clips.finishClip(take.clipId, 'complete', stoppedAt, take.stopReason);
+      try {
+        this.clips.finishClip(take.clipId, 'complete', stoppedAt, take.stopReason);
+        const durationMs = this.catalogue.getClip(take.clipId)?.durationMs ?? 0;
+        this.catalogue.audit('take.stop', this.clock.now(), take.clipId, { durationMs, reason: take.stopReason });
+      } catch (err) {
+        // A full or failing card even past the catalogue's reserve: the clip keeps every segment it
+        // has and is finished as recovered at the next start; the service stays up.
+        this.logger.error('clip could not be marked complete; it is recovered at the next start', { clipId: take.clipId, error: describeError(err) });
+        this.bus.emit('storage.low', { freeBytes: this.guard.info(1).freeBytes, minutesLeft: 0 });
+      }
       const clip = this.catalogue.getClip(take.clipId);
       const durationMs = clip?.durationMs ?? 0;
-      this.catalogue.audit('take.stop', this.clock.now(), take.clipId, { durationMs, reason: take.stopReason });
       if (this.take === take) this.take = null;
       // The real end is the keyframe that closed the last segment: at or after the stop.
       const afterStopMs = take.stopAtMono === null || take.lastEndMono === null ? null : Math.round(take.lastEndMono - take.stopAtMono);

@@ -1,7 +1,12 @@
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
+import { AppError } from '../core/errors.js';
 import { MIGRATIONS } from './migrations.js';
+import { NO_RESERVE, type MetadataSpace } from './reserve.js';
+
+/** A prepared statement as the catalogue uses it; `run` outside a transaction may use the reserve. */
+type Stmt = Pick<Database.Statement, 'get' | 'all' | 'run'>;
 
 export type ClipState = 'recording' | 'complete' | 'recovered';
 
@@ -146,13 +151,39 @@ export class Catalogue {
   readonly db: Database.Database;
   /** True when this open made a new, empty catalogue (then it can be rebuilt from the files). */
   readonly created: boolean;
+  /** True when the card was full at open: the WAL index is in RAM and no other process can read the catalogue. */
+  readonly fullAtOpen: boolean = false;
 
-  constructor(file: string) {
+  /** space: the catalogue's reserve on a full card (a write outside a transaction runs with it). */
+  constructor(file: string, private readonly space: MetadataSpace = NO_RESERVE) {
     this.created = !existsSync(file);
-    this.db = new Database(file);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
-    this.db.pragma('foreign_keys = ON');
+    // 0600 like every file of the kit: SQLite gives its -wal and -shm the mode of the database file.
+    closeSync(openSync(file, 'a', 0o600));
+    for (const f of [file, `${file}-wal`, `${file}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
+    // Opening makes (or, after a power cut, grows) the WAL index -shm: on a full card that needs the
+    // reserve; with the reserve used up too, the index lives in RAM (exclusive locking mode, no -shm):
+    // the kit starts and reads; writes wait for room.
+    const open = (exclusive: boolean) => {
+      const db = new Database(file);
+      try {
+        if (exclusive) db.pragma('locking_mode = EXCLUSIVE');
+        db.pragma('journal_mode = WAL');
+        db.pragma('synchronous = FULL');
+        db.pragma('foreign_keys = ON');
+        db.pragma('user_version');
+        return db;
+      } catch (err) {
+        db.close();
+        throw err;
+      }
+    };
+    try {
+      this.db = space.run('catalogue: open', () => open(false));
+    } catch (err) {
+      if (!(err instanceof AppError && err.code === 'STORAGE_FULL')) throw err;
+      this.db = open(true);
+      this.fullAtOpen = true;
+    }
     this.migrate();
   }
 
@@ -162,12 +193,16 @@ export class Catalogue {
   }
 
   /** Prepared statements by SQL text: preparing costs more than running most of these queries. */
-  private readonly statements = new Map<string, Database.Statement>();
+  private readonly statements = new Map<string, Stmt>();
 
-  private prep(sql: string): Database.Statement {
+  private prep(sql: string): Stmt {
     let st = this.statements.get(sql);
     if (!st) {
-      st = this.db.prepare(sql);
+      const raw = this.db.prepare(sql);
+      // Inside a transaction a failed write rolls the whole of it back: the caller retries that.
+      const run = ((...args: unknown[]) =>
+        this.db.inTransaction ? raw.run(...args) : this.space.run('catalogue write', () => raw.run(...args))) as Database.Statement['run'];
+      st = { get: raw.get.bind(raw), all: raw.all.bind(raw), run };
       this.statements.set(sql, st);
     }
     return st;

@@ -7,6 +7,7 @@ import type { Logger } from '../core/logger.js';
 import type { Catalogue, ClipRow, ClipState, Consent, ConsentScope, SegmentRow, StillRow } from './catalogue.js';
 import { encryptTo } from './crypto.js';
 import { appendLineDurable, fsyncDir, writeFileDurable, writeFileDurableSync } from './durable.js';
+import { isDiskFull, NO_RESERVE, type MetadataSpace } from './reserve.js';
 import { CLIP_ID_PATTERN, isJpeg, jpegHead, STILL_MAX_BYTES } from '../core/media.js';
 
 /** clip.json: the clip's own record in its directory (the truth the catalogue is rebuilt from). */
@@ -84,6 +85,8 @@ export class ClipStore {
     private readonly catalogue: Catalogue,
     private readonly keys: ClipKeys,
     private readonly logger: Logger,
+    /** The catalogue's reserve: metadata writes (never footage) may use it on a full card. */
+    private readonly space: MetadataSpace = NO_RESERVE,
   ) {
     this.clipsDir = path.join(dataDir, 'clips');
     mkdirSync(this.clipsDir, { recursive: true, mode: 0o700 });
@@ -110,23 +113,30 @@ export class ClipStore {
   }): string {
     const id = newClipId(args.now);
     const dir = this.clipDir(id);
-    mkdirSync(dir, { mode: 0o700 });
-    fsyncDir(this.clipsDir);
-    const file: ClipFile = {
-      v: 1, id, caseCode: args.caseCode, createdAt: args.now, requestedAt: args.requestedAt,
-      preRollMs: args.preRollMs, originMs: args.originMs, state: 'recording', stoppedAt: null, stopReason: null,
-      consent: args.consent ?? null,
-    };
-    this.writeClipFile(file);
-    // one catalogue transaction (one fsync): the button's latency depends on it
-    this.catalogue.db.transaction(() => {
-      this.catalogue.insertClip({
-        id, caseCode: args.caseCode, createdAt: args.now, requestedAt: args.requestedAt,
-        originMs: args.originMs, preRollMs: args.preRollMs,
-      });
-      this.catalogue.setClipConsent(id, args.consent ?? null);
-      args.inTransaction?.(id);
-    })();
+    try {
+      mkdirSync(dir, { mode: 0o700 });
+      fsyncDir(this.clipsDir);
+      const file: ClipFile = {
+        v: 1, id, caseCode: args.caseCode, createdAt: args.now, requestedAt: args.requestedAt,
+        preRollMs: args.preRollMs, originMs: args.originMs, state: 'recording', stoppedAt: null, stopReason: null,
+        consent: args.consent ?? null,
+      };
+      // A new take never uses the catalogue's reserve: that is kept for ending takes, login and delete.
+      writeFileDurableSync(path.join(dir, 'clip.json'), JSON.stringify(file, null, 1));
+      // one catalogue transaction (one fsync): the button's latency depends on it
+      this.catalogue.db.transaction(() => {
+        this.catalogue.insertClip({
+          id, caseCode: args.caseCode, createdAt: args.now, requestedAt: args.requestedAt,
+          originMs: args.originMs, preRollMs: args.preRollMs,
+        });
+        this.catalogue.setClipConsent(id, args.consent ?? null);
+        args.inTransaction?.(id);
+      })();
+    } catch (err) {
+      rmSync(dir, { recursive: true, force: true });
+      if (isDiskFull(err)) throw new AppError('STORAGE_FULL', `no room on the card to start a take (${(err as { code?: string }).code ?? 'full'}): delete uploaded clips (opslag vol)`, { field: 'dataDir', cause: err });
+      throw err;
+    }
     return id;
   }
 
@@ -136,14 +146,24 @@ export class ClipStore {
   }
 
   /**
-   * Deletes a clip: its key first (crypto-erase), then its files, then its catalogue rows.
+   * Deletes a clip: its footage files first (so that a delete gives a full card room back before
+   * anything is written), then its key (crypto-erase; the master's rotation writes key files), then
+   * the rest of its directory and its catalogue rows. Interrupted, it can be run again.
    * Callers decide whether deleting is allowed (confirmed upload, or the privacy policy).
    */
   async deleteClip(id: string): Promise<'complete' | 'pending'> {
-    const erase = await this.keys.destroyClipKey(id);
-    rmSync(this.clipDir(id), { recursive: true, force: true });
+    const dir = this.clipDir(id);
+    if (existsSync(dir)) {
+      for (const name of readdirSync(dir)) {
+        if (name.endsWith('.age') || name.startsWith('.tmp-')) rmSync(path.join(dir, name), { force: true });
+      }
+      fsyncDir(dir);
+    }
+    const erase = await this.space.runAsync(`delete clip ${id}: its key`, () => this.keys.destroyClipKey(id));
+    rmSync(dir, { recursive: true, force: true });
     fsyncDir(this.clipsDir);
     this.catalogue.deleteClipRows(id);
+    this.space.ensure();
     return erase;
   }
 
@@ -152,7 +172,7 @@ export class ClipStore {
   }
 
   private writeClipFile(file: ClipFile): void {
-    writeFileDurableSync(path.join(this.clipDir(file.id), 'clip.json'), JSON.stringify(file, null, 1));
+    this.space.run(`clip ${file.id}: clip.json`, () => writeFileDurableSync(path.join(this.clipDir(file.id), 'clip.json'), JSON.stringify(file, null, 1)));
   }
 
   private updateClipFile(id: string, patch: Partial<ClipFile>): void {
@@ -203,7 +223,7 @@ export class ClipStore {
     }
     const id = this.catalogue.insertMarker(clipId, offset, label, now);
     const line: JournalLine = { t: 'marker', id, offsetMs: offset, label, createdAt: now };
-    appendLineDurable(path.join(this.clipDir(clipId), 'journal.jsonl'), JSON.stringify(line));
+    this.space.run(`clip ${clipId}: marker`, () => appendLineDurable(path.join(this.clipDir(clipId), 'journal.jsonl'), JSON.stringify(line)));
     if (clip.state !== 'recording') this.reopenUpload(clip);
     return id;
   }
@@ -293,6 +313,7 @@ export class ClipStore {
   finishClip(id: string, state: 'complete' | 'recovered', stoppedAt: number, reason: string): void {
     this.updateClipFile(id, { state, stoppedAt, stopReason: reason });
     this.catalogue.finishClip(id, state, stoppedAt, reason);
+    this.space.ensure();
   }
 
   assignCase(id: string, caseCode: string, consent: Consent, now: number): void {
@@ -325,42 +346,64 @@ export class ClipStore {
 
   /**
    * After a crash: temp files go, and every clip still marked `recording` becomes `recovered` with
-   * the segments that were whole on disk (journalled and matching their SHA-256).
+   * the segments that were whole on disk (journalled and matching their SHA-256); one without any
+   * segment or still is dropped (the caller audits it and destroys its key).
    */
-  recover(now: number): { recovered: string[]; tempFilesRemoved: number } {
+  recover(now: number): { recovered: string[]; dropped: string[]; tempFilesRemoved: number } {
     const recovered: string[] = [];
+    const dropped: string[] = [];
     let tempFilesRemoved = 0;
     for (const id of this.clipIdsOnDisk()) {
-      const dir = this.clipDir(id);
-      for (const name of readdirSync(dir)) {
-        if (name.startsWith('.tmp-')) {
-          rmSync(path.join(dir, name), { force: true });
-          tempFilesRemoved += 1;
-        }
+      try {
+        const r = this.recoverOne(id, now);
+        tempFilesRemoved += r.tempFilesRemoved;
+        if (r.outcome === 'recovered') recovered.push(id);
+        if (r.outcome === 'dropped') dropped.push(id);
+      } catch (err) {
+        // A full or failing card: the clip stays as it is and is recovered at a later start.
+        this.logger.error('clip could not be recovered now; tried again at the next start', { clipId: id, error: err instanceof Error ? err.message : String(err) });
       }
-      if (!existsSync(path.join(dir, 'clip.json'))) {
-        if (readdirSync(dir).some((n) => n.endsWith('.ts.age'))) {
-          this.logger.warn('clip directory without clip.json: rebuilding it as recovered', { clipId: id });
-          this.writeClipFile({
-            v: 1, id, caseCode: null, createdAt: now, requestedAt: now, preRollMs: 0, originMs: null,
-            state: 'recording', stoppedAt: null, stopReason: null,
-          });
-        } else {
-          rmSync(dir, { recursive: true, force: true });
-          continue;
-        }
-      }
-      const file = this.readClipFile(id);
-      if (file.state !== 'recording') continue;
-      const { segments, markers, stills } = this.readJournal(id, true);
-      const last = segments[segments.length - 1];
-      const stoppedAt = last ? last.startMs + last.durationMs : file.requestedAt;
-      this.writeClipFile({ ...file, state: 'recovered', stoppedAt, stopReason: 'recovered after an interruption' });
-      this.indexClip(id, segments, markers, stills);
-      recovered.push(id);
-      this.logger.warn('recovered an unfinished clip', { clipId: id, segments: segments.length });
     }
-    return { recovered, tempFilesRemoved };
+    return { recovered, dropped, tempFilesRemoved };
+  }
+
+  private recoverOne(id: string, now: number): { outcome: 'recovered' | 'dropped' | 'kept'; tempFilesRemoved: number } {
+    let tempFilesRemoved = 0;
+    const dir = this.clipDir(id);
+    for (const name of readdirSync(dir)) {
+      if (name.startsWith('.tmp-')) {
+        rmSync(path.join(dir, name), { force: true });
+        tempFilesRemoved += 1;
+      }
+    }
+    if (!existsSync(path.join(dir, 'clip.json'))) {
+      if (!readdirSync(dir).some((n) => n.endsWith('.ts.age'))) {
+        rmSync(dir, { recursive: true, force: true });
+        return { outcome: 'kept', tempFilesRemoved };
+      }
+      this.logger.warn('clip directory without clip.json: rebuilding it as recovered', { clipId: id });
+      this.writeClipFile({
+        v: 1, id, caseCode: null, createdAt: now, requestedAt: now, preRollMs: 0, originMs: null,
+        state: 'recording', stoppedAt: null, stopReason: null,
+      });
+    }
+    const file = this.readClipFile(id);
+    if (file.state !== 'recording') return { outcome: 'kept', tempFilesRemoved };
+    const { segments, markers, stills } = this.readJournal(id, true);
+    if (segments.length === 0 && stills.length === 0) {
+      // Cut before its first segment was stored (a power cut during the start): nothing to keep.
+      rmSync(dir, { recursive: true, force: true });
+      fsyncDir(this.clipsDir);
+      this.catalogue.deleteClipRows(id);
+      this.logger.warn('dropped an unfinished clip without any segment', { clipId: id });
+      return { outcome: 'dropped', tempFilesRemoved };
+    }
+    const last = segments[segments.length - 1];
+    const stoppedAt = last ? last.startMs + last.durationMs : file.requestedAt;
+    this.writeClipFile({ ...file, state: 'recovered', stoppedAt, stopReason: 'recovered after an interruption' });
+    this.indexClip(id, segments, markers, stills);
+    this.logger.warn('recovered an unfinished clip', { clipId: id, segments: segments.length });
+    return { outcome: 'recovered', tempFilesRemoved };
   }
 
   /** Makes the catalogue's clip rows anew from the data dir (files are the truth). */
@@ -436,7 +479,7 @@ export class ClipStore {
   private indexClip(id: string, segments: SegmentRow[], markers: MarkerLine[], stills: StillRow[]): void {
     const file = this.readClipFile(id);
     const db = this.catalogue.db;
-    db.transaction(() => {
+    this.space.run(`clip ${id}: catalogue rows`, db.transaction(() => {
       this.catalogue.deleteClipRows(id);
       this.catalogue.insertClip({
         id, caseCode: file.caseCode, createdAt: file.createdAt, requestedAt: file.requestedAt,
@@ -450,6 +493,6 @@ export class ClipStore {
       for (const s of segments) this.catalogue.insertSegment(s);
       for (const m of markers) this.catalogue.insertMarker(id, m.offsetMs, m.label, m.createdAt, m.id);
       for (const st of stills) this.catalogue.insertStill(st);
-    })();
+    }));
   }
 }

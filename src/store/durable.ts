@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, openSync, renameSync, writeSync, mkdirSync, rmSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, ftruncateSync, openSync, renameSync, writeSync, mkdirSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -43,23 +43,38 @@ export function writeFileDurableSync(target: string, data: string | Uint8Array, 
   const dir = path.dirname(target);
   mkdirSync(dir, { recursive: true });
   const tmp = path.join(dir, `.tmp-${path.basename(target)}-${process.pid}`);
-  const fd = openSync(tmp, 'w', mode);
   try {
-    writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+    const fd = openSync(tmp, 'w', mode);
+    try {
+      writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, target);
+  } catch (err) {
+    // a full or failing card leaves no temp file behind
+    rmSync(tmp, { force: true });
+    throw err;
   }
-  renameSync(tmp, target);
   fsyncDir(dir);
 }
 
 /** Appends one line and fsyncs it (the clip journal). */
 export function appendLineDurable(file: string, line: string): void {
   const fd = openSync(file, 'a', 0o600);
+  const before = fstatSync(fd).size;
   try {
     writeSync(fd, line.endsWith('\n') ? line : line + '\n');
     fsyncSync(fd);
+  } catch (err) {
+    // A torn line would run into the next one: cut the file back to where it was.
+    try {
+      ftruncateSync(fd, before);
+    } catch (cut) {
+      (err as Error).message += ` (and the torn line could not be cut off: ${(cut as Error).message})`;
+    }
+    throw err;
   } finally {
     closeSync(fd);
   }

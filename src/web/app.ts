@@ -22,6 +22,8 @@ import { tvRoutes } from './routes/tv.js';
 import { HostCheck, TvPairing } from './security.js';
 import { findUiBuildDir, UiFiles } from './static.js';
 import { zodValidatorCompiler } from './validate.js';
+import { installJsonDepthLimit, StreamLimit } from './json-limits.js';
+import { PinLockout } from './pin-lockout.js';
 
 export type { AppDeps } from './context.js';
 
@@ -48,6 +50,8 @@ function makeContext(deps: AppDeps): WebContext {
     ui: new UiFiles(deps.uiDir ?? findUiBuildDir()),
     loopbackCsrf: randomBytes(24).toString('base64url'),
     viewerIdleMs: VIEWER_IDLE_MS,
+    pinLockout: deps.pinLockout ?? new PinLockout({ clock: deps.clock, file: null, logger: deps.logger }),
+    streams: new StreamLimit(),
   };
 }
 
@@ -60,6 +64,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const ctx = makeContext(deps);
   app.setValidatorCompiler(zodValidatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
+  // Deep nesting is refused before parsing (400); event streams per session are capped (ctx.streams).
+  installJsonDepthLimit(app);
   // A still is a JPEG body (the only non-JSON body), up to the still limit.
   app.addContentTypeParser('image/jpeg', { parseAs: 'buffer', bodyLimit: STILL_MAX_BYTES }, (_req, body, done) => done(null, body));
   app.addHook('onClose', async () => ctx.presentation.close());

@@ -1,6 +1,5 @@
 import { randomBytes, timingSafeEqual, createHash } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
-import { AppError } from '../core/errors.js';
 
 export const SESSION_COOKIE = 'vht_session';
 /** The TV's viewer session (pairing code or the kiosk on loopback). */
@@ -17,40 +16,16 @@ export interface Session {
 }
 
 /**
- * Trainer sessions in RAM (a restart logs everyone out) with an idle timeout, and PIN attempts
- * limited with a growing lock-out: after 5 wrong PINs 30 s, doubling with every further miss.
+ * Trainer sessions in RAM (a restart logs everyone out) with an idle timeout. PIN attempts and
+ * their lock-out: `PinLockout` (pin-lockout.ts).
  */
 export class Sessions {
   private readonly sessions = new Map<string, Session>();
-  private failures = 0;
-  private lockedUntil = 0;
 
   constructor(
     private readonly clock: Clock,
     private readonly idleMs: number,
   ) {}
-
-  /** Throws 429 while a lock-out after wrong PINs runs. */
-  assertAttemptAllowed(): void {
-    const now = this.clock.now();
-    if (now < this.lockedUntil) {
-      const s = Math.ceil((this.lockedUntil - now) / 1000);
-      throw new AppError('TOO_MANY_ATTEMPTS', `too many wrong PINs: try again in ${s} s (te vaak een verkeerde pincode)`, { field: 'pin' });
-    }
-  }
-
-  /** Counts a wrong PIN; from the fifth on, a lock-out of 30 s that doubles with every miss. */
-  failed(): { failures: number; lockedForMs: number } {
-    const now = this.clock.now();
-    this.failures += 1;
-    if (this.failures >= 5) this.lockedUntil = now + 30_000 * 2 ** (this.failures - 5);
-    return { failures: this.failures, lockedForMs: Math.max(0, this.lockedUntil - now) };
-  }
-
-  succeeded(): void {
-    this.failures = 0;
-    this.lockedUntil = 0;
-  }
 
   create(): { token: string; csrf: string } {
     const token = randomBytes(32).toString('base64url');

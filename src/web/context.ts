@@ -12,6 +12,8 @@ import type { Catalogue } from '../store/catalogue.js';
 import type { ClipStore } from '../store/clips.js';
 import type { KeyStore } from '../store/keys.js';
 import type { Sessions } from './auth.js';
+import type { StreamLimit } from './json-limits.js';
+import type { PinLockout } from './pin-lockout.js';
 import { isHttps, type CookieOptions, type HostCheck, type TvPairing } from './security.js';
 import type { UiFiles } from './static.js';
 
@@ -47,6 +49,8 @@ export interface AppDeps {
   hostname?: string;
   /** The kit's own Wi-Fi and its join code (an SVG QR code), for the HDMI TV's idle screen; null when off. */
   hotspot?: () => { ssid: string; qrSvg: string } | null;
+  /** PIN attempts and their lock-out (durable in the data dir); default: in RAM only. */
+  pinLockout?: PinLockout;
 }
 
 /** Who may use a route: declared on the route (`config.access`), read by the guard plugin. */
@@ -106,6 +110,10 @@ export interface WebContext {
   loopbackCsrf: string;
   /** A TV session stays valid this long without a request. */
   viewerIdleMs: number;
+  /** PIN attempts, counted before they are checked, and the lock-out. */
+  pinLockout: PinLockout;
+  /** Open event streams per session (capped). */
+  streams: StreamLimit;
 }
 
 /** The caller of a request that passed the guard; 401 when there is none. */

@@ -38,6 +38,8 @@ export async function siteRoutes(fastify: FastifyInstance, { ctx }: { ctx: WebCo
     config: { access: 'trainer', idle: 'ignore' },
     schema: { summary: 'Server-sent events: status, then every kit event', response: { 200: mediaBody('text/event-stream') } },
   }, (req: FastifyRequest, reply: FastifyReply) => {
+    // at most MAX_STREAMS_PER_SESSION per session (429 beyond); the slot frees when the stream closes
+    req.raw.on('close', ctx.streams.acquire(callerOf(req).key));
     const write = openEventStream(req, reply, stillAlive(ctx, callerOf(req)));
     write('status', kitStatus(ctx));
     const off = ctx.deps.bus.onAny((name, payload) => write(name, payload));

@@ -89,6 +89,8 @@ export async function tvRoutes(fastify: FastifyInstance, { ctx }: { ctx: WebCont
     config: { access: 'viewer' },
     schema: { summary: 'Server-sent events for the TV: present, tv.control', response: { 200: mediaBody('text/event-stream') } },
   }, (req: FastifyRequest, reply: FastifyReply) => {
+    // at most MAX_STREAMS_PER_SESSION per session (429 beyond); the slot frees when the stream closes
+    req.raw.on('close', ctx.streams.acquire(callerOf(req).key));
     const write = openEventStream(req, reply, stillAlive(ctx, callerOf(req)));
     write('present', { clipId: presentation.presented });
     const offs = [
