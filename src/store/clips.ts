@@ -120,14 +120,14 @@ export class ClipStore {
     };
     this.writeClipFile(file);
     // one catalogue transaction (one fsync): the button's latency depends on it
-    this.catalogue.db.transaction(() => {
+    this.catalogue.transaction(() => {
       this.catalogue.insertClip({
         id, caseCode: args.caseCode, createdAt: args.now, requestedAt: args.requestedAt,
         originMs: args.originMs, preRollMs: args.preRollMs,
       });
       this.catalogue.setClipConsent(id, args.consent ?? null);
       args.inTransaction?.(id);
-    })();
+    });
     return id;
   }
 
@@ -437,8 +437,7 @@ export class ClipStore {
 
   private indexClip(id: string, segments: SegmentRow[], markers: MarkerLine[], stills: StillRow[]): void {
     const file = this.readClipFile(id);
-    const db = this.catalogue.db;
-    db.transaction(() => {
+    this.catalogue.transaction(() => {
       this.catalogue.deleteClipRows(id);
       this.catalogue.insertClip({
         id, caseCode: file.caseCode, createdAt: file.createdAt, requestedAt: file.requestedAt,
@@ -452,6 +451,6 @@ export class ClipStore {
       for (const s of segments) this.catalogue.insertSegment(s);
       for (const m of markers) this.catalogue.insertMarker(id, m.offsetMs, m.label, m.createdAt, m.id);
       for (const st of stills) this.catalogue.insertStill(st);
-    })();
+    });
   }
 }
