@@ -19,7 +19,7 @@ import { Catalogue } from './store/catalogue.js';
 import { ClipStore } from './store/clips.js';
 import { KeyStore } from './store/keys.js';
 import { StorageGuard } from './store/storage.js';
-import { buildApp } from './web/app.js';
+import { buildApp, type AppDeps } from './web/app.js';
 import { startListeners, type Listeners } from './web/listen.js';
 import { createNotifier, type Notifier } from './appliance/notify.js';
 import { CecService } from './appliance/cec.js';
@@ -27,7 +27,7 @@ import { hotspotInfo } from './appliance/hotspot.js';
 import { buttonActions, controlCommands, PressOutcomes } from './wiring/control-commands.js';
 import { Indicators } from './wiring/indicators.js';
 import { Lifecycle, type Component } from './wiring/lifecycle.js';
-import { syncStatusOf, wireSync } from './wiring/sync-status.js';
+import { syncStatusOf, wireSync, type SyncStatus } from './wiring/sync-status.js';
 import { readinessComponent, watchdogComponent } from './wiring/systemd.js';
 
 export interface Kit {
@@ -75,8 +75,13 @@ export function syncConfigOf(config: Config): SyncConfig {
     ...(s.target === 's3'
       ? {
           s3: {
-            endpoint: s.s3.endpoint!, region: s.s3.region, bucket: s.s3.bucket!, prefix: s.s3.prefix,
-            accessKeyId: s.s3.accessKeyId!, secretAccessKey: s.s3.secretAccessKey!, forcePathStyle: s.s3.forcePathStyle,
+            endpoint: s.s3.endpoint!,
+            region: s.s3.region,
+            bucket: s.s3.bucket!,
+            prefix: s.s3.prefix,
+            accessKeyId: s.s3.accessKeyId!,
+            secretAccessKey: s.s3.secretAccessKey!,
+            forcePathStyle: s.s3.forcePathStyle,
           },
         }
       : {}),
@@ -106,44 +111,35 @@ export async function createKit(
   // HDMI-CEC (cec-ctl): TV on + input switch on `present`, remote keys → `tv.control`.
   const cec = new CecService(config.cec, bus, logger.child('cec'));
   const profile = resolveProfile(config.capture.profile, config.capture.device);
-  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  const catalogue = new Catalogue(path.join(config.dataDir, 'catalogue.db'));
-  const keys = new KeyStore({ dataDir: config.dataDir, orgRecipient: config.keys.orgRecipient, allowDemoOrg: profile === 'sim', logger: logger.child('keys') });
-  const clips = new ClipStore(config.dataDir, catalogue, keys, logger.child('store'));
-  const privacy = new Privacy(catalogue, clips, clock, logger.child('privacy'), {
-    dataDir: config.dataDir,
-    onWithdrawal: config.privacy.onWithdrawal,
-    deleteAfterUploadHours: config.privacy.deleteAfterUploadHours,
-    warnUnuploadedDays: config.privacy.warnUnuploadedDays,
-    retentionIntervalMs: config.privacy.retentionIntervalMinutes * 60_000,
-  });
-  const ringDir = ringDirFor(config);
-  const c = config.capture;
-  const capture = new CaptureSupervisor({
-    ringDir, launchFor: (location) => buildPipeline(profile, c, location).launch, segmentMs: c.segmentMs, playingTimeoutMs: c.playingTimeoutMs,
-    restartMinMs: c.restartMinMs, restartMaxMs: c.restartMaxMs, clock, logger: logger.child('capture'),
-  });
-  capture.on('error', (e) => bus.emit('camera.error', { message: e.message, restartInMs: e.restartInMs }));
-  capture.on('playing', () => bus.emit('camera.ok', { profile }));
-  const recorder = new Recorder({
-    capture, clips, catalogue, bus, clock, logger: logger.child('recorder'),
-    guard: new StorageGuard(config.dataDir, config.storage.reserveMB * 1024 * 1024),
-    profile, preRollMs: Math.round(c.preRollSeconds * 1000), segmentMs: c.segmentMs, armAtStart: c.armAtStart,
-    nominalBytesPerSecond: nominalBytesPerSecond(c),
-  });
+  const { catalogue, keys, clips, privacy } = buildStore(config, profile, clock, logger);
+  const { ringDir, capture, recorder } = buildRecording(config, profile, { catalogue, clips, bus, clock, logger });
   // office sync: on docking, upload to the organisation's storage
   const sync = createSyncService({
-    config: syncConfigOf(config), kitId: config.kitId, catalogue, clips, orgRecipient: () => keys.requireOrgRecipient(), clock, logger,
+    config: syncConfigOf(config),
+    kitId: config.kitId,
+    catalogue,
+    clips,
+    orgRecipient: () => keys.requireOrgRecipient(),
+    clock,
+    logger,
   });
   const syncStatus = syncStatusOf(sync, config.sync.dock.allowInsecure);
   // kit hardware: button, LEDs, serial kit controller (or their simulated twins)
   const deviceConfig = deviceConfigFor(config, profile);
   const presses = new PressOutcomes({ bus, clock, logger });
   const devices = createDevices(deviceConfig, {
-    clock, logger: logger.child('device'), state: () => recorder.state, perform: buttonActions(recorder), onOutcome: presses.handle,
+    clock,
+    logger: logger.child('device'),
+    state: () => recorder.state,
+    perform: buttonActions(recorder),
+    onOutcome: presses.handle,
   });
   const indicators = new Indicators({
-    bus, devices, recorder, syncing: () => sync?.progress.state === 'uploading', lowBatteryPercent: config.leds.lowBatteryPercent,
+    bus,
+    devices,
+    recorder,
+    syncing: () => sync?.progress.state === 'uploading',
+    lowBatteryPercent: config.leds.lowBatteryPercent,
   });
   const control = new ControlServer(
     controlSocketPath(config.dataDir),
@@ -154,21 +150,7 @@ export async function createKit(
     const statusFile = path.join(config.dataDir, 'sync-status.json');
     wireSync({ sync, bus, privacy, status: syncStatus, statusFile, onStateChange: () => indicators.show(), clock, logger: logger.child('sync') });
   }
-  const app = await buildApp({
-    recorder, catalogue, clips, keys, privacy, bus, clock, logger: logger.child('web'),
-    pin: () => config.auth.pin,
-    markerLabels: config.markers.labels,
-    kitId: config.kitId,
-    fps: c.fps,
-    pairingCodeMinutes: config.tv.pairingCodeMinutes,
-    allowedHosts: config.http.allowedHosts,
-    ...(opts.uiDir ? { uiDir: opts.uiDir } : {}),
-    sessionIdleMs: config.auth.sessionIdleMinutes * 60_000,
-    lockAfterIdleMs: config.auth.lockAfterIdleMinutes * 60_000,
-    hardware: () => indicators.hardware(),
-    hotspot: () => hotspotFor(config, logger),
-    sync: { status: syncStatus, run: sync ? () => void sync.runOnce() : null },
-  });
+  const app = await buildWeb(config, { recorder, catalogue, clips, keys, privacy, bus, clock, logger, indicators, uiDir: opts.uiDir, syncStatus, sync });
 
   let listeners: Listeners | null = null;
   let recovered = 0;
@@ -176,7 +158,13 @@ export async function createKit(
   // button), then the running take is ended cleanly, before the steps that may be slow (the CEC
   // process, aborting an upload); the keys and the catalogue go last.
   const components: Component[] = [
-    { name: 'store', start: () => { recovered = recoverStore({ capture, catalogue, clips, privacy, clock, logger }); }, stop: () => catalogue.close() },
+    {
+      name: 'store',
+      start: () => {
+        recovered = recoverStore({ capture, catalogue, clips, privacy, clock, logger });
+      },
+      stop: () => catalogue.close(),
+    },
     watchdogComponent(notifier),
     { name: 'keys', start: () => startKeys(keys, config.auth.pin), stop: () => keys.lock() },
     { name: 'privacy', start: () => privacy.start(), stop: () => privacy.stop() },
@@ -197,13 +185,30 @@ export async function createKit(
       },
     },
     readinessComponent({
-      notifier, capture, cameraTimeoutMs: c.playingTimeoutMs + 5000, running: () => lifecycle.running,
+      notifier,
+      capture,
+      cameraTimeoutMs: config.capture.playingTimeoutMs + 5000,
+      running: () => lifecycle.running,
       onStarted: () => logger.info('kit ready', { profile, port: config.http.port, dataDir: config.dataDir, ringDir, recovered }),
     }),
   ];
   const lifecycle = new Lifecycle(components, logger);
   return {
-    config, profile, logger, bus, catalogue, clips, keys, capture, recorder, privacy, devices, control, sync, app, ringDir,
+    config,
+    profile,
+    logger,
+    bus,
+    catalogue,
+    clips,
+    keys,
+    capture,
+    recorder,
+    privacy,
+    devices,
+    control,
+    sync,
+    app,
+    ringDir,
     components: lifecycle.names,
     get listeners() {
       return listeners;
@@ -217,6 +222,83 @@ export async function createKit(
       }
     },
   };
+}
+
+/** The data dir's parts: catalogue, keys, clip files, and the privacy rules over them. */
+function buildStore(config: Config, profile: Profile, clock: Clock, logger: Logger) {
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  const catalogue = new Catalogue(path.join(config.dataDir, 'catalogue.db'));
+  const keys = new KeyStore({ dataDir: config.dataDir, orgRecipient: config.keys.orgRecipient, allowDemoOrg: profile === 'sim', logger: logger.child('keys') });
+  const clips = new ClipStore(config.dataDir, catalogue, keys, logger.child('store'));
+  const p = config.privacy;
+  const privacy = new Privacy(catalogue, clips, clock, logger.child('privacy'), {
+    dataDir: config.dataDir,
+    onWithdrawal: p.onWithdrawal,
+    deleteAfterUploadHours: p.deleteAfterUploadHours,
+    warnUnuploadedDays: p.warnUnuploadedDays,
+    retentionIntervalMs: p.retentionIntervalMinutes * 60_000,
+  });
+  return { catalogue, keys, clips, privacy };
+}
+
+/** The camera's supervised capture worker (its state on the bus) and the recorder over it. */
+function buildRecording(config: Config, profile: Profile, deps: { catalogue: Catalogue; clips: ClipStore; bus: EventBus; clock: Clock; logger: Logger }) {
+  const { bus, clock, logger } = deps;
+  const c = config.capture;
+  const ringDir = ringDirFor(config);
+  const capture = new CaptureSupervisor({
+    ringDir,
+    launchFor: (location) => buildPipeline(profile, c, location).launch,
+    segmentMs: c.segmentMs,
+    playingTimeoutMs: c.playingTimeoutMs,
+    restartMinMs: c.restartMinMs,
+    restartMaxMs: c.restartMaxMs,
+    clock,
+    logger: logger.child('capture'),
+  });
+  capture.on('error', (e) => bus.emit('camera.error', { message: e.message, restartInMs: e.restartInMs }));
+  capture.on('playing', () => bus.emit('camera.ok', { profile }));
+  const recorder = new Recorder({
+    ...deps,
+    capture,
+    logger: logger.child('recorder'),
+    guard: new StorageGuard(config.dataDir, config.storage.reserveMB * 1024 * 1024),
+    profile,
+    preRollMs: Math.round(c.preRollSeconds * 1000),
+    segmentMs: c.segmentMs,
+    armAtStart: c.armAtStart,
+    nominalBytesPerSecond: nominalBytesPerSecond(c),
+  });
+  return { ringDir, capture, recorder };
+}
+
+/** The web app (Fastify, built apart from listen) with what its routes use. */
+function buildWeb(
+  config: Config,
+  deps: Pick<AppDeps, 'recorder' | 'catalogue' | 'clips' | 'keys' | 'privacy' | 'bus' | 'clock' | 'logger'> & {
+    indicators: Indicators;
+    uiDir: string | undefined;
+    syncStatus: () => SyncStatus;
+    sync: SyncService | null;
+  },
+): Promise<FastifyInstance> {
+  const { indicators, uiDir, syncStatus, sync, ...parts } = deps;
+  return buildApp({
+    ...parts,
+    logger: parts.logger.child('web'),
+    pin: () => config.auth.pin,
+    markerLabels: config.markers.labels,
+    kitId: config.kitId,
+    fps: config.capture.fps,
+    pairingCodeMinutes: config.tv.pairingCodeMinutes,
+    allowedHosts: config.http.allowedHosts,
+    ...(uiDir ? { uiDir } : {}),
+    sessionIdleMs: config.auth.sessionIdleMinutes * 60_000,
+    lockAfterIdleMs: config.auth.lockAfterIdleMinutes * 60_000,
+    hardware: () => indicators.hardware(),
+    hotspot: () => hotspotFor(config, parts.logger),
+    sync: { status: syncStatus, run: sync ? () => void sync.runOnce() : null },
+  });
 }
 
 /**

@@ -102,7 +102,9 @@ describe('the kit: one component whose stop throws', () => {
   it('still stops every other component (web, camera, keys, catalogue), and the log names the one that failed', async () => {
     const port = await freePort();
     const config = parseConfig({
-      dataDir: path.join(dir, 'data'), http: { tls: 'off', host: '127.0.0.1', port }, auth: { pin: '1234' },
+      dataDir: path.join(dir, 'data'),
+      http: { tls: 'off', host: '127.0.0.1', port },
+      auth: { pin: '1234' },
       capture: { profile: 'sim', armAtStart: true, ringDir: path.join(dir, 'ring'), width: 320, height: 240, bitrateKbps: 300 },
     });
     const { logger, lines } = capturingLogger();
@@ -118,7 +120,9 @@ describe('the kit: one component whose stop throws', () => {
     kit.control.stop = () => Promise.reject(new Error('the control socket is stuck'));
     await expect(kit.stop()).rejects.toThrow(/did not stop cleanly: control/);
 
-    expect(lines).toContainEqual(expect.objectContaining({ level: 'error', component: 'control', error: expect.stringContaining('the control socket is stuck') }));
+    expect(lines).toContainEqual(
+      expect.objectContaining({ level: 'error', component: 'control', error: expect.stringContaining('the control socket is stuck') }),
+    );
     // the components before and after it in the stop order all stopped
     expect(kit.listeners).toBeNull();
     expect(await connects(port)).toBe(false);

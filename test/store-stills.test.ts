@@ -335,7 +335,7 @@ describe('a clip that changes while it is uploaded', () => {
   });
 
   it('a still that is written while the clip is marked uploaded reopens the clip, and the next run sends it', async () => {
-    let taking: Promise<unknown> | null = null;
+    let taking = null as Promise<unknown> | null; // set in a callback: no narrowing to null
     const { kit, id, svc, clipDir, orgManifest } = await setUp('still-at-mark', (kit, id, key, when) => {
       // started once the manifest is stored: the kit's final check and mark follow without an
       // await, while the still is still being encrypted and written

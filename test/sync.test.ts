@@ -183,7 +183,7 @@ describe('sync to S3 (Swift)', () => {
     for (let i = 0; i < 3; i++) ids.push(await recordClip(kit, { caseCode: 'fam-4410', segments: syntheticSegments(20, 200_000, 10 + i) }));
     const target = new RecordingTarget(s3(kit, swift.endpoint, bucket, swift.writer, { requestTimeoutMs: 5000 }));
     const svc = service(kit, target, { concurrency: 2, retry: { attempts: 3, baseMs: 50, maxMs: 200 } });
-    let kill: Promise<void> | null = null;
+    let kill = null as Promise<void> | null; // set in a callback: no narrowing to null
     target.onConfirmed = (n) => {
       // early enough that the run cannot finish before the kill lands (57 objects left)
       if (!kill && n >= 3) kill = swift.stop({ kill: true });

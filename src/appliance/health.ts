@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statfsSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/schema.js';
-import { clockProblem } from './clock.js';
+import { clockProblem } from '../core/clock-sanity.js';
 import { hotspotFile } from './hotspot.js';
 
 /** A doctor check (the same shape as src/doctor.ts's). */

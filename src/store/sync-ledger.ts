@@ -47,7 +47,10 @@ export interface NewAuditExport extends PendingBody {
  * different object). Made by the Catalogue, which owns the connection.
  */
 export class SyncLedger {
-  constructor(private readonly prep: (sql: string) => Database.Statement, private readonly db: Database.Database) {}
+  constructor(
+    private readonly prep: (sql: string) => Database.Statement,
+    private readonly db: Database.Database,
+  ) {}
 
   /** key → SHA-256 of what the target confirmed for this clip. */
   confirmed(target: string, clipId: string): Map<string, string> {
@@ -80,8 +83,14 @@ export class SyncLedger {
 
   /** Keeps (replaces) the clip's encrypted manifest until its upload is confirmed. */
   storeManifest(clipId: string, sourceSha256: string, m: PendingBody, at: number): void {
-    this.prep('INSERT OR REPLACE INTO sync_manifests (clip_id, source_sha256, body, sha256, md5, created_at) VALUES (?, ?, ?, ?, ?, ?)')
-      .run(clipId, sourceSha256, m.body, m.sha256, m.md5, at);
+    this.prep('INSERT OR REPLACE INTO sync_manifests (clip_id, source_sha256, body, sha256, md5, created_at) VALUES (?, ?, ?, ?, ?, ?)').run(
+      clipId,
+      sourceSha256,
+      m.body,
+      m.sha256,
+      m.md5,
+      at,
+    );
   }
 
   /** Forgets the clip's kept manifest (after the clip is marked uploaded). */
@@ -101,7 +110,9 @@ export class SyncLedger {
   auditExportedUpto(target: string): { uptoEvent: number; uptoHash: string } {
     const r = this.prep('SELECT MAX(upto_event) AS uptoEvent FROM sync_audit_exports WHERE target = ?').get(target) as { uptoEvent: number | null };
     if (r.uptoEvent === null) return { uptoEvent: 0, uptoHash: '0'.repeat(64) };
-    const h = this.prep('SELECT upto_hash AS uptoHash FROM sync_audit_exports WHERE target = ? AND upto_event = ?').get(target, r.uptoEvent) as { uptoHash: string };
+    const h = this.prep('SELECT upto_hash AS uptoHash FROM sync_audit_exports WHERE target = ? AND upto_event = ?').get(target, r.uptoEvent) as {
+      uptoHash: string;
+    };
     return { uptoEvent: r.uptoEvent, uptoHash: h.uptoHash };
   }
 

@@ -35,12 +35,26 @@ export async function exportAudit(deps: AuditExportDeps, signal: AbortSignal): P
     if (!first || !last) return null;
     const now = clock.now();
     const payload: AuditExport = {
-      format: 'vht-kit.audit-export', v: 1, kitId, exportedAt: now, fromId: first.id, uptoId: last.id, prevHash: upto.uptoHash, events,
+      format: 'vht-kit.audit-export',
+      v: 1,
+      kitId,
+      exportedAt: now,
+      fromId: first.id,
+      uptoId: last.id,
+      prevHash: upto.uptoHash,
+      events,
     };
     const body = Buffer.from(await encryptTo([deps.orgRecipient()], JSON.stringify(payload)));
     exp = ledger.insertAuditExport({
-      target: targetId, key: auditKey(kitId, now), fromEvent: first.id, uptoEvent: last.id, uptoHash: last.hash,
-      body, sha256: sha256Hex(body), md5: md5Hex(body), at: now,
+      target: targetId,
+      key: auditKey(kitId, now),
+      fromEvent: first.id,
+      uptoEvent: last.id,
+      uptoHash: last.hash,
+      body,
+      sha256: sha256Hex(body),
+      md5: md5Hex(body),
+      at: now,
     });
   }
   if (signal.aborted) throw abortedError();

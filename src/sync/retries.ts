@@ -52,7 +52,10 @@ export class RetryingPut {
         if (signal.aborted) throw abortedError();
         if (!e.retryable) throw e;
         if (attempt >= this.policy.attempts) {
-          throw new SyncError(e.reason, `${e.message} (gave up after ${attempt} attempts; the next run tries again)`, { cause: e, ...(e.httpStatus ? { httpStatus: e.httpStatus } : {}) });
+          throw new SyncError(e.reason, `${e.message} (gave up after ${attempt} attempts; the next run tries again)`, {
+            cause: e,
+            ...(e.httpStatus ? { httpStatus: e.httpStatus } : {}),
+          });
         }
         const delay = this.backoffMs(attempt);
         this.opts.logger.warn('upload failed; retrying', { key, attempt, reason: e.reason, error: e.message, retryInMs: delay });

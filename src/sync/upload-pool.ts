@@ -26,9 +26,9 @@ export async function runUploadPool<T, P>(
     return p;
   };
   let next = 0;
-  let firstError: unknown = null;
+  let failure = null as { error: unknown } | null; // set by the workers: no narrowing to null
   const worker = async () => {
-    while (firstError === null && !ctrl.signal.aborted && next < items.length) {
+    while (failure === null && !ctrl.signal.aborted && next < items.length) {
       const i = next++;
       try {
         const ready = prepareAt(i);
@@ -37,7 +37,7 @@ export async function runUploadPool<T, P>(
         prepared.delete(i);
         await send(items[i]!, p, ctrl.signal);
       } catch (err) {
-        if (firstError === null) firstError = err;
+        failure ??= { error: err };
         ctrl.abort();
       }
     }
@@ -48,6 +48,6 @@ export async function runUploadPool<T, P>(
     signal.removeEventListener('abort', onAbort);
     prepared.clear();
   }
-  if (firstError !== null) throw firstError;
+  if (failure !== null) throw failure.error;
   if (signal.aborted) throw abortedError();
 }

@@ -91,7 +91,10 @@ async function press(deps: ControlDeps, long: boolean): Promise<unknown> {
   const { recorder, devices, deviceConfig, clock, presses } = deps;
   if (!devices.simButton) {
     const backend = deviceConfig.button.backend;
-    throw new AppError('CONFLICT', `the button is ${backend === 'none' ? 'off' : `real hardware (${backend})`}: \`vht-kit press\` drives the simulated button (button.backend: sim)`);
+    throw new AppError(
+      'CONFLICT',
+      `the button is ${backend === 'none' ? 'off' : `real hardware (${backend})`}: \`vht-kit press\` drives the simulated button (button.backend: sim)`,
+    );
   }
   const before = recorder.state;
   const outcome = presses.next(5000);
@@ -104,8 +107,12 @@ async function press(deps: ControlDeps, long: boolean): Promise<unknown> {
   // a long one (reached while still held).
   const decidedAt = long ? pressedAt + deviceConfig.button.longPressMs : releasedAt;
   return {
-    before, after: recorder.state, clipId: recorder.status().clipId ?? null,
-    action: o?.action ?? 'none', ok: o?.ok ?? false, ...(o?.error ? { error: o.error } : {}),
+    before,
+    after: recorder.state,
+    clipId: recorder.status().clipId ?? null,
+    action: o?.action ?? 'none',
+    ok: o?.ok ?? false,
+    ...(o?.error ? { error: o.error } : {}),
     latencyMs: o ? Math.round((o.at - decidedAt) * 10) / 10 : null,
   };
 }

@@ -49,10 +49,15 @@ export class Indicators {
   /** Sets the LEDs to the pattern for the kit's state now. */
   show(): void {
     const h = this.hardware();
-    this.deps.devices.leds?.set(ledPatternFor({
-      recorder: this.deps.recorder.state, docked: h.docked, syncing: this.deps.syncing(), battery: h.battery,
-      lowBatteryPercent: this.deps.lowBatteryPercent,
-    }));
+    this.deps.devices.leds?.set(
+      ledPatternFor({
+        recorder: this.deps.recorder.state,
+        docked: h.docked,
+        syncing: this.deps.syncing(),
+        battery: h.battery,
+        lowBatteryPercent: this.deps.lowBatteryPercent,
+      }),
+    );
   }
 
   /** The dock contact set by hand (`vht-kit dock` without a kit controller): event and LEDs. */

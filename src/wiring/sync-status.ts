@@ -28,7 +28,11 @@ export function syncStatusOf(sync: SyncService | null, insecure: boolean): () =>
     if (!sync) return { state: 'off', pending: 0, bytesDone: 0, bytesTotal: 0, target: 'off', insecure: false };
     const p = sync.progress;
     return {
-      state: p.state, pending: p.pending, waitingForCase: p.waitingForCase, bytesDone: p.bytesDone, bytesTotal: p.bytesTotal,
+      state: p.state,
+      pending: p.pending,
+      waitingForCase: p.waitingForCase,
+      bytesDone: p.bytesDone,
+      bytesTotal: p.bytesTotal,
       ...(p.etaSeconds !== undefined ? { etaSeconds: p.etaSeconds } : {}),
       ...(p.lastError ? { lastError: p.lastError.message } : {}),
       ...(p.docked !== undefined ? { docked: p.docked } : {}),
