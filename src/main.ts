@@ -19,7 +19,7 @@ import { Catalogue } from './store/catalogue.js';
 import { ClipStore } from './store/clips.js';
 import { KeyStore } from './store/keys.js';
 import { StorageGuard } from './store/storage.js';
-import { buildApp, type AppDeps } from './web/app.js';
+import { buildApp } from './web/app.js';
 import { startListeners, type Listeners } from './web/listen.js';
 import { createNotifier, type Notifier } from './appliance/notify.js';
 import { CecService } from './appliance/cec.js';
@@ -275,7 +275,7 @@ function buildRecording(config: Config, profile: Profile, deps: { catalogue: Cat
 /** The web app (Fastify, built apart from listen) with what its routes use. */
 function buildWeb(
   config: Config,
-  deps: Pick<AppDeps, 'recorder' | 'catalogue' | 'clips' | 'keys' | 'privacy' | 'bus' | 'clock' | 'logger'> & {
+  deps: Pick<Parameters<typeof buildApp>[0], 'recorder' | 'catalogue' | 'clips' | 'keys' | 'privacy' | 'bus' | 'clock' | 'logger'> & {
     indicators: Indicators;
     uiDir: string | undefined;
     syncStatus: () => SyncStatus;
