@@ -15,8 +15,6 @@ import { runUploadPool } from './upload-pool.js';
 
 export type { RetryPolicy } from './retries.js';
 
-// ---------------------------------------------------------------------------------------------
-// The service
 
 export type SyncState = 'idle' | 'checking' | 'uploading' | 'done' | 'error';
 
