@@ -15,7 +15,6 @@ import { runUploadPool } from './upload-pool.js';
 
 export type { RetryPolicy } from './retries.js';
 
-
 export type SyncState = 'idle' | 'checking' | 'uploading' | 'done' | 'error';
 
 export interface SyncProgress {
