@@ -215,6 +215,7 @@ export async function createKit(
     },
     start: () => lifecycle.start(),
     async stop() {
+      if (lifecycle.stopped) return;
       try {
         await lifecycle.stop();
       } finally {

@@ -89,6 +89,15 @@ describe('lifecycle', () => {
     expect(lc.running).toBe(false);
   });
 
+  it('stops a kit that was made but never started, once', async () => {
+    const { logger } = capturingLogger();
+    const { list, ran } = parts(['store', 'web']);
+    const lc = new Lifecycle(list, logger);
+    await lc.stop();
+    await lc.stop();
+    expect(ran).toEqual(['stop web', 'stop store']);
+  });
+
   it('refuses two components of one name', () => {
     const { logger } = capturingLogger();
     expect(() => new Lifecycle(parts(['web', 'web']).list, logger)).toThrow(/"web" is used twice/);

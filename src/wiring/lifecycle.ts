@@ -12,9 +12,10 @@ export interface Component {
  * Starts components in list order and stops them in reverse. Every stop runs even when one before
  * it throws: each failure is caught and logged with the component's name, and stop() then rejects
  * naming them. A start that throws stops every component (reverse order) and rethrows its error.
+ * A kit made but never started is stopped all the same (what the constructors opened is released).
  */
 export class Lifecycle {
-  private started = false;
+  private state: 'made' | 'running' | 'stopped' = 'made';
 
   constructor(
     private readonly components: readonly Component[],
@@ -29,7 +30,12 @@ export class Lifecycle {
 
   /** Whether start() ran and stop() has not. */
   get running(): boolean {
-    return this.started;
+    return this.state === 'running';
+  }
+
+  /** Whether stop() ran and start() has not since. */
+  get stopped(): boolean {
+    return this.state === 'stopped';
   }
 
   /** The component names in start order. */
@@ -39,8 +45,8 @@ export class Lifecycle {
 
   /** Starts every component in order (idempotent). */
   async start(): Promise<void> {
-    if (this.started) return;
-    this.started = true;
+    if (this.state === 'running') return;
+    this.state = 'running';
     for (const c of this.components) {
       try {
         await c.start();
@@ -54,8 +60,8 @@ export class Lifecycle {
 
   /** Stops every component in reverse order, each one whatever the others do (idempotent). */
   async stop(): Promise<void> {
-    if (!this.started) return;
-    this.started = false;
+    if (this.state === 'stopped') return;
+    this.state = 'stopped';
     const failed: string[] = [];
     for (const c of [...this.components].reverse()) {
       try {
