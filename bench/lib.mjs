@@ -67,6 +67,21 @@ export function procStatus(pid) {
   return { rss: kb('VmRSS'), rssAnon: kb('RssAnon'), rssFile: kb('RssFile'), threads: threads ? Number(threads[1]) : null };
 }
 
+/** Proportional set size from /proc/PID/smaps_rollup (bytes: pss, pssAnon, pssFile); null when gone. */
+export function procPss(pid) {
+  let text;
+  try {
+    text = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+  } catch {
+    return null;
+  }
+  const kb = (name) => {
+    const m = new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text);
+    return m ? Number(m[1]) * 1024 : null;
+  };
+  return { pss: kb('Pss'), pssAnon: kb('Pss_Anon'), pssFile: kb('Pss_File') };
+}
+
 /** Direct children of a process (all its threads' children). */
 export function childPids(pid) {
   const out = new Set();
@@ -231,9 +246,11 @@ export function ramDir(prefix) {
  * Starts `bin/vht-kit serve` (sim profile) with its own data dir, RAM ring dir and port; logs in;
  * waits until the camera is armed. `capture` is merged into the capture section of a config file
  * (JSON is YAML). `dataDir`: an existing data dir (e.g. a filled catalogue) instead of an empty one;
- * `waitArmed: false` for a kit that is not to arm.
+ * `waitArmed: false` for a kit that is not to arm; `entry`: another build's cli.js to run instead
+ * of bin/vht-kit (the CPU benches run a "before" build beside the current one); `nodeArgs`: flags
+ * for the main process's node (e.g. --cpu-prof).
  */
-export async function startService({ port, capture = {}, name = 'svc', readyTimeoutMs = 30_000, dataDir = null, waitArmed = true }) {
+export async function startService({ port, capture = {}, name = 'svc', readyTimeoutMs = 30_000, dataDir = null, waitArmed = true, entry = path.join(REPO, 'bin', 'vht-kit'), nodeArgs = [] }) {
   if (!existsSync(path.join(REPO, 'dist', 'cli.js'))) {
     throw new Error('dist/ is missing: build first (npx tsc -p tsconfig.build.json)');
   }
@@ -251,8 +268,9 @@ export async function startService({ port, capture = {}, name = 'svc', readyTime
     VHT_KIT_PORT: String(port),
     VHT_KIT_PIN: PIN,
     VHT_KIT_HOST: '127.0.0.1',
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   };
-  const child = spawn(process.execPath, [path.join(REPO, 'bin', 'vht-kit'), 'serve'], {
+  const child = spawn(process.execPath, [...nodeArgs, entry, 'serve'], {
     cwd: REPO,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],

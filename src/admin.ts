@@ -7,7 +7,7 @@ import type { Logger } from './core/logger.js';
 import { Catalogue } from './store/catalogue.js';
 import { generateIdentity } from './store/crypto.js';
 import { writeFileDurableSync } from './store/durable.js';
-import { identityFileText, KeyStore } from './store/keys.js';
+import { checkNewPin, identityFileText, KeyStore } from './store/keys.js';
 import { ensureHotspotSecret } from './appliance/hotspot.js';
 import { checkCertificatePair, ensureKitCertificate, tlsFiles } from './web/tls.js';
 
@@ -39,6 +39,7 @@ export interface EnrolArgs {
  * nothing, the config file included.
  */
 export async function enrol(args: EnrolArgs, logger: Logger): Promise<{ dataDir: string; reenrolled: boolean; tls: { cert: string; action: string } }> {
+  // A kit enrolled before PINs of 6 digits keeps its PIN until it is changed (re-enrolment with the same PIN).
   for (const [flag, pin] of [['--trainer-pin', args.trainerPin], ['--current-pin', args.currentPin]] as const) {
     if (pin !== undefined && !/^[0-9]{4,12}$/.test(pin)) throw new AppError('VALIDATION', `${flag}: 4 to 12 digits (got ${pin.length} characters)`, { field: flag });
   }
@@ -81,8 +82,9 @@ export async function enrol(args: EnrolArgs, logger: Logger): Promise<{ dataDir:
         { field: '--current-pin' },
       );
     }
-    if (current !== args.trainerPin) await store.changePin(current, args.trainerPin);
+    if (current !== args.trainerPin) await store.changePin(current, checkNewPin(args.trainerPin, '--trainer-pin'));
   } else {
+    checkNewPin(args.trainerPin, '--trainer-pin');
     await store.start(null);
     await store.createMaster(args.trainerPin);
   }
@@ -101,6 +103,7 @@ export async function enrol(args: EnrolArgs, logger: Logger): Promise<{ dataDir:
 export async function changePin(dataDir: string, current: string, next: string, logger: Logger): Promise<void> {
   const store = new KeyStore({ dataDir, orgRecipient: null, allowDemoOrg: false, logger });
   if (!store.hasMaster) throw new AppError('NOT_CONFIGURED', `no kit key in ${dataDir}: enrol the kit first (vht-kit enrol)`);
+  checkNewPin(next, '--new');
   if (!(await store.changePin(current, next))) throw new AppError('UNAUTHORIZED', 'the current PIN is wrong; nothing was changed', { field: '--current' });
 }
 

@@ -5,6 +5,9 @@ import { AppError, describeError } from './core/errors.js';
 import { changePin, enrol, keygen, verifyAudit } from './admin.js';
 import { createLogger } from './core/logger.js';
 import { runDoctor } from './doctor.js';
+import { CAMERA_PROFILES, runCaptureTestCommand } from './doctor-capture.js';
+import { PROFILES, type Profile } from './config/schema.js';
+import { systemClock } from './core/clock.js';
 import { hotspotTerminalQr } from './appliance/hotspot.js';
 import { exportClip, listClips } from './sync/index.js';
 import { controlSocketPath, sendControl } from './web/control.js';
@@ -16,6 +19,9 @@ Usage:
   vht-kit serve            run the kit (camera, store, web server)
   vht-kit doctor [--qr]    check this machine and the configuration; says how to fix what is wrong;
                            --qr shows the kit's Wi-Fi join code (QR) for the trainer's phone
+  vht-kit doctor --capture-test [--profiles pi4,pi5,uvc-h264,sim] [--seconds 10]
+                           run each camera profile against the real camera and microphone and
+                           recommend one (the running kit is asked to release the camera)
   vht-kit keygen --out org.key
                            at the office: make the organisation's age identity; prints its recipient
   vht-kit enrol --org-recipient age1… --kit-id kit-07 --trainer-pin 123456 [--current-pin …] [--config FILE]
@@ -94,6 +100,26 @@ async function doctor(qr = false): Promise<void> {
   process.exitCode = bad ? 1 : 0;
 }
 
+/** `vht-kit doctor --capture-test`: checks the options, runs the test, exit 0 when a profile is recommended. */
+async function captureTest(profiles: string | undefined, seconds: string | undefined): Promise<void> {
+  const { config } = loadConfig();
+  const list = profiles ? profiles.split(',').map((p) => p.trim()) : CAMERA_PROFILES;
+  for (const p of list) {
+    if (p === 'auto' || !(PROFILES as readonly string[]).includes(p)) {
+      throw new AppError('VALIDATION', `--profiles: unknown profile ${JSON.stringify(p)} (sim, pi4, pi5, uvc-h264)`, { field: '--profiles' });
+    }
+  }
+  const secs = seconds === undefined ? 10 : Number(seconds);
+  if (!Number.isFinite(secs) || secs < 3 || secs > 120) {
+    throw new AppError('VALIDATION', `--seconds must be 3 to 120 (got ${JSON.stringify(seconds)})`, { field: '--seconds' });
+  }
+  const report = await runCaptureTestCommand(config, {
+    profiles: list as Profile[], seconds: secs, clock: systemClock, logger: createLogger({ level: 'warn' }),
+    write: (line) => process.stdout.write(`${line}\n`),
+  });
+  process.exitCode = report.recommended ? 0 : 1;
+}
+
 /** The sync settings given to `vht-kit enrol`, as a config fragment. */
 function syncFlags(values: Record<string, string | boolean | undefined>): Record<string, unknown> {
   const str = (k: string) => (typeof values[k] === 'string' ? (values[k]) : undefined);
@@ -134,6 +160,9 @@ async function main(argv: string[]): Promise<void> {
       new: { type: 'string' },
       long: { type: 'boolean' },
       qr: { type: 'boolean' },
+      'capture-test': { type: 'boolean' },
+      profiles: { type: 'string' },
+      seconds: { type: 'string' },
       identity: { type: 'string' },
       from: { type: 'string' },
       clip: { type: 'string' },
@@ -237,6 +266,7 @@ async function main(argv: string[]): Promise<void> {
     case 'serve':
       return serve();
     case 'doctor':
+      if (values['capture-test']) return captureTest(values.profiles, values.seconds);
       return doctor(values.qr === true);
     case 'help':
     case '--help':

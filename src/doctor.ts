@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { gstElementExists } from './capture/elements.js';
 import { buildPipeline, resolveProfile } from './capture/profiles.js';
 import type { Config } from './config/schema.js';
 import { ringDirFor, syncConfigOf } from './main.js';
@@ -77,7 +78,7 @@ export async function runDoctor(config: Config, opts: { system?: HealthSystem } 
   checks.push({ name: 'profile', ok: true, detail: `${profile}${config.capture.profile === 'auto' ? ' (detected)' : ''}` });
 
   const spec = buildPipeline(profile, config.capture, '/tmp/x%08d.ts');
-  const missing = spec.elements.filter((el) => spawnSync('gst-inspect-1.0', ['--exists', el]).status !== 0);
+  const missing = spec.elements.filter((el) => !gstElementExists(el));
   const inspect = spawnSync('gst-inspect-1.0', ['--version']);
   if (inspect.error) {
     checks.push({ name: 'gstreamer', ok: false, detail: 'gst-inspect-1.0 not found', fix: 'apt-get install gstreamer1.0-tools gstreamer1.0-plugins-{base,good,bad,ugly} gstreamer1.0-libav' });

@@ -238,6 +238,8 @@ function buildStore(config: Config, profile: Profile, clock: Clock, logger: Logg
     deleteAfterUploadHours: p.deleteAfterUploadHours,
     warnUnuploadedDays: p.warnUnuploadedDays,
     retentionIntervalMs: p.retentionIntervalMinutes * 60_000,
+    unusedFragmentDays: p.unusedFragmentDays,
+    afterReviewHeldDays: p.afterReviewHeldDays,
   });
   return { catalogue, keys, clips, privacy };
 }

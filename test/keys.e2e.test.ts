@@ -142,6 +142,10 @@ describe('an enrolled kit: organisation keys, PIN-sealed playback, lock, consent
     const right = cli(['enrol', '--org-recipient', recipient, '--kit-id', 'kit-08', '--trainer-pin', '135790', '--current-pin', '246810'], env);
     expect(right.code).toBe(0);
     expect(right.out).toMatch(/re-enrolled/);
+    // a new PIN has at least 6 digits (issue 13); the kit's current PIN is not touched by a refused one
+    const short = cli(['enrol', '--org-recipient', recipient, '--kit-id', 'kit-08', '--trainer-pin', '2468', '--current-pin', '135790'], env);
+    expect(short.code).not.toBe(0);
+    expect(short.err).toMatch(/--trainer-pin: a new trainer PIN has 6 to 12 digits/);
     await svc.start();
     await svc.login('135790');
     expect((await svc.request('GET', `/api/clips/${clipId}/segments/1.ts`)).status).toBe(200);
@@ -155,6 +159,15 @@ describe('an enrolled kit: organisation keys, PIN-sealed playback, lock, consent
       code: 'Jansen', trajectory: 'k-vht', consent: { recording: true, review: true, supervision: false, training: false },
     });
     expect(named.status).toBe(400);
+    // closing the case's trajectory: nothing uploaded yet, so nothing is erased; no new takes
+    const closed = await svc.request('POST', '/api/cases/GZ-0042/close', {});
+    expect(closed.status).toBe(200);
+    expect(closed.json).toMatchObject({ closedAt: expect.any(Number) as number, erased: [] });
+    expect(closed.json.waitingForUpload.length).toBeGreaterThan(0);
+    const take = await svc.request('POST', '/api/recording/start', { caseCode: 'GZ-0042' });
+    expect(take.status).toBe(403);
+    expect(take.json.error.message).toMatch(/closed/);
+    expect((await svc.request('POST', '/api/cases/Jansen%20x/close', {})).status).toBe(400);
     await svc.stop();
     const everything = [...filesUnder(svc.dataDir), configFile];
     expect(scanForPlaintext(svc.dataDir)).toEqual([]);

@@ -73,8 +73,8 @@ async function record(kit: Kit, caseCode: string | null, consent: Consent | null
 async function everythingLeftOnTheKit(kit: Kit, pin: string): Promise<string[]> {
   const keys = new KeyStore({ dataDir: kit.dataDir, orgRecipient: null, allowDemoOrg: false, logger });
   expect(await keys.unlock(pin)).toBe(true);
-  const master = (keys as unknown as { master: { identity: string } }).master.identity;
-  const ids = [master];
+  const wrapping = (keys as unknown as { session: { identity: string } }).session.identity;
+  const ids = [wrapping];
   for (const name of readdirSync(path.join(kit.dataDir, 'keys', 'clips'))) {
     ids.push(await keys.clipIdentity(name.replace(/\.json$/, '')));
   }
@@ -120,7 +120,7 @@ describe('crypto-erase', () => {
     const left = await everythingLeftOnTheKit(kit, '4821');
     const oldSegment = readFileSync(path.join(oldCopy, 'clips', a, '0.ts.age'));
     expect(await decryptsWithAny(left, oldSegment)).toBe(false);
-    const oldWrapped = JSON.parse(readFileSync(path.join(oldCopy, 'keys', 'clips', `${a}.json`), 'utf8')).wrapped;
+    const oldWrapped = JSON.parse(readFileSync(path.join(oldCopy, 'keys', 'clips', `${a}.json`), 'utf8')).wraps['T-001'];
     expect(await decryptsWithAny(left, Buffer.from(oldWrapped, 'base64'))).toBe(false);
     // The organisation still reads it, and the other clip still plays on the kit.
     expect(execFileSync('age', ['-d', '-i', kit.orgKey, path.join(oldCopy, 'clips', a, '0.ts.age')]).toString()).toContain(`media of ${a}`);
@@ -136,9 +136,9 @@ describe('crypto-erase', () => {
     kit.catalogue.markUploaded(a, kit.clock.now());
     await kit.privacy.runRetention();
     expect(kit.catalogue.auditEvents().map((e) => e.type)).toContain('key.destroy.pending');
-    expect(existsSync(path.join(kit.dataDir, 'keys', 'rotation-pending'))).toBe(true);
+    expect(kit.keys.pendingRotations()).toEqual(['T-001']);
     expect(await kit.keys.unlock('4821')).toBe(true);
-    expect(existsSync(path.join(kit.dataDir, 'keys', 'rotation-pending'))).toBe(false);
+    expect(kit.keys.pendingRotations()).toEqual([]);
     const left = await everythingLeftOnTheKit(kit, '4821');
     expect(await decryptsWithAny(left, readFileSync(path.join(oldCopy, 'clips', a, '0.ts.age')))).toBe(false);
   });

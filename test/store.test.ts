@@ -100,12 +100,16 @@ describe('PIN-sealed playback key', () => {
     const keys = new KeyStore({ dataDir, orgRecipient: null, allowDemoOrg: true, logger });
     await keys.start('4821');
     const r = await keys.createClipKey('clip000000002');
-    const before = readFileSync(path.join(dataDir, 'keys', 'master.json'));
-    expect(await keys.changePin('1111', '2222')).toBe(false);
-    expect(readFileSync(path.join(dataDir, 'keys', 'master.json')).equals(before)).toBe(true);
-    expect(await keys.changePin('4821', '2222')).toBe(true);
+    const trainerFile = path.join(dataDir, 'keys', 'trainers', 'T-001.json');
+    const before = readFileSync(trainerFile);
+    expect(await keys.changePin('111111', '222222')).toBe(false);
+    expect(readFileSync(trainerFile).equals(before)).toBe(true);
+    // a new PIN has at least 6 digits; the kit's 4-digit PIN (from before) keeps working until changed
+    await expect(keys.changePin('4821', '2222')).rejects.toMatchObject({ code: 'VALIDATION', field: 'new PIN' });
+    expect(readFileSync(trainerFile).equals(before)).toBe(true);
+    expect(await keys.changePin('4821', '222222')).toBe(true);
     expect(await keys.unlock('4821')).toBe(false);
-    expect(await keys.unlock('2222')).toBe(true);
+    expect(await keys.unlock('222222')).toBe(true);
     expect(await recipientOf(await keys.clipIdentity('clip000000002'))).toBe(r);
   });
 

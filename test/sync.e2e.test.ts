@@ -19,7 +19,7 @@ describe('docking the kit: upload to the office share, confirm, retention, expor
   beforeAll(async () => {
     mkdirSync(share);
     svc.configure({
-      config: `${TEST_CAPTURE}\nsync:\n  target: dir\n  dir:\n    path: ${share}\n    requireMountPoint: false\n  intervalSeconds: 3600\n`,
+      config: `${TEST_CAPTURE}\nsync:\n  target: dir\n  dir:\n    path: ${share}\n    requireMountPoint: false\n  intervalSeconds: 3600\nprivacy:\n  deleteAfterUploadHours: 0\n`,
     });
     await svc.start();
     await svc.waitArmed();

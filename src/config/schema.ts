@@ -162,7 +162,9 @@ export const configSchema = z
     privacy: z
       .object({
         onWithdrawal: z.enum(['after-upload', 'immediately']).default('after-upload'),
-        deleteAfterUploadHours: z.number().min(0).max(24 * 365).default(0),
+        deleteAfterUploadHours: z.number().min(0).max(24 * 365).default(336),
+        unusedFragmentDays: z.number().min(1).max(365).default(30),
+        afterReviewHeldDays: z.number().min(0).max(365).default(14),
         warnUnuploadedDays: z.number().int().min(1).max(365).default(14),
         retentionIntervalMinutes: z.number().min(0.01).max(24 * 60).default(10),
       })

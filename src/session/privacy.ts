@@ -9,6 +9,7 @@ import {
 } from '../store/catalogue.js';
 import type { ClipStore } from '../store/clips.js';
 import { writeFileDurableSync } from '../store/durable.js';
+import { DEFAULT_RETENTION, evictionOrder, retentionDue, type RetainedItem, type RetentionPolicy } from '../store/retention.js';
 
 export type Trajectory = (typeof TRAJECTORIES)[number];
 
@@ -22,6 +23,12 @@ export interface PrivacyOptions {
   warnUnuploadedDays: number;
   /** How often retention runs. */
   retentionIntervalMs: number;
+  /** Days a fragment or kept still never put in a review is kept (src/store/retention.ts). */
+  unusedFragmentDays?: number;
+  /** Days after a review is held that it, its fragments and stills are kept. */
+  afterReviewHeldDays?: number;
+  /** The time retention acts on (src/store/retention.ts trustedNow); null = none trusted yet. Default: the clock. */
+  trustedNow?: () => number | null;
 }
 
 const SCOPE_NL: Record<ConsentScope, string> = {
@@ -118,6 +125,9 @@ export class Privacy {
       this.saveCases();
       c = this.catalogue.getCase(code)!;
     }
+    if (this.catalogue.caseClosedAt(code) !== null) {
+      throw new AppError('FORBIDDEN', `case ${code} is closed (its trajectory ended): no new takes (casus is afgesloten)`, { field: 'caseCode' });
+    }
     if (!c.consent.recording) {
       throw new AppError('FORBIDDEN', `case ${code} has no consent for recording (geen toestemming voor opnemen)`, { field: 'caseCode' });
     }
@@ -136,26 +146,44 @@ export class Privacy {
 
   // --- retention ---
 
-  /** Deletes what may go: confirmed by the organisation (and past the delay), or withdrawn under an "immediately" policy. */
+  /** The retention table's policy, from the options. */
+  get retentionPolicy(): RetentionPolicy {
+    return {
+      analysisHours: this.opts.deleteAfterUploadHours,
+      unusedDays: this.opts.unusedFragmentDays ?? DEFAULT_RETENTION.unusedDays,
+      afterReviewHeldDays: this.opts.afterReviewHeldDays ?? DEFAULT_RETENTION.afterReviewHeldDays,
+      onWithdrawal: this.opts.onWithdrawal,
+    };
+  }
+
+  /** The retention facts of a raw clip (src/store/retention.ts). */
+  private retainedClip(clip: ClipRow): RetainedItem {
+    const current = clip.caseCode ? this.catalogue.getCase(clip.caseCode)?.consent : undefined;
+    const withdrawn = clip.consent ? CONSENT_SCOPES.filter((s) => clip.consent![s] && current?.[s] !== true) : [];
+    return {
+      kind: 'raw-clip', createdAt: clip.createdAt, confirmedAt: clip.uploadedAt, deleteRequestedAt: clip.deleteRequestedAt,
+      withdrawn: clip.deleteReason === 'consent withdrawn' && !withdrawn.includes('recording') ? [...withdrawn, 'recording'] : withdrawn,
+      caseClosedAt: clip.caseCode ? this.catalogue.caseClosedAt(clip.caseCode) : null,
+    };
+  }
+
+  /**
+   * Erases what the retention table says may go, on the kit's trusted time (with none trusted yet,
+   * only the rules that need no time act). Audited with the rule that decided.
+   */
   async runRetention(): Promise<string[]> {
     if (this.running) return [];
     this.running = true;
     const deleted: string[] = [];
     try {
-      const now = this.clock.now();
-      const delay = this.opts.deleteAfterUploadHours * 3600_000;
+      const trusted = this.opts.trustedNow ? this.opts.trustedNow() : this.clock.now();
+      const now = trusted ?? Number.NEGATIVE_INFINITY;
+      const policy = this.retentionPolicy;
       for (const clip of this.catalogue.allClips()) {
         if (clip.state === 'recording') continue;
-        const confirmed = clip.uploadedAt !== null;
-        const due =
-          (confirmed && now >= clip.uploadedAt! + delay) ||
-          (confirmed && clip.deleteRequestedAt !== null) ||
-          (clip.deleteReason === 'consent withdrawn' && this.opts.onWithdrawal === 'immediately');
-        if (!due) continue;
-        const erase = await this.clips.deleteClip(clip.id);
-        const reason = clip.deleteRequestedAt !== null ? (clip.deleteReason ?? 'requested') : 'retention after upload';
-        this.catalogue.audit('clip.deleted', now, clip.id, { reason, uploaded: confirmed });
-        this.catalogue.audit(erase === 'complete' ? 'key.destroyed' : 'key.destroy.pending', now, clip.id);
+        const answer = retentionDue(this.retainedClip(clip), policy, now);
+        if (answer.action !== 'erase') continue;
+        await this.eraseClip(clip, answer.rule);
         deleted.push(clip.id);
       }
       if (deleted.length) this.logger.info('retention deleted clips', { count: deleted.length });
@@ -163,6 +191,50 @@ export class Privacy {
       this.running = false;
     }
     return deleted;
+  }
+
+  /**
+   * Frees at least `bytesNeeded` for a take by erasing raw clips the organisation has confirmed,
+   * the oldest confirmation first; never one it has not. Returns the erased ids (maybe too few).
+   */
+  async evictForRoom(bytesNeeded: number): Promise<string[]> {
+    const candidates = this.catalogue.allClips().filter((c) => c.state !== 'recording')
+      .map((c) => ({ id: c.id, confirmedAt: c.uploadedAt, createdAt: c.createdAt, bytes: c.bytes, clip: c }));
+    const out: string[] = [];
+    for (const c of evictionOrder(candidates, bytesNeeded)) {
+      await this.eraseClip(c.clip, 'room-needed');
+      out.push(c.id);
+    }
+    return out;
+  }
+
+  private async eraseClip(clip: ClipRow, rule: string): Promise<void> {
+    const erase = await this.clips.deleteClip(clip.id);
+    const now = this.clock.now();
+    this.catalogue.audit('clip.deleted', now, clip.id, { reason: rule, uploaded: clip.uploadedAt !== null });
+    this.catalogue.audit(erase === 'complete' ? 'key.destroyed' : 'key.destroy.pending', now, clip.id);
+  }
+
+  /**
+   * Closes a case's trajectory: no new takes for it, and the retention table's `case-closed` rule
+   * erases everything of it on the kit once the organisation has confirmed it (what is not uploaded
+   * yet waits for the upload, then goes). Audited. Closing again changes nothing.
+   */
+  async closeCase(code: string): Promise<{ closedAt: number; erased: string[]; waitingForUpload: string[] }> {
+    this.requireCase(code);
+    const now = this.clock.now();
+    const ofCase = new Set(this.catalogue.clipsOfCase(code).map((c) => c.id));
+    if (this.catalogue.caseClosedAt(code) === null) {
+      this.catalogue.closeCase(code, now);
+      this.catalogue.audit('case.closed', now, null, { case: code });
+      this.saveCases();
+    }
+    const erased = await this.runRetention();
+    return {
+      closedAt: this.catalogue.caseClosedAt(code)!,
+      erased: erased.filter((id) => ofCase.has(id)),
+      waitingForUpload: this.catalogue.clipsOfCase(code).map((c) => c.id),
+    };
   }
 
   /** Clips not yet confirmed by the organisation, and those older than the warning age. */
@@ -182,6 +254,12 @@ export class Privacy {
 
   private saveCases(): void {
     writeFileDurableSync(this.casesFile, JSON.stringify(this.catalogue.listCases(), null, 1));
+    const closed = this.catalogue.closedCases();
+    if (closed.length || existsSync(this.closedCasesFile)) writeFileDurableSync(this.closedCasesFile, JSON.stringify(closed, null, 1));
+  }
+
+  private get closedCasesFile(): string {
+    return path.join(this.opts.dataDir, 'cases-closed.json');
   }
 
   /** Puts the cases of cases.json back into a new catalogue. */
@@ -191,6 +269,9 @@ export class Privacy {
     for (const c of cases) {
       if (this.catalogue.getCase(c.code)) this.catalogue.updateCase(c.code, c.trajectory, c.consent, c.consentUpdatedAt ?? c.createdAt);
       else this.catalogue.insertCase(c.code, c.trajectory, c.consent, c.createdAt);
+    }
+    if (existsSync(this.closedCasesFile)) {
+      for (const c of JSON.parse(readFileSync(this.closedCasesFile, 'utf8')) as { code: string; closedAt: number }[]) this.catalogue.closeCase(c.code, c.closedAt);
     }
     return cases.length;
   }

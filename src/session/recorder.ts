@@ -122,6 +122,11 @@ export class Recorder {
   private take: Take | null = null;
   private openSegmentStart: number | null = null;
   private bytesPerSecond = 0;
+  /**
+   * The longest segment seen: with the camera's own H.264 (uvc-h264) a cut waits for the camera's
+   * next keyframe, so a stop may take a whole GOP to close its segment.
+   */
+  private longestSegmentMs = 0;
   private storageCache: { at: number; info: StorageInfo } | null = null;
   private lastState: RecorderStateName = 'idle';
   private started = false;
@@ -255,7 +260,10 @@ export class Recorder {
     };
     this.take = take;
     for (const seg of fromRing) this.enqueue(take, seg);
-    this.logger.info('take started', { clipId, preRollSegments: fromRing.length });
+    // The real start is the keyframe that opens the first segment: at or before `now − preRoll`.
+    this.logger.info('take started', {
+      clipId, preRollSegments: fromRing.length, ...(originMono === null ? {} : { preRollMs: Math.round(nowMono - originMono) }),
+    });
     this.bus.emit('clip.started', { clipId, caseCode });
     this.publishState();
     return { clipId };
@@ -279,7 +287,7 @@ export class Recorder {
         take.stopTimer = this.clock.setTimeout(() => {
           this.logger.warn('no segment closed after stop; finishing the clip with what it has', { clipId: take.clipId });
           this.finishTake(take);
-        }, this.opts.segmentMs * 2 + 2000);
+        }, Math.max(this.opts.segmentMs, this.longestSegmentMs) + this.opts.segmentMs + 2000);
       }
     }
     return take.finished;
@@ -354,6 +362,7 @@ export class Recorder {
       this.bytesPerSecond = this.bytesPerSecond === 0 ? rate : this.bytesPerSecond * 0.9 + rate * 0.1;
     }
     this.openSegmentStart = seg.endMono;
+    if (duration > this.longestSegmentMs) this.longestSegmentMs = duration;
     const take = this.take;
     if (take && !take.finishing && seg.endMono > take.fromMono && (take.stopAtMono === null || seg.startMono < take.stopAtMono)) {
       this.enqueue(take, seg);
@@ -425,7 +434,9 @@ export class Recorder {
       const durationMs = clip?.durationMs ?? 0;
       this.catalogue.audit('take.stop', this.clock.now(), take.clipId, { durationMs, reason: take.stopReason });
       if (this.take === take) this.take = null;
-      this.logger.info('take stopped', { clipId: take.clipId, durationMs, segments: clip?.segmentCount, reason: take.stopReason });
+      // The real end is the keyframe that closed the last segment: at or after the stop.
+      const afterStopMs = take.stopAtMono === null || take.lastEndMono === null ? null : Math.round(take.lastEndMono - take.stopAtMono);
+      this.logger.info('take stopped', { clipId: take.clipId, durationMs, segments: clip?.segmentCount, reason: take.stopReason, afterStopMs });
       this.bus.emit('clip.stopped', { clipId: take.clipId, durationMs, reason: take.stopReason });
       take.resolveFinished({ clipId: take.clipId, durationMs });
       this.publishState();

@@ -434,4 +434,28 @@ export class Catalogue {
       id: number; ts: number; type: string; clipId: string | null;
     }[];
   }
+
+  // --- issue 13: closing a case, global visit ids (migration 6) ---
+
+  /** Marks the case's trajectory closed (the first close counts; a closed case stays closed). */
+  closeCase(code: string, at: number): void {
+    this.prep('UPDATE cases SET closed_at = COALESCE(closed_at, ?) WHERE code = ?').run(at, code);
+  }
+
+  /** When the case was closed, or null while its trajectory runs. */
+  caseClosedAt(code: string): number | null {
+    const r = this.prep('SELECT closed_at AS closedAt FROM cases WHERE code = ?').get(code) as { closedAt: number | null } | undefined;
+    return r?.closedAt ?? null;
+  }
+
+  /** Closed cases (for the files the catalogue is rebuilt from). */
+  closedCases(): { code: string; closedAt: number }[] {
+    return this.prep('SELECT code, closed_at AS closedAt FROM cases WHERE closed_at IS NOT NULL ORDER BY code').all() as { code: string; closedAt: number }[];
+  }
+
+  /** A visit's global id (16 hex characters, unique across kits), or null for an unknown visit. */
+  visitUid(visitId: number): string | null {
+    const r = this.prep('SELECT uid FROM visits WHERE id = ?').get(visitId) as { uid: string } | undefined;
+    return r?.uid ?? null;
+  }
 }

@@ -189,4 +189,17 @@ export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
       END;
     `,
   },
+  {
+    version: 6,
+    name: 'issue 13: a case can be closed (trajectory ended); visits get a global id (random, the same on every kit and at the office)',
+    sql: `
+      ALTER TABLE cases ADD COLUMN closed_at INTEGER;
+      ALTER TABLE visits ADD COLUMN uid TEXT;
+      UPDATE visits SET uid = lower(hex(randomblob(8))) WHERE uid IS NULL;
+      CREATE UNIQUE INDEX visits_uid ON visits(uid);
+      CREATE TRIGGER visits_uid_insert AFTER INSERT ON visits WHEN NEW.uid IS NULL BEGIN
+        UPDATE visits SET uid = lower(hex(randomblob(8))) WHERE id = NEW.id;
+      END;
+    `,
+  },
 ];

@@ -2,6 +2,10 @@ import { AppError } from '../core/errors.js';
 import { consentInForce, type AuditEventRow, type Catalogue, type Consent, type ConsentScope } from '../store/catalogue.js';
 import { CLIP_ID_PATTERN, segmentObjectName, stillObjectName } from '../store/clips.js';
 import { decryptWith, encryptTo } from '../store/crypto.js';
+import { KIT_ID_PATTERN } from '../store/objects.js';
+
+// Object names live in one store module (src/store/objects.ts); the clip names are unchanged.
+export { auditKey, clipPrefix, compactTimestamp, KIT_ID_PATTERN, manifestKey, segmentKey, stillKey } from '../store/objects.js';
 
 /**
  * Object keys (relative to the target's prefix) carry opaque ids only:
@@ -10,8 +14,6 @@ import { decryptWith, encryptTo } from '../store/crypto.js';
  *   <kitId>/clips/<clipId>/manifest.json.age   written last: its presence means the clip is whole
  *   <kitId>/audit/<timestamp>.json.age          audit log exports
  */
-export const KIT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-
 export function checkKitId(kitId: string): string {
   if (!KIT_ID_PATTERN.test(kitId)) {
     throw new AppError('VALIDATION', `kit id ${JSON.stringify(kitId)} must be 1–64 characters of [A-Za-z0-9._-]`, { field: 'kit.id' });
@@ -19,37 +21,7 @@ export function checkKitId(kitId: string): string {
   return kitId;
 }
 
-function checkClipId(clipId: string): string {
-  if (!CLIP_ID_PATTERN.test(clipId)) throw new AppError('VALIDATION', `clip id ${JSON.stringify(clipId)} is not a valid clip id`, { field: 'clipId' });
-  return clipId;
-}
-
-export function clipPrefix(kitId: string, clipId: string): string {
-  return `${checkKitId(kitId)}/clips/${checkClipId(clipId)}`;
-}
-
-export function segmentKey(kitId: string, clipId: string, seq: number): string {
-  return `${clipPrefix(kitId, clipId)}/${segmentObjectName(seq)}`;
-}
-
-export function stillKey(kitId: string, clipId: string, id: number): string {
-  return `${clipPrefix(kitId, clipId)}/${stillObjectName(id)}`;
-}
-
 export const MANIFEST_NAME = 'manifest.json.age';
-
-export function manifestKey(kitId: string, clipId: string): string {
-  return `${clipPrefix(kitId, clipId)}/${MANIFEST_NAME}`;
-}
-
-/** `20261122T120000123Z`: sorts by time, no characters that need escaping. */
-export function compactTimestamp(ms: number): string {
-  return new Date(ms).toISOString().replace(/[-:]/g, '').replace('.', '');
-}
-
-export function auditKey(kitId: string, at: number): string {
-  return `${checkKitId(kitId)}/audit/${compactTimestamp(at)}.json.age`;
-}
 
 export interface ManifestSegment {
   seq: number;

@@ -598,9 +598,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }
     const identity = await deps.keys.clipIdentity(params.id);
     auditView(req, params.id);
-    const plaintext = await decryptWith(identity, await deps.clips.readStill(params.id, n));
+    const plaintext = await decryptWith(identity, await deps.clips.readStill(params.id, n)); // a Buffer: sent as it is
     reply.type('image/jpeg').header('cache-control', 'no-store');
-    return Buffer.from(plaintext.buffer, plaintext.byteOffset, plaintext.byteLength);
+    return plaintext;
   });
 
   app.patch('/api/clips/:id', async (req) => {
@@ -830,6 +830,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (body.consent) patch.consent = Object.fromEntries(CONSENT_SCOPES.filter((s) => body.consent![s] !== undefined).map((s) => [s, body.consent![s]]));
     return deps.privacy.updateCase(code, patch);
   });
+  // Closing a case's trajectory: no new takes; its footage goes per the retention table (docs/design/keys-layout-retention.md).
+  app.post('/api/cases/:code/close', async (req) => {
+    const { code } = parseInput(z.object({ code: caseCodeSchema }).strict(), req.params, 'params');
+    return deps.privacy.closeCase(code);
+  });
 
   // A clip counts as viewed once per session (playlist or first segment), not per request.
   const auditView = (req: FastifyRequest, id: string) => {
@@ -858,9 +863,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (!seg) throw new AppError('NOT_FOUND', `clip ${params.id} has no segment ${seq}`, { field: 'params.file' });
     const identity = await deps.keys.clipIdentity(params.id);
     auditView(req, params.id);
-    const plaintext = await decryptWith(identity, await deps.clips.readSegment(params.id, seq));
+    const plaintext = await decryptWith(identity, await deps.clips.readSegment(params.id, seq)); // a Buffer: sent as it is
     reply.type('video/mp2t').header('cache-control', 'no-store');
-    return Buffer.from(plaintext.buffer, plaintext.byteOffset, plaintext.byteLength);
+    return plaintext;
   });
 
   // --- live events (Server-Sent Events) ---

@@ -14,7 +14,10 @@ export type ControlRequest =
   | { cmd: 'press'; long: boolean }
   | { cmd: 'dock'; on: boolean }
   | { cmd: 'network'; up: boolean }
-  | { cmd: 'status' };
+  | { cmd: 'status' }
+  /** Release the camera (`vht-kit doctor --capture-test`); refused while a take runs. */
+  | { cmd: 'disarm' }
+  | { cmd: 'arm' };
 
 export type ControlHandler = (req: ControlRequest) => Promise<unknown>;
 
@@ -93,9 +96,11 @@ function parseRequest(v: unknown): ControlRequest {
       if (typeof o.up !== 'boolean') throw new AppError('VALIDATION', `network: "up" must be true or false (got ${JSON.stringify(o.up)})`, { field: 'up' });
       return { cmd: 'network', up: o.up };
     case 'status':
-      return { cmd: 'status' };
+    case 'disarm':
+    case 'arm':
+      return { cmd: o.cmd };
     default:
-      throw new AppError('VALIDATION', `cmd: unknown command ${JSON.stringify(o.cmd)} (press, dock, network, status)`, { field: 'cmd' });
+      throw new AppError('VALIDATION', `cmd: unknown command ${JSON.stringify(o.cmd)} (press, dock, network, status, disarm, arm)`, { field: 'cmd' });
   }
 }
 

@@ -65,7 +65,7 @@ export interface ControlDeps {
 /**
  * The control socket's commands: `press` drives the simulated button and reports the latency of
  * the press's action, `dock` sets the (simulated) dock contact, `network` is the network hook's
- * dock trigger, `status` the recorder's and hardware's state.
+ * dock trigger, `status` the recorder's and hardware's state, `arm`/`disarm` the camera.
  */
 export function controlCommands(deps: ControlDeps): ControlHandler {
   const { recorder, devices, indicators, bus } = deps;
@@ -82,6 +82,12 @@ export function controlCommands(deps: ControlDeps): ControlHandler {
         return { ok: true };
       case 'status':
         return { ...recorder.status(), ...indicators.hardware() };
+      case 'disarm':
+        await recorder.disarm(); // CONFLICT while a take runs
+        return recorder.status();
+      case 'arm':
+        recorder.arm();
+        return recorder.status();
     }
   };
 }
