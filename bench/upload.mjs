@@ -21,6 +21,7 @@
 //    and restarted after the run gave up, and a second run. re-sent = bytes forwarded to Swift in
 //    the cut upload − in the clean one (requests refused while Swift was down forward nothing).
 //    Target ≤ one segment object. Measured with concurrency 1 and with `concurrency`.
+import Database from 'better-sqlite3';
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
@@ -166,7 +167,7 @@ async function makeKit(dir, clips, segmentsPerClip, segBytes) {
 }
 
 async function ours(kit, { endpoint, prefix, concurrency, retry, onProgress }) {
-  const { SyncService } = await dist('sync/queue.js');
+  const { SyncService } = await dist('sync/service.js');
   const { S3Target } = await dist('sync/targets.js');
   const { systemClock } = await dist('core/clock.js');
   const target = new S3Target({
@@ -182,7 +183,9 @@ async function ours(kit, { endpoint, prefix, concurrency, retry, onProgress }) {
 }
 
 function resetUploaded(kit) {
-  kit.catalogue.db.prepare('UPDATE clips SET uploaded_at = NULL').run();
+  const db = new Database(kit.catalogue.file);
+  db.prepare('UPDATE clips SET uploaded_at = NULL').run();
+  db.close();
 }
 
 async function measureOurs(kit, swift, prefix) {

@@ -52,7 +52,7 @@ export async function enrol(args: EnrolArgs, logger: Logger): Promise<{ dataDir:
   if (args.sync && Object.keys(args.sync).length) {
     const cur = (typeof doc.sync === 'object' && doc.sync !== null ? doc.sync : {}) as Record<string, unknown>;
     for (const [k, v] of Object.entries(args.sync)) {
-      cur[k] = typeof v === 'object' && v !== null && typeof cur[k] === 'object' && cur[k] !== null ? { ...(cur[k] as object), ...(v as object) } : v;
+      cur[k] = typeof v === 'object' && v !== null && typeof cur[k] === 'object' && cur[k] !== null ? { ...(cur[k]), ...(v) } : v;
     }
     doc.sync = cur;
   }

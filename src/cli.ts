@@ -122,7 +122,7 @@ async function captureTest(profiles: string | undefined, seconds: string | undef
 
 /** The sync settings given to `vht-kit enrol`, as a config fragment. */
 function syncFlags(values: Record<string, string | boolean | undefined>): Record<string, unknown> {
-  const str = (k: string) => (typeof values[k] === 'string' ? (values[k] as string) : undefined);
+  const str = (k: string) => (typeof values[k] === 'string' ? (values[k]) : undefined);
   const s3: Record<string, string> = {};
   for (const [flag, key] of [['s3-endpoint', 'endpoint'], ['s3-region', 'region'], ['s3-bucket', 'bucket'], ['s3-prefix', 'prefix'], ['s3-access-key-id', 'accessKeyId'], ['s3-secret-access-key', 'secretAccessKey']] as const) {
     const v = str(flag);

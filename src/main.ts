@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -10,14 +9,12 @@ import { systemClock, type Clock } from './core/clock.js';
 import { EventBus } from './core/events.js';
 import { createLogger, type Logger } from './core/logger.js';
 import { createDevices, type Devices } from './device/factory.js';
-import { SimKitController } from './device/kit-controller.js';
-import { ledPatternFor } from './device/leds.js';
 import { deviceConfigFor } from './device/wiring.js';
-import { AppError, describeError } from './core/errors.js';
-import { ControlServer, controlSocketPath, type ControlRequest } from './web/control.js';
+import { describeError } from './core/errors.js';
+import { ControlServer, controlSocketPath } from './web/control.js';
 import { Privacy } from './session/privacy.js';
 import { createSyncService, type SyncConfig, type SyncService } from './sync/index.js';
-import { Recorder } from './session/recorder.js';
+import { nominalBytesPerSecond, Recorder } from './session/recorder.js';
 import { Catalogue } from './store/catalogue.js';
 import { ClipStore } from './store/clips.js';
 import { KeyStore } from './store/keys.js';
@@ -27,9 +24,14 @@ import { SpaceReserve } from './store/reserve.js';
 import { buildApp } from './web/app.js';
 import { startListeners, type Listeners } from './web/listen.js';
 import { PinLockout, pinLockoutFile } from './web/pin-lockout.js';
-import { cameraSettled, createNotifier, type Notifier } from './appliance/notify.js';
+import { createNotifier, type Notifier } from './appliance/notify.js';
 import { CecService } from './appliance/cec.js';
 import { hotspotInfo } from './appliance/hotspot.js';
+import { buttonActions, controlCommands, PressOutcomes } from './wiring/control-commands.js';
+import { Indicators } from './wiring/indicators.js';
+import { Lifecycle, type Component } from './wiring/lifecycle.js';
+import { syncStatusOf, wireSync, type SyncStatus } from './wiring/sync-status.js';
+import { readinessComponent, watchdogComponent } from './wiring/systemd.js';
 
 export interface Kit {
   config: Config;
@@ -49,6 +51,8 @@ export interface Kit {
   /** The open web listeners (main, redirect, loopback) while started. */
   listeners: Listeners | null;
   ringDir: string;
+  /** The components in start order (stopped in reverse). */
+  components: string[];
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -78,8 +82,13 @@ export function syncConfigOf(config: Config): SyncConfig {
     ...(s.target === 's3'
       ? {
           s3: {
-            endpoint: s.s3.endpoint!, region: s.s3.region, bucket: s.s3.bucket!, prefix: s.s3.prefix,
-            accessKeyId: s.s3.accessKeyId!, secretAccessKey: s.s3.secretAccessKey!, forcePathStyle: s.s3.forcePathStyle,
+            endpoint: s.s3.endpoint!,
+            region: s.s3.region,
+            bucket: s.s3.bucket!,
+            prefix: s.s3.prefix,
+            accessKeyId: s.s3.accessKeyId!,
+            secretAccessKey: s.s3.secretAccessKey!,
+            forcePathStyle: s.s3.forcePathStyle,
           },
         }
       : {}),
@@ -91,7 +100,11 @@ export function syncConfigOf(config: Config): SyncConfig {
   };
 }
 
-/** Composition root: constructs every component from the config; start/stop in order. */
+/**
+ * Composition root: constructs every component from the config (this is the one place that knows
+ * the implementations), wires them, and gives them one lifecycle: started in list order, stopped in
+ * reverse, each stop whatever the others do.
+ */
 export async function createKit(
   config: Config,
   /** uiDir: the built web app (default dist/ui of the package; tests point it elsewhere). */
@@ -102,60 +115,17 @@ export async function createKit(
   const logger = opts.logger ?? createLogger({ level: config.logLevel, component: 'vht-kit' });
   // systemd's notify protocol (no-op when NOTIFY_SOCKET is unset): READY, WATCHDOG, STOPPING.
   const notifier = opts.notifier ?? createNotifier({ logger: logger.child('systemd') });
-  let watchdogTimer: NodeJS.Timeout | null = null;
   const bus = new EventBus();
   // HDMI-CEC (cec-ctl): TV on + input switch on `present`, remote keys → `tv.control`.
   const cec = new CecService(config.cec, bus, logger.child('cec'));
   const profile = resolveProfile(config.capture.profile, config.capture.device);
   // One kit per data dir and per ring dir, before anything in them is touched (exit 2 naming the key).
-  const origin = opts.origin ?? (() => 'the configuration');
-  prepareDir(config.dataDir, 'dataDir', origin('dataDir'));
-  const dataLock = DirLock.acquire(path.join(config.dataDir, 'kit.lock'), 'dataDir', config.dataDir, origin('dataDir'));
-  const ringDir = ringDirFor(config);
-  const ringFrom = config.capture.ringDir ? origin('capture.ringDir') : `made from dataDir ${config.dataDir}`;
-  prepareDir(ringDir, 'capture.ringDir', ringFrom);
-  const ringLock = DirLock.acquire(path.join(ringDir, RING_LOCK_FILE), 'capture.ringDir', ringDir, ringFrom);
+  const locks = lockDirs(config, opts.origin ?? (() => 'the configuration'));
   // The catalogue's own room on a full card (docs/reliability.md): login, reads, sync, delete go on.
   const space = new SpaceReserve(config.dataDir, logger.child('store'));
-  const catalogue = new Catalogue(path.join(config.dataDir, 'catalogue.db'), space);
-  const keys = new KeyStore({
-    dataDir: config.dataDir,
-    orgRecipient: config.keys.orgRecipient,
-    allowDemoOrg: profile === 'sim',
-    logger: logger.child('keys'),
-  });
-  const clips = new ClipStore(config.dataDir, catalogue, keys, logger.child('store'), space);
-  const privacy = new Privacy(catalogue, clips, clock, logger.child('privacy'), {
-    dataDir: config.dataDir,
-    onWithdrawal: config.privacy.onWithdrawal,
-    deleteAfterUploadHours: config.privacy.deleteAfterUploadHours,
-    warnUnuploadedDays: config.privacy.warnUnuploadedDays,
-    retentionIntervalMs: config.privacy.retentionIntervalMinutes * 60_000,
-    unusedFragmentDays: config.privacy.unusedFragmentDays,
-    afterReviewHeldDays: config.privacy.afterReviewHeldDays,
-  });
-  const capture = new CaptureSupervisor({
-    ringDir,
-    launchFor: (location) => buildPipeline(profile, config.capture, location).launch,
-    segmentMs: config.capture.segmentMs,
-    playingTimeoutMs: config.capture.playingTimeoutMs,
-    restartMinMs: config.capture.restartMinMs,
-    restartMaxMs: config.capture.restartMaxMs,
-    clock,
-    logger: logger.child('capture'),
-  });
-  const guard = new StorageGuard(config.dataDir, config.storage.reserveMB * 1024 * 1024, space);
-  const recorder = new Recorder(
-    capture, clips, catalogue, guard, bus, clock, logger.child('recorder'),
-    {
-      profile,
-      preRollMs: Math.round(config.capture.preRollSeconds * 1000),
-      segmentMs: config.capture.segmentMs,
-      armAtStart: config.capture.armAtStart,
-    },
-    ((config.capture.bitrateKbps + (config.capture.audio ? 96 : 0)) * 1000) / 8,
-  );
-  // --- office sync: on docking, upload to the organisation's storage ---
+  const { catalogue, keys, clips, privacy } = buildStore(config, profile, clock, logger, space);
+  const { ringDir, capture, recorder } = buildRecording(config, profile, locks.ringDir, { catalogue, clips, bus, clock, logger, space });
+  // office sync: on docking, upload to the organisation's storage
   const sync = createSyncService({
     config: syncConfigOf(config),
     kitId: config.kitId,
@@ -165,252 +135,285 @@ export async function createKit(
     clock,
     logger,
   });
-  const syncStatus = () => {
-    if (!sync) return { state: 'off', pending: 0, bytesDone: 0, bytesTotal: 0, target: 'off', insecure: false };
-    const p = sync.progress;
-    return {
-      state: p.state, pending: p.pending, waitingForCase: p.waitingForCase, bytesDone: p.bytesDone, bytesTotal: p.bytesTotal,
-      ...(p.etaSeconds !== undefined ? { etaSeconds: p.etaSeconds } : {}),
-      ...(p.lastError ? { lastError: p.lastError.message } : {}),
-      ...(p.docked !== undefined ? { docked: p.docked } : {}),
-      ...(p.dockReason ? { dockReason: p.dockReason } : {}),
-      ...(p.lastSuccessAt ? { lastSuccessAt: p.lastSuccessAt } : {}),
-      target: sync.targetId,
-      insecure: config.sync.dock.allowInsecure,
-    };
-  };
-
-  // --- kit hardware: button, LEDs, serial kit controller (or their simulated twins) ---
-  const deviceCfg = deviceConfigFor(config, profile);
-  // `vht-kit press` waits for the outcome of its press (and reports how long it took).
-  let pressWaiter: ((o: { action: string; ok: boolean; error?: string; at: number }) => void) | null = null;
-  const devices = createDevices(deviceCfg, {
+  const syncStatus = syncStatusOf(sync, config.sync.dock.allowInsecure);
+  // kit hardware: button, LEDs, serial kit controller (or their simulated twins)
+  const deviceConfig = deviceConfigFor(config, profile);
+  const presses = new PressOutcomes({ bus, clock, logger });
+  const devices = createDevices(deviceConfig, {
     clock,
     logger: logger.child('device'),
     state: () => recorder.state,
-    perform: (action) => {
-      if (action === 'start') return recorder.startTake(null);
-      if (action === 'stop') return recorder.stopTake('stopped with the button');
-      return recorder.mark(null);
-    },
-    onOutcome: (o) => {
-      const error = o.error ? describeError(o.error) : undefined;
-      pressWaiter?.({ action: o.action, ok: o.ok, at: clock.monotonic(), ...(error ? { error } : {}) });
-      pressWaiter = null;
-      bus.emit('button', { kind: o.kind, action: o.action, ok: o.ok, ...(error ? { error } : {}) });
-      if (!o.ok) logger.warn('button action refused', { action: o.action, error: describeError(o.error) });
-    },
+    perform: buttonActions(recorder),
+    onOutcome: presses.handle,
   });
-  let manualDock = false;
-  const hardware = () => ({
-    battery: devices.controller?.battery ?? null,
-    docked: devices.controller?.docked ?? manualDock,
+  const indicators = new Indicators({
+    bus,
+    devices,
+    recorder,
+    syncing: () => sync?.progress.state === 'uploading',
+    lowBatteryPercent: config.leds.lowBatteryPercent,
   });
-  const showLeds = () => {
-    const h = hardware();
-    devices.leds?.set(ledPatternFor({
-      recorder: recorder.state, docked: h.docked, syncing: sync?.progress.state === 'uploading', battery: h.battery,
-      lowBatteryPercent: config.leds.lowBatteryPercent,
-    }));
-  };
-  bus.on('state', showLeds);
-  bus.on('marker', () => devices.leds?.set('marker'));
-  if (devices.controller) {
-    devices.controller.on('battery', (b) => {
-      bus.emit('battery', { percent: b.percent, charging: b.charging });
-      showLeds();
-    });
-    devices.controller.on('dock', (d) => {
-      bus.emit('dock', { docked: d.docked, source: 'kit controller' });
-      showLeds();
-    });
-  }
   const control = new ControlServer(
     controlSocketPath(config.dataDir),
-    async (req: ControlRequest) => {
-      switch (req.cmd) {
-        case 'press': {
-          if (!devices.simButton) {
-            throw new AppError('CONFLICT', `the button is ${deviceCfg.button.backend === 'none' ? 'off' : `real hardware (${deviceCfg.button.backend})`}: \`vht-kit press\` drives the simulated button (button.backend: sim)`);
-          }
-          const before = recorder.state;
-          const outcome = new Promise<{ action: string; ok: boolean; error?: string; at: number } | null>((resolve) => {
-            pressWaiter = resolve;
-            setTimeout(() => resolve(null), 5000).unref();
-          });
-          const pressedAt = clock.monotonic();
-          await devices.simButton.press(req.long);
-          const releasedAt = clock.monotonic();
-          const o = await outcome;
-          await devices.button?.actions.settled();
-          // Latency from the moment the press is decided: the release of a short press, the
-          // threshold of a long one (reached while still held).
-          const decidedAt = req.long ? pressedAt + deviceCfg.button.longPressMs : releasedAt;
-          return {
-            before, after: recorder.state, clipId: recorder.status().clipId ?? null,
-            action: o?.action ?? 'none', ok: o?.ok ?? false, ...(o?.error ? { error: o.error } : {}),
-            latencyMs: o ? Math.round((o.at - decidedAt) * 10) / 10 : null,
-          };
-        }
-        case 'dock':
-          if (devices.controller instanceof SimKitController) devices.controller.setDocked(req.on);
-          else {
-            manualDock = req.on;
-            bus.emit('dock', { docked: req.on, source: 'vht-kit dock' });
-            showLeds();
-          }
-          return hardware();
-        case 'network':
-          bus.emit('dock', { docked: req.up, source: 'network' });
-          return { ok: true };
-        case 'status':
-          return { ...recorder.status(), ...hardware() };
-        case 'disarm':
-          await recorder.disarm(); // CONFLICT while a take runs
-          return recorder.status();
-        case 'arm':
-          recorder.arm();
-          return recorder.status();
-      }
-    },
+    controlCommands({ recorder, devices, deviceConfig, indicators, presses, bus, clock }),
     logger.child('control'),
   );
-
   if (sync) {
-    let lastSyncState = '';
     const statusFile = path.join(config.dataDir, 'sync-status.json');
-    sync.on('progress', () => {
-      const s = syncStatus();
-      bus.emit('sync', s);
-      // `vht-kit doctor` reads the last outcome from here (no secrets, no names).
-      if (s.state === 'done' || s.state === 'error') {
-        try {
-          writeFileSync(statusFile, JSON.stringify({ at: clock.now(), state: s.state, pending: s.pending, lastError: sync.progress.lastError?.message ?? null }));
-        } catch (err) {
-          logger.warn('sync status for doctor not written', { file: statusFile, error: describeError(err) });
-        }
-      }
-      if (s.state !== lastSyncState) {
-        lastSyncState = s.state;
-        showLeds();
-      }
-    });
-    // A confirmed clip may now go (retention decides when).
-    sync.on('clip.uploaded', () => void privacy.runRetention());
-    // What waits for upload changes between runs too: the status follows at once.
-    bus.on('clip.stopped', () => sync.recount());
-    bus.on('clip.updated', () => sync.recount());
-    // A trigger only starts a check: the run itself checks the dock (TLS identity) first.
-    bus.on('dock', (d) => {
-      if (d.docked) void sync.runOnce();
-    });
+    wireSync({ sync, bus, privacy, status: syncStatus, statusFile, onStateChange: () => indicators.show(), clock, logger: logger.child('sync') });
   }
+  const app = await buildWeb(config, { recorder, catalogue, clips, keys, privacy, bus, clock, logger, indicators, uiDir: opts.uiDir, syncStatus, sync });
+
+  let listeners: Listeners | null = null;
+  let recovered = 0;
+  let dropped: string[] = [];
+  // Stopped in reverse: first nothing may start a take any more (systemd, web, control socket,
+  // button), then the running take is ended cleanly, before the steps that may be slow (the CEC
+  // process, aborting an upload); the keys and the catalogue go last.
+  const components: Component[] = [
+    {
+      name: 'store',
+      start: () => {
+        ({ recovered, dropped } = recoverStore({ capture, catalogue, clips, privacy, clock, logger }));
+      },
+      stop: () => {
+        try {
+          catalogue.close();
+        } finally {
+          // No plaintext stays in RAM after a stop: whatever the worker or the live tail left goes.
+          const left = capture.discardLeftovers();
+          if (left > 0) logger.info('emptied the RAM ring', { files: left });
+          locks.release();
+        }
+      },
+    },
+    watchdogComponent(notifier),
+    { name: 'keys', start: () => startKeys(keys, config.auth.pin, space, dropped, logger), stop: () => keys.lock() },
+    { name: 'privacy', start: () => privacy.start(), stop: () => privacy.stop() },
+    { name: 'sync', start: () => sync?.start(), stop: () => stopSync(sync) },
+    { name: 'cec', start: () => startCec(cec, logger), stop: () => cec.stop() },
+    { name: 'recorder', start: () => recorder.start(), stop: () => recorder.stop() },
+    { name: 'devices', start: () => startDevices(devices, indicators, logger), stop: () => devices.stop() },
+    { name: 'control', start: () => control.start(), stop: () => control.stop() },
+    {
+      name: 'web',
+      start: async () => {
+        listeners = await startListeners(app, config, logger.child('web'));
+      },
+      stop: async () => {
+        await listeners?.close();
+        listeners = null;
+        await app.close();
+      },
+    },
+    readinessComponent({
+      notifier,
+      capture,
+      cameraTimeoutMs: config.capture.playingTimeoutMs + 5000,
+      running: () => lifecycle.running,
+      onStarted: () => logger.info('kit ready', { profile, port: config.http.port, dataDir: config.dataDir, ringDir, recovered }),
+    }),
+  ];
+  const lifecycle = new Lifecycle(components, logger);
+  return {
+    config,
+    profile,
+    logger,
+    bus,
+    catalogue,
+    clips,
+    keys,
+    capture,
+    recorder,
+    privacy,
+    devices,
+    control,
+    sync,
+    app,
+    ringDir,
+    components: lifecycle.names,
+    get listeners() {
+      return listeners;
+    },
+    start: () => lifecycle.start(),
+    async stop() {
+      if (lifecycle.stopped) return;
+      try {
+        await lifecycle.stop();
+      } finally {
+        logger.info('kit stopped');
+      }
+    },
+  };
+}
+
+/** The data dir's parts: catalogue, keys, clip files, and the privacy rules over them. */
+function buildStore(config: Config, profile: Profile, clock: Clock, logger: Logger, space: SpaceReserve) {
+  const catalogue = new Catalogue(path.join(config.dataDir, 'catalogue.db'), space);
+  const keys = new KeyStore({ dataDir: config.dataDir, orgRecipient: config.keys.orgRecipient, allowDemoOrg: profile === 'sim', logger: logger.child('keys') });
+  const clips = new ClipStore(config.dataDir, catalogue, keys, logger.child('store'), space);
+  const p = config.privacy;
+  const privacy = new Privacy(catalogue, clips, clock, logger.child('privacy'), {
+    dataDir: config.dataDir,
+    onWithdrawal: p.onWithdrawal,
+    deleteAfterUploadHours: p.deleteAfterUploadHours,
+    warnUnuploadedDays: p.warnUnuploadedDays,
+    retentionIntervalMs: p.retentionIntervalMinutes * 60_000,
+    unusedFragmentDays: p.unusedFragmentDays,
+    afterReviewHeldDays: p.afterReviewHeldDays,
+  });
+  return { catalogue, keys, clips, privacy };
+}
+
+/** The camera's supervised capture worker (its state on the bus) and the recorder over it. */
+function buildRecording(
+  config: Config,
+  profile: Profile,
+  ringDir: string,
+  deps: { catalogue: Catalogue; clips: ClipStore; bus: EventBus; clock: Clock; logger: Logger; space: SpaceReserve },
+) {
+  const { bus, clock, logger, space, ...parts } = deps;
+  const c = config.capture;
+  const capture = new CaptureSupervisor({
+    ringDir,
+    launchFor: (location) => buildPipeline(profile, c, location).launch,
+    segmentMs: c.segmentMs,
+    playingTimeoutMs: c.playingTimeoutMs,
+    restartMinMs: c.restartMinMs,
+    restartMaxMs: c.restartMaxMs,
+    clock,
+    logger: logger.child('capture'),
+  });
   capture.on('error', (e) => bus.emit('camera.error', { message: e.message, restartInMs: e.restartInMs }));
   capture.on('playing', () => bus.emit('camera.ok', { profile }));
-  const app = await buildApp({
-    recorder, catalogue, clips, keys, privacy, bus, clock, logger: logger.child('web'),
+  const recorder = new Recorder({
+    ...parts,
+    bus,
+    clock,
+    capture,
+    logger: logger.child('recorder'),
+    guard: new StorageGuard(config.dataDir, config.storage.reserveMB * 1024 * 1024, space),
+    profile,
+    preRollMs: Math.round(c.preRollSeconds * 1000),
+    segmentMs: c.segmentMs,
+    armAtStart: c.armAtStart,
+    nominalBytesPerSecond: nominalBytesPerSecond(c),
+  });
+  return { ringDir, capture, recorder };
+}
+
+/** The web app (Fastify, built apart from listen) with what its routes use. */
+function buildWeb(
+  config: Config,
+  deps: Pick<Parameters<typeof buildApp>[0], 'recorder' | 'catalogue' | 'clips' | 'keys' | 'privacy' | 'bus' | 'clock' | 'logger'> & {
+    indicators: Indicators;
+    uiDir: string | undefined;
+    syncStatus: () => SyncStatus;
+    sync: SyncService | null;
+  },
+): Promise<FastifyInstance> {
+  const { indicators, uiDir, syncStatus, sync, ...parts } = deps;
+  return buildApp({
+    ...parts,
+    logger: parts.logger.child('web'),
     pin: () => config.auth.pin,
     markerLabels: config.markers.labels,
     kitId: config.kitId,
     fps: config.capture.fps,
     pairingCodeMinutes: config.tv.pairingCodeMinutes,
     allowedHosts: config.http.allowedHosts,
-    ...(opts.uiDir ? { uiDir: opts.uiDir } : {}),
-    pinLockout: new PinLockout({ clock, file: pinLockoutFile(config.dataDir), logger: logger.child('auth') }),
+    ...(uiDir ? { uiDir } : {}),
+    pinLockout: new PinLockout({ clock: parts.clock, file: pinLockoutFile(config.dataDir), logger: parts.logger.child('auth') }),
     sessionIdleMs: config.auth.sessionIdleMinutes * 60_000,
     lockAfterIdleMs: config.auth.lockAfterIdleMinutes * 60_000,
-    hardware,
-    hotspot: () => {
-      try {
-        return hotspotInfo(config);
-      } catch (err) {
-        logger.warn('cannot read the hotspot settings for the TV screen', { error: describeError(err) });
-        return null;
-      }
-    },
-    sync: sync ? { status: syncStatus, run: () => void sync.runOnce() } : { status: syncStatus, run: null },
+    hardware: () => indicators.hardware(),
+    hotspot: () => hotspotFor(config, parts.logger),
+    sync: { status: syncStatus, run: sync ? () => void sync.runOnce() : null },
   });
+}
 
-  let started = false;
-  let listeners: Listeners | null = null;
+/**
+ * What the start finds and repairs before anything records: plaintext leftovers in the RAM ring
+ * are discarded, a missing catalogue is rebuilt from the data dir, takes a crash left open become
+ * recovered clips, and those that never got a segment are dropped (both audited). Returns how many
+ * clips were recovered and the ids of the dropped ones (their keys go once the keys are loaded).
+ */
+function recoverStore(deps: { capture: CaptureSupervisor; catalogue: Catalogue; clips: ClipStore; privacy: Privacy; clock: Clock; logger: Logger }): { recovered: number; dropped: string[] } {
+  const { capture, catalogue, clips, privacy, clock, logger } = deps;
+  const discarded = capture.discardLeftovers();
+  if (discarded > 0) logger.warn('discarded plaintext leftovers in the RAM ring', { files: discarded });
+  if (catalogue.created) {
+    privacy.restoreCases();
+    const n = clips.rebuild();
+    if (n > 0) logger.warn('catalogue was missing: rebuilt it from the data dir', { clips: n });
+  }
+  const { recovered, dropped } = clips.recover(clock.now());
+  try {
+    for (const id of recovered) catalogue.audit('clip.recovered', clock.now(), id);
+    for (const id of dropped) catalogue.audit('clip.dropped', clock.now(), id, { reason: 'no segment' });
+  } catch (err) {
+    // a card full past the catalogue's reserve: the kit still starts (read-mostly)
+    logger.error('recovery could not be audited', { recovered, dropped, error: describeError(err) });
+  }
+  return { recovered: recovered.length, dropped };
+}
+
+/**
+ * Unlocks what the PIN opens, makes the catalogue's reserve (now that the keys took their room),
+ * destroys the keys of clips recovery dropped; fails early, with the key name, when no organisation
+ * recipient is set.
+ */
+async function startKeys(keys: KeyStore, pin: string | null, space: SpaceReserve, dropped: string[], logger: Logger): Promise<void> {
+  await keys.start(pin);
+  space.ensure();
+  for (const id of dropped.filter((d) => keys.hasClipKey(d))) {
+    await keys.destroyClipKey(id).catch((err: unknown) => logger.warn('key of a dropped clip not destroyed yet', { clipId: id, error: describeError(err) }));
+  }
+  keys.requireOrgRecipient();
+}
+
+/** Locks the data dir and the ring dir for this process (a second kit on either exits 2, naming the key). */
+function lockDirs(config: Config, origin: (key: string) => string) {
+  prepareDir(config.dataDir, 'dataDir', origin('dataDir'));
+  const data = DirLock.acquire(path.join(config.dataDir, 'kit.lock'), 'dataDir', config.dataDir, origin('dataDir'));
+  const ringDir = ringDirFor(config);
+  const ringFrom = config.capture.ringDir ? origin('capture.ringDir') : `made from dataDir ${config.dataDir}`;
+  prepareDir(ringDir, 'capture.ringDir', ringFrom);
+  const ring = DirLock.acquire(path.join(ringDir, RING_LOCK_FILE), 'capture.ringDir', ringDir, ringFrom);
   return {
-    config, profile, logger, bus, catalogue, clips, keys, capture, recorder, privacy, devices, control, sync, app, ringDir,
-    get listeners() {
-      return listeners;
-    },
-    async start() {
-      if (started) return;
-      started = true;
-      const discarded = capture.discardLeftovers();
-      if (discarded > 0) logger.warn('discarded plaintext leftovers in the RAM ring', { files: discarded });
-      if (catalogue.created) {
-        privacy.restoreCases();
-        const n = clips.rebuild();
-        if (n > 0) logger.warn('catalogue was missing: rebuilt it from the data dir', { clips: n });
-      }
-      const { recovered, dropped } = clips.recover(clock.now());
-      try {
-        for (const id of recovered) catalogue.audit('clip.recovered', clock.now(), id);
-        for (const id of dropped) catalogue.audit('clip.dropped', clock.now(), id, { reason: 'no segment' });
-      } catch (err) {
-        // a card full past the catalogue's reserve: the kit still starts (read-mostly)
-        logger.error('recovery could not be audited', { recovered, dropped, error: describeError(err) });
-      }
-      await keys.start(config.auth.pin);
-      space.ensure();
-      for (const id of dropped.filter((d) => keys.hasClipKey(d))) {
-        await keys.destroyClipKey(id).catch((err: unknown) => logger.warn('key of a dropped clip not destroyed yet', { clipId: id, error: describeError(err) }));
-      }
-      keys.requireOrgRecipient(); // fail early, with the key name, when no organisation recipient is set
-      privacy.start();
-      recorder.start();
-      await devices.start();
-      const buttonStatus = devices.button?.status();
-      if (buttonStatus && !buttonStatus.ok) logger.warn('the record button does not work', { button: devices.button?.describe(), error: buttonStatus.error });
-      showLeds();
-      await control.start();
-      sync?.start();
-      listeners = await startListeners(app, config, logger.child('web'));
-      logger.info('kit ready', { profile, port: config.http.port, dataDir: config.dataDir, ringDir, recovered: recovered.length });
-      // READY=1 only now that HTTP listens, and once the camera plays or its error is known
-      // (bounded); the watchdog pings from this event loop, so a blocked loop misses them.
-      void cameraSettled(capture, config.capture.playingTimeoutMs + 5000).then((text) => (started ? notifier.ready(text) : undefined));
-      if (notifier.watchdogIntervalMs !== null) {
-        watchdogTimer = setInterval(() => void notifier.watchdog(), notifier.watchdogIntervalMs);
-        watchdogTimer.unref();
-      }
-      void cec.start().catch((err: unknown) => logger.warn('HDMI-CEC did not start', { error: describeError(err) }));
-    },
-    async stop() {
-      if (!started) {
-        // made but never started (tests, a failed start): the locks go all the same
-        ringLock.release();
-        dataLock.release();
-        return;
-      }
-      started = false;
-      await notifier.stopping();
-      // Nothing may start a take any more (web, control socket, button), then the running take is
-      // ended cleanly, before the steps that may be slow (aborting an upload, the CEC process).
-      await listeners?.close();
-      listeners = null;
-      await app.close();
-      await control.stop();
-      await devices.stop();
-      await recorder.stop();
-      await cec.stop();
-      await sync?.stop();
-      sync?.close();
-      privacy.stop();
-      keys.lock();
-      catalogue.close();
-      // No plaintext stays in RAM after a stop: whatever the worker or the live tail left goes.
-      const left = capture.discardLeftovers();
-      if (left > 0) logger.info('emptied the RAM ring', { files: left });
-      ringLock.release();
-      dataLock.release();
-      if (watchdogTimer) clearInterval(watchdogTimer);
-      logger.info('kit stopped');
+    ringDir,
+    release(): void {
+      ring.release();
+      data.release();
     },
   };
+}
+
+/** Stops the upload schedule (aborting a run) and releases the target's connections. */
+async function stopSync(sync: SyncService | null): Promise<void> {
+  await sync?.stop();
+  sync?.close();
+}
+
+/** Starts HDMI-CEC in the background: a TV that does not answer is logged, not fatal. */
+function startCec(cec: CecService, logger: Logger): void {
+  void cec.start().catch((err: unknown) => logger.warn('HDMI-CEC did not start', { error: describeError(err) }));
+}
+
+/** Starts the button, LEDs and kit controller; a button that does not work is logged, not fatal. */
+async function startDevices(devices: Devices, indicators: Indicators, logger: Logger): Promise<void> {
+  await devices.start();
+  const buttonStatus = devices.button?.status();
+  if (buttonStatus && !buttonStatus.ok) logger.warn('the record button does not work', { button: devices.button?.describe(), error: buttonStatus.error });
+  indicators.show();
+}
+
+/** The hotspot's name and join code for the TV screen, or null (logged) when it cannot be read. */
+function hotspotFor(config: Config, logger: Logger): { ssid: string; qrSvg: string } | null {
+  try {
+    return hotspotInfo(config);
+  } catch (err) {
+    logger.warn('cannot read the hotspot settings for the TV screen', { error: describeError(err) });
+    return null;
+  }
 }

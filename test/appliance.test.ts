@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { CecMonitorParser, CecService, keyToControl, parseCecInfo, parseCecMonitor, type CecProcess, type CecRunner } from '../src/appliance/cec.js';
-import { BUILD_YEAR, clockProblem } from '../src/appliance/clock.js';
+import { BUILD_YEAR, clockProblem } from '../src/core/clock-sanity.js';
 import { applianceChecks, decodeThrottled, realSystem } from '../src/appliance/health.js';
 import { ensureHotspotSecret, hotspotFile, hotspotInfo, hotspotTerminalQr, makePassphrase, readHotspotSecret, wifiQrText } from '../src/appliance/hotspot.js';
 import { encodeQr, qrToSvg, qrToTerminal } from '../src/appliance/qr.js';

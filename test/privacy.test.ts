@@ -12,6 +12,7 @@ import { Catalogue, type Consent } from '../src/store/catalogue.js';
 import { ClipStore } from '../src/store/clips.js';
 import { KeyStore } from '../src/store/keys.js';
 import { filesUnder } from './helpers/media.js';
+import { rawSql } from './helpers/raw-sql.js';
 
 const logger = createLogger({ level: 'silent' });
 const ALL: Consent = { recording: true, review: true, supervision: true, training: true };
@@ -241,7 +242,7 @@ describe('audit log', () => {
 
     const kit2 = await makeKit();
     for (let i = 0; i < 5; i++) kit2.catalogue.audit('login', kit2.clock.now() + i);
-    kit2.catalogue.db.prepare('DELETE FROM audit_events WHERE id = 2').run();
+    rawSql.run(kit2.catalogue, 'DELETE FROM audit_events WHERE id = 2');
     expect(kit2.catalogue.verifyAudit()).toMatchObject({ ok: false, brokenAt: 3, reason: expect.stringMatching(/deleted or changed/) });
   });
 

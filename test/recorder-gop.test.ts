@@ -63,8 +63,10 @@ async function setup(gopMs: number, preRollMs: number) {
     const clips = new ClipStore(path.join(dir, 'data'), catalogue, {
       recipientsFor: () => [org.recipient], createClipKey: async () => null, destroyClipKey: async () => 'complete',
     }, logger);
-    const recorder = new Recorder(capture, clips, catalogue, new StorageGuard(dir, 0), new EventBus(), systemClock, logger,
-      { profile: 'uvc-h264', preRollMs, segmentMs: 1000, armAtStart: true }, 50_000);
+    const recorder = new Recorder({
+      capture, clips, catalogue, guard: new StorageGuard(dir, 0), bus: new EventBus(), clock: systemClock, logger,
+      profile: 'uvc-h264', preRollMs, segmentMs: 1000, armAtStart: true, nominalBytesPerSecond: 50_000,
+    });
     const closed: ClosedSegment[] = [];
     capture.on('segment', (s) => closed.push(s));
     recorder.start();

@@ -53,8 +53,10 @@ describe('live tail with the real sim pipeline', () => {
     });
     const { catalogue, clips } = await store(dir);
     // pre-roll 1 s: the ring alone would hold fewer than LIVE_TAIL_SEGMENTS segments
-    const recorder = new Recorder(capture, clips, catalogue, new StorageGuard(dir, 0), new EventBus(), systemClock, logger,
-      { profile: 'sim', preRollMs: 1000, segmentMs: 1000, armAtStart: false }, 50_000);
+    const recorder = new Recorder({
+      capture, clips, catalogue, guard: new StorageGuard(dir, 0), bus: new EventBus(), clock: systemClock, logger,
+      profile: 'sim', preRollMs: 1000, segmentMs: 1000, armAtStart: false, nominalBytesPerSecond: 50_000,
+    });
     recorder.start();
     cleanups.push(() => recorder.stop());
     expect(recorder.liveSegments()).toEqual([]);
@@ -142,8 +144,10 @@ describe('live tail bookkeeping', () => {
     const clock = new StepClock();
     const capture = new FakeCapture(ring, { bytes: 500, cutClosesSegment: false });
     // no pre-roll: the ring itself would delete every segment at once
-    const recorder = new Recorder(capture, clips, catalogue, new StorageGuard(dir, 0), new EventBus(), clock, logger,
-      { profile: 'sim', preRollMs: 0, segmentMs: 1000, armAtStart: true }, 1000);
+    const recorder = new Recorder({
+      capture, clips, catalogue, guard: new StorageGuard(dir, 0), bus: new EventBus(), clock, logger,
+      profile: 'sim', preRollMs: 0, segmentMs: 1000, armAtStart: true, nominalBytesPerSecond: 1000,
+    });
     recorder.start();
     const segs: ClosedSegment[] = [];
     const close = (n: number, generation = 1) => {

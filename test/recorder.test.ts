@@ -24,8 +24,10 @@ async function setup() {
   }, logger);
   const clock = new ManualClock(1_000_000);
   const capture = new FakeCapture(ring);
-  const recorder = new Recorder(capture, clips, catalogue, new StorageGuard(dir, 0), new EventBus(), clock, logger,
-    { profile: 'sim', preRollMs: 3000, segmentMs: 1000, armAtStart: true }, 1000);
+  const recorder = new Recorder({
+    capture, clips, catalogue, guard: new StorageGuard(dir, 0), bus: new EventBus(), clock, logger,
+    profile: 'sim', preRollMs: 3000, segmentMs: 1000, armAtStart: true, nominalBytesPerSecond: 1000,
+  });
   recorder.start();
   return { clock, capture, recorder, catalogue };
 }

@@ -145,7 +145,6 @@ describe('a take on the sim profile (real GStreamer, real SQLite, real age)', ()
     expect(back.clipId).toBe(id);
     await sleep(2500);
     const stop = await svc.request('POST', '/api/recording/stop', {});
-    const t1After = Date.now();
     expect(stop.status).toBe(200);
     const clip = (await svc.request('GET', `/api/clips/${id}`)).json;
     expect(clip.state).toBe('complete');

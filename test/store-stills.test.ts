@@ -15,10 +15,11 @@ import { ClipStore } from '../src/store/clips.js';
 import { MIGRATIONS } from '../src/store/migrations.js';
 import { decryptManifest } from '../src/sync/manifest.js';
 import { exportClip } from '../src/sync/export.js';
-import { SyncService } from '../src/sync/queue.js';
+import { SyncService } from '../src/sync/service.js';
 import { DirTarget, type PutOptions, type PutResult, type UploadTarget } from '../src/sync/targets.js';
 import { ageDecrypt } from './helpers/media.js';
 import { makeKit, realSegments, recordClip, syntheticSegments, type TestKit } from './helpers/sync-kit.js';
+import { rawSql } from './helpers/raw-sql.js';
 
 const KIT = 'kit-stills';
 let root: string;
@@ -183,7 +184,7 @@ describe('stills', () => {
     expect(await kit.clips.deleteClip(id)).toBe('complete');
     expect(existsSync(path.dirname(kit.clips.stillFile(id, 1)))).toBe(false);
     expect(kit.catalogue.stills(id)).toEqual([]);
-    expect(kit.catalogue.db.prepare('SELECT COUNT(*) AS n FROM stills').get()).toEqual({ n: 0 });
+    expect(rawSql.get(kit.catalogue, 'SELECT COUNT(*) AS n FROM stills')).toEqual({ n: 0 });
     // no key left on the kit opens a copy of the still taken before the deletion
     const gone = await appError(() => kit.keys.clipIdentity(id));
     expect(gone.code).toBe('NOT_FOUND');
@@ -240,16 +241,16 @@ describe('office sync and export of stills', () => {
     const identity = readFileSync(kit.orgKeyFile, 'utf8').split('\n').find((l) => l.startsWith('AGE-SECRET-KEY-'))!;
     let manifest = await decryptManifest([identity], readFileSync(path.join(clipDir, 'manifest.json.age')));
     expect(manifest.stills).toEqual([{ id: 1, object: 'still-1.jpg.age', sha256: kit.catalogue.stillRows(id)[0]!.sha256, bytes: kit.catalogue.stillRows(id)[0]!.bytes, timeMs: 1200, createdAt: 77 }]);
-    const confirmedKinds = kit.catalogue.db.prepare('SELECT kind, COUNT(*) AS n FROM sync_objects WHERE clip_id = ? GROUP BY kind ORDER BY kind').all(id);
+    const confirmedKinds = rawSql.all(kit.catalogue, 'SELECT kind, COUNT(*) AS n FROM sync_objects WHERE clip_id = ? GROUP BY kind ORDER BY kind', id);
     expect(confirmedKinds).toEqual([{ kind: 'manifest', n: 1 }, { kind: 'segment', n: segs.length }, { kind: 'still', n: 1 }]);
 
     // a still taken after the upload: the clip is pending again; only the still and a new manifest go
     await kit.clips.addStill(id, jpeg, 2000, 78);
     expect(kit.catalogue.getClip(id)!.uploadedAt).toBeNull();
-    const before = kit.catalogue.db.prepare('SELECT COUNT(*) AS n FROM sync_objects').get() as { n: number };
+    const before = rawSql.get(kit.catalogue, 'SELECT COUNT(*) AS n FROM sync_objects') as { n: number };
     const r2 = await svc.runOnce();
     expect(r2.uploaded).toEqual([id]);
-    expect(kit.catalogue.db.prepare('SELECT COUNT(*) AS n FROM sync_objects').get()).toEqual({ n: before.n + 1 });
+    expect(rawSql.get(kit.catalogue, 'SELECT COUNT(*) AS n FROM sync_objects')).toEqual({ n: before.n + 1 });
     manifest = await decryptManifest([identity], readFileSync(path.join(clipDir, 'manifest.json.age')));
     expect(manifest.stills!.map((st) => [st.id, st.timeMs])).toEqual([[1, 1200], [2, 2000]]);
 
@@ -330,12 +331,12 @@ describe('a clip that changes while it is uploaded', () => {
     const sent = target.keys.map((k) => path.basename(k));
     expect(sent.slice(0, 3).sort()).toEqual(['0.ts.age', '1.ts.age', '2.ts.age']);
     expect(sent.slice(3)).toEqual(['manifest.json.age', 'still-1.jpg.age']);
-    const audit = kit.catalogue.db.prepare("SELECT details FROM audit_events WHERE type = 'upload.confirmed' AND clip_id = ?").all(id) as { details: string }[];
+    const audit = rawSql.all(kit.catalogue, "SELECT details FROM audit_events WHERE type = 'upload.confirmed' AND clip_id = ?", id) as { details: string }[];
     expect(audit.map((a) => JSON.parse(a.details).stills)).toEqual([1]);
   });
 
   it('a still that is written while the clip is marked uploaded reopens the clip, and the next run sends it', async () => {
-    let taking: Promise<unknown> | null = null;
+    let taking = null as Promise<unknown> | null; // set in a callback: no narrowing to null
     const { kit, id, svc, clipDir, orgManifest } = await setUp('still-at-mark', (kit, id, key, when) => {
       // started once the manifest is stored: the kit's final check and mark follow without an
       // await, while the still is still being encrypted and written
@@ -400,7 +401,7 @@ describe('catalogue clip totals (migration 5)', () => {
   it('keep duration, segment count and bytes equal to the sums of the segments through insert, re-insert and delete', async () => {
     const kit = await makeKit(path.join(root, 'totals'));
     const id = await finishedClip(kit, 'fam-2201', 4);
-    const sums = () => kit.catalogue.db.prepare('SELECT COALESCE(SUM(duration_ms), 0) AS d, COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS b FROM segments WHERE clip_id = ?').get(id) as { d: number; n: number; b: number };
+    const sums = () => rawSql.get(kit.catalogue, 'SELECT COALESCE(SUM(duration_ms), 0) AS d, COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS b FROM segments WHERE clip_id = ?', id) as { d: number; n: number; b: number };
     const totals = () => { const c = kit.catalogue.getClip(id)!; return { d: c.durationMs, n: c.segmentCount, b: c.bytes }; };
     expect(totals()).toEqual(sums());
     expect(totals().n).toBe(4);
@@ -408,7 +409,7 @@ describe('catalogue clip totals (migration 5)', () => {
     kit.catalogue.insertSegment({ ...kit.catalogue.segments(id)[1]!, durationMs: 960, bytes: 123 });
     expect(totals()).toEqual(sums());
     expect(totals().n).toBe(4);
-    kit.catalogue.db.prepare('DELETE FROM segments WHERE clip_id = ? AND seq = 3').run(id);
+    rawSql.run(kit.catalogue, 'DELETE FROM segments WHERE clip_id = ? AND seq = 3', id);
     expect(totals()).toEqual(sums());
     // a clip listed in a page has the same totals as the clip read alone
     expect(kit.catalogue.listClips(10, 0).find((c) => c.id === id)).toEqual(kit.catalogue.getClip(id));
@@ -438,13 +439,13 @@ describe('catalogue migration 4', () => {
     db.close();
     const cat = new Catalogue(file);
     expect(cat.schemaVersion).toBe(MIGRATIONS[MIGRATIONS.length - 1]!.version);
-    expect(cat.db.prepare('SELECT target, key, kind, seq FROM sync_objects').all()).toEqual([{ target: 'dir:/x', key: 'k/clips/abcdefghij01/0.ts.age', kind: 'segment', seq: 0 }]);
-    cat.db.prepare("INSERT INTO sync_objects VALUES ('dir:/x', 'k/s', 'abcdefghij01', 'still', 1, 'aa', 'bb', 10, 5)").run();
+    expect(rawSql.all(cat, 'SELECT target, key, kind, seq FROM sync_objects')).toEqual([{ target: 'dir:/x', key: 'k/clips/abcdefghij01/0.ts.age', kind: 'segment', seq: 0 }]);
+    rawSql.run(cat, "INSERT INTO sync_objects VALUES ('dir:/x', 'k/s', 'abcdefghij01', 'still', 1, 'aa', 'bb', 10, 5)");
     // the clip's sync rows and stills still go with the clip
     cat.insertStill({ clipId: 'abcdefghij01', id: 1, timeMs: 0, bytes: 1, sha256: 'cc', createdAt: 1 });
     cat.deleteClipRows('abcdefghij01');
-    expect(cat.db.prepare('SELECT COUNT(*) AS n FROM sync_objects').get()).toEqual({ n: 0 });
-    expect(cat.db.prepare('SELECT COUNT(*) AS n FROM stills').get()).toEqual({ n: 0 });
+    expect(rawSql.get(cat, 'SELECT COUNT(*) AS n FROM sync_objects')).toEqual({ n: 0 });
+    expect(rawSql.get(cat, 'SELECT COUNT(*) AS n FROM stills')).toEqual({ n: 0 });
     cat.close();
   });
 });

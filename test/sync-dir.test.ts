@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { checkShareDock } from '../src/sync/dock.js';
 import { exportClip, listClips } from '../src/sync/export.js';
-import { SyncService } from '../src/sync/queue.js';
+import { SyncService } from '../src/sync/service.js';
 import { DirTarget } from '../src/sync/targets.js';
 import { discover, filesUnder } from './helpers/media.js';
 import { RecordingTarget } from './helpers/recording-target.js';

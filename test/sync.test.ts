@@ -10,13 +10,14 @@ import { checkDock } from '../src/sync/dock.js';
 import type { SyncErrorReason } from '../src/sync/errors.js';
 import { exportClip, listClips } from '../src/sync/export.js';
 import type { AuditExport, ClipManifest } from '../src/sync/manifest.js';
-import { SyncService, type SyncProgress, type SyncServiceOptions } from '../src/sync/queue.js';
+import { SyncService, type SyncProgress, type SyncServiceOptions } from '../src/sync/service.js';
 import { S3Target, type S3TargetOptions, type UploadTarget } from '../src/sync/targets.js';
 import { FaultProxy } from './helpers/fault-proxy.js';
 import { ageDecrypt, discover } from './helpers/media.js';
 import { RecordingTarget } from './helpers/recording-target.js';
 import { SwiftServer, type Creds } from './helpers/swift.js';
 import { ALL_CONSENT, makeKit, realSegments, recordClip, syntheticSegments, type TestKit } from './helpers/sync-kit.js';
+import { rawSql } from './helpers/raw-sql.js';
 
 // the AWS SDK warns once per process that its 2027 releases need Node 22; not news for these tests
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
@@ -182,7 +183,7 @@ describe('sync to S3 (Swift)', () => {
     for (let i = 0; i < 3; i++) ids.push(await recordClip(kit, { caseCode: 'fam-4410', segments: syntheticSegments(20, 200_000, 10 + i) }));
     const target = new RecordingTarget(s3(kit, swift.endpoint, bucket, swift.writer, { requestTimeoutMs: 5000 }));
     const svc = service(kit, target, { concurrency: 2, retry: { attempts: 3, baseMs: 50, maxMs: 200 } });
-    let kill: Promise<void> | null = null;
+    let kill = null as Promise<void> | null; // set in a callback: no narrowing to null
     target.onConfirmed = (n) => {
       // early enough that the run cannot finish before the kill lands (57 objects left)
       if (!kill && n >= 3) kill = swift.stop({ kill: true });
@@ -194,7 +195,7 @@ describe('sync to S3 (Swift)', () => {
     expect(r1.error?.message).toMatch(/gave up after 3 attempts/);
     expect(svc.progress.state).toBe('error');
     expect(svc.progress.lastError?.reason).toMatch(/NETWORK|TIMEOUT/);
-    const confirmedRun1 = new Set((kit.catalogue.db.prepare('SELECT key FROM sync_objects').all() as { key: string }[]).map((x) => x.key));
+    const confirmedRun1 = new Set((rawSql.all(kit.catalogue, 'SELECT key FROM sync_objects') as { key: string }[]).map((x) => x.key));
     expect(confirmedRun1.size).toBeGreaterThan(0);
     expect(confirmedRun1.size).toBeLessThan(3 * 21);
     const run1Puts = target.puts.length;
@@ -341,7 +342,7 @@ describe('sync to S3 (Swift)', () => {
       expect(tried.length, `${c.reason}: stops at once, at most one PUT per parallel upload; tried ${seen}`).toBeLessThanOrEqual(2);
       expect(new Set(tried).size, `${c.reason}: no retries; tried ${seen}`).toBe(tried.length);
       expect(kit.catalogue.getClip(id)!.uploadedAt).toBeNull();
-      expect(kit.catalogue.db.prepare('SELECT COUNT(*) AS n FROM sync_objects').get()).toEqual({ n: 0 });
+      expect(rawSql.get(kit.catalogue, 'SELECT COUNT(*) AS n FROM sync_objects')).toEqual({ n: 0 });
     }
     kit.clock.offsetMs = 0;
     expect(kit.catalogue.auditEvents().filter((e) => e.type === 'upload.confirmed')).toEqual([]);

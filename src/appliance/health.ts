@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statfsSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/schema.js';
-import { clockProblem } from './clock.js';
+import { clockProblem } from '../core/clock-sanity.js';
 import { hotspotFile } from './hotspot.js';
 
 /** A doctor check (the same shape as src/doctor.ts's). */
@@ -136,7 +136,7 @@ export function applianceChecks(config: Config, sys: HealthSystem): HealthCheck[
       checks.push({
         name: 'hotspot',
         ok: up && passFile,
-        detail: up ? `up on ${line!.split(':')[1] || config.hotspot.interface} (10.42.0.1)` : passFile ? 'not up' : 'no passphrase yet',
+        detail: up ? `up on ${line.split(':')[1] || config.hotspot.interface} (10.42.0.1)` : passFile ? 'not up' : 'no passphrase yet',
         ...(up && passFile ? {} : { fix: passFile ? 'sudo vht-kit-hotspot apply && nmcli connection up vht-kit-hotspot' : 'enrol the kit (vht-kit enrol), then sudo vht-kit-hotspot apply' }),
       });
     }

@@ -131,7 +131,7 @@ export const configSchema = z
             endpoint: z.string().url('a URL like https://s3.example.org').nullable().default(null),
             region: z.string().min(1).default('us-east-1'),
             bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name').nullable().default(null),
-            prefix: z.string().regex(/^[A-Za-z0-9._\/-]*$/, 'letters, digits, ".", "_", "-" and "/"').default(''),
+            prefix: z.string().regex(/^[A-Za-z0-9._/-]*$/, 'letters, digits, ".", "_", "-" and "/"').default(''),
             accessKeyId: z.string().min(1).nullable().default(null),
             secretAccessKey: z.string().min(1).nullable().default(null),
             forcePathStyle: z.boolean().default(true),

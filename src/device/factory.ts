@@ -56,6 +56,8 @@ export interface Devices {
   button: KitButton | null;
   /** The simulated button behind `button` when its backend is `sim` (for `vht-kit press`, tests). */
   simButton: SimButton | null;
+  /** The simulated kit controller when its backend is `sim` (`vht-kit dock` sets its dock contact). */
+  simController: SimKitController | null;
   /** Starts controller, LEDs, button, in that order; missing hardware shows in status(), never throws. */
   start(): Promise<void>;
   /** Stops in reverse order. */
@@ -73,6 +75,7 @@ export interface DeviceDeps {
 export function createDevices(cfg: DeviceConfig, deps: DeviceDeps): Devices {
   const { clock, logger } = deps;
   let controller: KitControllerLike | null = null;
+  let simController: SimKitController | null = null;
   if (cfg.kitController.backend === 'serial') {
     controller = new KitController({
       path: cfg.kitController.port,
@@ -83,7 +86,7 @@ export function createDevices(cfg: DeviceConfig, deps: DeviceDeps): Devices {
       logger: logger.child('kit-controller'),
     });
   } else if (cfg.kitController.backend === 'sim') {
-    controller = new SimKitController({ clock, logger: logger.child('kit-controller') });
+    controller = simController = new SimKitController({ clock, logger: logger.child('kit-controller') });
   }
   const needController = (field: string): KitControllerLike => {
     if (controller) return controller;
@@ -123,6 +126,7 @@ export function createDevices(cfg: DeviceConfig, deps: DeviceDeps): Devices {
     leds,
     button,
     simButton,
+    simController,
     async start() {
       await controller?.start();
       await leds?.start();

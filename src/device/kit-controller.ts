@@ -54,7 +54,7 @@ export interface KitControllerLike {
   sendLed(pattern: LedPattern): boolean;
   /** Sends `PING`; the controller answers with HELLO, BAT and DOCK. False when not connected. */
   ping(): boolean;
-  on<K extends keyof KitControllerEvents & string>(name: K, fn: (payload: KitControllerEvents[K]) => void): () => void;
+  on<K extends Extract<keyof KitControllerEvents, string>>(name: K, fn: (payload: KitControllerEvents[K]) => void): () => void;
   describe(): string;
   status(): BackendStatus;
 }
@@ -77,7 +77,7 @@ export type SerialLinkFactory = (opts: { path: string; baudRate: number }) => Se
 export async function loadSerialPort(): Promise<SerialLinkFactory> {
   const mod = await import('serialport');
   return ({ path, baudRate }) =>
-    new mod.SerialPort({ path, baudRate, dataBits: 8, parity: 'none', stopBits: 1, autoOpen: false }) as unknown as SerialLink;
+    new mod.SerialPort({ path, baudRate, dataBits: 8, parity: 'none', stopBits: 1, autoOpen: false });
 }
 
 export interface KitControllerOptions {
@@ -115,7 +115,7 @@ interface ControllerState {
 function applyMessage(
   state: ControllerState,
   m: KitMessage,
-  emit: <K extends keyof KitControllerEvents & string>(name: K, payload: KitControllerEvents[K]) => void,
+  emit: <K extends Extract<keyof KitControllerEvents, string>>(name: K, payload: KitControllerEvents[K]) => void,
 ): void {
   switch (m.type) {
     case 'hello':

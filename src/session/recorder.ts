@@ -27,6 +27,27 @@ export interface RecorderOptions {
   armAtStart: boolean;
 }
 
+/** What a Recorder is built from: its collaborators, its options, and the bitrate it assumes at first. */
+export interface RecorderDeps extends RecorderOptions {
+  capture: CaptureControl;
+  clips: ClipStore;
+  catalogue: Catalogue;
+  guard: StorageGuard;
+  bus: EventBus;
+  clock: Clock;
+  logger: Logger;
+  /** Bytes per second assumed before the first segments tell the real bitrate (`nominalBytesPerSecond`). */
+  nominalBytesPerSecond: number;
+}
+
+/** The audio track's bitrate in the capture pipelines (AAC, capture/profiles.ts). */
+export const AUDIO_KBPS = 96;
+
+/** The stream's nominal bytes per second: the video bitrate plus the audio track's, when there is one. */
+export function nominalBytesPerSecond(capture: { bitrateKbps: number; audio: boolean }): number {
+  return ((capture.bitrateKbps + (capture.audio ? AUDIO_KBPS : 0)) * 1000) / 8;
+}
+
 /** A take. Fields ending in Mono are monotonic ms (comparable with segment times); others wall ms. */
 interface Take {
   clipId: string;
@@ -110,18 +131,21 @@ export class Recorder {
   private lastState: RecorderStateName = 'idle';
   private started = false;
 
-  constructor(
-    private readonly capture: CaptureControl,
-    private readonly clips: ClipStore,
-    private readonly catalogue: Catalogue,
-    private readonly guard: StorageGuard,
-    private readonly bus: EventBus,
-    private readonly clock: Clock,
-    private readonly logger: Logger,
-    private readonly opts: RecorderOptions,
-    /** Bytes per second assumed before the first segments tell the real bitrate. */
-    private readonly nominalBytesPerSecond: number,
-  ) {}
+  private readonly capture: CaptureControl;
+  private readonly clips: ClipStore;
+  private readonly catalogue: Catalogue;
+  private readonly guard: StorageGuard;
+  private readonly bus: EventBus;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly opts: RecorderOptions;
+  private readonly nominalBytesPerSecond: number;
+
+  constructor(deps: RecorderDeps) {
+    ({ capture: this.capture, clips: this.clips, catalogue: this.catalogue, guard: this.guard, bus: this.bus, clock: this.clock, logger: this.logger } = deps);
+    this.opts = { profile: deps.profile, preRollMs: deps.preRollMs, segmentMs: deps.segmentMs, armAtStart: deps.armAtStart };
+    this.nominalBytesPerSecond = deps.nominalBytesPerSecond;
+  }
 
   start(): void {
     if (this.started) return;

@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import { AppError } from '../core/errors.js';
 import { MIGRATIONS } from './migrations.js';
 import { NO_RESERVE, type MetadataSpace } from './reserve.js';
+import { SyncLedger } from './sync-ledger.js';
 
 /** A prepared statement as the catalogue uses it; `run` outside a transaction may use the reserve. */
 type Stmt = Pick<Database.Statement, 'get' | 'all' | 'run'>;
@@ -107,6 +108,17 @@ export interface NewClip {
   preRollMs: number;
 }
 
+/** One entry of the hash-chained audit log, as stored. */
+export interface AuditEventRow {
+  id: number;
+  ts: number;
+  type: string;
+  clipId: string | null;
+  details: string;
+  prevHash: string;
+  hash: string;
+}
+
 function auditHash(prevHash: string, ts: number, type: string, clipId: string | null, details: string): string {
   return createHash('sha256').update(`${prevHash}\n${ts}\n${type}\n${clipId ?? ''}\n${details}`).digest('hex');
 }
@@ -148,14 +160,17 @@ const CLIP_COLUMNS = `
  * `rebuildCatalogue` can make it anew from them.
  */
 export class Catalogue {
-  readonly db: Database.Database;
+  /** The one connection: SQL lives in this module and the store modules it hands statements to. */
+  private readonly db: Database.Database;
   /** True when this open made a new, empty catalogue (then it can be rebuilt from the files). */
   readonly created: boolean;
   /** True when the card was full at open: the WAL index is in RAM and no other process can read the catalogue. */
   readonly fullAtOpen: boolean = false;
+  /** What the upload targets confirmed, and the encrypted bodies waiting for confirmation. */
+  readonly syncLedger: SyncLedger;
 
   /** space: the catalogue's reserve on a full card (a write outside a transaction runs with it). */
-  constructor(file: string, private readonly space: MetadataSpace = NO_RESERVE) {
+  constructor(readonly file: string, private readonly space: MetadataSpace = NO_RESERVE) {
     this.created = !existsSync(file);
     // 0600 like every file of the kit: SQLite gives its -wal and -shm the mode of the database file.
     closeSync(openSync(file, 'a', 0o600));
@@ -185,8 +200,18 @@ export class Catalogue {
       this.fullAtOpen = true;
     }
     this.migrate();
+    this.syncLedger = new SyncLedger((sql) => this.prep(sql), this.db);
   }
 
+  /**
+   * Runs fn in one SQLite transaction (one fsync) and returns its result; a throw rolls it all back.
+   * Nested calls become savepoints. fn must not await: the transaction ends when fn returns.
+   */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  /** Closes the connection (idempotent). */
   close(): void {
     this.statements.clear();
     if (this.db.open) this.db.close();
@@ -410,9 +435,7 @@ export class Catalogue {
    * An edited entry, or one deleted from the middle, breaks it at that place.
    */
   verifyAudit(): { ok: boolean; count: number; brokenAt?: number; reason?: string } {
-    const rows = this.prep('SELECT id, ts, type, clip_id AS clipId, details, prev_hash AS prevHash, hash FROM audit_events ORDER BY id').all() as {
-      id: number; ts: number; type: string; clipId: string | null; details: string; prevHash: string; hash: string;
-    }[];
+    const rows = this.auditEventsAfter(0);
     let prev = '0'.repeat(64);
     for (const r of rows) {
       if (r.prevHash !== prev) return { ok: false, count: rows.length, brokenAt: r.id, reason: `entry ${r.id} does not follow the entry before it (one was deleted or changed)` };
@@ -434,6 +457,13 @@ export class Catalogue {
       .run(now, type, clipId, body, prevHash, hash);
   }
 
+  /** Every audit event after `afterId`, with its details and hashes (the audit export). */
+  auditEventsAfter(afterId: number): AuditEventRow[] {
+    return this.prep('SELECT id, ts, type, clip_id AS clipId, details, prev_hash AS prevHash, hash FROM audit_events WHERE id > ? ORDER BY id')
+      .all(afterId) as AuditEventRow[];
+  }
+
+  /** Every audit event's id, time, type and clip. */
   auditEvents(): { id: number; ts: number; type: string; clipId: string | null }[] {
     return this.prep('SELECT id, ts, type, clip_id AS clipId FROM audit_events ORDER BY id').all() as {
       id: number; ts: number; type: string; clipId: string | null;

@@ -124,14 +124,14 @@ export class ClipStore {
       // A new take never uses the catalogue's reserve: that is kept for ending takes, login and delete.
       writeFileDurableSync(path.join(dir, 'clip.json'), JSON.stringify(file, null, 1));
       // one catalogue transaction (one fsync): the button's latency depends on it
-      this.catalogue.db.transaction(() => {
+      this.catalogue.transaction(() => {
         this.catalogue.insertClip({
           id, caseCode: args.caseCode, createdAt: args.now, requestedAt: args.requestedAt,
           originMs: args.originMs, preRollMs: args.preRollMs,
         });
         this.catalogue.setClipConsent(id, args.consent ?? null);
         args.inTransaction?.(id);
-      })();
+      });
     } catch (err) {
       rmSync(dir, { recursive: true, force: true });
       if (isDiskFull(err)) throw new AppError('STORAGE_FULL', `no room on the card to start a take (${(err as { code?: string }).code ?? 'full'}): delete uploaded clips (opslag vol)`, { field: 'dataDir', cause: err });
@@ -478,8 +478,7 @@ export class ClipStore {
 
   private indexClip(id: string, segments: SegmentRow[], markers: MarkerLine[], stills: StillRow[]): void {
     const file = this.readClipFile(id);
-    const db = this.catalogue.db;
-    this.space.run(`clip ${id}: catalogue rows`, db.transaction(() => {
+    this.space.run(`clip ${id}: catalogue rows`, () => this.catalogue.transaction(() => {
       this.catalogue.deleteClipRows(id);
       this.catalogue.insertClip({
         id, caseCode: file.caseCode, createdAt: file.createdAt, requestedAt: file.requestedAt,

@@ -97,3 +97,8 @@ export function networkError(err: unknown, where: string): SyncError {
   }
   return new SyncError('NETWORK', `${where} failed: ${msg}`, { cause: err });
 }
+
+/** The error of a run (or one of its waits) that stop() aborted. */
+export function abortedError(): SyncError {
+  return new SyncError('ABORTED', 'the upload was stopped');
+}

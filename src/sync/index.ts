@@ -3,14 +3,14 @@ import { AppError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Catalogue } from '../store/catalogue.js';
 import { checkDock, checkShareDock, type DockOptions, type DockResult } from './dock.js';
-import { SyncService, type RetryPolicy, type SyncClipFiles } from './queue.js';
+import { SyncService, type RetryPolicy, type SyncClipFiles } from './service.js';
 import { DirTarget, S3Target, type DirTargetOptions, type S3TargetOptions, type UploadTarget } from './targets.js';
 
 export { checkDock, checkShareDock, type DockOptions, type DockResult } from './dock.js';
 export { SyncError, type SyncErrorReason } from './errors.js';
 export { exportClip, listClips, markersCsv, markersEaf, openSource, type ExportOptions, type ExportResult, type ListedClip } from './export.js';
 export { auditKey, buildManifest, decryptManifest, manifestKey, segmentKey, type AuditExport, type ClipManifest } from './manifest.js';
-export { SyncQueue, SyncService, type SyncClipFiles, type SyncEvents, type SyncProgress, type SyncRunResult, type SyncServiceOptions, type SyncState } from './queue.js';
+export { SyncService, type SyncClipFiles, type SyncEvents, type SyncProgress, type SyncRunResult, type SyncServiceOptions, type SyncState } from './service.js';
 export { DirTarget, S3Target, type DirTargetOptions, type S3TargetOptions, type UploadTarget } from './targets.js';
 
 /** The `sync` section of the kit's config in the shape the sync module takes (main.ts maps it). */

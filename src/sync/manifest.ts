@@ -1,5 +1,5 @@
 import { AppError } from '../core/errors.js';
-import { consentInForce, type Catalogue, type Consent, type ConsentScope } from '../store/catalogue.js';
+import { consentInForce, type AuditEventRow, type Catalogue, type Consent, type ConsentScope } from '../store/catalogue.js';
 import { CLIP_ID_PATTERN, segmentObjectName, stillObjectName } from '../store/clips.js';
 import { decryptWith, encryptTo } from '../store/crypto.js';
 import { KIT_ID_PATTERN } from '../store/objects.js';
@@ -176,5 +176,5 @@ export interface AuditExport {
   uptoId: number;
   /** The hash the first event's prevHash must equal (the last hash of the export before). */
   prevHash: string;
-  events: { id: number; ts: number; type: string; clipId: string | null; details: string; prevHash: string; hash: string }[];
+  events: AuditEventRow[];
 }

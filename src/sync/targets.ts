@@ -9,7 +9,7 @@ import { AppError } from '../core/errors.js';
 import { fsyncDir } from '../store/durable.js';
 import { errorCode, networkError, SyncError } from './errors.js';
 import { loadTrust, TrustingAgent, type TrustOptions } from './tls.js';
-import { clockProblem } from '../appliance/clock.js';
+import { clockProblem } from '../core/clock-sanity.js';
 
 /** What a target needs to store one object. */
 export interface PutOptions {
@@ -186,7 +186,7 @@ export class S3Target implements UploadTarget {
 
   async put(key: string, body: Uint8Array, opts: PutOptions): Promise<PutResult> {
     const Key = this.objectKey(key);
-    // No RTC: refuse to sign (SigV4) with a clock that has not been set yet (src/appliance/clock.ts).
+    // No RTC: refuse to sign (SigV4) with a clock that has not been set yet (src/core/clock-sanity.ts).
     const clockIssue = clockProblem(this.opts.clock?.now() ?? Date.now());
     if (clockIssue) throw new SyncError('CLOCK_SKEW', clockIssue);
     if (this.opts.clock) this.client.config.systemClockOffset = this.opts.clock.now() - Date.now();

@@ -1,176 +1,19 @@
 import { EventEmitter } from 'node:events';
-import { open } from 'node:fs/promises';
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { describeError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Catalogue, ClipRow } from '../store/catalogue.js';
 import type { ClipStore } from '../store/clips.js';
-import { encryptTo } from '../store/crypto.js';
-import { errorCode, SyncError, type SyncErrorReason } from './errors.js';
-import {
-  auditKey, buildManifest, checkKitId, encryptManifest, manifestJson, manifestKey, segmentKey, stillKey, type AuditExport,
-} from './manifest.js';
+import type { ConfirmedObject } from '../store/sync-ledger.js';
+import { exportAudit } from './audit-export.js';
+import { BufferPool, readPooled } from './buffers.js';
+import { abortedError, errorCode, SyncError, type SyncErrorReason } from './errors.js';
+import { buildManifest, checkKitId, encryptManifest, manifestJson, manifestKey, segmentKey, stillKey } from './manifest.js';
+import { RetryingPut, type PutObserver, type RetryPolicy } from './retries.js';
 import { md5Hex, sha256Hex, type UploadTarget } from './targets.js';
+import { runUploadPool } from './upload-pool.js';
 
-// ---------------------------------------------------------------------------------------------
-// The durable queue: what the target has confirmed, kept in the catalogue (migration 3)
-
-interface PendingBody {
-  body: Buffer;
-  sha256: string;
-  md5: string;
-}
-
-export interface ConfirmedObject {
-  target: string;
-  key: string;
-  clipId: string;
-  kind: 'segment' | 'manifest' | 'still';
-  /** The segment's seq, or the still's id. */
-  seq: number | null;
-  sha256: string;
-  md5: string;
-  bytes: number;
-  at: number;
-}
-
-/**
- * Reusable read buffers for segment files: ~1 MB per object would otherwise be a new external
- * allocation each time, and the garbage collector's work shows in the CPU of an upload.
- */
-class BufferPool {
-  private readonly free: Buffer[] = [];
-  constructor(private readonly keep: number) {}
-
-  take(size: number): Buffer {
-    const i = this.free.findIndex((b) => b.byteLength >= size);
-    if (i >= 0) return this.free.splice(i, 1)[0]!;
-    return Buffer.allocUnsafeSlow(Math.max(size, 1536 * 1024));
-  }
-
-  give(buf: Buffer): void {
-    if (this.free.length < this.keep) this.free.push(buf);
-  }
-}
-
-/** Reads a whole file into a pooled buffer; returns the buffer and the file's bytes (a view of it). */
-async function readPooled(pool: BufferPool, file: string): Promise<{ buf: Buffer; data: Buffer }> {
-  const fh = await open(file, 'r');
-  try {
-    const { size } = await fh.stat();
-    const buf = pool.take(size);
-    let off = 0;
-    while (off < size) {
-      const { bytesRead } = await fh.read(buf, off, size - off, off);
-      if (bytesRead === 0) break;
-      off += bytesRead;
-    }
-    return { buf, data: buf.subarray(0, off) };
-  } finally {
-    await fh.close();
-  }
-}
-
-interface AuditExportRow extends PendingBody {
-  id: number;
-  key: string;
-  fromEvent: number;
-  uptoEvent: number;
-}
-
-/**
- * The sync tables of the catalogue. `sync_objects` holds one row per object the target confirmed
- * (per target id); a clip's rows go with the clip (ON DELETE CASCADE). The encrypted manifest and
- * audit export bodies are kept until confirmed, so a retry sends the very same bytes to the very
- * same key (age encryption is randomised: encrypting again would make a different object).
- */
-export class SyncQueue {
-  constructor(private readonly catalogue: Catalogue) {}
-
-  private get db() {
-    return this.catalogue.db;
-  }
-
-  /** key → SHA-256 of what the target confirmed for this clip. */
-  confirmed(target: string, clipId: string): Map<string, string> {
-    const rows = this.db.prepare('SELECT key, sha256 FROM sync_objects WHERE target = ? AND clip_id = ?').all(target, clipId) as { key: string; sha256: string }[];
-    return new Map(rows.map((r) => [r.key, r.sha256]));
-  }
-
-  confirm(o: ConfirmedObject): void {
-    this.confirmMany([o]);
-  }
-
-  /** Records confirmations in one transaction (one fsync). */
-  confirmMany(list: ConfirmedObject[]): void {
-    if (list.length === 0) return;
-    const stmt = this.db.prepare(
-      `INSERT OR REPLACE INTO sync_objects (target, key, clip_id, kind, seq, sha256, md5, bytes, confirmed_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
-    this.db.transaction(() => {
-      for (const o of list) stmt.run(o.target, o.key, o.clipId, o.kind, o.seq, o.sha256, o.md5, o.bytes, o.at);
-    })();
-  }
-
-  storedManifest(clipId: string): (PendingBody & { sourceSha256: string }) | undefined {
-    const r = this.db.prepare('SELECT source_sha256 AS sourceSha256, body, sha256, md5 FROM sync_manifests WHERE clip_id = ?').get(clipId) as
-      (PendingBody & { sourceSha256: string }) | undefined;
-    return r;
-  }
-
-  storeManifest(clipId: string, sourceSha256: string, body: Uint8Array, at: number): PendingBody {
-    const b = Buffer.from(body);
-    const row = { body: b, sha256: sha256Hex(b), md5: md5Hex(b) };
-    this.db
-      .prepare('INSERT OR REPLACE INTO sync_manifests (clip_id, source_sha256, body, sha256, md5, created_at) VALUES (?, ?, ?, ?, ?, ?)')
-      .run(clipId, sourceSha256, b, row.sha256, row.md5, at);
-    return row;
-  }
-
-  dropManifest(clipId: string): void {
-    this.db.prepare('DELETE FROM sync_manifests WHERE clip_id = ?').run(clipId);
-  }
-
-  pendingAuditExport(target: string): AuditExportRow | undefined {
-    return this.db
-      .prepare(
-        `SELECT id, key, from_event AS fromEvent, upto_event AS uptoEvent, body, sha256, md5 FROM sync_audit_exports
-         WHERE target = ? AND confirmed_at IS NULL ORDER BY id LIMIT 1`,
-      )
-      .get(target) as AuditExportRow | undefined;
-  }
-
-  /** The last event id and hash the target has (0 and the zero hash when nothing yet). */
-  auditExportedUpto(target: string): { uptoEvent: number; uptoHash: string } {
-    const r = this.db
-      .prepare('SELECT MAX(upto_event) AS uptoEvent FROM sync_audit_exports WHERE target = ?')
-      .get(target) as { uptoEvent: number | null };
-    if (r.uptoEvent === null) return { uptoEvent: 0, uptoHash: '0'.repeat(64) };
-    const h = this.db.prepare('SELECT upto_hash AS uptoHash FROM sync_audit_exports WHERE target = ? AND upto_event = ?').get(target, r.uptoEvent) as { uptoHash: string };
-    return { uptoEvent: r.uptoEvent, uptoHash: h.uptoHash };
-  }
-
-  insertAuditExport(e: { target: string; key: string; fromEvent: number; uptoEvent: number; uptoHash: string; body: Uint8Array; at: number }): AuditExportRow {
-    const b = Buffer.from(e.body);
-    const sha256 = sha256Hex(b);
-    const md5 = md5Hex(b);
-    const info = this.db
-      .prepare(
-        `INSERT INTO sync_audit_exports (target, key, from_event, upto_event, upto_hash, body, sha256, md5, bytes, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(e.target, e.key, e.fromEvent, e.uptoEvent, e.uptoHash, b, sha256, md5, b.byteLength, e.at);
-    return { id: Number(info.lastInsertRowid), key: e.key, fromEvent: e.fromEvent, uptoEvent: e.uptoEvent, body: b, sha256, md5 };
-  }
-
-  confirmAuditExport(id: number, at: number): void {
-    this.db.prepare('UPDATE sync_audit_exports SET confirmed_at = ?, body = NULL WHERE id = ?').run(at, id);
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// The service
+export type { RetryPolicy } from './retries.js';
 
 export type SyncState = 'idle' | 'checking' | 'uploading' | 'done' | 'error';
 
@@ -217,15 +60,6 @@ export interface SyncRunResult {
 export interface DockDecision {
   docked: boolean;
   reason?: string;
-}
-
-export interface RetryPolicy {
-  /** Tries per object within a run (a transient error on the last one ends the run). Default 6. */
-  attempts: number;
-  /** First backoff; doubles per attempt, jittered to 50–100 %. Default 1000 ms. */
-  baseMs: number;
-  /** Upper bound of one backoff. Default 30 000 ms. */
-  maxMs: number;
 }
 
 /** Where a clip's files are, and the confirmation recorded in its own files too (ClipStore). */
@@ -278,10 +112,6 @@ export interface SyncEvents {
 /** How often one run sends a clip that changes while it is uploaded before leaving it to the next run. */
 const MAX_CLIP_ROUNDS = 3;
 
-function aborted(): SyncError {
-  return new SyncError('ABORTED', 'the upload was stopped');
-}
-
 /**
  * Uploads every finished clip that has a case, then the audit log, to one target. Resumable: every
  * confirmed object is recorded in the catalogue (in small batches, always before the manifest and
@@ -292,8 +122,7 @@ function aborted(): SyncError {
  */
 export class SyncService {
   private readonly emitter = new EventEmitter();
-  private readonly queue: SyncQueue;
-  private readonly retry: RetryPolicy;
+  private readonly putter: RetryingPut;
   private readonly concurrency: number;
   private progressValue: SyncProgress = { state: 'idle', pending: 0, waitingForCase: 0, bytesDone: 0, bytesTotal: 0, bytesSent: 0 };
   private current: Promise<SyncRunResult> | null = null;
@@ -308,8 +137,7 @@ export class SyncService {
 
   constructor(private readonly opts: SyncServiceOptions) {
     checkKitId(opts.kitId);
-    this.queue = new SyncQueue(opts.catalogue);
-    this.retry = { attempts: 6, baseMs: 1000, maxMs: 30_000, ...opts.retry };
+    this.putter = new RetryingPut({ target: opts.target, clock: opts.clock, logger: opts.logger, retry: opts.retry, random: opts.random });
     this.concurrency = Math.max(1, Math.floor(opts.concurrency ?? 2));
     this.buffers = new BufferPool(this.concurrency * 2 + 2);
     this.emitter.setMaxListeners(50);
@@ -317,6 +145,12 @@ export class SyncService {
     this.progressValue = { ...this.progressValue, pending: counts.pending.length + counts.waiting.length, waitingForCase: counts.waiting.length };
   }
 
+  /** What the target confirmed (the store's sync ledger). */
+  private get ledger() {
+    return this.opts.catalogue.syncLedger;
+  }
+
+  /** A copy of the progress now. */
   get progress(): SyncProgress {
     return { ...this.progressValue };
   }
@@ -438,7 +272,7 @@ export class SyncService {
       result.waitingForCase = waiting.map((c) => c.id);
       let bytesTotal = 0;
       for (const c of pending) {
-        const confirmed = this.queue.confirmed(this.targetId, c.id);
+        const confirmed = this.ledger.confirmed(this.targetId, c.id);
         for (const o of this.clipObjects(c.id)) {
           if (confirmed.get(o.key) !== o.sha256) bytesTotal += o.bytes;
         }
@@ -447,7 +281,7 @@ export class SyncService {
       this.set({ state: 'uploading', pending: pending.length + waiting.length, waitingForCase: waiting.length, bytesTotal });
       if (waiting.length) logger.info('clips wait for a case before they are uploaded', { clips: waiting.length });
       for (const clip of pending) {
-        if (signal.aborted) throw aborted();
+        if (signal.aborted) throw abortedError();
         try {
           if (await this.uploadClip(clip, signal, result)) {
             result.uploaded.push(clip.id);
@@ -523,7 +357,7 @@ export class SyncService {
   private flushConfirms(): void {
     const list = this.pendingConfirms;
     this.pendingConfirms = [];
-    this.queue.confirmMany(list);
+    this.ledger.confirmMany(list);
   }
 
   /** The clip's segments, then its stills: every object that goes before the manifest. */
@@ -567,14 +401,14 @@ export class SyncService {
     const { catalogue, clock, kitId, logger } = this.opts;
     const target = this.opts.target;
     const objects = this.clipObjects(clip.id);
-    const confirmed = this.queue.confirmed(this.targetId, clip.id);
+    const confirmed = this.ledger.confirmed(this.targetId, clip.id);
     const todo = objects.filter((o) => confirmed.get(o.key) !== o.sha256);
     // the run's total counted what the clip had when the run began; later rounds add what is new
     if (round > 1) this.set({ bytesTotal: this.progressValue.bytesTotal + todo.reduce((a, o) => a + o.bytes, 0) });
     else if (todo.length < objects.length) logger.info('resuming a clip', { clipId: clip.id, confirmed: objects.length - todo.length, left: todo.length });
 
-    await this.pool(
-      todo, signal,
+    await runUploadPool(
+      todo, this.concurrency, signal,
       async (o) => {
         const file = this.objectFile(clip.id, o);
         const what = o.kind === 'segment' ? `segment ${o.n}` : `still ${o.n}`;
@@ -593,7 +427,7 @@ export class SyncService {
       },
       async (o, { buf, data, sha256, md5 }, sig) => {
         try {
-          await this.putWithRetry(o.key, data, md5, sig, result, sha256);
+          await this.putter.put(o.key, data, md5, sig, this.observer(result), sha256);
         } finally {
           this.buffers.give(buf);
         }
@@ -606,27 +440,28 @@ export class SyncService {
     // The manifest last: its presence at the organisation means every object it lists is there.
     const manifest = buildManifest(catalogue, kitId, clip.id);
     const sourceSha = sha256Hex(Buffer.from(manifestJson(manifest)));
-    let stored = this.queue.storedManifest(clip.id);
+    let stored = this.ledger.storedManifest(clip.id);
     if (!stored || stored.sourceSha256 !== sourceSha) {
-      const body = await encryptManifest(manifest, this.orgRecipient());
-      stored = { ...this.queue.storeManifest(clip.id, sourceSha, body, clock.now()), sourceSha256: sourceSha };
+      const body = Buffer.from(await encryptManifest(manifest, this.orgRecipient()));
+      stored = { body, sha256: sha256Hex(body), md5: md5Hex(body), sourceSha256: sourceSha };
+      this.ledger.storeManifest(clip.id, sourceSha, stored, clock.now());
       this.set({ bytesTotal: this.progressValue.bytesTotal + body.byteLength });
     }
     const mKey = manifestKey(kitId, clip.id);
     if (confirmed.get(mKey) !== stored.sha256) {
-      if (signal.aborted) throw aborted();
-      await this.putWithRetry(mKey, stored.body, stored.md5, signal, result, stored.sha256);
-      this.queue.confirm({ target: this.targetId, key: mKey, clipId: clip.id, kind: 'manifest', seq: null, sha256: stored.sha256, md5: stored.md5, bytes: stored.body.byteLength, at: clock.now() });
+      if (signal.aborted) throw abortedError();
+      await this.putter.put(mKey, stored.body, stored.md5, signal, this.observer(result), stored.sha256);
+      this.ledger.confirm({ target: this.targetId, key: mKey, clipId: clip.id, kind: 'manifest', seq: null, sha256: stored.sha256, md5: stored.md5, bytes: stored.body.byteLength, at: clock.now() });
       this.addDone(stored.body.byteLength);
     }
 
     // From here on nothing awaits: the check and the mark see the same catalogue.
     const uploadedManifest = stored;
     const now = clock.now();
-    const marked = catalogue.db.transaction(() => {
+    const marked = catalogue.transaction(() => {
       if (this.manifestSourceSha(clip.id) !== uploadedManifest.sourceSha256) return null;
       const current = this.clipObjects(clip.id);
-      const done = this.queue.confirmed(this.targetId, clip.id);
+      const done = this.ledger.confirmed(this.targetId, clip.id);
       if (current.some((o) => done.get(o.key) !== o.sha256)) return null;
       const segments = current.filter((o) => o.kind === 'segment').length;
       const stills = current.length - segments;
@@ -636,9 +471,9 @@ export class SyncService {
         target: target.kind, objects: current.length + 1, segments, ...(stills ? { stills } : {}), bytes, manifestSha256: uploadedManifest.sha256,
       });
       return { objects: current.length + 1, segments, stills, bytes };
-    })();
+    });
     if (!marked) return false;
-    this.queue.dropManifest(clip.id);
+    this.ledger.dropManifest(clip.id);
     logger.info('clip upload confirmed', { clipId: clip.id, segments: marked.segments, stills: marked.stills, bytes: marked.bytes });
     this.emitter.emit('clip.uploaded', { clipId: clip.id, objects: marked.objects, bytes: marked.bytes });
     return true;
@@ -649,122 +484,23 @@ export class SyncService {
     return sha256Hex(Buffer.from(manifestJson(buildManifest(this.opts.catalogue, this.opts.kitId, clipId))));
   }
 
-  /**
-   * Sends items with `concurrency` workers; the first error stops the others. Each item is prepared
-   * (read from the card, hashed) one step ahead, so the hashing overlaps the upload before it.
-   */
-  private async pool<T, P>(
-    items: T[], signal: AbortSignal, prepare: (item: T) => Promise<P>, send: (item: T, prepared: P, signal: AbortSignal) => Promise<void>,
-  ): Promise<void> {
-    if (items.length === 0) return;
-    const ctrl = new AbortController();
-    const onAbort = () => ctrl.abort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    const prepared = new Map<number, Promise<P>>();
-    const prepareAt = (i: number): Promise<P> => {
-      let p = prepared.get(i);
-      if (!p) {
-        p = prepare(items[i]!);
-        p.catch(() => undefined); // awaited (and reported) by the worker that sends it
-        prepared.set(i, p);
-      }
-      return p;
+  /** The run's audit export (audit-export.ts), through this run's retrying PUT. */
+  private exportAudit(signal: AbortSignal, result: SyncRunResult): Promise<string | null> {
+    const { catalogue, clock, kitId, logger } = this.opts;
+    return exportAudit({
+      catalogue, clock, kitId, logger, targetId: this.targetId, orgRecipient: () => this.orgRecipient(),
+      put: (key, body, md5, sha256) => this.putter.put(key, body, md5, signal, this.observer(result), sha256),
+    }, signal);
+  }
+
+  /** Counts a run's bytes on the wire and shows a transient error it retries after. */
+  private observer(result: SyncRunResult): PutObserver {
+    return {
+      sent: (bytes) => {
+        result.bytesSent += bytes;
+        this.set({ bytesSent: result.bytesSent });
+      },
+      retrying: (e) => this.set({ lastError: { reason: e.reason, message: e.message, at: this.opts.clock.now() } }),
     };
-    let next = 0;
-    let firstError: unknown = null;
-    const worker = async () => {
-      while (firstError === null && !ctrl.signal.aborted && next < items.length) {
-        const i = next++;
-        try {
-          const ready = prepareAt(i);
-          if (next < items.length) prepareAt(next);
-          const p = await ready;
-          prepared.delete(i);
-          await send(items[i]!, p, ctrl.signal);
-        } catch (err) {
-          if (firstError === null) firstError = err;
-          ctrl.abort();
-        }
-      }
-    };
-    try {
-      await Promise.all(Array.from({ length: Math.min(this.concurrency, items.length) }, worker));
-    } finally {
-      signal.removeEventListener('abort', onAbort);
-      prepared.clear();
-    }
-    if (firstError !== null) throw firstError;
-    if (signal.aborted) throw aborted();
-  }
-
-  private backoffMs(attempt: number): number {
-    const base = Math.min(this.retry.maxMs, this.retry.baseMs * 2 ** (attempt - 1));
-    const r = (this.opts.random ?? Math.random)();
-    return Math.round(base / 2 + (base / 2) * r);
-  }
-
-  private sleep(ms: number, signal: AbortSignal): Promise<void> {
-    return new Promise((resolve, reject) => {
-      if (signal.aborted) return reject(aborted());
-      const onAbort = () => {
-        this.opts.clock.clearTimeout(handle);
-        reject(aborted());
-      };
-      const handle = this.opts.clock.setTimeout(() => {
-        signal.removeEventListener('abort', onAbort);
-        resolve();
-      }, ms);
-      signal.addEventListener('abort', onAbort, { once: true });
-    });
-  }
-
-  private async putWithRetry(key: string, body: Uint8Array, md5: string, signal: AbortSignal, result: SyncRunResult, sha256?: string): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      if (signal.aborted) throw aborted();
-      result.bytesSent += body.byteLength;
-      this.set({ bytesSent: result.bytesSent });
-      try {
-        await this.opts.target.put(key, body, { md5Hex: md5, signal, sha256Hex: sha256 ?? sha256Hex(body) });
-        return;
-      } catch (err) {
-        const e = err instanceof SyncError ? err : new SyncError('REJECTED', describeError(err), { cause: err });
-        if (signal.aborted) throw aborted();
-        if (!e.retryable) throw e;
-        if (attempt >= this.retry.attempts) {
-          throw new SyncError(e.reason, `${e.message} (gave up after ${attempt} attempts; the next run tries again)`, { cause: e, ...(e.httpStatus ? { httpStatus: e.httpStatus } : {}) });
-        }
-        const delay = this.backoffMs(attempt);
-        this.opts.logger.warn('upload failed; retrying', { key, attempt, reason: e.reason, error: e.message, retryInMs: delay });
-        this.set({ lastError: { reason: e.reason, message: e.message, at: this.opts.clock.now() } });
-        await this.sleep(delay, signal);
-      }
-    }
-  }
-
-  private async exportAudit(signal: AbortSignal, result: SyncRunResult): Promise<string | null> {
-    const { catalogue, clock, kitId } = this.opts;
-    let exp = this.queue.pendingAuditExport(this.targetId);
-    if (!exp) {
-      const upto = this.queue.auditExportedUpto(this.targetId);
-      const events = catalogue.db
-        .prepare('SELECT id, ts, type, clip_id AS clipId, details, prev_hash AS prevHash, hash FROM audit_events WHERE id > ? ORDER BY id')
-        .all(upto.uptoEvent) as AuditExport['events'];
-      const first = events[0];
-      const last = events[events.length - 1];
-      if (!first || !last) return null;
-      const now = clock.now();
-      const payload: AuditExport = {
-        format: 'vht-kit.audit-export', v: 1, kitId, exportedAt: now, fromId: first.id, uptoId: last.id, prevHash: upto.uptoHash, events,
-      };
-      const body = await encryptTo([this.orgRecipient()], JSON.stringify(payload));
-      exp = this.queue.insertAuditExport({
-        target: this.targetId, key: auditKey(kitId, now), fromEvent: first.id, uptoEvent: last.id, uptoHash: last.hash, body, at: now,
-      });
-    }
-    if (signal.aborted) throw aborted();
-    await this.putWithRetry(exp.key, exp.body, exp.md5, signal, result, exp.sha256);
-    this.queue.confirmAuditExport(exp.id, clock.now());
-    this.opts.logger.info('audit log exported', { key: exp.key, fromEvent: exp.fromEvent, uptoEvent: exp.uptoEvent });
-    return exp.key;
   }
 }

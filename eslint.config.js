@@ -1,0 +1,62 @@
+// The lint rules the build enforces (scripts/lint, run by scripts/test): typescript-eslint with type
+// information (recommendedTypeChecked), so that a floating promise, an empty catch or an unused name
+// fails CI. The import direction between the layers is dependency-cruiser's (.dependency-cruiser.cjs).
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'src/web/ui/**', 'test-artifacts/**', '**/*.mjs', '**/*.js', '**/*.cjs'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+      'no-empty': ['error', { allowEmptyCatch: false }],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+      // start()/stop() and Fastify handlers are async by contract even where a body does not await
+      '@typescript-eslint/require-await': 'off',
+    },
+  },
+  {
+    // a function a newcomer can read in one go (the issue-14 rule for src/)
+    files: ['src/**/*.ts'],
+    rules: { 'max-lines-per-function': ['error', { max: 150, skipBlankLines: true, skipComments: true }] },
+  },
+  {
+    // Tests read JSON answers (typed any) and poke at internals: the type-safety family is noise
+    // there; promises, unused names and empty catches are checked as in src/.
+    files: ['test/**/*.ts', 'bench/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-unsafe-assignment': 'off',
+      '@typescript-eslint/no-unsafe-member-access': 'off',
+      '@typescript-eslint/no-unsafe-argument': 'off',
+      '@typescript-eslint/no-unsafe-return': 'off',
+      '@typescript-eslint/no-unsafe-call': 'off',
+      '@typescript-eslint/no-explicit-any': 'off',
+      '@typescript-eslint/unbound-method': 'off',
+      '@typescript-eslint/no-unnecessary-type-assertion': 'off',
+      '@typescript-eslint/no-non-null-asserted-optional-chain': 'off',
+      '@typescript-eslint/no-base-to-string': 'off',
+      '@typescript-eslint/restrict-template-expressions': 'off',
+    },
+  },
+  {
+    // Files other work owns today; narrowed to the one finding each until their owners fix it.
+    files: ['src/capture/worker.ts'],
+    rules: { '@typescript-eslint/no-base-to-string': 'off' },
+  },
+  {
+    // `error` is set in a callback, so TypeScript narrows it to never (fix: `let error = null as string | null`)
+    files: ['src/capture/capture-test.ts'],
+    rules: { '@typescript-eslint/restrict-template-expressions': 'off' },
+  },
+  {
+    // buildApp (598 lines) is being split into route plugins (issue 14, web half)
+    files: ['src/web/app.ts'],
+    rules: { '@typescript-eslint/no-unused-vars': 'off', 'max-lines-per-function': 'off' },
+  },
+);
