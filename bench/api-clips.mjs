@@ -121,7 +121,17 @@ async function fill(dataDir) {
   raw.close();
   cat.close();
   const dbBytes = statSync(path.join(dataDir, 'catalogue.db')).size;
-  return { clips: CLIPS, cases: CASES, segmentRows, markerRows, stillRows, schemaVersion, dbBytes, fillSeconds: round((performance.now() - t0) / 1000, 1), query };
+  return {
+    clips: CLIPS,
+    cases: CASES,
+    segmentRows,
+    markerRows,
+    stillRows,
+    schemaVersion,
+    dbBytes,
+    fillSeconds: round((performance.now() - t0) / 1000, 1),
+    query,
+  };
 }
 
 /**
@@ -203,7 +213,15 @@ runBench('api-clips', async () => {
 
   const listStats = stats(list.ms, list.bytes);
   const result = {
-    params: { clips: CLIPS, minSeconds: MIN_S, maxSeconds: MAX_S, requests: REQUESTS, warmup: WARMUP, pageSize: pageIds.length, via: 'HTTP keep-alive on 127.0.0.1, one request at a time' },
+    params: {
+      clips: CLIPS,
+      minSeconds: MIN_S,
+      maxSeconds: MAX_S,
+      requests: REQUESTS,
+      warmup: WARMUP,
+      pageSize: pageIds.length,
+      via: 'HTTP keep-alive on 127.0.0.1, one request at a time',
+    },
     machine,
     servicePid: pid,
     catalogue,
@@ -214,6 +232,9 @@ runBench('api-clips', async () => {
     pass: listStats.p95Ms <= TARGET_P95_MS,
   };
   mkdirSync(path.join(REPO, 'bench', 'results'), { recursive: true });
-  writeFileSync(path.join(REPO, 'bench', 'results', 'api-clips.json'), JSON.stringify({ bench: 'api-clips', at: new Date().toISOString(), ...result }, null, 2) + '\n');
+  writeFileSync(
+    path.join(REPO, 'bench', 'results', 'api-clips.json'),
+    JSON.stringify({ bench: 'api-clips', at: new Date().toISOString(), ...result }, null, 2) + '\n',
+  );
   return result;
 });

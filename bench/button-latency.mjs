@@ -46,7 +46,11 @@ await runBench('button-latency', async () => {
   return {
     presses,
     latencyMs: { p50: round(median(latencies), 1), p95: round(p95, 1), max: round(Math.max(...latencies), 1) },
-    commandRoundTripMs: { p50: round(median(roundTrips), 1), p95: round(pct(roundTrips, 95), 1), note: 'includes the simulated 150 ms hold, bounce and the 30 ms debounce' },
+    commandRoundTripMs: {
+      p50: round(median(roundTrips), 1),
+      p95: round(pct(roundTrips, 95), 1),
+      note: 'includes the simulated 150 ms hold, bounce and the 30 ms debounce',
+    },
     target: 'p95 ≤ 50 ms',
     pass: p95 <= 50,
   };

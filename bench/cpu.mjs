@@ -20,8 +20,20 @@
 // ≥ 5 rounds (single rounds vary by ±15 % on a shared VM, so the spread is reported with it).
 // "otherCpuS" is the rest of the machine's busy CPU in the same window (/proc/stat): other load.
 import {
-  cpuSeconds, childPids, log, machineBusySeconds, machineInfo, median, numArg, flagArg, round, runBench, sleep,
-  startService, waitForPreRoll, cleanupAll,
+  cpuSeconds,
+  childPids,
+  log,
+  machineBusySeconds,
+  machineInfo,
+  median,
+  numArg,
+  flagArg,
+  round,
+  runBench,
+  sleep,
+  startService,
+  waitForPreRoll,
+  cleanupAll,
 } from './lib.mjs';
 import { baselineDir, serviceLaunch, startGst } from './gst.mjs';
 
@@ -95,7 +107,9 @@ async function service(round) {
   if (kids.length !== 1 || kids[0] !== svc.workerPid) throw new Error(`the worker changed during the take: ${kids}`);
   take.main = take.perPid[svc.pid];
   take.worker = take.perPid[svc.workerPid];
-  log(`service take: ${take.cpuS} CPU-s in ${take.wallS} s (${take.cpuPerWallS} cores: main ${take.main}, worker ${take.worker}); other load ${take.otherCpuS}`);
+  log(
+    `service take: ${take.cpuS} CPU-s in ${take.wallS} s (${take.cpuPerWallS} cores: main ${take.main}, worker ${take.worker}); other load ${take.otherCpuS}`,
+  );
   const info = await svc.api.get(`/api/clips/${clip.clipId}`);
   const exit = await svc.stop();
   return { armed, take, clip: { id: clip.clipId, durationMs: clip.durationMs, segments: info.segments.length, bytes: info.bytes }, exit };
@@ -111,7 +125,10 @@ runBench('cpu', async () => {
     const base = await baseline('baseline', (l) => l);
     const gop1 = GOP1
       ? await baseline('baseline-gop1', (l) =>
-          l.replace(/key-int-max=\d+/, 'key-int-max=25').replace('next-file=key-unit-event', 'next-file=max-duration max-file-duration=1000000000 max-files=10'))
+          l
+            .replace(/key-int-max=\d+/, 'key-int-max=25')
+            .replace('next-file=key-unit-event', 'next-file=max-duration max-file-duration=1000000000 max-files=10'),
+        )
       : null;
     const svc = svcFirst ?? (await service(r));
     const ratio = svc.take.cpuPerWallS / base.cpuPerWallS;

@@ -77,7 +77,9 @@ runBench('crypto', async () => {
         bigDecryptMBperCpuS: round(BIG / 1e6 / bigDec.cpuS, 1),
         bigDecryptMBperWallS: round(BIG / 1e6 / bigDec.wallS, 1),
       };
-      log(`round ${r + 1} ${name}: encrypt ${FILES} × ${SEGMENT / 1000} KB ${row[name].encryptSegmentsCpuS} CPU-s; decrypt ${row[name].decryptSegmentsMBperCpuS} MB per CPU-s (${row[name].decryptMsPerSegment} ms a segment)`);
+      log(
+        `round ${r + 1} ${name}: encrypt ${FILES} × ${SEGMENT / 1000} KB ${row[name].encryptSegmentsCpuS} CPU-s; decrypt ${row[name].decryptSegmentsMBperCpuS} MB per CPU-s (${row[name].decryptMsPerSegment} ms a segment)`,
+      );
     }
     row.encryptRatio = round(row.native.encryptSegmentsCpuS / row.js.encryptSegmentsCpuS, 3);
     row.decryptSpeedup = round(row.native.decryptSegmentsMBperCpuS / row.js.decryptSegmentsMBperCpuS, 2);
@@ -89,7 +91,11 @@ runBench('crypto', async () => {
     params: { rounds: ROUNDS, files: FILES, segmentBytes: SEGMENT, bigBytes: BIG, recipients: 2 },
     summary: {
       encryptTakeMinuteCpuS: { native: med((r) => r.native.encryptSegmentsCpuS), js: med((r) => r.js.encryptSegmentsCpuS), ratio: med((r) => r.encryptRatio) },
-      decryptSegmentsMBperCpuS: { native: med((r) => r.native.decryptSegmentsMBperCpuS), js: med((r) => r.js.decryptSegmentsMBperCpuS), speedup: med((r) => r.decryptSpeedup) },
+      decryptSegmentsMBperCpuS: {
+        native: med((r) => r.native.decryptSegmentsMBperCpuS),
+        js: med((r) => r.js.decryptSegmentsMBperCpuS),
+        speedup: med((r) => r.decryptSpeedup),
+      },
       decryptSegmentsMBperWallS: { native: med((r) => r.native.decryptSegmentsMBperWallS), js: med((r) => r.js.decryptSegmentsMBperWallS) },
       decryptMsPerSegment: { native: med((r) => r.native.decryptMsPerSegment), js: med((r) => r.js.decryptMsPerSegment) },
       bigDecryptMBperCpuS: { native: med((r) => r.native.bigDecryptMBperCpuS), js: med((r) => r.js.bigDecryptMBperCpuS) },

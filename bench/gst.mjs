@@ -72,7 +72,14 @@ export async function startGst(launch, { name = 'gst' } = {}) {
     if (Date.now() > by) throw new Error(`gst-launch not PLAYING within 15 s:\n${out}`);
     await sleep(50);
   }
-  return { pid: child.pid, stop, output: () => out, get exited() { return exited; } };
+  return {
+    pid: child.pid,
+    stop,
+    output: () => out,
+    get exited() {
+      return exited;
+    },
+  };
 }
 
 /** A RAM dir for the baseline's segment files; removed at exit. */

@@ -40,7 +40,9 @@ await runBench('key-rotation', async () => {
     const rotateMs = performance.now() - t;
     const waitMs = takeAt - asked;
     rounds.push({ makeMsPerKey: makeMs / (N + 1), rotateMsPerKey: rotateMs / N, rotateMs, takeKeyWaitMs: waitMs });
-    log(`round ${r + 1}: make ${round(makeMs / (N + 1), 2)} ms/key, rotate ${round(rotateMs)} ms (${round(rotateMs / N, 2)} ms/key), take key waited ${round(waitMs)} ms`);
+    log(
+      `round ${r + 1}: make ${round(makeMs / (N + 1), 2)} ms/key, rotate ${round(rotateMs)} ms (${round(rotateMs / N, 2)} ms/key), take key waited ${round(waitMs)} ms`,
+    );
   }
   const ratio = median(rounds.map((x) => x.rotateMsPerKey / x.makeMsPerKey));
   const result = {

@@ -250,7 +250,16 @@ export function ramDir(prefix) {
  * of bin/vht-kit (the CPU benches run a "before" build beside the current one); `nodeArgs`: flags
  * for the main process's node (e.g. --cpu-prof).
  */
-export async function startService({ port, capture = {}, name = 'svc', readyTimeoutMs = 30_000, dataDir = null, waitArmed = true, entry = path.join(REPO, 'bin', 'vht-kit'), nodeArgs = [] }) {
+export async function startService({
+  port,
+  capture = {},
+  name = 'svc',
+  readyTimeoutMs = 30_000,
+  dataDir = null,
+  waitArmed = true,
+  entry = path.join(REPO, 'bin', 'vht-kit'),
+  nodeArgs = [],
+}) {
   if (!existsSync(path.join(REPO, 'dist', 'cli.js'))) {
     throw new Error('dist/ is missing: build first (npx tsc -p tsconfig.build.json)');
   }

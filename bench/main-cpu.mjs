@@ -51,11 +51,18 @@ async function measure(variant, entry, port) {
   const clip = await svc.api.get(`/api/clips/${clipId}`);
   const recordedMin = clip.durationMs / 60_000;
   const take = {
-    wallS: round(wallS, 3), mainCpuS: round(mainS, 3), workerCpuS: round(workerS, 3), segments: clip.segments.length,
-    recordedS: round(clip.durationMs / 1000, 2), stopDurationMs: stop.durationMs,
-    mainCpuSPerTakeMin: round(mainS / (wallS / 60), 3), mainCpuSPerRecordedMin: round(mainS / recordedMin, 3),
+    wallS: round(wallS, 3),
+    mainCpuS: round(mainS, 3),
+    workerCpuS: round(workerS, 3),
+    segments: clip.segments.length,
+    recordedS: round(clip.durationMs / 1000, 2),
+    stopDurationMs: stop.durationMs,
+    mainCpuSPerTakeMin: round(mainS / (wallS / 60), 3),
+    mainCpuSPerRecordedMin: round(mainS / recordedMin, 3),
   };
-  log(`${variant}: take main ${take.mainCpuS} CPU-s in ${take.wallS} s (${take.mainCpuSPerTakeMin} per take minute, ${take.mainCpuSPerRecordedMin} per recorded minute), worker ${take.workerCpuS}`);
+  log(
+    `${variant}: take main ${take.mainCpuS} CPU-s in ${take.wallS} s (${take.mainCpuSPerTakeMin} per take minute, ${take.mainCpuSPerRecordedMin} per recorded minute), worker ${take.workerCpuS}`,
+  );
 
   const p0 = cpu(svc.pid);
   const tp = performance.now();
@@ -70,10 +77,17 @@ async function measure(variant, entry, port) {
   const playWallS = (performance.now() - tp) / 1000;
   const playCpuS = cpu(svc.pid) - p0;
   const playback = {
-    requests, plaintextMB: round(bytes / 1e6, 2), wallS: round(playWallS, 3), mbPerS: round(bytes / 1e6 / playWallS, 1),
-    mainCpuS: round(playCpuS, 3), mainCpuSPerMB: round(playCpuS / (bytes / 1e6), 4), msPerSegment: round((playWallS * 1000) / requests, 2),
+    requests,
+    plaintextMB: round(bytes / 1e6, 2),
+    wallS: round(playWallS, 3),
+    mbPerS: round(bytes / 1e6 / playWallS, 1),
+    mainCpuS: round(playCpuS, 3),
+    mainCpuSPerMB: round(playCpuS / (bytes / 1e6), 4),
+    msPerSegment: round((playWallS * 1000) / requests, 2),
   };
-  log(`${variant}: playback ${playback.requests} segments, ${playback.plaintextMB} MB in ${playback.wallS} s (${playback.mbPerS} MB/s, ${playback.mainCpuSPerMB} main CPU-s per MB)`);
+  log(
+    `${variant}: playback ${playback.requests} segments, ${playback.plaintextMB} MB in ${playback.wallS} s (${playback.mbPerS} MB/s, ${playback.mainCpuSPerMB} main CPU-s per MB)`,
+  );
   const exit = await svc.stop();
   return { take, playback, exit };
 }

@@ -19,7 +19,8 @@ runBench('power-cuts', async () => {
   log(`${CUTS} power cuts, seed ${SEED}`);
   const t0 = Date.now();
   const r = spawnSync('npx', ['vitest', 'run', 'test/power-cuts.e2e.test.ts'], {
-    cwd: REPO, stdio: ['ignore', 'inherit', 'inherit'],
+    cwd: REPO,
+    stdio: ['ignore', 'inherit', 'inherit'],
     env: { ...process.env, VHT_POWER_CUTS: String(CUTS), VHT_POWER_CUTS_SEED: String(SEED), VHT_POWER_CUTS_OUT: out },
   });
   const run = JSON.parse(readFileSync(out, 'utf8'));
@@ -31,14 +32,18 @@ runBench('power-cuts', async () => {
   }
   return {
     pass: r.status === 0,
-    cuts: run.cuts, seed: run.seed, minutes: round((Date.now() - t0) / 60_000, 1),
+    cuts: run.cuts,
+    seed: run.seed,
+    minutes: round((Date.now() - t0) / 60_000, 1),
     outcomes: byPhase,
     lostMs: { n: lost.length, median: lost.length ? median(lost) : null, max: lost.length ? Math.max(...lost) : null },
     notPlayable: run.results.filter((x) => (x.clip === 'complete' || x.clip === 'recovered') && x.hasVideo !== true).length,
     tempFiles: run.results.reduce((a, x) => a + x.tempFiles, 0),
     unfinished: run.results.reduce((a, x) => a + x.unfinished, 0),
     emptyClips: run.results.reduce((a, x) => a + x.empty, 0),
-    auditRecovered: run.recovered, auditDropped: run.dropped,
-    machine: machineInfo(), code: codeInfo(),
+    auditRecovered: run.recovered,
+    auditDropped: run.dropped,
+    machine: machineInfo(),
+    code: codeInfo(),
   };
 });

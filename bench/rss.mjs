@@ -12,9 +12,7 @@
 // sum of RSS because both processes map the same node binary). VmRSS and PSS are reported beside
 // it. The warm-up (5 min) and the take (20 min) are long enough to show the plateau; the
 // least-squares slope after the warm-up (MB per 10 min) is the trend check.
-import {
-  childPids, log, machineInfo, mean, numArg, procPss, procStatus, round, runBench, sleep, startService, waitForPreRoll,
-} from './lib.mjs';
+import { childPids, log, machineInfo, mean, numArg, procPss, procStatus, round, runBench, sleep, startService, waitForPreRoll } from './lib.mjs';
 
 const SECONDS = numArg('seconds', 1200);
 const INTERVAL = numArg('interval', 5);
@@ -50,9 +48,18 @@ runBench('rss', async () => {
     const wp = procPss(workerPid);
     if (!m || !w || !mp || !wp) throw new Error(`a process is gone at t=${t}s`);
     samples.push({
-      t, mainMB: round(m.rss / MB, 2), workerMB: round(w.rss / MB, 2), sumMB: round((m.rss + w.rss) / MB, 2),
-      mainAnonMB: round(m.rssAnon / MB, 2), workerAnonMB: round(w.rssAnon / MB, 2), mainThreads: m.threads, workerThreads: w.threads,
-      mainPssMB: round(mp.pss / MB, 2), workerPssMB: round(wp.pss / MB, 2), mainPssAnonMB: round(mp.pssAnon / MB, 2), workerPssAnonMB: round(wp.pssAnon / MB, 2),
+      t,
+      mainMB: round(m.rss / MB, 2),
+      workerMB: round(w.rss / MB, 2),
+      sumMB: round((m.rss + w.rss) / MB, 2),
+      mainAnonMB: round(m.rssAnon / MB, 2),
+      workerAnonMB: round(w.rssAnon / MB, 2),
+      mainThreads: m.threads,
+      workerThreads: w.threads,
+      mainPssMB: round(mp.pss / MB, 2),
+      workerPssMB: round(wp.pss / MB, 2),
+      mainPssAnonMB: round(mp.pssAnon / MB, 2),
+      workerPssAnonMB: round(wp.pssAnon / MB, 2),
     });
   };
   const t0 = Date.now();
@@ -63,7 +70,9 @@ runBench('rss', async () => {
     sample(i * INTERVAL);
     if (i % Math.round(60 / INTERVAL) === 0) {
       const s = samples[samples.length - 1];
-      log(`t=${s.t}s main ${s.mainMB} MB (anon ${s.mainAnonMB}, ${s.mainThreads} threads), worker ${s.workerMB} MB (anon ${s.workerAnonMB}, ${s.workerThreads} threads)`);
+      log(
+        `t=${s.t}s main ${s.mainMB} MB (anon ${s.mainAnonMB}, ${s.mainThreads} threads), worker ${s.workerMB} MB (anon ${s.workerAnonMB}, ${s.workerThreads} threads)`,
+      );
     }
   }
   const stop = await svc.api.post('/api/recording/stop');
@@ -82,7 +91,19 @@ runBench('rss', async () => {
     s.sumAnonMB = round(s.mainAnonMB + s.workerAnonMB, 2);
     s.sumPssMB = round(s.mainPssMB + s.workerPssMB, 2);
   }
-  const keys = ['mainMB', 'workerMB', 'sumMB', 'mainAnonMB', 'workerAnonMB', 'sumAnonMB', 'mainPssMB', 'workerPssMB', 'sumPssMB', 'mainPssAnonMB', 'workerPssAnonMB'];
+  const keys = [
+    'mainMB',
+    'workerMB',
+    'sumMB',
+    'mainAnonMB',
+    'workerAnonMB',
+    'sumAnonMB',
+    'mainPssMB',
+    'workerPssMB',
+    'sumPssMB',
+    'mainPssAnonMB',
+    'workerPssAnonMB',
+  ];
   for (const k of keys) {
     const name = k.replace('MB', '');
     drift[name] = {
@@ -99,12 +120,20 @@ runBench('rss', async () => {
       maxMB: Math.max(...after.map((s) => s[k])),
     };
   }
-  log(`RssAnon drift main ${drift.mainAnon.driftMB} MB, worker ${drift.workerAnon.driftMB} MB, sum ${drift.sumAnon.driftMB} MB (VmRSS sum ${drift.sum.driftMB}, PSS sum ${drift.sumPss.driftMB})`);
+  log(
+    `RssAnon drift main ${drift.mainAnon.driftMB} MB, worker ${drift.workerAnon.driftMB} MB, sum ${drift.sumAnon.driftMB} MB (VmRSS sum ${drift.sum.driftMB}, PSS sum ${drift.sumPss.driftMB})`,
+  );
   return {
     machine,
     params: {
-      seconds: SECONDS, intervalS: INTERVAL, warmupS: WARMUP, firstWindow: [WARMUP, WARMUP + 60], lastWindow: [SECONDS - 60, SECONDS],
-      first5Window: [WARMUP, WARMUP + 300], last5Window: [SECONDS - 300, SECONDS], mb: '10^6 bytes',
+      seconds: SECONDS,
+      intervalS: INTERVAL,
+      warmupS: WARMUP,
+      firstWindow: [WARMUP, WARMUP + 60],
+      lastWindow: [SECONDS - 60, SECONDS],
+      first5Window: [WARMUP, WARMUP + 300],
+      last5Window: [SECONDS - 300, SECONDS],
+      mb: '10^6 bytes',
     },
     target: { driftMB: TARGET_MB, on: 'RssAnon of main, worker and their sum' },
     clip: { id: clipId, durationMs: stop.durationMs },

@@ -35,8 +35,14 @@ runBench('stop-race', async () => {
   const { config } = loadConfig({
     file: null,
     env: {
-      VHT_KIT_DATA_DIR: path.join(dir, 'data'), VHT_KIT_RING_DIR: ring, VHT_KIT_PORT: String(numArg('port', 18240)),
-      VHT_KIT_HOST: '127.0.0.1', VHT_KIT_PIN: '1234', VHT_KIT_PROFILE: 'sim', VHT_KIT_LOG_LEVEL: 'warn', VHT_KIT_PREROLL_SECONDS: '0',
+      VHT_KIT_DATA_DIR: path.join(dir, 'data'),
+      VHT_KIT_RING_DIR: ring,
+      VHT_KIT_PORT: String(numArg('port', 18240)),
+      VHT_KIT_HOST: '127.0.0.1',
+      VHT_KIT_PIN: '1234',
+      VHT_KIT_PROFILE: 'sim',
+      VHT_KIT_LOG_LEVEL: 'warn',
+      VHT_KIT_PREROLL_SECONDS: '0',
     },
   });
   // The kit prints a note on stdout at its first start; keep stdout for the JSON summary.

@@ -68,10 +68,12 @@ function page(html) {
     return { url: u, bytes: buf.length, gzip: gzipSync(buf, { level: 9 }).length };
   });
   const total = files.reduce((a, f) => a + f.gzip, 0);
-  const lazyFiles = [...lazy].filter((u) => !urls.js.has(u)).map((u) => {
-    const buf = readFileSync(file(u));
-    return { url: u, bytes: buf.length, gzip: gzipSync(buf, { level: 9 }).length };
-  });
+  const lazyFiles = [...lazy]
+    .filter((u) => !urls.js.has(u))
+    .map((u) => {
+      const buf = readFileSync(file(u));
+      return { url: u, bytes: buf.length, gzip: gzipSync(buf, { level: 9 }).length };
+    });
   return { html, files, initialGzipBytes: total, lazy: lazyFiles };
 }
 

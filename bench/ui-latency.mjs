@@ -15,8 +15,14 @@ import { chromium } from 'playwright-core';
 import { REPO, PIN, log, machineInfo, median, numArg, onCleanup, round, runBench, sleep, startService } from './lib.mjs';
 
 const ARGS = [
-  '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--autoplay-policy=no-user-gesture-required',
 ];
 
 function pct(xs, p) {
@@ -38,7 +44,11 @@ function outArg() {
 async function pageApi(page, method, url, body) {
   return page.evaluate(
     async ([method, url, body]) => {
-      const csrf = document.cookie.split(';').map((c) => c.trim().split('=')).find(([k]) => k === 'vht_csrf')?.[1] ?? '';
+      const csrf =
+        document.cookie
+          .split(';')
+          .map((c) => c.trim().split('='))
+          .find(([k]) => k === 'vht_csrf')?.[1] ?? '';
       const headers = { 'x-csrf-token': decodeURIComponent(csrf) };
       if (body !== undefined) headers['content-type'] = 'application/json';
       const r = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
@@ -66,7 +76,8 @@ await runBench('ui-latency', async () => {
   await phone.click('form.login button[type=submit]');
   await phone.waitForSelector('[data-testid=start]', { timeout: 15_000 });
   await pageApi(phone, 'POST', '/api/cases', {
-    code: 'BM-0001', trajectory: (await pageApi(phone, 'GET', '/api/config/ui')).trajectories[0],
+    code: 'BM-0001',
+    trajectory: (await pageApi(phone, 'GET', '/api/config/ui')).trajectories[0],
     consent: { recording: true, review: true, supervision: false, training: false },
   });
 
@@ -80,7 +91,12 @@ await runBench('ui-latency', async () => {
     await pageApi(phone, 'POST', '/api/recording/start', { caseCode: 'BM-0001' });
     await sleep(3000);
     const r = await phone.evaluate(async () => {
-      const csrf = decodeURIComponent(document.cookie.split(';').map((c) => c.trim().split('=')).find(([k]) => k === 'vht_csrf')?.[1] ?? '');
+      const csrf = decodeURIComponent(
+        document.cookie
+          .split(';')
+          .map((c) => c.trim().split('='))
+          .find(([k]) => k === 'vht_csrf')?.[1] ?? '',
+      );
       const old = document.querySelector('[data-testid="player-video"]');
       const t0 = performance.now();
       const res = await fetch('/api/recording/stop', { method: 'POST', headers: { 'content-type': 'application/json', 'x-csrf-token': csrf }, body: '{}' });
@@ -138,7 +154,11 @@ await runBench('ui-latency', async () => {
       await sleep(20);
       after = await count();
       // a pause sends two commands (pause, then the exact time); let both arrive
-      if (after > before && !(id === 'play' && after - before < 2 && (await phone.evaluate(() => document.querySelector('[data-testid="player-video"]').paused)))) break;
+      if (
+        after > before &&
+        !(id === 'play' && after - before < 2 && (await phone.evaluate(() => document.querySelector('[data-testid="player-video"]').paused)))
+      )
+        break;
     }
     sentCommands += Math.max(1, after - before);
     await sleep(80);

@@ -28,9 +28,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import {
-  cpuSeconds, flagArg, log, machineInfo, median, numArg, onCleanup, REPO, round, runBench, tempDir,
-} from './lib.mjs';
+import { cpuSeconds, flagArg, log, machineInfo, median, numArg, onCleanup, REPO, round, runBench, tempDir } from './lib.mjs';
 
 const run = promisify(execFile);
 const GB = numArg('gb', 1);
@@ -48,11 +46,12 @@ const KIT = 'kit-bench';
 const dist = (p) => import(path.join(REPO, 'dist', p));
 
 async function freeBlock(n) {
-  const free = (p) => new Promise((resolve) => {
-    const s = net.createServer();
-    s.once('error', () => resolve(false));
-    s.listen(p, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
+  const free = (p) =>
+    new Promise((resolve) => {
+      const s = net.createServer();
+      s.once('error', () => resolve(false));
+      s.listen(p, '127.0.0.1', () => s.close(() => resolve(true)));
+    });
   for (let i = 0; i < 50; i++) {
     const base = 30000 + Math.floor(Math.random() * 5000);
     let ok = true;
@@ -78,7 +77,9 @@ class Swift {
   }
   pids() {
     const runDir = path.join(this.dir, 'run');
-    return readdirSync(runDir).filter((f) => f.endsWith('.pid')).map((f) => Number(readFileSync(path.join(runDir, f), 'utf8')));
+    return readdirSync(runDir)
+      .filter((f) => f.endsWith('.pid'))
+      .map((f) => Number(readFileSync(path.join(runDir, f), 'utf8')));
   }
   cpu() {
     return this.pids().reduce((a, p) => a + (cpuSeconds(p) ?? 0), 0);
@@ -171,12 +172,26 @@ async function ours(kit, { endpoint, prefix, concurrency, retry, onProgress }) {
   const { S3Target } = await dist('sync/targets.js');
   const { systemClock } = await dist('core/clock.js');
   const target = new S3Target({
-    endpoint, region: 'us-east-1', bucket: BUCKET, prefix, accessKeyId: 'test:writer', secretAccessKey: 'writing',
-    maxSockets: Math.max(2, concurrency), clock: systemClock,
+    endpoint,
+    region: 'us-east-1',
+    bucket: BUCKET,
+    prefix,
+    accessKeyId: 'test:writer',
+    secretAccessKey: 'writing',
+    maxSockets: Math.max(2, concurrency),
+    clock: systemClock,
   });
   const svc = new SyncService({
-    catalogue: kit.catalogue, clips: kit.store, target, kitId: KIT, orgRecipient: kit.org.recipient, clock: systemClock,
-    logger: kit.logger, concurrency, exportAudit: false, retry: retry ?? { attempts: 6, baseMs: 500, maxMs: 5000 },
+    catalogue: kit.catalogue,
+    clips: kit.store,
+    target,
+    kitId: KIT,
+    orgRecipient: kit.org.recipient,
+    clock: systemClock,
+    logger: kit.logger,
+    concurrency,
+    exportAudit: false,
+    retry: retry ?? { attempts: 6, baseMs: 500, maxMs: 5000 },
   });
   if (onProgress) svc.on('progress', onProgress);
   return svc;
@@ -201,17 +216,24 @@ async function measureOurs(kit, swift, prefix) {
   svc.close();
   if (r.error) throw new Error(`our upload failed: ${r.error.message}`);
   return {
-    wallS: round(wall, 2), mbPerS: round(kit.bytes / 1e6 / wall, 1), cpuS: round((cpu.user + cpu.system) / 1e6, 2),
-    swiftCpuS: round(swiftCpu, 2), bytesSent: r.bytesSent,
+    wallS: round(wall, 2),
+    mbPerS: round(kit.bytes / 1e6 / wall, 1),
+    cpuS: round((cpu.user + cpu.system) / 1e6, 2),
+    swiftCpuS: round(swiftCpu, 2),
+    bytesSent: r.bytesSent,
   };
 }
 
 async function measureRclone(kit, swift, prefix) {
   const env = {
     ...process.env,
-    RCLONE_CONFIG_BENCH_TYPE: 's3', RCLONE_CONFIG_BENCH_PROVIDER: 'Other', RCLONE_CONFIG_BENCH_ENDPOINT: swift.endpoint,
-    RCLONE_CONFIG_BENCH_ACCESS_KEY_ID: 'test:tester', RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY: 'testing',
-    RCLONE_CONFIG_BENCH_REGION: 'us-east-1', RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE: 'true',
+    RCLONE_CONFIG_BENCH_TYPE: 's3',
+    RCLONE_CONFIG_BENCH_PROVIDER: 'Other',
+    RCLONE_CONFIG_BENCH_ENDPOINT: swift.endpoint,
+    RCLONE_CONFIG_BENCH_ACCESS_KEY_ID: 'test:tester',
+    RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY: 'testing',
+    RCLONE_CONFIG_BENCH_REGION: 'us-east-1',
+    RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE: 'true',
   };
   delete env.AWS_CA_BUNDLE; // rclone cannot apply a CA bundle to its transport (and the endpoint is http)
   const src = path.join(kit.dataDir, 'clips');
@@ -242,10 +264,15 @@ async function cutRun(kit, swift, relay, prefix, concurrency, cut) {
   relay.forwarded = 0;
   let kill = null;
   const svc = await ours(kit, {
-    endpoint: `http://127.0.0.1:${relay.port}`, prefix, concurrency, retry: { attempts: 3, baseMs: 200, maxMs: 1000 },
-    onProgress: cut ? (p) => {
-      if (!kill && p.bytesTotal > 0 && p.bytesDone >= p.bytesTotal * 0.4) kill = swift.stop(true);
-    } : undefined,
+    endpoint: `http://127.0.0.1:${relay.port}`,
+    prefix,
+    concurrency,
+    retry: { attempts: 3, baseMs: 200, maxMs: 1000 },
+    onProgress: cut
+      ? (p) => {
+          if (!kill && p.bytesTotal > 0 && p.bytesDone >= p.bytesTotal * 0.4) kill = swift.stop(true);
+        }
+      : undefined,
   });
   const r1 = await svc.runOnce();
   let r2 = null;
@@ -271,13 +298,20 @@ runBench('upload', async () => {
   // bucket + write-only ACL for the kit's key
   const { S3Client, CreateBucketCommand } = await import('@aws-sdk/client-s3');
   const admin = new S3Client({
-    endpoint: swift.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'test:tester', secretAccessKey: 'testing' },
-    requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED',
+    endpoint: swift.endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'test:tester', secretAccessKey: 'testing' },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
   });
   await admin.send(new CreateBucketCommand({ Bucket: BUCKET }));
   admin.destroy();
   const auth = await fetch(`${swift.endpoint}/auth/v1.0`, { headers: { 'X-Auth-User': 'test:tester', 'X-Auth-Key': 'testing' } });
-  await fetch(`${auth.headers.get('x-storage-url')}/${BUCKET}`, { method: 'POST', headers: { 'X-Auth-Token': auth.headers.get('x-auth-token'), 'X-Container-Write': 'test:writer' } });
+  await fetch(`${auth.headers.get('x-storage-url')}/${BUCKET}`, {
+    method: 'POST',
+    headers: { 'X-Auth-Token': auth.headers.get('x-auth-token'), 'X-Container-Write': 'test:writer' },
+  });
 
   const segBytes = SEG_KB * 1024;
   const perClip = Math.max(1, Math.round((GB * 1e9) / segBytes / CLIPS));
@@ -319,8 +353,11 @@ runBench('upload', async () => {
     const cut = await cutRun(cutKit, swift, relay, `cut-${c}`, c, true);
     const resent = cut.forwarded - clean.forwarded;
     cuts[`concurrency${c}`] = {
-      cleanBytesOnWire: clean.forwarded, cutBytesOnWire: cut.forwarded, resentBytes: resent,
-      resentSegments: round(resent / (cutKit.bytes / cutKit.objects), 2), attemptedBodyBytesOver: cut.bytesSent - clean.bytesSent,
+      cleanBytesOnWire: clean.forwarded,
+      cutBytesOnWire: cut.forwarded,
+      resentBytes: resent,
+      resentSegments: round(resent / (cutKit.bytes / cutKit.objects), 2),
+      attemptedBodyBytesOver: cut.bytesSent - clean.bytesSent,
       firstRunError: cut.firstRunError,
     };
     log(`  concurrency ${c}: ${JSON.stringify(cuts[`concurrency${c}`])}`);
@@ -333,7 +370,17 @@ runBench('upload', async () => {
   const resentDefault = cuts[`concurrency${CONCURRENCY}`].resentSegments;
   return {
     machine,
-    params: { gb: GB, segmentKiB: SEG_KB, clips: CLIPS, segments: kit.objects, bytes: kit.bytes, concurrency: CONCURRENCY, rcloneTransfers: TRANSFERS, rounds: ROUNDS, cutSegments: cutKit.objects },
+    params: {
+      gb: GB,
+      segmentKiB: SEG_KB,
+      clips: CLIPS,
+      segments: kit.objects,
+      bytes: kit.bytes,
+      concurrency: CONCURRENCY,
+      rcloneTransfers: TRANSFERS,
+      rounds: ROUNDS,
+      cutSegments: cutKit.objects,
+    },
     ours: { runs: oursRuns, medianMBps: oursMb, cpuSecondsPerGB: round(median(oursRuns.map((x) => x.cpuS)) / (kit.bytes / 1e9), 2) },
     rclone: NO_RCLONE ? null : { runs: rcloneRuns, medianMBps: rcloneMb, cpuSecondsPerGB: round(median(rcloneRuns.map((x) => x.cpuS)) / (kit.bytes / 1e9), 2) },
     throughputRatio: ratio,

@@ -41,8 +41,12 @@ export interface EnrolArgs {
  */
 export async function enrol(args: EnrolArgs, logger: Logger): Promise<{ dataDir: string; reenrolled: boolean; tls: { cert: string; action: string } }> {
   // A kit enrolled before PINs of 6 digits keeps its PIN until it is changed (re-enrolment with the same PIN).
-  for (const [flag, pin] of [['--trainer-pin', args.trainerPin], ['--current-pin', args.currentPin]] as const) {
-    if (pin !== undefined && !/^[0-9]{4,12}$/.test(pin)) throw new AppError('VALIDATION', `${flag}: 4 to 12 digits (got ${pin.length} characters)`, { field: flag });
+  for (const [flag, pin] of [
+    ['--trainer-pin', args.trainerPin],
+    ['--current-pin', args.currentPin],
+  ] as const) {
+    if (pin !== undefined && !/^[0-9]{4,12}$/.test(pin))
+      throw new AppError('VALIDATION', `${flag}: 4 to 12 digits (got ${pin.length} characters)`, { field: flag });
   }
   const doc = existsSync(args.configFile) ? ((YAML.parse(readFileSync(args.configFile, 'utf8')) as Record<string, unknown> | null) ?? {}) : {};
   doc.kitId = args.kitId;
@@ -52,7 +56,7 @@ export async function enrol(args: EnrolArgs, logger: Logger): Promise<{ dataDir:
   if (args.sync && Object.keys(args.sync).length) {
     const cur = (typeof doc.sync === 'object' && doc.sync !== null ? doc.sync : {}) as Record<string, unknown>;
     for (const [k, v] of Object.entries(args.sync)) {
-      cur[k] = typeof v === 'object' && v !== null && typeof cur[k] === 'object' && cur[k] !== null ? { ...(cur[k]), ...(v) } : v;
+      cur[k] = typeof v === 'object' && v !== null && typeof cur[k] === 'object' && cur[k] !== null ? { ...cur[k], ...v } : v;
     }
     doc.sync = cur;
   }

@@ -114,7 +114,10 @@ async function captureTest(profiles: string | undefined, seconds: string | undef
     throw new AppError('VALIDATION', `--seconds must be 3 to 120 (got ${JSON.stringify(seconds)})`, { field: '--seconds' });
   }
   const report = await runCaptureTestCommand(config, {
-    profiles: list as Profile[], seconds: secs, clock: systemClock, logger: createLogger({ level: 'warn' }),
+    profiles: list as Profile[],
+    seconds: secs,
+    clock: systemClock,
+    logger: createLogger({ level: 'warn' }),
     write: (line) => process.stdout.write(`${line}\n`),
   });
   process.exitCode = report.recommended ? 0 : 1;
@@ -122,9 +125,16 @@ async function captureTest(profiles: string | undefined, seconds: string | undef
 
 /** The sync settings given to `vht-kit enrol`, as a config fragment. */
 function syncFlags(values: Record<string, string | boolean | undefined>): Record<string, unknown> {
-  const str = (k: string) => (typeof values[k] === 'string' ? (values[k]) : undefined);
+  const str = (k: string) => (typeof values[k] === 'string' ? values[k] : undefined);
   const s3: Record<string, string> = {};
-  for (const [flag, key] of [['s3-endpoint', 'endpoint'], ['s3-region', 'region'], ['s3-bucket', 'bucket'], ['s3-prefix', 'prefix'], ['s3-access-key-id', 'accessKeyId'], ['s3-secret-access-key', 'secretAccessKey']] as const) {
+  for (const [flag, key] of [
+    ['s3-endpoint', 'endpoint'],
+    ['s3-region', 'region'],
+    ['s3-bucket', 'bucket'],
+    ['s3-prefix', 'prefix'],
+    ['s3-access-key-id', 'accessKeyId'],
+    ['s3-secret-access-key', 'secretAccessKey'],
+  ] as const) {
     const v = str(flag);
     if (v !== undefined) s3[key] = v;
   }
@@ -222,19 +232,25 @@ async function main(argv: string[]): Promise<void> {
       if (values.list) {
         const clips = await listClips(from, values.identity ? { identityFile: values.identity } : {});
         for (const c of clips) {
-          process.stdout.write(`${c.kitId}\t${c.clipId}${c.durationMs !== undefined ? `\t${(c.durationMs / 1000).toFixed(1)} s\t${c.caseCode ?? ''}\t${c.markers ?? 0} markers` : ''}\n`);
+          process.stdout.write(
+            `${c.kitId}\t${c.clipId}${c.durationMs !== undefined ? `\t${(c.durationMs / 1000).toFixed(1)} s\t${c.caseCode ?? ''}\t${c.markers ?? 0} markers` : ''}\n`,
+          );
         }
         process.stderr.write(`${clips.length} clip(s) in ${from}\n`);
         return;
       }
       const r = await exportClip({ identityFile: need(values, 'identity'), from, clipId: need(values, 'clip'), out: need(values, 'out') });
-      process.stdout.write(`${r.mp4} (${(r.durationMs / 1000).toFixed(1)} s, ${r.segments} segments verified${r.hasAudio ? ', with sound' : ''})\n${r.csv}\n${r.eaf}\n${r.stills.map((f) => `${f}\n`).join('')}`);
+      process.stdout.write(
+        `${r.mp4} (${(r.durationMs / 1000).toFixed(1)} s, ${r.segments} segments verified${r.hasAudio ? ', with sound' : ''})\n${r.csv}\n${r.eaf}\n${r.stills.map((f) => `${f}\n`).join('')}`,
+      );
       return;
     }
     case 'press': {
       const { config } = loadConfig();
       const r = (await sendControl(controlSocketPath(config.dataDir), { cmd: 'press', long: values.long === true }, 15_000)) as {
-        before: string; after: string; clipId: string | null;
+        before: string;
+        after: string;
+        clipId: string | null;
       };
       process.stdout.write(`${values.long ? 'long' : 'short'} press: ${r.before} → ${r.after}${r.clipId ? ` (clip ${r.clipId})` : ''}\n`);
       return;

@@ -83,8 +83,13 @@ export async function runCaptureTestCommand(config: Config, run: CaptureTestRun)
   try {
     for (const c of candidates) {
       const r = await runCaptureTest(c, {
-        ramDir: ringDirFor(config), seconds, fps: cap.fps, segmentMs: cap.segmentMs,
-        playingTimeoutMs: cap.playingTimeoutMs, clock: run.clock, logger: run.logger,
+        ramDir: ringDirFor(config),
+        seconds,
+        fps: cap.fps,
+        segmentMs: cap.segmentMs,
+        playingTimeoutMs: cap.playingTimeoutMs,
+        clock: run.clock,
+        logger: run.logger,
       });
       report.results.push(r);
       run.write(formatResult(r));
@@ -150,7 +155,9 @@ export function formatResult(r: CaptureTestResult): string {
   const parts: string[] = [];
   if (r.frames) parts.push(`frames ${r.frames.delivered}/${r.frames.expected} (${pct(r.frames.ratio)})`);
   if (r.keyframeIntervalMs) {
-    parts.push(`keyframes every ${r.keyframeIntervalMs.mean} ms (max ${r.keyframeIntervalMs.max}; ${r.cutsForceKeyframes ? 'cuts force them' : "the camera's own GOP: cuts wait for it"})`);
+    parts.push(
+      `keyframes every ${r.keyframeIntervalMs.mean} ms (max ${r.keyframeIntervalMs.max}; ${r.cutsForceKeyframes ? 'cuts force them' : "the camera's own GOP: cuts wait for it"})`,
+    );
   }
   if (r.segmentMs) parts.push(`segments ${r.segmentMs.mean}±${r.segmentMs.spread} ms (${r.segmentMs.min}-${r.segmentMs.max})`);
   if (r.cpu) parts.push(`CPU ${r.cpu.percentOfCore} % of a core (${r.cpu.cores} cores)`);

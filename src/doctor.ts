@@ -18,7 +18,12 @@ async function tlsCheck(config: Config, profile: string): Promise<Check> {
   // On the sim profile (development, tests) plain HTTP is fine; a real kit needs HTTPS.
   const dev = profile === 'sim';
   if (config.http.tls === 'off') {
-    return { name: 'https', ok: dev, detail: 'http.tls is off: the web app is plain HTTP', ...(dev ? {} : { fix: 'set http.tls: auto or on (off is for development only)' }) };
+    return {
+      name: 'https',
+      ok: dev,
+      detail: 'http.tls is off: the web app is plain HTTP',
+      ...(dev ? {} : { fix: 'set http.tls: auto or on (off is for development only)' }),
+    };
   }
   const files = tlsFiles(config.dataDir, config.http);
   if (!existsSync(files.cert) || !existsSync(files.key)) {
@@ -26,7 +31,7 @@ async function tlsCheck(config: Config, profile: string): Promise<Check> {
       name: 'https',
       ok: config.http.tls === 'auto' && dev,
       detail: `no certificate at ${files.cert}: the web app ${config.http.tls === 'on' ? 'will not start' : 'runs on plain HTTP'}`,
-      fix: 'run `vht-kit enrol` (makes the kit\'s certificate), or give the organisation CA\'s with --tls-cert/--tls-key',
+      fix: "run `vht-kit enrol` (makes the kit's certificate), or give the organisation CA's with --tls-cert/--tls-key",
     };
   }
   try {
@@ -38,7 +43,7 @@ async function tlsCheck(config: Config, profile: string): Promise<Check> {
     return {
       name: 'https',
       ok,
-      detail: `${files.cert}: ${info.selfSigned ? 'the kit\'s own certificate' : 'issued by the organisation\'s CA'}, valid ${days} more days, for ${info.sans.join(' ')}${missing.length ? `; not for ${missing.join(' ')}` : ''}`,
+      detail: `${files.cert}: ${info.selfSigned ? "the kit's own certificate" : "issued by the organisation's CA"}, valid ${days} more days, for ${info.sans.join(' ')}${missing.length ? `; not for ${missing.join(' ')}` : ''}`,
       ...(ok ? {} : { fix: 're-enrol the kit (`vht-kit enrol … --current-pin`) to renew the certificate, or give a new one with --tls-cert/--tls-key' }),
     };
   } catch (err) {
@@ -81,13 +86,22 @@ export async function runDoctor(config: Config, opts: { system?: HealthSystem } 
   const missing = spec.elements.filter((el) => !gstElementExists(el));
   const inspect = spawnSync('gst-inspect-1.0', ['--version']);
   if (inspect.error) {
-    checks.push({ name: 'gstreamer', ok: false, detail: 'gst-inspect-1.0 not found', fix: 'apt-get install gstreamer1.0-tools gstreamer1.0-plugins-{base,good,bad,ugly} gstreamer1.0-libav' });
+    checks.push({
+      name: 'gstreamer',
+      ok: false,
+      detail: 'gst-inspect-1.0 not found',
+      fix: 'apt-get install gstreamer1.0-tools gstreamer1.0-plugins-{base,good,bad,ugly} gstreamer1.0-libav',
+    });
   } else {
     checks.push({
       name: 'gstreamer elements',
       ok: missing.length === 0,
       detail: missing.length === 0 ? `all ${spec.elements.length} elements of the ${profile} profile present` : `missing: ${missing.join(', ')}`,
-      ...(missing.length ? { fix: 'apt-get install gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-x' } : {}),
+      ...(missing.length
+        ? {
+            fix: 'apt-get install gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-x',
+          }
+        : {}),
     });
   }
 
@@ -116,7 +130,12 @@ export async function runDoctor(config: Config, opts: { system?: HealthSystem } 
       ...(info.usableBytes > 0 ? {} : { fix: 'free space on the data dir, or lower storage.reserveMB' }),
     });
   } catch (err) {
-    checks.push({ name: 'storage', ok: false, detail: `cannot read free space of ${config.dataDir}: ${(err as Error).message}`, fix: 'check dataDir (VHT_KIT_DATA_DIR)' });
+    checks.push({
+      name: 'storage',
+      ok: false,
+      detail: `cannot read free space of ${config.dataDir}: ${(err as Error).message}`,
+      fix: 'check dataDir (VHT_KIT_DATA_DIR)',
+    });
   }
 
   const devices = deviceConfigFor(config, profile);
@@ -180,7 +199,12 @@ export async function runDoctor(config: Config, opts: { system?: HealthSystem } 
   } else if (profile === 'sim') {
     checks.push({ name: 'organisation key', ok: true, detail: `none enrolled; sim profile uses a demo identity at ${demoOrgKeyPath(config.dataDir)}` });
   } else {
-    checks.push({ name: 'organisation key', ok: false, detail: 'no organisation recipient', fix: 'set keys.orgRecipient (VHT_KIT_ORG_RECIPIENT) to the age1… recipient from `vht-kit keygen`' });
+    checks.push({
+      name: 'organisation key',
+      ok: false,
+      detail: 'no organisation recipient',
+      fix: 'set keys.orgRecipient (VHT_KIT_ORG_RECIPIENT) to the age1… recipient from `vht-kit keygen`',
+    });
   }
   const sealed = existsSync(path.join(config.dataDir, 'keys', 'playback.sealed.json'));
   checks.push({

@@ -338,7 +338,10 @@ function buildWeb(
  * recovered clips, and those that never got a segment are dropped (both audited). Returns how many
  * clips were recovered and the ids of the dropped ones (their keys go once the keys are loaded).
  */
-function recoverStore(deps: { capture: CaptureSupervisor; catalogue: Catalogue; clips: ClipStore; privacy: Privacy; clock: Clock; logger: Logger }): { recovered: number; dropped: string[] } {
+function recoverStore(deps: { capture: CaptureSupervisor; catalogue: Catalogue; clips: ClipStore; privacy: Privacy; clock: Clock; logger: Logger }): {
+  recovered: number;
+  dropped: string[];
+} {
   const { capture, catalogue, clips, privacy, clock, logger } = deps;
   const discarded = capture.discardLeftovers();
   if (discarded > 0) logger.warn('discarded plaintext leftovers in the RAM ring', { files: discarded });

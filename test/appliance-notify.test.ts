@@ -101,7 +101,10 @@ describe('systemd notify protocol (harness socket, real service)', () => {
     // READY=1 must come after HTTP answers: probe /healthz the moment it arrives.
     const probe = (async () => {
       const ready = await sock.waitFor('READY', 30_000);
-      const health = await fetch(`${svc.url}/healthz`).then((r) => r.status, () => 0);
+      const health = await fetch(`${svc.url}/healthz`).then(
+        (r) => r.status,
+        () => 0,
+      );
       return { ready, health };
     })();
     await svc.start();

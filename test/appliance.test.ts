@@ -1,5 +1,18 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  cpSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -78,8 +91,7 @@ describe('systemd units', () => {
     mkdirSync(path.join(r, 'etc/systemd/system'), { recursive: true });
     return r;
   }
-  const verify = (r: string, units: string[]) =>
-    sh('systemd-analyze', ['verify', `--root=${r}`, ...units.map((u) => path.join(r, 'etc/systemd/system', u))]);
+  const verify = (r: string, units: string[]) => sh('systemd-analyze', ['verify', `--root=${r}`, ...units.map((u) => path.join(r, 'etc/systemd/system', u))]);
 
   it('systemd-analyze verify passes every unit without a warning', () => {
     const r = verifyRoot();
@@ -350,10 +362,18 @@ const fixture = (name: string) => readFileSync(path.join(ROOT, 'test/fixtures/ce
 class FakeCecRunner implements CecRunner {
   calls: string[][] = [];
   monitors: { lines: ((l: string) => void)[]; exits: ((c: number | null) => void)[]; killed: boolean }[] = [];
-  constructor(private readonly registration: string, private readonly registerCode = 0) {}
+  constructor(
+    private readonly registration: string,
+    private readonly registerCode = 0,
+  ) {}
   async run(args: string[]) {
     this.calls.push(args);
-    if (args.includes('--playback')) return { code: this.registerCode, stdout: this.registration, stderr: this.registerCode ? 'CEC_ADAP_S_LOG_ADDRS returned 16 (Device or resource busy)' : '' };
+    if (args.includes('--playback'))
+      return {
+        code: this.registerCode,
+        stdout: this.registration,
+        stderr: this.registerCode ? 'CEC_ADAP_S_LOG_ADDRS returned 16 (Device or resource busy)' : '',
+      };
     return { code: 0, stdout: '', stderr: '' };
   }
   stream(args: string[]): CecProcess {
@@ -423,7 +443,14 @@ describe('HDMI-CEC', () => {
 
     runner.play(fixture('monitor-remote-keys.txt'));
     expect(controls.map((c) => [c.action, c.direction ?? null])).toEqual([
-      ['toggle', null], ['step', 1], ['step', -1], ['marker', 1], ['marker', -1], ['pause', null], ['play', null], ['back', null],
+      ['toggle', null],
+      ['step', 1],
+      ['step', -1],
+      ['marker', 1],
+      ['marker', -1],
+      ['pause', null],
+      ['play', null],
+      ['back', null],
     ]);
     expect(controls.every((c) => c.source === 'cec')).toBe(true);
     expect(new Set(controls.map((c) => c.id)).size).toBe(controls.length);
@@ -486,10 +513,11 @@ describe('QR codes (qrcode-generator)', () => {
     const q = 4;
     const w = (size + 2 * q) * scale;
     const px = Buffer.alloc(w * w, 255);
-    for (let y = 0; y < size; y++) for (let x = 0; x < size; x++) {
-      if (!dark(x, y)) continue;
-      for (let dy = 0; dy < scale; dy++) px.fill(0, ((y + q) * scale + dy) * w + (x + q) * scale, ((y + q) * scale + dy) * w + (x + q + 1) * scale);
-    }
+    for (let y = 0; y < size; y++)
+      for (let x = 0; x < size; x++) {
+        if (!dark(x, y)) continue;
+        for (let dy = 0; dy < scale; dy++) px.fill(0, ((y + q) * scale + dy) * w + (x + q) * scale, ((y + q) * scale + dy) * w + (x + q + 1) * scale);
+      }
     return Buffer.concat([Buffer.from(`P5\n${w} ${w}\n255\n`), px]);
   }
 
@@ -502,7 +530,10 @@ describe('QR codes (qrcode-generator)', () => {
 
   /** The modules a terminal rendering shows: two rows a line; a blank half is a dark module. */
   function terminalModules(text: string, size: number): boolean[][] {
-    const lines = text.replace(/\n$/, '').split('\n').map((l) => [...l]);
+    const lines = text
+      .replace(/\n$/, '')
+      .split('\n')
+      .map((l) => [...l]);
     const light = (x: number, y: number) => {
       const ch = lines[y >> 1]![x]!;
       return y % 2 === 0 ? ch === '█' || ch === '▀' : ch === '█' || ch === '▄';
@@ -519,7 +550,10 @@ describe('QR codes (qrcode-generator)', () => {
     const qr = encodeQr('WIFI:T:WPA;S:VHT-kit-07;P:k7mx-2pqr-w9ze-h4tc;;', 'M');
     expect(qr.version).toBe(4);
     expect(qr.size).toBe(33);
-    const row = (y: number, x0: number, n: number) => qr.modules[y]!.slice(x0, x0 + n).map((d) => (d ? 1 : 0)).join('');
+    const row = (y: number, x0: number, n: number) =>
+      qr.modules[y]!.slice(x0, x0 + n)
+        .map((d) => (d ? 1 : 0))
+        .join('');
     expect(row(0, 0, 8)).toBe('11111110'); // finder + separator
     expect(row(2, 0, 7)).toBe('1011101');
     expect(row(6, 8, 17)).toBe('10101010101010101'); // timing
@@ -546,11 +580,29 @@ describe('QR codes (qrcode-generator)', () => {
         const qr = encodeQr(text, ecc);
         expect(qr.version).toBe(v);
         const base = path.join(dir, `qr-${ecc}${v}`);
-        expect(decode(`${base}-modules.pgm`, pgm((x, y) => qr.modules[y]![x]!, qr.size)), `${ecc} v${v} modules`).toBe(text);
+        expect(
+          decode(
+            `${base}-modules.pgm`,
+            pgm((x, y) => qr.modules[y]![x]!, qr.size),
+          ),
+          `${ecc} v${v} modules`,
+        ).toBe(text);
         const svg = svgModules(qrToSvg(qr), qr.size);
-        expect(decode(`${base}-svg.pgm`, pgm((x, y) => svg[y]![x]!, qr.size)), `${ecc} v${v} SVG`).toBe(text);
+        expect(
+          decode(
+            `${base}-svg.pgm`,
+            pgm((x, y) => svg[y]![x]!, qr.size),
+          ),
+          `${ecc} v${v} SVG`,
+        ).toBe(text);
         const term = terminalModules(qrToTerminal(qr), qr.size);
-        expect(decode(`${base}-term.pgm`, pgm((x, y) => term[y]![x]!, qr.size)), `${ecc} v${v} terminal`).toBe(text);
+        expect(
+          decode(
+            `${base}-term.pgm`,
+            pgm((x, y) => term[y]![x]!, qr.size),
+          ),
+          `${ecc} v${v} terminal`,
+        ).toBe(text);
         n++;
       }
     }
@@ -559,7 +611,10 @@ describe('QR codes (qrcode-generator)', () => {
     const utf8 = 'WIFI:T:WPA;S:Gezin-kamer-é;P:k7mx-2pqr;;';
     const qr = encodeQr(utf8, 'M');
     const file = path.join(dir, 'qr-utf8.pgm');
-    writeFileSync(file, pgm((x, y) => qr.modules[y]![x]!, qr.size));
+    writeFileSync(
+      file,
+      pgm((x, y) => qr.modules[y]![x]!, qr.size),
+    );
     const raw = spawnSync('zbarimg', ['-q', '--raw', '-Sbinary', file]).stdout;
     expect(Buffer.from(raw).toString('utf8').replace(/\n$/, '')).toBe(utf8);
   });
@@ -614,7 +669,16 @@ describe('hotspot passphrase and join code', () => {
 
 describe('doctor: appliance checks on a fake /sys, /proc and fake commands', () => {
   /** A root with /proc/1/comm, thermal zones and mounts, and a PATH dir of fake commands. */
-  function fakeMachine(opts: { pid1: string; tempMilli?: number; throttled?: string; rootOpts?: string; cec?: boolean; hotspotUp?: boolean; kitActive?: string; ntp?: 'yes' | 'no' }) {
+  function fakeMachine(opts: {
+    pid1: string;
+    tempMilli?: number;
+    throttled?: string;
+    rootOpts?: string;
+    cec?: boolean;
+    hotspotUp?: boolean;
+    kitActive?: string;
+    ntp?: 'yes' | 'no';
+  }) {
     const root = tmp('vht-doctor-');
     const bin = path.join(root, 'fakebin');
     mkdirSync(path.join(root, 'proc/1'), { recursive: true });
@@ -634,7 +698,10 @@ describe('doctor: appliance checks on a fake /sys, /proc and fake commands', () 
       writeFileSync(path.join(bin, name), `#!/bin/sh\n${body}\n`);
       chmodSync(path.join(bin, name), 0o755);
     };
-    script('systemctl', `case "$1" in is-active) printf '${opts.kitActive ?? 'active'}\\nactive\\n' ;; show) printf 'Type=notify\\nNotifyAccess=all\\nWatchdogUSec=20s\\n' ;; esac`);
+    script(
+      'systemctl',
+      `case "$1" in is-active) printf '${opts.kitActive ?? 'active'}\\nactive\\n' ;; show) printf 'Type=notify\\nNotifyAccess=all\\nWatchdogUSec=20s\\n' ;; esac`,
+    );
     script('nmcli', opts.hotspotUp ? `echo 'vht-kit-hotspot:wlan0:802-11-wireless'; echo 'lo:lo:loopback'` : `echo 'Wired connection 1:eth0:802-3-ethernet'`);
     script('cec-ctl', 'echo cec-ctl 1.22.1');
     script('timedatectl', `echo ${opts.ntp ?? 'yes'}`);
@@ -643,8 +710,7 @@ describe('doctor: appliance checks on a fake /sys, /proc and fake commands', () 
     const env = { ...process.env, PATH: `${bin}:/usr/bin:/bin` };
     return { root, env };
   }
-  const cfg = (root: string, extra: Record<string, unknown> = {}) =>
-    parseConfig({ dataDir: '/var/lib/vht-kit', hotspot: { enabled: true }, ...extra });
+  const cfg = (root: string, extra: Record<string, unknown> = {}) => parseConfig({ dataDir: '/var/lib/vht-kit', hotspot: { enabled: true }, ...extra });
 
   it('a healthy kit under systemd passes every appliance check', () => {
     const { root, env } = fakeMachine({ pid1: 'systemd', tempMilli: 52_300, throttled: '0x0', cec: true, hotspotUp: true });
@@ -692,7 +758,10 @@ describe('doctor: appliance checks on a fake /sys, /proc and fake commands', () 
 
   it('outside systemd and off a Pi it says so instead of failing', () => {
     const { root, env } = fakeMachine({ pid1: 'process_api' });
-    const checks = applianceChecks(cfg(root, { hotspot: { enabled: false }, cec: { mode: 'off' } }), realSystem({ root, env, now: () => Date.UTC(BUILD_YEAR, 5, 1) }));
+    const checks = applianceChecks(
+      cfg(root, { hotspot: { enabled: false }, cec: { mode: 'off' } }),
+      realSystem({ root, env, now: () => Date.UTC(BUILD_YEAR, 5, 1) }),
+    );
     const by = Object.fromEntries(checks.map((c) => [c.name, c]));
     expect(by.services).toMatchObject({ ok: true, detail: 'not under systemd (PID 1 is process_api): nothing to check' });
     expect(by.watchdog).toMatchObject({ ok: true, detail: 'not under systemd' });
@@ -718,8 +787,17 @@ describe('clock sanity (no RTC)', () => {
   it('an S3 upload is refused with CLOCK_SKEW before anything is signed or sent', async () => {
     const target = new S3Target({
       // Nothing listens here: a request would fail with NETWORK, not CLOCK_SKEW.
-      endpoint: 'http://127.0.0.1:9', region: 'us-east-1', bucket: 'vht-office', accessKeyId: 'k', secretAccessKey: 's',
-      clock: { now: () => Date.UTC(2020, 5, 1), monotonic: () => performance.now(), setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) },
+      endpoint: 'http://127.0.0.1:9',
+      region: 'us-east-1',
+      bucket: 'vht-office',
+      accessKeyId: 'k',
+      secretAccessKey: 's',
+      clock: {
+        now: () => Date.UTC(2020, 5, 1),
+        monotonic: () => performance.now(),
+        setTimeout: (fn, ms) => setTimeout(fn, ms),
+        clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+      },
     });
     const err = await target.put('kit-07/x/seg-000001.age', new Uint8Array(4), { md5Hex: '00'.repeat(16) }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SyncError);

@@ -67,7 +67,9 @@ describe('doctor --capture-test with stand-ins for the camera', () => {
         sim: { videoSource: 'videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=25/1 ! identity sleep-time=100000' },
         'uvc-h264': { videoSource: cam.source(), audioSource: MIC },
       },
-      clock: systemClock, logger, write: (l) => lines.push(l),
+      clock: systemClock,
+      logger,
+      write: (l) => lines.push(l),
     });
     const text = lines.join('\n');
     expect(report.refused).toBeNull();
@@ -159,15 +161,22 @@ describe('MPEG-TS probe', () => {
     dirs.push(dir);
     const file = path.join(dir, 'a.ts');
     // 4 s at 25 fps with a keyframe every 25 frames; 4 s of 48 kHz AAC
-    execFileSync('gst-launch-1.0', ['-q', ...(
-      'videotestsrc num-buffers=100 ! video/x-raw,width=160,height=120,framerate=25/1 ! x264enc key-int-max=25 ! h264parse ' +
-      `! mpegtsmux name=mux ! filesink location=${file} audiotestsrc num-buffers=188 samplesperbuffer=1024 ! audioconvert ` +
-      '! audio/x-raw,rate=48000,channels=1 ! voaacenc ! aacparse ! mux.').split(' ')]);
+    execFileSync('gst-launch-1.0', [
+      '-q',
+      ...(
+        'videotestsrc num-buffers=100 ! video/x-raw,width=160,height=120,framerate=25/1 ! x264enc key-int-max=25 ! h264parse ' +
+        `! mpegtsmux name=mux ! filesink location=${file} audiotestsrc num-buffers=188 samplesperbuffer=1024 ! audioconvert ` +
+        '! audio/x-raw,rate=48000,channels=1 ! voaacenc ! aacparse ! mux.'
+      ).split(' '),
+    ]);
     const buf = readFileSync(file);
     const p = probeTs(buf);
     expect(p.problems).toEqual([]);
     expect(p.video).toHaveLength(100);
-    const keys = p.video.filter((f) => f.key).map((f) => f.ptsMs).sort((a, b) => a - b);
+    const keys = p.video
+      .filter((f) => f.key)
+      .map((f) => f.ptsMs)
+      .sort((a, b) => a - b);
     expect(keys.map((k) => Math.round(k - keys[0]!))).toEqual([0, 1000, 2000, 3000]);
     const audioMs = p.audio.reduce((a, x) => a + x.durationMs, 0);
     expect(Math.abs(audioMs - 4011)).toBeLessThan(50); // 188 × 1024 samples at 48 kHz
@@ -179,7 +188,12 @@ describe('MPEG-TS probe', () => {
     const broken = probeTs(bad);
     expect(broken.problems).toContain(`no sync byte at offset ${188 * 50}`);
     expect(broken.video.length).toBeLessThan(100);
-    expect(probeTs(Buffer.alloc(0))).toEqual({ video: [], audio: [], problems: ['no H.264 or AAC stream in the program map'], pids: { video: null, audio: null } });
+    expect(probeTs(Buffer.alloc(0))).toEqual({
+      video: [],
+      audio: [],
+      problems: ['no H.264 or AAC stream in the program map'],
+      pids: { video: null, audio: null },
+    });
     // a later segment of the same stream without PAT/PMT: read with the PIDs of the earlier one
     const media = new Set([p.pids.video, p.pids.audio]);
     const packets: Buffer[] = [];

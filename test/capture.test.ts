@@ -15,8 +15,15 @@ const supervisors: CaptureSupervisor[] = [];
 function supervisor(launchFor: (location: string) => string, extra: Partial<ConstructorParameters<typeof CaptureSupervisor>[0]> = {}) {
   const ringDir = mkdtempSync('/dev/shm/vht-capture-test-');
   const s = new CaptureSupervisor({
-    ringDir, launchFor, segmentMs: 1000, playingTimeoutMs: 5000, restartMinMs: 100, restartMaxMs: 400,
-    clock: systemClock, logger, ...extra,
+    ringDir,
+    launchFor,
+    segmentMs: 1000,
+    playingTimeoutMs: 5000,
+    restartMinMs: 100,
+    restartMaxMs: 400,
+    clock: systemClock,
+    logger,
+    ...extra,
   });
   supervisors.push(s);
   return { s, ringDir };

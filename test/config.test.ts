@@ -24,8 +24,7 @@ describe('config', () => {
     expect(parseConfig(example)).toEqual(parseConfig({}));
     // and names every key the schema has
     const keys = (o: object, prefix = ''): string[] =>
-      Object.entries(o).flatMap(([k, v]) =>
-        v && typeof v === 'object' && !Array.isArray(v) ? keys(v, `${prefix}${k}.`) : [`${prefix}${k}`]);
+      Object.entries(o).flatMap(([k, v]) => (v && typeof v === 'object' && !Array.isArray(v) ? keys(v, `${prefix}${k}.`) : [`${prefix}${k}`]));
     expect(keys(example).sort()).toEqual(keys(parseConfig({})).sort());
   });
 
@@ -45,8 +44,12 @@ describe('config', () => {
     writeFileSync(file, 'http:\n  port: 9000\ncapture:\n  profile: pi4\n');
     const { config } = loadConfig({
       env: {
-        VHT_KIT_CONFIG: file, VHT_KIT_PORT: '18123', VHT_KIT_PROFILE: 'sim', VHT_KIT_PIN: '0042',
-        VHT_KIT_DATA_DIR: '/srv/kit', VHT_KIT_PREROLL_SECONDS: '5.5',
+        VHT_KIT_CONFIG: file,
+        VHT_KIT_PORT: '18123',
+        VHT_KIT_PROFILE: 'sim',
+        VHT_KIT_PIN: '0042',
+        VHT_KIT_DATA_DIR: '/srv/kit',
+        VHT_KIT_PREROLL_SECONDS: '5.5',
       },
       cwd: '/',
     });
@@ -81,7 +84,9 @@ describe('config', () => {
     expect(configError(() => loadConfig({ file, env: {} })).message).toMatch(/not valid YAML/);
 
     const e6 = configError(() => loadConfig({ env: { VHT_KIT_SYNC_TARGET: 's3', VHT_KIT_S3_ENDPOINT: 'http://10.0.0.1:8080' }, file: null }));
-    expect(e6.message).toMatch(/sync\.s3\.endpoint \(from VHT_KIT_S3_ENDPOINT\): plain http:\/\/ only with sync\.dock\.allowInsecure: true.*"http:\/\/10\.0\.0\.1:8080"/);
+    expect(e6.message).toMatch(
+      /sync\.s3\.endpoint \(from VHT_KIT_S3_ENDPOINT\): plain http:\/\/ only with sync\.dock\.allowInsecure: true.*"http:\/\/10\.0\.0\.1:8080"/,
+    );
     expect(e6.message).toMatch(/sync\.s3\.bucket: needed for sync\.target "s3" \(value: null\)/);
     const e5 = configError(() => parseConfig({ keys: { orgRecipient: 'age1short' } }));
     expect(e5.message).toMatch(/keys\.orgRecipient.*"age1short"/);

@@ -44,7 +44,11 @@ function ageDecrypt(key: Key, data: Uint8Array): { ok: boolean; out: Buffer; err
 }
 
 function ageEncrypt(recipients: string[], data: Uint8Array): Buffer {
-  return execFileSync('age', recipients.flatMap((r) => ['-r', r]), { input: data, maxBuffer: 64 * 1024 * 1024 });
+  return execFileSync(
+    'age',
+    recipients.flatMap((r) => ['-r', r]),
+    { input: data, maxBuffer: 64 * 1024 * 1024 },
+  );
 }
 
 async function jsDecrypt(identity: string, data: Uint8Array): Promise<Buffer> {
@@ -133,7 +137,11 @@ describe('age interoperability, both ways', () => {
   });
 
   it('HKDF-SHA-256 from two HMACs equals the hkdfSync of OpenSSL (empty and 16-byte salts, the labels age uses)', () => {
-    for (const [ikm, salt, info] of [[randomBytes(16), Buffer.alloc(0), 'header'], [randomBytes(16), randomBytes(16), 'payload'], [randomBytes(32), randomBytes(64), 'age-encryption.org/v1/X25519']] as const) {
+    for (const [ikm, salt, info] of [
+      [randomBytes(16), Buffer.alloc(0), 'header'],
+      [randomBytes(16), randomBytes(16), 'payload'],
+      [randomBytes(32), randomBytes(64), 'age-encryption.org/v1/X25519'],
+    ] as const) {
       expect(hkdfSha256(ikm, salt, info).equals(Buffer.from(hkdfSync('sha256', ikm, salt, info, 32)))).toBe(true);
     }
   });
@@ -141,7 +149,10 @@ describe('age interoperability, both ways', () => {
   it('property: random sizes around the chunk boundaries, kit → age CLI and age CLI → kit', () => {
     fc.assert(
       fc.property(
-        fc.oneof(fc.integer({ min: 0, max: 300_000 }), fc.integer({ min: -3, max: 3 }).chain((d) => fc.constantFrom(CHUNK + d, 2 * CHUNK + d, 3 * CHUNK + d))),
+        fc.oneof(
+          fc.integer({ min: 0, max: 300_000 }),
+          fc.integer({ min: -3, max: 3 }).chain((d) => fc.constantFrom(CHUNK + d, 2 * CHUNK + d, 3 * CHUNK + d)),
+        ),
         fc.boolean(),
         fc.integer(),
         (size, two, seed) => {
@@ -184,7 +195,9 @@ const hkdf = (ikm: Uint8Array, salt: Uint8Array, info: string) => Buffer.from(hk
 
 /** A header with a correct MAC for `fileKey`. */
 function withMac(fileKey: Buffer, header: string): Buffer {
-  const mac = createHmac('sha256', hkdf(fileKey, Buffer.alloc(0), 'header')).update(Buffer.from(header, 'latin1')).digest();
+  const mac = createHmac('sha256', hkdf(fileKey, Buffer.alloc(0), 'header'))
+    .update(Buffer.from(header, 'latin1'))
+    .digest();
   return Buffer.from(`${header} ${b64(mac)}\n`, 'latin1');
 }
 
@@ -246,9 +259,17 @@ describe('malformed files are rejected, as the age CLI rejects them, with a reas
   it('reordered chunks, appended data and bit flips in every part', async () => {
     const end = headerEnd(big.file);
     const p = end + 16;
-    const swapped = Buffer.concat([big.file.subarray(0, p), big.file.subarray(p + CHUNK + 16, p + 2 * (CHUNK + 16)), big.file.subarray(p, p + CHUNK + 16), big.file.subarray(p + 2 * (CHUNK + 16))]);
+    const swapped = Buffer.concat([
+      big.file.subarray(0, p),
+      big.file.subarray(p + CHUNK + 16, p + 2 * (CHUNK + 16)),
+      big.file.subarray(p, p + CHUNK + 16),
+      big.file.subarray(p + 2 * (CHUNK + 16)),
+    ]);
     await bothReject(swapped, /chunk 1 of 3 does not authenticate: the file was changed or reordered/);
-    await bothReject(Buffer.concat([big.file, Buffer.from('x')]), /chunk 3 of 3 \(the last\) does not authenticate: the file was changed, truncated or has data appended/);
+    await bothReject(
+      Buffer.concat([big.file, Buffer.from('x')]),
+      /chunk 3 of 3 \(the last\) does not authenticate: the file was changed, truncated or has data appended/,
+    );
     await bothReject(Buffer.concat([big.file, Buffer.alloc(CHUNK)]), /does not authenticate/);
     const flip = (at: number) => {
       const f = Buffer.from(big.file);
@@ -320,22 +341,48 @@ describe('malformed files are rejected, as the age CLI rejects them, with a reas
     const full = pattern(CHUNK, 3);
     await both([{ data: Buffer.alloc(0), last: true }], true);
     await both([{ data: full, last: true }], true);
-    await both([{ data: full, last: false }, { data: Buffer.alloc(0), last: true }], false, /last chunk is empty after a full chunk/);
+    await both(
+      [
+        { data: full, last: false },
+        { data: Buffer.alloc(0), last: true },
+      ],
+      false,
+      /last chunk is empty after a full chunk/,
+    );
     await both([{ data: full, last: false }], false, /chunk 1 of 1 \(the last\) does not authenticate/);
     await both([{ data: Buffer.alloc(0), last: false }], false, /chunk 1 of 1 \(the last\) does not authenticate/);
-    await both([{ data: pattern(10), last: true }, { data: pattern(10), last: true }], false, /chunk 1 of 1 \(the last\) does not authenticate/);
-    await both([{ data: full, last: true }, { data: pattern(10), last: true }], false, /chunk 1 of 2 does not authenticate/);
+    await both(
+      [
+        { data: pattern(10), last: true },
+        { data: pattern(10), last: true },
+      ],
+      false,
+      /chunk 1 of 1 \(the last\) does not authenticate/,
+    );
+    await both(
+      [
+        { data: full, last: true },
+        { data: pattern(10), last: true },
+      ],
+      false,
+      /chunk 1 of 2 does not authenticate/,
+    );
     // nothing after the header at all
     await bothReject(header, /payload is 0 bytes, too short/);
   });
 
   it('bad keys are named by position (identities) or value (public recipients), never crash', async () => {
     await expect(encryptTo(['age1notakey'], 'x')).rejects.toThrow(/recipient 1 of 1 \("age1notakey"\) is not an age X25519 recipient/);
-    await expect(encryptTo([a.recipient, a.recipient.slice(0, -1) + (a.recipient.endsWith('q') ? 'p' : 'q')], 'x')).rejects.toThrow(/recipient 2 of 2 .*checksum is wrong/);
+    await expect(encryptTo([a.recipient, a.recipient.slice(0, -1) + (a.recipient.endsWith('q') ? 'p' : 'q')], 'x')).rejects.toThrow(
+      /recipient 2 of 2 .*checksum is wrong/,
+    );
     await expect(encryptTo([a.recipient.toUpperCase()], 'x')).rejects.toThrow(/does not start with "age1"/);
     await expect(encryptTo([], 'x')).rejects.toThrow(/at least one age1… recipient/);
     const badId = a.identity.slice(0, -1) + (a.identity.endsWith('Q') ? 'P' : 'Q');
-    const err = await decryptWith(badId, big.file).then(() => null, (e: unknown) => e as AppError);
+    const err = await decryptWith(badId, big.file).then(
+      () => null,
+      (e: unknown) => e as AppError,
+    );
     expect(err?.code).toBe('VALIDATION');
     expect(err?.message).toMatch(/identity 1 of 1 is not an age X25519 identity \(AGE-SECRET-KEY-1…\): its bech32 checksum is wrong/);
     expect(err?.message).not.toContain(badId.slice(16, 40)); // secrets never appear in errors

@@ -137,11 +137,7 @@ describe('KitController over a real pty', () => {
     await peer.write('HELLO 1.1\nBAT 12 1\n');
     await waitUntil(() => k.battery !== null, 'BAT after the replug');
     expect(k.snapshot()).toMatchObject({ connected: true, firmware: '1.1', battery: { percent: 12, charging: true } });
-    expect(events).toEqual([
-      'connection:true', 'hello:1.0', 'dock:true',
-      'connection:false', 'dock:false',
-      'connection:true', 'hello:1.1', 'battery:12:true',
-    ]);
+    expect(events).toEqual(['connection:true', 'hello:1.0', 'dock:true', 'connection:false', 'dock:false', 'connection:true', 'hello:1.1', 'battery:12:true']);
     const lost = logs.find((l) => l.msg === 'kit controller connection lost');
     expect(lost?.reason).toMatch(/device disconnected|port error|port closed/);
   });

@@ -5,38 +5,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RecorderStateName } from '../src/core/events.js';
 import { createLogger } from '../src/core/logger.js';
 import { KitButton } from '../src/device/button.js';
-import {
-  GPIO_NOT_ACCESSIBLE,
-  GpioButton,
-  loadOnoff,
-  resolveSysfsGpio,
-  SimButton,
-  type BitValue,
-  type GpioLine,
-  type GpioModule,
-} from '../src/device/gpio.js';
+import { GPIO_NOT_ACCESSIBLE, GpioButton, loadOnoff, resolveSysfsGpio, SimButton, type BitValue, type GpioLine, type GpioModule } from '../src/device/gpio.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ControllerButton, KitController, SimKitController, type SerialLink } from '../src/device/kit-controller.js';
 import { checksum, formatLine, KitLineDecoder, LogLimiter, parseLine, type KitMessage } from '../src/device/kit-protocol.js';
 import { createDevices, DEFAULT_DEVICE_CONFIG, type DeviceConfig } from '../src/device/factory.js';
-import {
-  ControllerLeds,
-  GpioLeds,
-  LED_PATTERN_TABLE,
-  LED_PATTERNS,
-  LedPatternPlayer,
-  ledPatternFor,
-  SimLeds,
-} from '../src/device/leds.js';
-import {
-  actionFor,
-  PressActions,
-  PressDetector,
-  type ButtonAction,
-  type PressEvent,
-  type PressKind,
-  type PressOutcome,
-} from '../src/device/press.js';
+import { ControllerLeds, GpioLeds, LED_PATTERN_TABLE, LED_PATTERNS, LedPatternPlayer, ledPatternFor, SimLeds } from '../src/device/leds.js';
+import { actionFor, PressActions, PressDetector, type ButtonAction, type PressEvent, type PressKind, type PressOutcome } from '../src/device/press.js';
 import { ManualClock } from './helpers/manual-clock.js';
 
 const silent = createLogger({ level: 'silent' });
@@ -63,8 +38,14 @@ describe('PressDetector', () => {
     const { d, presses } = detector(clock);
     // Press with 3 bounces over 8 ms, hold, release with 2 bounces.
     play(clock, d, [
-      [0, true], [2, false], [4, true], [6, false], [8, true],
-      [300, false], [302, true], [304, false],
+      [0, true],
+      [2, false],
+      [4, true],
+      [6, false],
+      [8, true],
+      [300, false],
+      [302, true],
+      [304, false],
     ]);
     expect(presses).toEqual([]); // the release has not settled yet
     clock.advance(30);
@@ -77,7 +58,12 @@ describe('PressDetector', () => {
   it('ignores a glitch shorter than the debounce time', () => {
     const clock = new ManualClock();
     const { d, presses } = detector(clock);
-    play(clock, d, [[0, true], [10, false], [20, true], [29, false]]);
+    play(clock, d, [
+      [0, true],
+      [10, false],
+      [20, true],
+      [29, false],
+    ]);
     clock.advance(2000);
     expect(presses).toEqual([]);
     expect(d.pressed).toBe(false);
@@ -101,7 +87,10 @@ describe('PressDetector', () => {
   it('reports a press held just under the threshold as short', () => {
     const clock = new ManualClock();
     const { d, kinds } = detector(clock, { longPressMs: 800 });
-    play(clock, d, [[0, true], [790, false]]);
+    play(clock, d, [
+      [0, true],
+      [790, false],
+    ]);
     clock.advance(100);
     expect(kinds()).toEqual(['short']);
   });
@@ -109,7 +98,11 @@ describe('PressDetector', () => {
   it('a contact glitch right at the threshold still gives the long press (once)', () => {
     const clock = new ManualClock();
     const { d, presses } = detector(clock);
-    play(clock, d, [[0, true], [990, false], [1005, true]]);
+    play(clock, d, [
+      [0, true],
+      [990, false],
+      [1005, true],
+    ]);
     expect(presses).toEqual([]); // at 1000 the release was not yet confirmed
     clock.advance(30);
     expect(presses.map((p) => p.kind)).toEqual(['long']);
@@ -121,12 +114,20 @@ describe('PressDetector', () => {
   it('recognises a double press and delays a lone short press by the window', () => {
     const clock = new ManualClock();
     const { d, kinds } = detector(clock, { doublePressMs: 300 });
-    play(clock, d, [[0, true], [100, false], [250, true], [350, false]]);
+    play(clock, d, [
+      [0, true],
+      [100, false],
+      [250, true],
+      [350, false],
+    ]);
     clock.advance(1000);
     expect(kinds()).toEqual(['double']);
 
     const single = detector(clock, { doublePressMs: 300 });
-    play(clock, single.d, [[0, true], [100, false]]);
+    play(clock, single.d, [
+      [0, true],
+      [100, false],
+    ]);
     clock.advance(299); // the window runs from the release edge
     expect(single.kinds()).toEqual([]);
     clock.advance(2);
@@ -136,12 +137,21 @@ describe('PressDetector', () => {
   it('two presses further apart than the window are two short presses; a short then a long is short + long', () => {
     const clock = new ManualClock();
     const apart = detector(clock, { doublePressMs: 300 });
-    play(clock, apart.d, [[0, true], [100, false], [600, true], [700, false]]);
+    play(clock, apart.d, [
+      [0, true],
+      [100, false],
+      [600, true],
+      [700, false],
+    ]);
     clock.advance(1000);
     expect(apart.kinds()).toEqual(['short', 'short']);
 
     const thenLong = detector(clock, { doublePressMs: 300 });
-    play(clock, thenLong.d, [[0, true], [100, false], [200, true]]);
+    play(clock, thenLong.d, [
+      [0, true],
+      [100, false],
+      [200, true],
+    ]);
     clock.advance(1500);
     expect(thenLong.kinds()).toEqual(['short', 'long']);
   });
@@ -201,7 +211,13 @@ function fakeRecorder(opts: { asyncStart?: boolean } = {}) {
   const pending: { resolve: () => void; reject: (e: Error) => void }[] = [];
   const wait = (then: () => void) =>
     new Promise<void>((resolve, reject) => {
-      pending.push({ resolve: () => { then(); resolve(); }, reject });
+      pending.push({
+        resolve: () => {
+          then();
+          resolve();
+        },
+        reject,
+      });
     });
   const perform = (action: 'start' | 'stop' | 'mark'): unknown => {
     calls.push(action);
@@ -236,7 +252,12 @@ describe('PressActions: a press during a state change', () => {
     expect(actions.handle('long')).toBe('start');
     expect(rec.calls).toEqual(['start', 'mark', 'stop', 'start']);
     expect(outcomes.map((o) => `${o.kind}:${o.action}:${o.ok}`)).toEqual([
-      'long:start:true', 'short:mark:true', 'long:none:true', 'short:none:true', 'long:stop:true', 'long:start:true',
+      'long:start:true',
+      'short:mark:true',
+      'long:none:true',
+      'short:none:true',
+      'long:stop:true',
+      'long:start:true',
     ]);
   });
 
@@ -261,9 +282,7 @@ describe('PressActions: a press during a state change', () => {
     rec.pending[0]?.reject(new Error('the camera is not recording: no device'));
     await actions.settled();
     expect(actions.state).toBe('armed');
-    expect(outcomes).toEqual([
-      { kind: 'long', state: 'armed', action: 'start', ok: false, error: 'the camera is not recording: no device' },
-    ]);
+    expect(outcomes).toEqual([{ kind: 'long', state: 'armed', action: 'start', ok: false, error: 'the camera is not recording: no device' }]);
     const throwing = new PressActions({
       state: () => 'armed',
       perform: () => {
@@ -455,7 +474,13 @@ describe('GpioButton and GpioLeds', () => {
     const b2 = new GpioButton({ pin: 4, logger: silent, sysfsRoot: sysfs, loadOnoff: async () => fakeOnoff({ accessible: false }).mod });
     await b2.start(() => undefined);
     expect(b2.status().error).toMatch(/GPIO not accessible on this machine.*BCM 4/);
-    const b3 = new GpioButton({ pin: 4, logger: silent, loadOnoff: async () => { throw new Error('Cannot find module onoff'); } });
+    const b3 = new GpioButton({
+      pin: 4,
+      logger: silent,
+      loadOnoff: async () => {
+        throw new Error('Cannot find module onoff');
+      },
+    });
     await b3.start(() => undefined);
     expect(b3.status().error).toMatch(/onoff module could not be loaded.*Cannot find module onoff/);
   });
@@ -506,7 +531,13 @@ describe('LedPatternPlayer', () => {
     clock.advance(150);
     p.set('error');
     clock.advance(250);
-    expect(levels).toEqual([[0, true], [100, false], [200, true], [300, false], [400, true]]);
+    expect(levels).toEqual([
+      [0, true],
+      [100, false],
+      [200, true],
+      [300, false],
+      [400, true],
+    ]);
   });
 
   it('a marker flash plays once and returns to the pattern before it', () => {
@@ -515,7 +546,15 @@ describe('LedPatternPlayer', () => {
     p.set('marker');
     expect(p.pattern).toBe('recording');
     clock.advance(2000);
-    expect(levels).toEqual([[0, true], [0, false], [120, true], [240, false], [360, true], [480, false], [600, true]]);
+    expect(levels).toEqual([
+      [0, true],
+      [0, false],
+      [120, true],
+      [240, false],
+      [360, true],
+      [480, false],
+      [600, true],
+    ]);
     expect(clock.pending).toBe(0);
   });
 });
@@ -562,10 +601,7 @@ describe('SimLeds, ControllerLeds and the simulated kit controller', () => {
     kit.setDocked(true);
     kit.unplug();
     expect(kit.snapshot()).toMatchObject({ connected: false, firmware: null, battery: null, docked: false });
-    expect(events).toEqual([
-      'connection:true', 'hello:sim-1.0', 'battery:80:false',
-      'battery:79:true', 'dock:true', 'connection:false', 'dock:false',
-    ]);
+    expect(events).toEqual(['connection:true', 'hello:sim-1.0', 'battery:80:false', 'battery:79:true', 'dock:true', 'connection:false', 'dock:false']);
     expect(() => kit.setBattery(101, false)).toThrow(/0–100, got 101/);
   });
 
@@ -574,7 +610,13 @@ describe('SimLeds, ControllerLeds and the simulated kit controller', () => {
     const kit = new SimKitController({ clock, logger: silent });
     await kit.start();
     const rec = fakeRecorder();
-    const button = new KitButton({ backend: new ControllerButton({ controller: kit, id: 'rec' }), clock, logger: silent, state: rec.state, perform: rec.perform });
+    const button = new KitButton({
+      backend: new ControllerButton({ controller: kit, id: 'rec' }),
+      clock,
+      logger: silent,
+      state: rec.state,
+      perform: rec.perform,
+    });
     await button.start();
     void kit.pressButton('other', true);
     clock.advance(2000);

@@ -40,7 +40,7 @@ describe('the event bus and the vocabulary', () => {
     expect(() => bus.emit('dock', { docked: true, source: 'test' })).toThrow('listener failed');
   });
 
-  it('the TV actions of the API are the bus\'s, every one accepted by the control body', () => {
+  it("the TV actions of the API are the bus's, every one accepted by the control body", () => {
     expect(controlBody.safeParse({ action: 'dance' }).success).toBe(false);
     const needs: Record<string, object> = { rate: { rate: 0.5 }, seek: { time: 1 }, step: { direction: 1 }, marker: { direction: -1 }, loop: { loop: [1, 2] } };
     for (const action of TV_ACTIONS) {

@@ -42,10 +42,6 @@ async function waitClip(svc: Service, id: string, pred: (c: any) => boolean, wha
   throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)?.slice(0, 400)}\n${svc.output.slice(-3000)}`);
 }
 
-async function segmentsOf(svc: Service, id: string): Promise<number> {
-  return ((await svc.request('GET', `/api/clips/${id}`)).json?.segments ?? []).length;
-}
-
 describe('a full card never crashes the kit (data dir on a 48 MB tmpfs, filled by another process)', () => {
   const why = faultHarnessUnavailable();
   let svc: Service;
@@ -87,39 +83,45 @@ describe('a full card never crashes the kit (data dir on a 48 MB tmpfs, filled b
     const refused = await fresh.request('POST', '/api/recording/start', { caseCode: 'GZ-0150' });
     expect(refused.status).toBe(507);
     expect(refused.json.error.field).toBe('storage.reserveMB');
-    expect(refused.json.error.message).toMatch(/MB free on the data dir; a take needs more than the storage reserve \(storage\.reserveMB = 4 MB\) plus 17 MB to make the catalogue's reserve again \(the card filled up and it was used\) plus \d+ MB for its first minute/);
+    expect(refused.json.error.message).toMatch(
+      /MB free on the data dir; a take needs more than the storage reserve \(storage\.reserveMB = 4 MB\) plus 17 MB to make the catalogue's reserve again \(the card filled up and it was used\) plus \d+ MB for its first minute/,
+    );
     fs.unfill();
   });
 
-  it.skipIf(why)('mid-take: the take ends with what was written (playable), the service stays up, login, sync and delete work', async () => {
-    const start = await svc.request('POST', '/api/recording/start', { caseCode: 'GZ-0150' });
-    expect(start.status).toBe(200);
-    const id = start.json.clipId as string;
-    await waitClip(svc, id, (c) => c.segments.length >= 4, '4 segments');
-    fs.fill();
-    const clip = await waitClip(svc, id, (c) => c.state === 'complete', 'the take to end by itself');
-    expect((await svc.status()).state).not.toBe('recording');
-    expect(svc.proc!.exitCode).toBeNull();
-    expect(clip.segments.length).toBeGreaterThanOrEqual(4);
-    const played = playClip(svc, id, scratch);
-    expect(played.hasVideo).toBe(true);
-    expect(played.durationS).toBeGreaterThan(clip.durationMs / 1000 - 1.5);
-    expect(tempFilesUnder(svc.dataDir)).toEqual([]);
-    // a new login on the full card (the audit insert has room in the catalogue's reserve)
-    const other = new Service({ port: svc.port, dir: svc.dir });
-    await other.login('1234');
-    // sync: the clip goes to the organisation, confirmed
-    expect((await svc.request('POST', '/api/sync/run', {})).status).toBe(202);
-    await waitClip(svc, id, (c) => c.uploaded === true, 'the upload to be confirmed', 40_000);
-    // delete gives the card room back
-    const freeBefore = fs.freeBytes();
-    const del = await svc.request('DELETE', `/api/clips/${id}`, { confirm: id });
-    expect(del.status).toBe(200);
-    expect(del.json.deleted).toBe(true);
-    expect(fs.freeBytes()).toBeGreaterThan(freeBefore + clip.bytes / 2);
-    expect(existsSync(path.join(svc.dataDir, 'clips', id))).toBe(false);
-    fs.unfill();
-  }, 180_000);
+  it.skipIf(why)(
+    'mid-take: the take ends with what was written (playable), the service stays up, login, sync and delete work',
+    async () => {
+      const start = await svc.request('POST', '/api/recording/start', { caseCode: 'GZ-0150' });
+      expect(start.status).toBe(200);
+      const id = start.json.clipId as string;
+      await waitClip(svc, id, (c) => c.segments.length >= 4, '4 segments');
+      fs.fill();
+      const clip = await waitClip(svc, id, (c) => c.state === 'complete', 'the take to end by itself');
+      expect((await svc.status()).state).not.toBe('recording');
+      expect(svc.proc!.exitCode).toBeNull();
+      expect(clip.segments.length).toBeGreaterThanOrEqual(4);
+      const played = playClip(svc, id, scratch);
+      expect(played.hasVideo).toBe(true);
+      expect(played.durationS).toBeGreaterThan(clip.durationMs / 1000 - 1.5);
+      expect(tempFilesUnder(svc.dataDir)).toEqual([]);
+      // a new login on the full card (the audit insert has room in the catalogue's reserve)
+      const other = new Service({ port: svc.port, dir: svc.dir });
+      await other.login('1234');
+      // sync: the clip goes to the organisation, confirmed
+      expect((await svc.request('POST', '/api/sync/run', {})).status).toBe(202);
+      await waitClip(svc, id, (c) => c.uploaded === true, 'the upload to be confirmed', 40_000);
+      // delete gives the card room back
+      const freeBefore = fs.freeBytes();
+      const del = await svc.request('DELETE', `/api/clips/${id}`, { confirm: id });
+      expect(del.status).toBe(200);
+      expect(del.json.deleted).toBe(true);
+      expect(fs.freeBytes()).toBeGreaterThan(freeBefore + clip.bytes / 2);
+      expect(existsSync(path.join(svc.dataDir, 'clips', id))).toBe(false);
+      fs.unfill();
+    },
+    180_000,
+  );
 
   it.skipIf(why)('at the stop: the stop answers with the complete clip, which plays', async () => {
     const start = await svc.request('POST', '/api/recording/start', { caseCode: 'GZ-0150' });
@@ -179,7 +181,11 @@ describe('one kit per data dir; data-dir mistakes exit 2 naming dataDir', () => 
     const start = await svc.request('POST', '/api/recording/start', {});
     const id = start.json.clipId as string;
     const second = await serveUntilExit({
-      VHT_KIT_DATA_DIR: svc.dataDir, VHT_KIT_PORT: String(svc.port + 1000), VHT_KIT_HOST: '127.0.0.1', VHT_KIT_PIN: '1234', VHT_KIT_TLS: 'off',
+      VHT_KIT_DATA_DIR: svc.dataDir,
+      VHT_KIT_PORT: String(svc.port + 1000),
+      VHT_KIT_HOST: '127.0.0.1',
+      VHT_KIT_PIN: '1234',
+      VHT_KIT_TLS: 'off',
       VHT_KIT_CONFIG: path.join(svc.dir, 'config.yaml'),
     });
     expect(second.code).toBe(2);
@@ -215,10 +221,16 @@ describe('one kit per data dir; data-dir mistakes exit 2 naming dataDir', () => 
     }
   });
 
-  it('a file in the data dir\'s place, or a read-only file system, exits 2 naming dataDir and where it came from', async () => {
+  it("a file in the data dir's place, or a read-only file system, exits 2 naming dataDir and where it came from", async () => {
     const file = path.join(scratch, 'not-a-dir');
     writeFileSync(file, 'x');
-    const env = { VHT_KIT_PORT: String(svc.port + 1001), VHT_KIT_HOST: '127.0.0.1', VHT_KIT_PIN: '1234', VHT_KIT_TLS: 'off', VHT_KIT_CONFIG: path.join(svc.dir, 'config.yaml') };
+    const env = {
+      VHT_KIT_PORT: String(svc.port + 1001),
+      VHT_KIT_HOST: '127.0.0.1',
+      VHT_KIT_PIN: '1234',
+      VHT_KIT_TLS: 'off',
+      VHT_KIT_CONFIG: path.join(svc.dir, 'config.yaml'),
+    };
     const asFile = await serveUntilExit({ ...env, VHT_KIT_DATA_DIR: file });
     expect(asFile.code).toBe(2);
     expect(asFile.out).toContain(`dataDir ${file} (from VHT_KIT_DATA_DIR): a file is in the way`);

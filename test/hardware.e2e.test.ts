@@ -9,7 +9,10 @@ const BIN = path.resolve(import.meta.dirname, '../bin/vht-kit');
 function cli(svc: Service, args: string[]): { code: number; out: string; err: string } {
   try {
     const out = execFileSync(process.execPath, [BIN, ...args], {
-      env: { ...process.env, VHT_KIT_DATA_DIR: svc.dataDir }, encoding: 'utf8', stdio: 'pipe', timeout: 20_000,
+      env: { ...process.env, VHT_KIT_DATA_DIR: svc.dataDir },
+      encoding: 'utf8',
+      stdio: 'pipe',
+      timeout: 20_000,
     });
     return { code: 0, out, err: '' };
   } catch (e) {

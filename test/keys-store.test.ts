@@ -209,7 +209,7 @@ describe('the key queue: key changes never interleave wrongly (issue 15 item 10)
   }, 120_000);
 });
 
-describe('per-trainer wrapping keys: rotation without other trainers\' PINs', () => {
+describe("per-trainer wrapping keys: rotation without other trainers' PINs", () => {
   it('a deletion rotates the logged-in trainer now and the other at their next login; removing a trainer completes it without a PIN', async () => {
     const dir = tmp();
     const dataDir = path.join(dir, 'data');
@@ -258,7 +258,7 @@ describe('per-trainer wrapping keys: rotation without other trainers\' PINs', ()
     for (const wrapped of Object.values(w2)) expect(await opens(left, Buffer.from(wrapped, 'base64'))).toBe(false);
   }, 120_000);
 
-  it('a take made while locked belongs to the kit\'s holder (the trainer who signed in last); before any sign-in, to every trainer', async () => {
+  it("a take made while locked belongs to the kit's holder (the trainer who signed in last); before any sign-in, to every trainer", async () => {
     const dataDir = path.join(tmp(), 'data');
     const keys = await store(dataDir, (await generateIdentity()).recipient, '24681000');
     await keys.addTrainer('T-002', '13579000');

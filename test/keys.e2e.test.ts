@@ -53,7 +53,9 @@ describe('an enrolled kit: organisation keys, PIN-sealed playback, lock, consent
 
   it('records to the enrolled organisation: the stock age CLI decrypts every segment; no demo key', async () => {
     const c = await svc.request('POST', '/api/cases', {
-      code: 'GZ-0042', trajectory: 'jeugdhulp-ggz', consent: { recording: true, review: false, supervision: false, training: false },
+      code: 'GZ-0042',
+      trajectory: 'jeugdhulp-ggz',
+      consent: { recording: true, review: false, supervision: false, training: false },
     });
     expect(c.status).toBe(200);
     const start = await svc.request('POST', '/api/recording/start', { caseCode: 'GZ-0042' });
@@ -125,7 +127,20 @@ describe('an enrolled kit: organisation keys, PIN-sealed playback, lock, consent
     expect(ok.out).toMatch(/audit log whole: \d+ entries/);
     const db = new Database(path.join(svc.dataDir, 'catalogue.db'));
     const types = (db.prepare('SELECT type FROM audit_events').all() as { type: string }[]).map((r) => r.type);
-    expect(types).toEqual(expect.arrayContaining(['login', 'case.created', 'take.start', 'take.stop', 'lock', 'unlock', 'pin.failed', 'consent.changed', 'clip.viewed', 'clip.delete.requested']));
+    expect(types).toEqual(
+      expect.arrayContaining([
+        'login',
+        'case.created',
+        'take.start',
+        'take.stop',
+        'lock',
+        'unlock',
+        'pin.failed',
+        'consent.changed',
+        'clip.viewed',
+        'clip.delete.requested',
+      ]),
+    );
     db.prepare("UPDATE audit_events SET ts = ts + 1 WHERE type = 'lock'").run();
     db.close();
     const broken = cli(['audit', 'verify'], env);
@@ -156,7 +171,9 @@ describe('an enrolled kit: organisation keys, PIN-sealed playback, lock, consent
     // A name as a case code is refused, so it cannot reach the disk.
     await svc.login('135790');
     const named = await svc.request('POST', '/api/cases', {
-      code: 'Jansen', trajectory: 'k-vht', consent: { recording: true, review: true, supervision: false, training: false },
+      code: 'Jansen',
+      trajectory: 'k-vht',
+      consent: { recording: true, review: true, supervision: false, training: false },
     });
     expect(named.status).toBe(400);
     // closing the case's trajectory: nothing uploaded yet, so nothing is erased; no new takes

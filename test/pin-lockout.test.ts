@@ -96,18 +96,24 @@ describe('PIN lock-out of the real service under 400 parallel guesses over many 
     // VHT_KIT_PIN seals the first master; the service helper does not log in (pin: null above).
     const send = (pin: string) =>
       rawRequest({
-        port: svc.port, method: 'POST', path: '/api/login', timeoutMs: 120_000,
-        headers: { 'content-type': 'application/json' }, body: JSON.stringify({ pin }),
+        port: svc.port,
+        method: 'POST',
+        path: '/api/login',
+        timeoutMs: 120_000,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ pin }),
       });
     const statuses: number[] = [];
     // 64 connections at a time (each request on its own connection), 400 in all
     let next = 0;
-    await Promise.all(Array.from({ length: 64 }, async () => {
-      while (next < 400) {
-        next += 1;
-        statuses.push((await send('99999')).status);
-      }
-    }));
+    await Promise.all(
+      Array.from({ length: 64 }, async () => {
+        while (next < 400) {
+          next += 1;
+          statuses.push((await send('99999')).status);
+        }
+      }),
+    );
     expect(statuses).toHaveLength(400);
     const unauthorized = statuses.filter((s) => s === 401).length;
     expect(unauthorized).toBeLessThanOrEqual(5);

@@ -21,9 +21,15 @@ const RECORD_ONLY: Consent = { recording: true, review: false, supervision: fals
 /** A clock the test moves by hand; timers never fire by themselves. */
 class ManualClock implements Clock {
   t = Date.UTC(2026, 10, 22, 12);
-  now() { return this.t; }
-  monotonic() { return this.t; }
-  setTimeout(): TimerHandle { return {}; }
+  now() {
+    return this.t;
+  }
+  monotonic() {
+    return this.t;
+  }
+  setTimeout(): TimerHandle {
+    return {};
+  }
   clearTimeout(): void {}
 }
 
@@ -50,8 +56,11 @@ async function makeKit(opts: { onWithdrawal?: 'after-upload' | 'immediately'; de
   const clips = new ClipStore(dataDir, catalogue, keys, logger);
   const clock = new ManualClock();
   const privacy = new Privacy(catalogue, clips, clock, logger, {
-    dataDir, onWithdrawal: opts.onWithdrawal ?? 'after-upload', deleteAfterUploadHours: opts.deleteAfterUploadHours ?? 0,
-    warnUnuploadedDays: 14, retentionIntervalMs: 600_000,
+    dataDir,
+    onWithdrawal: opts.onWithdrawal ?? 'after-upload',
+    deleteAfterUploadHours: opts.deleteAfterUploadHours ?? 0,
+    warnUnuploadedDays: 14,
+    retentionIntervalMs: 600_000,
   });
   return { dir, dataDir, orgKey, keys, catalogue, clips, privacy, clock };
 }
@@ -62,7 +71,11 @@ async function record(kit: Kit, caseCode: string | null, consent: Consent | null
   const id = kit.clips.createClip({ caseCode, now, requestedAt: now, preRollMs: 0, originMs: now, consent });
   await kit.clips.prepareKey(id);
   for (let seq = 0; seq < 2; seq++) {
-    await kit.clips.persistSegment(id, seq, Buffer.from(`media of ${id} #${seq} `.repeat(100)), { startMs: now + seq * 1000, durationMs: 1000, discontinuity: false });
+    await kit.clips.persistSegment(id, seq, Buffer.from(`media of ${id} #${seq} `.repeat(100)), {
+      startMs: now + seq * 1000,
+      durationMs: 1000,
+      discontinuity: false,
+    });
   }
   kit.clips.finishClip(id, 'complete', now + 2000, 'stopped');
   kit.clock.t += 5000;
@@ -219,7 +232,11 @@ describe('consent', () => {
     kit.privacy.createCase('KV-0040', 'vht-voorzorg', { recording: true, review: true, supervision: false, training: false });
     const fresh = new Catalogue(path.join(kit.dir, 'rebuilt.db'));
     const p2 = new Privacy(fresh, new ClipStore(kit.dataDir, fresh, kit.keys, logger), kit.clock, logger, {
-      dataDir: kit.dataDir, onWithdrawal: 'after-upload', deleteAfterUploadHours: 0, warnUnuploadedDays: 14, retentionIntervalMs: 600_000,
+      dataDir: kit.dataDir,
+      onWithdrawal: 'after-upload',
+      deleteAfterUploadHours: 0,
+      warnUnuploadedDays: 14,
+      retentionIntervalMs: 600_000,
     });
     expect(p2.restoreCases()).toBe(1);
     expect(fresh.getCase('KV-0040')).toEqual(kit.catalogue.getCase('KV-0040'));
@@ -234,7 +251,7 @@ describe('audit log', () => {
     kit.catalogue.close();
     const file = path.join(kit.dataDir, 'catalogue.db');
     const db = new Database(file);
-    db.prepare("UPDATE audit_events SET details = '{\"n\":99}' WHERE id = 3").run();
+    db.prepare('UPDATE audit_events SET details = \'{"n":99}\' WHERE id = 3').run();
     db.close();
     const edited = new Catalogue(file).verifyAudit();
     expect(edited).toMatchObject({ ok: false, brokenAt: 3 });

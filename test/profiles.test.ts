@@ -38,7 +38,11 @@ describe('pi4 MJPEG decoder', () => {
     const stage = /image\/jpeg,[^!]+! (.+? ! videoconvert ! video\/x-raw,format=I420) ! v4l2h264enc/.exec(launch)?.[1];
     expect(stage).toBe(`${real} ! videoconvert ! video/x-raw,format=I420`);
     // the camera's MJPEG, made here by jpegenc, through that stage: 10 frames must arrive
-    const r = spawnSync('sh', ['-c', `gst-launch-1.0 -q videotestsrc num-buffers=10 ! video/x-raw,width=320,height=240 ! jpegenc ! image/jpeg ! ${stage} ! fakesink sync=false`], { encoding: 'utf8', timeout: 30_000 });
+    const r = spawnSync(
+      'sh',
+      ['-c', `gst-launch-1.0 -q videotestsrc num-buffers=10 ! video/x-raw,width=320,height=240 ! jpegenc ! image/jpeg ! ${stage} ! fakesink sync=false`],
+      { encoding: 'utf8', timeout: 30_000 },
+    );
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
   });

@@ -43,34 +43,57 @@ async function waitFor(what: string, cond: () => boolean, timeoutMs = 30_000): P
 
 /** The stand-in camera with a fixed GOP, the real capture worker, recorder, store and catalogue. */
 async function setup(gopMs: number, preRollMs: number) {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'vht-gop-'));
-    const ringDir = mkdtempSync('/dev/shm/vht-gop-ring-');
-    cleanups.push(() => {
-      rmSync(dir, { recursive: true, force: true });
-      rmSync(ringDir, { recursive: true, force: true });
-    });
-    const cam = new H264Camera({ width: 320, height: 240, fps: 25, gopSeconds: gopMs / 1000 });
-    cleanups.push(() => cam.stop());
-    await cam.start();
-    const capCfg = parseConfig({ capture: { profile: 'uvc-h264', width: 320, height: 240, fps: 25, bitrateKbps: 400 } }).capture;
-    const capture = new CaptureSupervisor({
-      ringDir, segmentMs: 1000, playingTimeoutMs: 8000, restartMinMs: 100, restartMaxMs: 400, clock: systemClock, logger,
-      launchFor: (loc) => buildPipeline('uvc-h264', capCfg, loc, { videoSource: cam.source(), audioSource: 'audiotestsrc is-live=true volume=0.2' }).launch,
-    });
-    const org = await generateIdentity();
-    const catalogue = new Catalogue(path.join(dir, 'catalogue.db'));
-    cleanups.push(() => catalogue.close());
-    const clips = new ClipStore(path.join(dir, 'data'), catalogue, {
-      recipientsFor: () => [org.recipient], createClipKey: async () => null, destroyClipKey: async () => 'complete',
-    }, logger);
-    const recorder = new Recorder({
-      capture, clips, catalogue, guard: new StorageGuard(dir, 0), bus: new EventBus(), clock: systemClock, logger,
-      profile: 'uvc-h264', preRollMs, segmentMs: 1000, armAtStart: true, nominalBytesPerSecond: 50_000,
-    });
-    const closed: ClosedSegment[] = [];
-    capture.on('segment', (s) => closed.push(s));
-    recorder.start();
-    cleanups.push(() => recorder.stop());
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'vht-gop-'));
+  const ringDir = mkdtempSync('/dev/shm/vht-gop-ring-');
+  cleanups.push(() => {
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(ringDir, { recursive: true, force: true });
+  });
+  const cam = new H264Camera({ width: 320, height: 240, fps: 25, gopSeconds: gopMs / 1000 });
+  cleanups.push(() => cam.stop());
+  await cam.start();
+  const capCfg = parseConfig({ capture: { profile: 'uvc-h264', width: 320, height: 240, fps: 25, bitrateKbps: 400 } }).capture;
+  const capture = new CaptureSupervisor({
+    ringDir,
+    segmentMs: 1000,
+    playingTimeoutMs: 8000,
+    restartMinMs: 100,
+    restartMaxMs: 400,
+    clock: systemClock,
+    logger,
+    launchFor: (loc) => buildPipeline('uvc-h264', capCfg, loc, { videoSource: cam.source(), audioSource: 'audiotestsrc is-live=true volume=0.2' }).launch,
+  });
+  const org = await generateIdentity();
+  const catalogue = new Catalogue(path.join(dir, 'catalogue.db'));
+  cleanups.push(() => catalogue.close());
+  const clips = new ClipStore(
+    path.join(dir, 'data'),
+    catalogue,
+    {
+      recipientsFor: () => [org.recipient],
+      createClipKey: async () => null,
+      destroyClipKey: async () => 'complete',
+    },
+    logger,
+  );
+  const recorder = new Recorder({
+    capture,
+    clips,
+    catalogue,
+    guard: new StorageGuard(dir, 0),
+    bus: new EventBus(),
+    clock: systemClock,
+    logger,
+    profile: 'uvc-h264',
+    preRollMs,
+    segmentMs: 1000,
+    armAtStart: true,
+    nominalBytesPerSecond: 50_000,
+  });
+  const closed: ClosedSegment[] = [];
+  capture.on('segment', (s) => closed.push(s));
+  recorder.start();
+  cleanups.push(() => recorder.stop());
 
   return { org, catalogue, clips, recorder, closed, dir };
 }

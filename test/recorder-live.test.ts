@@ -29,9 +29,16 @@ afterEach(async () => {
 async function store(dir: string) {
   const org = await generateIdentity();
   const catalogue = new Catalogue(path.join(dir, 'catalogue.db'));
-  const clips = new ClipStore(path.join(dir, 'data'), catalogue, {
-    recipientsFor: () => [org.recipient], createClipKey: async () => null, destroyClipKey: async () => 'complete',
-  }, logger);
+  const clips = new ClipStore(
+    path.join(dir, 'data'),
+    catalogue,
+    {
+      recipientsFor: () => [org.recipient],
+      createClipKey: async () => null,
+      destroyClipKey: async () => 'complete',
+    },
+    logger,
+  );
   cleanups.push(() => catalogue.close());
   return { catalogue, clips };
 }
@@ -48,14 +55,30 @@ describe('live tail with the real sim pipeline', () => {
     });
     const capCfg = parseConfig({ capture: { width: 320, height: 240, bitrateKbps: 300 } }).capture;
     const capture = new CaptureSupervisor({
-      ringDir, launchFor: (loc) => buildPipeline('sim', capCfg, loc).launch, segmentMs: 1000, playingTimeoutMs: 8000,
-      restartMinMs: 100, restartMaxMs: 400, clock: systemClock, logger,
+      ringDir,
+      launchFor: (loc) => buildPipeline('sim', capCfg, loc).launch,
+      segmentMs: 1000,
+      playingTimeoutMs: 8000,
+      restartMinMs: 100,
+      restartMaxMs: 400,
+      clock: systemClock,
+      logger,
     });
     const { catalogue, clips } = await store(dir);
     // pre-roll 1 s: the ring alone would hold fewer than LIVE_TAIL_SEGMENTS segments
     const recorder = new Recorder({
-      capture, clips, catalogue, guard: new StorageGuard(dir, 0), bus: new EventBus(), clock: systemClock, logger,
-      profile: 'sim', preRollMs: 1000, segmentMs: 1000, armAtStart: false, nominalBytesPerSecond: 50_000,
+      capture,
+      clips,
+      catalogue,
+      guard: new StorageGuard(dir, 0),
+      bus: new EventBus(),
+      clock: systemClock,
+      logger,
+      profile: 'sim',
+      preRollMs: 1000,
+      segmentMs: 1000,
+      armAtStart: false,
+      nominalBytesPerSecond: 50_000,
     });
     recorder.start();
     cleanups.push(() => recorder.stop());
@@ -125,10 +148,18 @@ describe('live tail with the real sim pipeline', () => {
 /** Real time is not needed here: the test moves a clock and closes segments itself. */
 class StepClock implements Clock {
   t = 10_000;
-  now() { return this.t + 1_700_000_000_000; }
-  monotonic() { return this.t; }
-  setTimeout(fn: () => void, ms: number): TimerHandle { return setTimeout(fn, ms); }
-  clearTimeout(h: TimerHandle) { clearTimeout(h as NodeJS.Timeout); }
+  now() {
+    return this.t + 1_700_000_000_000;
+  }
+  monotonic() {
+    return this.t;
+  }
+  setTimeout(fn: () => void, ms: number): TimerHandle {
+    return setTimeout(fn, ms);
+  }
+  clearTimeout(h: TimerHandle) {
+    clearTimeout(h as NodeJS.Timeout);
+  }
 }
 
 describe('live tail bookkeeping', () => {
@@ -145,8 +176,18 @@ describe('live tail bookkeeping', () => {
     const capture = new FakeCapture(ring, { bytes: 500, cutClosesSegment: false });
     // no pre-roll: the ring itself would delete every segment at once
     const recorder = new Recorder({
-      capture, clips, catalogue, guard: new StorageGuard(dir, 0), bus: new EventBus(), clock, logger,
-      profile: 'sim', preRollMs: 0, segmentMs: 1000, armAtStart: true, nominalBytesPerSecond: 1000,
+      capture,
+      clips,
+      catalogue,
+      guard: new StorageGuard(dir, 0),
+      bus: new EventBus(),
+      clock,
+      logger,
+      profile: 'sim',
+      preRollMs: 0,
+      segmentMs: 1000,
+      armAtStart: true,
+      nominalBytesPerSecond: 1000,
     });
     recorder.start();
     const segs: ClosedSegment[] = [];
@@ -180,11 +221,21 @@ describe('live tail bookkeeping', () => {
     clock.t += 500;
     close(1, 2);
     const live = recorder.liveSegments();
-    expect(live.map((s) => [s.name, s.discontinuity])).toEqual([['10.ts', false], ['11.ts', false], ['12.ts', false], ['13.ts', true]]);
+    expect(live.map((s) => [s.name, s.discontinuity])).toEqual([
+      ['10.ts', false],
+      ['11.ts', false],
+      ['12.ts', false],
+      ['13.ts', true],
+    ]);
     close(9, 2);
     expect(recorder.liveSegments().map((s) => s.name)).toEqual(['19.ts', '20.ts', '21.ts', '22.ts']);
     // nothing older than the tail and its grace is left in RAM (pre-roll 0), the take's files included
-    expect(readdirSync(ring).sort()).toEqual(segs.slice(-9).map((s) => path.basename(s.path)).sort());
+    expect(readdirSync(ring).sort()).toEqual(
+      segs
+        .slice(-9)
+        .map((s) => path.basename(s.path))
+        .sort(),
+    );
     await recorder.disarm();
     expect(recorder.liveSegments()).toEqual([]);
     expect(recorder.liveSegment('22.ts')).toBeUndefined();

@@ -19,14 +19,31 @@ async function setup() {
   const ring = mkdtempSync(path.join(os.tmpdir(), 'vht-ring-'));
   const org = await generateIdentity();
   const catalogue = new Catalogue(path.join(dir, 'catalogue.db'));
-  const clips = new ClipStore(path.join(dir, 'data'), catalogue, {
-    recipientsFor: () => [org.recipient], createClipKey: async () => null, destroyClipKey: async () => 'complete',
-  }, logger);
+  const clips = new ClipStore(
+    path.join(dir, 'data'),
+    catalogue,
+    {
+      recipientsFor: () => [org.recipient],
+      createClipKey: async () => null,
+      destroyClipKey: async () => 'complete',
+    },
+    logger,
+  );
   const clock = new ManualClock(1_000_000);
   const capture = new FakeCapture(ring);
   const recorder = new Recorder({
-    capture, clips, catalogue, guard: new StorageGuard(dir, 0), bus: new EventBus(), clock, logger,
-    profile: 'sim', preRollMs: 3000, segmentMs: 1000, armAtStart: true, nominalBytesPerSecond: 1000,
+    capture,
+    clips,
+    catalogue,
+    guard: new StorageGuard(dir, 0),
+    bus: new EventBus(),
+    clock,
+    logger,
+    profile: 'sim',
+    preRollMs: 3000,
+    segmentMs: 1000,
+    armAtStart: true,
+    nominalBytesPerSecond: 1000,
   });
   recorder.start();
   return { clock, capture, recorder, catalogue };
@@ -38,7 +55,10 @@ describe('recorder', () => {
   it('starts the clip with the segment covering start − preRoll', async () => {
     const { clock, capture, recorder, catalogue } = await setup();
     const t0 = clock.t;
-    for (let i = 0; i < 6; i++) { clock.advance(1000); capture.segment(t0 + i * 1000, t0 + (i + 1) * 1000); }
+    for (let i = 0; i < 6; i++) {
+      clock.advance(1000);
+      capture.segment(t0 + i * 1000, t0 + (i + 1) * 1000);
+    }
     // now = t0 + 6000; start at t0 + 6500 → from = t0 + 3500 → first segment [t0+3000, t0+4000]
     clock.advance(500);
     const { clipId } = recorder.startTake(null);
@@ -85,7 +105,9 @@ describe('recorder', () => {
     capture.segment(t0, t0 + 1000);
     clock.advance(500);
     let done = false;
-    const stop = recorder.stopTake().then(() => { done = true; });
+    const stop = recorder.stopTake().then(() => {
+      done = true;
+    });
     await settle();
     expect(done).toBe(false);
     clock.advance(4000);

@@ -354,7 +354,9 @@ describe('start-up', () => {
     let code = 0;
     try {
       execFileSync(process.execPath, ['bin/vht-kit', 'doctor'], {
-        env: { ...env, VHT_KIT_PROFILE: 'pi5', VHT_KIT_CAMERA: '/dev/video-none' }, encoding: 'utf8', stdio: 'pipe',
+        env: { ...env, VHT_KIT_PROFILE: 'pi5', VHT_KIT_CAMERA: '/dev/video-none' },
+        encoding: 'utf8',
+        stdio: 'pipe',
       });
     } catch (e) {
       out = (e as { stdout: string }).stdout;

@@ -14,7 +14,13 @@ import { Catalogue, type Consent } from '../src/store/catalogue.js';
 import { ClipStore } from '../src/store/clips.js';
 import { KeyStore } from '../src/store/keys.js';
 import {
-  DEFAULT_RETENTION, evictionOrder, RETENTION_TABLE, retentionDue, trustedNow, type RetainedItem, type RetentionPolicy,
+  DEFAULT_RETENTION,
+  evictionOrder,
+  RETENTION_TABLE,
+  retentionDue,
+  trustedNow,
+  type RetainedItem,
+  type RetentionPolicy,
 } from '../src/store/retention.js';
 
 const logger = createLogger({ level: 'silent' });
@@ -28,9 +34,15 @@ afterAll(() => {
 
 class ManualClock implements Clock {
   t = Date.UTC(2026, 10, 22, 12);
-  now() { return this.t; }
-  monotonic() { return this.t; }
-  setTimeout(): TimerHandle { return {}; }
+  now() {
+    return this.t;
+  }
+  monotonic() {
+    return this.t;
+  }
+  setTimeout(): TimerHandle {
+    return {};
+  }
   clearTimeout(): void {}
 }
 
@@ -57,7 +69,7 @@ describe('the retention table, row by row (injected clock)', () => {
     expect(retentionDue(confirmed, { ...policy, analysisHours: 0 }, clock.now())).toEqual({ action: 'erase', rule: 'analysis-period' });
   });
 
-  it('a trainer\'s deletion waits for the confirmation, then goes', () => {
+  it("a trainer's deletion waits for the confirmation, then goes", () => {
     const asked = item({ createdAt: t0, deleteRequestedAt: t0 + H });
     expect(retentionDue(asked, policy, t0 + 2 * H)).toEqual({ action: 'wait', rule: 'deletion-requested', for: 'confirmation' });
     expect(retentionDue({ ...asked, confirmedAt: t0 + 3 * H }, policy, t0 + 3 * H)).toEqual({ action: 'erase', rule: 'deletion-requested' });
@@ -166,8 +178,12 @@ async function makeKit(opts: { hours?: number; trusted?: () => number | null } =
   const clips = new ClipStore(dataDir, catalogue, keys, logger);
   const clock = new ManualClock();
   const privacy = new Privacy(catalogue, clips, clock, logger, {
-    dataDir, onWithdrawal: 'after-upload', deleteAfterUploadHours: opts.hours ?? parseConfig({}).privacy.deleteAfterUploadHours,
-    warnUnuploadedDays: 14, retentionIntervalMs: 600_000, ...(opts.trusted ? { trustedNow: opts.trusted } : {}),
+    dataDir,
+    onWithdrawal: 'after-upload',
+    deleteAfterUploadHours: opts.hours ?? parseConfig({}).privacy.deleteAfterUploadHours,
+    warnUnuploadedDays: 14,
+    retentionIntervalMs: 600_000,
+    ...(opts.trusted ? { trustedNow: opts.trusted } : {}),
   });
   return { dir, dataDir, keys, catalogue, clips, privacy, clock };
 }
@@ -195,7 +211,10 @@ describe('the kit acts on the table', () => {
     kit.clock.t += D;
     expect(await kit.privacy.runRetention()).toEqual([a]);
     expect(existsSync(path.join(kit.dataDir, 'keys', 'clips', `${a}.json`))).toBe(false);
-    const db = kit.catalogue.auditEvents().filter((e) => e.clipId === a).map((e) => e.type);
+    const db = kit.catalogue
+      .auditEvents()
+      .filter((e) => e.clipId === a)
+      .map((e) => e.type);
     expect(db).toEqual(['clip.deleted', 'key.destroy.pending']); // locked: the trainer's key rotates at the next login
   });
 
@@ -238,7 +257,9 @@ describe('the kit acts on the table', () => {
     const r = await kit.privacy.closeCase('GZ-0105');
     expect(r).toEqual({ closedAt: kit.clock.now(), erased: [up], waitingForUpload: [notYet] });
     expect(kit.catalogue.auditEvents().map((e) => e.type)).toContain('case.closed');
-    expect(() => kit.privacy.consentForRecording('GZ-0105')).toThrow(expect.objectContaining({ code: 'FORBIDDEN', field: 'caseCode', message: expect.stringMatching(/closed/) as string }));
+    expect(() => kit.privacy.consentForRecording('GZ-0105')).toThrow(
+      expect.objectContaining({ code: 'FORBIDDEN', field: 'caseCode', message: expect.stringMatching(/closed/) as string }),
+    );
     expect(kit.catalogue.getClip(other)).toBeDefined(); // another case is untouched
     kit.clips.markUploaded(notYet, kit.clock.now());
     expect(await kit.privacy.runRetention()).toEqual([notYet]);
@@ -248,7 +269,11 @@ describe('the kit acts on the table', () => {
     // files are the truth: a rebuilt catalogue knows the case is closed
     const fresh = new Catalogue(path.join(kit.dir, 'rebuilt.db'));
     const p2 = new Privacy(fresh, new ClipStore(kit.dataDir, fresh, kit.keys, logger), kit.clock, logger, {
-      dataDir: kit.dataDir, onWithdrawal: 'after-upload', deleteAfterUploadHours: 0, warnUnuploadedDays: 14, retentionIntervalMs: 600_000,
+      dataDir: kit.dataDir,
+      onWithdrawal: 'after-upload',
+      deleteAfterUploadHours: 0,
+      warnUnuploadedDays: 14,
+      retentionIntervalMs: 600_000,
     });
     p2.restoreCases();
     expect(fresh.caseClosedAt('GZ-0105')).toBe(r.closedAt);

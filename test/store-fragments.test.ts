@@ -67,7 +67,7 @@ async function opensWithAny(ids: string[], data: Uint8Array): Promise<boolean> {
 }
 
 describe('fragments and kept stills', () => {
-  it('the raw clip is deleted: the fragment and the kept still decrypt; the old copy\'s other segments open with nothing left on the kit', async () => {
+  it("the raw clip is deleted: the fragment and the kept still decrypt; the old copy's other segments open with nothing left on the kit", async () => {
     const kit = await makeKit(path.join(tmp(), 'kit'));
     const fragments = new FragmentStore(kit.dataDir, kit.catalogue, kit.keys, kit.logger);
     const clipId = await recordClip(kit, { caseCode: 'GZ-0042', segments: segs(6, 'visit 1') });
@@ -126,7 +126,11 @@ describe('fragments and kept stills', () => {
     const clipId = await recordClip(kit, { caseCode: 'GZ-0043', segments: segs(3, 'visit 2') });
     await expect(fragments.copySegments({ clipId, seqs: [0], now: 1 })).rejects.toMatchObject({ code: 'LOCKED' });
     expect(await kit.keys.unlock('4821')).toBe(true);
-    await expect(fragments.copySegments({ clipId, seqs: [7], now: 1 })).rejects.toMatchObject({ code: 'VALIDATION', field: 'seqs', message: expect.stringMatching(/no segment 7/) as string });
+    await expect(fragments.copySegments({ clipId, seqs: [7], now: 1 })).rejects.toMatchObject({
+      code: 'VALIDATION',
+      field: 'seqs',
+      message: expect.stringMatching(/no segment 7/) as string,
+    });
     await expect(fragments.copySegments({ clipId, seqs: [], now: 1 })).rejects.toMatchObject({ field: 'seqs' });
     await expect(fragments.copySegments({ clipId: '../etc', seqs: [0], now: 1 })).rejects.toMatchObject({ code: 'VALIDATION', field: 'clipId' });
     await expect(fragments.keepStill({ clipId, stillId: 9, now: 1 })).rejects.toMatchObject({ code: 'NOT_FOUND', field: 'stillId' });
@@ -146,7 +150,10 @@ describe('fragments and kept stills', () => {
     try {
       const kit = await makeKit(mnt);
       const fragments = new FragmentStore(kit.dataDir, kit.catalogue, kit.keys, kit.logger);
-      const clipId = await recordClip(kit, { caseCode: 'GZ-0044', segments: Array.from({ length: 4 }, (_, i) => ({ data: Buffer.alloc(300_000, 65 + i), durationMs: 1000 })) });
+      const clipId = await recordClip(kit, {
+        caseCode: 'GZ-0044',
+        segments: Array.from({ length: 4 }, (_, i) => ({ data: Buffer.alloc(300_000, 65 + i), durationMs: 1000 })),
+      });
       expect(await kit.keys.unlock('4821')).toBe(true);
       const filler = path.join(mnt, 'filler');
       // leave room for about one segment copy, not four

@@ -78,12 +78,16 @@ describe('object names', () => {
   });
 
   it('bad input names the field and the value', () => {
-    expect(() => objects.segmentKey('kit 07', 'abc0123456', 0)).toThrow(expect.objectContaining({ field: 'kitId', message: expect.stringContaining('"kit 07"') as string }));
+    expect(() => objects.segmentKey('kit 07', 'abc0123456', 0)).toThrow(
+      expect.objectContaining({ field: 'kitId', message: expect.stringContaining('"kit 07"') as string }),
+    );
     expect(() => objects.fragmentKey('kit-07', '../x')).toThrow(expect.objectContaining({ field: 'fragmentId' }));
     expect(() => objects.caseIndexKey('kit-07', 'GZ-0042', 'clip', 'abc0123456')).toThrow(expect.objectContaining({ field: 'caseTag' }));
     expect(() => objects.trainerIndexKey('kit-07', 'Jansen')).toThrow(expect.objectContaining({ field: 'trainerId' }));
     expect(() => objects.caseTag('GZ-0042', randomBytes(8))).toThrow(expect.objectContaining({ field: 'keys.caseTagKey' }));
-    expect(() => objects.erasureNoticeKey(0, objects.caseTag('GZ-1', KEY), 'everything' as objects.ErasureScope)).toThrow(expect.objectContaining({ field: 'scope' }));
+    expect(() => objects.erasureNoticeKey(0, objects.caseTag('GZ-1', KEY), 'everything' as objects.ErasureScope)).toThrow(
+      expect.objectContaining({ field: 'scope' }),
+    );
     expect(() => objects.auditKey('kit-07', Number.NaN)).toThrow(expect.objectContaining({ field: 'at' }));
   });
 });

@@ -29,7 +29,11 @@ beforeAll(() => {
   root = mkdtempSync(path.join(os.tmpdir(), 'vht-stills-'));
   // a real JPEG (one frame of videotestsrc), as the player's canvas would make
   const f = path.join(root, 'frame.jpg');
-  execFileSync('gst-launch-1.0', ['-q', 'videotestsrc', 'num-buffers=1', 'pattern=ball', '!', 'video/x-raw,width=320,height=240', '!', 'jpegenc', '!', 'filesink', `location=${f}`], { timeout: 30_000 });
+  execFileSync(
+    'gst-launch-1.0',
+    ['-q', 'videotestsrc', 'num-buffers=1', 'pattern=ball', '!', 'video/x-raw,width=320,height=240', '!', 'jpegenc', '!', 'filesink', `location=${f}`],
+    { timeout: 30_000 },
+  );
   jpeg = readFileSync(f);
 });
 
@@ -72,7 +76,10 @@ describe('stills', () => {
     expect(Buffer.from(await decryptWith(await kit.keys.clipIdentity(id), ct)).equals(jpeg)).toBe(true);
     expect(readdirSync(path.dirname(file)).filter((n) => n.startsWith('.tmp-'))).toEqual([]);
     expect(kit.catalogue.stills(id)).toEqual([{ id: 1, timeMs: 1500, createdAt: 123_000, bytes: r.bytes }]);
-    const journal = readFileSync(path.join(path.dirname(file), 'journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { t: string });
+    const journal = readFileSync(path.join(path.dirname(file), 'journal.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { t: string });
     expect(journal.filter((l) => l.t === 'still')).toHaveLength(1);
 
     // several at once (the player taking stills quickly) get their own ids and files
@@ -98,7 +105,12 @@ describe('stills', () => {
     keys.recipientsFor = real;
     const ids = [(await first).id, (await third).id];
     expect(new Set(ids).size).toBe(2);
-    expect(kit.catalogue.stills(id).map((st) => st.id).sort((a, b) => a - b)).toEqual([1, 2, 3, 4, ...ids].sort((a, b) => a - b));
+    expect(
+      kit.catalogue
+        .stills(id)
+        .map((st) => st.id)
+        .sort((a, b) => a - b),
+    ).toEqual([1, 2, 3, 4, ...ids].sort((a, b) => a - b));
 
     const missing = await appError(() => kit.clips.readStill(id, 9));
     expect([missing.code, missing.field]).toEqual(['NOT_FOUND', 'stillId']);
@@ -177,7 +189,10 @@ describe('stills', () => {
     await kit.clips.addStill(id, jpeg, 1000, 1);
     const copy = readFileSync(kit.clips.stillFile(id, 1));
     // encrypted to exactly two recipients: the organisation and this clip's key
-    const stanzas = copy.toString('latin1').split('\n').filter((l) => l.startsWith('-> X25519 '));
+    const stanzas = copy
+      .toString('latin1')
+      .split('\n')
+      .filter((l) => l.startsWith('-> X25519 '));
     expect(stanzas).toHaveLength(2);
     const clipIdentity = await kit.keys.clipIdentity(id);
     expect(Buffer.from(await decryptWith(clipIdentity, copy)).equals(jpeg)).toBe(true);
@@ -197,7 +212,10 @@ describe('markers added while reviewing a finished clip', () => {
     const id = await finishedClip(kit); // 3000 ms
     const m1 = kit.clips.addMarker(id, 0, 'initiatief kind', 100);
     const m2 = kit.clips.addMarker(id, 2999.6, null, 101);
-    expect(kit.catalogue.markers(id).map((m) => [m.id, m.offsetMs, m.label])).toEqual([[m1, 0, 'initiatief kind'], [m2, 3000, null]]);
+    expect(kit.catalogue.markers(id).map((m) => [m.id, m.offsetMs, m.label])).toEqual([
+      [m1, 0, 'initiatief kind'],
+      [m2, 3000, null],
+    ]);
     for (const off of [-1, 3001, Number.NaN]) {
       const e = await appError(() => kit.clips.addMarker(id, off, null, 1));
       expect([e.code, e.field]).toEqual(['VALIDATION', 'offsetMs']);
@@ -231,18 +249,40 @@ describe('office sync and export of stills', () => {
     const id = await recordClip(kit, { caseCode: 'fam-2101', segments: segs, markers: [{ offsetMs: 1000, label: 'ontvangst' }] });
     await kit.clips.addStill(id, jpeg, 1200, 77);
     const svc = new SyncService({
-      catalogue: kit.catalogue, clips: kit.clips, target: new DirTarget({ path: share }), kitId: KIT, orgRecipient: kit.orgRecipient,
-      clock: kit.clock, logger: kit.logger, retry: { attempts: 2, baseMs: 10, maxMs: 20 }, exportAudit: false,
+      catalogue: kit.catalogue,
+      clips: kit.clips,
+      target: new DirTarget({ path: share }),
+      kitId: KIT,
+      orgRecipient: kit.orgRecipient,
+      clock: kit.clock,
+      logger: kit.logger,
+      retry: { attempts: 2, baseMs: 10, maxMs: 20 },
+      exportAudit: false,
     });
     expect((await svc.runOnce()).uploaded).toEqual([id]);
     const clipDir = path.join(share, KIT, 'clips', id);
     expect(readdirSync(clipDir).sort()).toEqual([...segs.map((_s, i) => `${i}.ts.age`), 'manifest.json.age', 'still-1.jpg.age'].sort());
     expect(ageDecrypt(kit.orgKeyFile, path.join(clipDir, 'still-1.jpg.age')).equals(jpeg)).toBe(true);
-    const identity = readFileSync(kit.orgKeyFile, 'utf8').split('\n').find((l) => l.startsWith('AGE-SECRET-KEY-'))!;
+    const identity = readFileSync(kit.orgKeyFile, 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('AGE-SECRET-KEY-'))!;
     let manifest = await decryptManifest([identity], readFileSync(path.join(clipDir, 'manifest.json.age')));
-    expect(manifest.stills).toEqual([{ id: 1, object: 'still-1.jpg.age', sha256: kit.catalogue.stillRows(id)[0]!.sha256, bytes: kit.catalogue.stillRows(id)[0]!.bytes, timeMs: 1200, createdAt: 77 }]);
+    expect(manifest.stills).toEqual([
+      {
+        id: 1,
+        object: 'still-1.jpg.age',
+        sha256: kit.catalogue.stillRows(id)[0]!.sha256,
+        bytes: kit.catalogue.stillRows(id)[0]!.bytes,
+        timeMs: 1200,
+        createdAt: 77,
+      },
+    ]);
     const confirmedKinds = rawSql.all(kit.catalogue, 'SELECT kind, COUNT(*) AS n FROM sync_objects WHERE clip_id = ? GROUP BY kind ORDER BY kind', id);
-    expect(confirmedKinds).toEqual([{ kind: 'manifest', n: 1 }, { kind: 'segment', n: segs.length }, { kind: 'still', n: 1 }]);
+    expect(confirmedKinds).toEqual([
+      { kind: 'manifest', n: 1 },
+      { kind: 'segment', n: segs.length },
+      { kind: 'still', n: 1 },
+    ]);
 
     // a still taken after the upload: the clip is pending again; only the still and a new manifest go
     await kit.clips.addStill(id, jpeg, 2000, 78);
@@ -252,7 +292,10 @@ describe('office sync and export of stills', () => {
     expect(r2.uploaded).toEqual([id]);
     expect(rawSql.get(kit.catalogue, 'SELECT COUNT(*) AS n FROM sync_objects')).toEqual({ n: before.n + 1 });
     manifest = await decryptManifest([identity], readFileSync(path.join(clipDir, 'manifest.json.age')));
-    expect(manifest.stills!.map((st) => [st.id, st.timeMs])).toEqual([[1, 1200], [2, 2000]]);
+    expect(manifest.stills!.map((st) => [st.id, st.timeMs])).toEqual([
+      [1, 1200],
+      [2, 2000],
+    ]);
 
     const out = path.join(root, 'export', 'visit.mp4');
     const res = await exportClip({ identityFile: kit.orgKeyFile, from: share, clipId: id, out });
@@ -264,8 +307,9 @@ describe('office sync and export of stills', () => {
     const damaged = readFileSync(path.join(clipDir, 'still-2.jpg.age'));
     damaged[damaged.length - 1]! ^= 1;
     writeFileSync(path.join(clipDir, 'still-2.jpg.age'), damaged);
-    await expect(exportClip({ identityFile: kit.orgKeyFile, from: share, clipId: id, out: path.join(root, 'export2', 'v.mp4') }))
-      .rejects.toThrow(/still 2 of clip .* does not match the manifest/);
+    await expect(exportClip({ identityFile: kit.orgKeyFile, from: share, clipId: id, out: path.join(root, 'export2', 'v.mp4') })).rejects.toThrow(
+      /still 2 of clip .* does not match the manifest/,
+    );
     expect(existsSync(path.join(root, 'export2'))).toBe(false);
   }, 60_000);
 });
@@ -277,7 +321,10 @@ type PutHook = (key: string, when: 'before' | 'after') => Promise<void> | void;
 class HookedTarget implements UploadTarget {
   readonly kind = 'dir' as const;
   readonly keys: string[] = [];
-  constructor(private readonly inner: DirTarget, private readonly hook: PutHook) {}
+  constructor(
+    private readonly inner: DirTarget,
+    private readonly hook: PutHook,
+  ) {}
   get id(): string {
     return this.inner.id;
   }
@@ -301,10 +348,19 @@ describe('a clip that changes while it is uploaded', () => {
     const id = await finishedClip(kit, 'fam-2201', 3);
     const target = new HookedTarget(new DirTarget({ path: share }), (key, when) => hook(kit, id, key, when));
     const svc = new SyncService({
-      catalogue: kit.catalogue, clips: kit.clips, target, kitId: KIT, orgRecipient: kit.orgRecipient,
-      clock: kit.clock, logger: kit.logger, retry: { attempts: 2, baseMs: 10, maxMs: 20 }, exportAudit: false,
+      catalogue: kit.catalogue,
+      clips: kit.clips,
+      target,
+      kitId: KIT,
+      orgRecipient: kit.orgRecipient,
+      clock: kit.clock,
+      logger: kit.logger,
+      retry: { attempts: 2, baseMs: 10, maxMs: 20 },
+      exportAudit: false,
     });
-    const identity = readFileSync(kit.orgKeyFile, 'utf8').split('\n').find((l) => l.startsWith('AGE-SECRET-KEY-'))!;
+    const identity = readFileSync(kit.orgKeyFile, 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('AGE-SECRET-KEY-'))!;
     const clipDir = path.join(share, KIT, 'clips', id);
     const orgManifest = () => decryptManifest([identity], readFileSync(path.join(clipDir, 'manifest.json.age')));
     return { kit, id, target, svc, clipDir, orgManifest };
@@ -401,8 +457,16 @@ describe('catalogue clip totals (migration 5)', () => {
   it('keep duration, segment count and bytes equal to the sums of the segments through insert, re-insert and delete', async () => {
     const kit = await makeKit(path.join(root, 'totals'));
     const id = await finishedClip(kit, 'fam-2201', 4);
-    const sums = () => rawSql.get(kit.catalogue, 'SELECT COALESCE(SUM(duration_ms), 0) AS d, COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS b FROM segments WHERE clip_id = ?', id) as { d: number; n: number; b: number };
-    const totals = () => { const c = kit.catalogue.getClip(id)!; return { d: c.durationMs, n: c.segmentCount, b: c.bytes }; };
+    const sums = () =>
+      rawSql.get(
+        kit.catalogue,
+        'SELECT COALESCE(SUM(duration_ms), 0) AS d, COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS b FROM segments WHERE clip_id = ?',
+        id,
+      ) as { d: number; n: number; b: number };
+    const totals = () => {
+      const c = kit.catalogue.getClip(id)!;
+      return { d: c.durationMs, n: c.segmentCount, b: c.bytes };
+    };
     expect(totals()).toEqual(sums());
     expect(totals().n).toBe(4);
     // the same segment written again (a retry) replaces it, it does not count twice
@@ -439,7 +503,9 @@ describe('catalogue migration 4', () => {
     db.close();
     const cat = new Catalogue(file);
     expect(cat.schemaVersion).toBe(MIGRATIONS[MIGRATIONS.length - 1]!.version);
-    expect(rawSql.all(cat, 'SELECT target, key, kind, seq FROM sync_objects')).toEqual([{ target: 'dir:/x', key: 'k/clips/abcdefghij01/0.ts.age', kind: 'segment', seq: 0 }]);
+    expect(rawSql.all(cat, 'SELECT target, key, kind, seq FROM sync_objects')).toEqual([
+      { target: 'dir:/x', key: 'k/clips/abcdefghij01/0.ts.age', kind: 'segment', seq: 0 },
+    ]);
     rawSql.run(cat, "INSERT INTO sync_objects VALUES ('dir:/x', 'k/s', 'abcdefghij01', 'still', 1, 'aa', 'bb', 10, 5)");
     // the clip's sync rows and stills still go with the clip
     cat.insertStill({ clipId: 'abcdefghij01', id: 1, timeMs: 0, bytes: 1, sha256: 'cc', createdAt: 1 });

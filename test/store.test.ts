@@ -164,7 +164,10 @@ describe('clip store and catalogue', () => {
     // crash debris: a temp file, a journal line whose file never landed, a torn last line,
     // and a segment whose bytes do not match the journal
     writeFileSync(path.join(dirOf, '.tmp-4.ts.age-123-456'), 'partial');
-    appendFileSync(path.join(dirOf, 'journal.jsonl'), JSON.stringify({ t: 'seg', seq: 4, startMs: 5000, durationMs: 1000, bytes: 9, sha256: 'ab', discontinuity: false }) + '\n{"t":"seg","se');
+    appendFileSync(
+      path.join(dirOf, 'journal.jsonl'),
+      JSON.stringify({ t: 'seg', seq: 4, startMs: 5000, durationMs: 1000, bytes: 9, sha256: 'ab', discontinuity: false }) + '\n{"t":"seg","se',
+    );
     const f3 = store.segmentFile(id, 3);
     const b3 = readFileSync(f3);
     b3[b3.length - 1]! ^= 0xff;

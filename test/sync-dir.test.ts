@@ -45,8 +45,14 @@ function mountTmpfs(dir: string, options: string): string | null {
 
 function service(kit: TestKit, target: DirTarget | RecordingTarget): SyncService {
   return new SyncService({
-    catalogue: kit.catalogue, clips: kit.clips, target, kitId: KIT, orgRecipient: kit.orgRecipient,
-    clock: kit.clock, logger: kit.logger, retry: { attempts: 3, baseMs: 10, maxMs: 50 },
+    catalogue: kit.catalogue,
+    clips: kit.clips,
+    target,
+    kitId: KIT,
+    orgRecipient: kit.orgRecipient,
+    clock: kit.clock,
+    logger: kit.logger,
+    retry: { attempts: 3, baseMs: 10, maxMs: 50 },
   });
 }
 
@@ -95,7 +101,10 @@ describe('sync to a directory (a mounted share)', () => {
 
     // the office lists what is complete on the share
     const listed = await listClips(share, { identityFile: kit.orgKeyFile });
-    expect(listed.map((c) => [c.clipId, c.caseCode])).toEqual([[a, 'fam-1201'], [b, 'fam-1202']]);
+    expect(listed.map((c) => [c.clipId, c.caseCode])).toEqual([
+      [a, 'fam-1201'],
+      [b, 'fam-1202'],
+    ]);
   });
 
   it('exports a clip from the share to MP4 + CSV + EAF', async () => {
@@ -149,7 +158,7 @@ describe('sync to a directory (a mounted share)', () => {
     expect(kit.catalogue.getClip(id)!.uploadedAt).toBeNull();
   });
 
-  it('a share that is not mounted (requireMountPoint) or not there is not docked and nothing lands on the kit\'s card', async () => {
+  it("a share that is not mounted (requireMountPoint) or not there is not docked and nothing lands on the kit's card", async () => {
     const kit = await makeKit(path.join(root, 'unmounted'));
     const mountPoint = path.join(root, 'unmounted-share');
     mkdirSync(mountPoint);
@@ -170,8 +179,14 @@ describe('sync to a directory (a mounted share)', () => {
     mkdirSync(share);
     const first = await recordClip(kit, { caseCode: 'fam-1801', segments: syntheticSegments(1, 10_000, 10) });
     const svc = new SyncService({
-      catalogue: kit.catalogue, clips: kit.clips, target: new DirTarget({ path: share }), kitId: KIT, orgRecipient: kit.orgRecipient,
-      clock: kit.clock, logger: kit.logger, intervalMs: 100,
+      catalogue: kit.catalogue,
+      clips: kit.clips,
+      target: new DirTarget({ path: share }),
+      kitId: KIT,
+      orgRecipient: kit.orgRecipient,
+      clock: kit.clock,
+      logger: kit.logger,
+      intervalMs: 100,
     });
     const runs: string[][] = [];
     let second = '';

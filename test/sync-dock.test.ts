@@ -30,7 +30,23 @@ function openssl(args: string[]): void {
 function makeCa(name: string): { key: string; cert: string } {
   const key = path.join(dir, `${name}.key`);
   const cert = path.join(dir, `${name}.pem`);
-  openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-subj', `/CN=${name}`, '-keyout', key, '-out', cert]);
+  openssl([
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-days',
+    '2',
+    '-subj',
+    `/CN=${name}`,
+    '-keyout',
+    key,
+    '-out',
+    cert,
+  ]);
   return { key, cert };
 }
 
@@ -57,16 +73,22 @@ async function listen(server: http.Server | net.Server): Promise<number> {
 }
 
 /** An HTTPS server with this certificate (and chain) that answers every request 200. */
-async function httpsServer(leaf: { key: string; cert: string }, chain: string[] = [], onRequest?: (req: http.IncomingMessage, body: Buffer, res: http.ServerResponse) => void): Promise<string> {
+async function httpsServer(
+  leaf: { key: string; cert: string },
+  chain: string[] = [],
+  onRequest?: (req: http.IncomingMessage, body: Buffer, res: http.ServerResponse) => void,
+): Promise<string> {
   const cert = [readFileSync(leaf.cert, 'utf8'), ...chain.map((c) => readFileSync(c, 'utf8'))].join('');
-  const port = await listen(https.createServer({ key: readFileSync(leaf.key), cert }, (req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      if (onRequest) onRequest(req, Buffer.concat(chunks), res);
-      else res.end('ok');
-    });
-  }));
+  const port = await listen(
+    https.createServer({ key: readFileSync(leaf.key), cert }, (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        if (onRequest) onRequest(req, Buffer.concat(chunks), res);
+        else res.end('ok');
+      });
+    }),
+  );
   return `https://127.0.0.1:${port}`;
 }
 
@@ -135,7 +157,12 @@ describe('dock check', () => {
     expect(other.reason).toMatch(/matches no sync\.dock\.pinSha256 \(certificate SHA-256 [0-9a-f]{64}, SPKI SHA-256 [0-9a-f]{64}\)/);
     // CA or pin: either suffices
     expect(await checkDock(portalUrl, { caFile: officeCa.cert, pinSha256: certHex })).toMatchObject({ docked: false });
-    expect(await checkDock(wrongHostUrl, { caFile: officeCa.cert, pinSha256: sha256(new X509Certificate(readFileSync(path.join(dir, 'wronghost.pem'))).raw).toString('hex') })).toMatchObject({ docked: true, via: 'pin' });
+    expect(
+      await checkDock(wrongHostUrl, {
+        caFile: officeCa.cert,
+        pinSha256: sha256(new X509Certificate(readFileSync(path.join(dir, 'wronghost.pem'))).raw).toString('hex'),
+      }),
+    ).toMatchObject({ docked: true, via: 'pin' });
   });
 
   it('plain http only with allowInsecure', async () => {
@@ -185,7 +212,15 @@ describe('S3 target trust', () => {
     };
     const good = await httpsServer(makeLeaf('s3-good', officeCa, 'IP:127.0.0.1'), [], s3Like);
     const wrongName = await httpsServer(makeLeaf('s3-wrongname', officeCa, 'DNS:elsewhere.example'), [], s3Like);
-    const opts = { region: 'us-east-1', bucket: 'vht-office', prefix: 'kits', accessKeyId: 'k', secretAccessKey: 's', clock: systemClock, tls: { caFile: officeCa.cert } };
+    const opts = {
+      region: 'us-east-1',
+      bucket: 'vht-office',
+      prefix: 'kits',
+      accessKeyId: 'k',
+      secretAccessKey: 's',
+      clock: systemClock,
+      tls: { caFile: officeCa.cert },
+    };
     const body = Buffer.from('segment bytes');
     const md5Hex = createHash('md5').update(body).digest('hex');
 

@@ -70,7 +70,9 @@ describe('docking the kit: upload to the office share, confirm, retention, expor
   it('the office exports the clip to an MP4 of the right length, with its markers', () => {
     const out = path.join(svc.dir, 'office', 'clip.mp4');
     mkdirSync(path.dirname(out), { recursive: true });
-    const r = execFileSync(process.execPath, [BIN, 'export', '--identity', svc.orgKeyFile, '--from', share, '--clip', clipId, '--out', out], { encoding: 'utf8' });
+    const r = execFileSync(process.execPath, [BIN, 'export', '--identity', svc.orgKeyFile, '--from', share, '--clip', clipId, '--out', out], {
+      encoding: 'utf8',
+    });
     expect(r).toContain('segments verified');
     const d = discover(out);
     expect(d.hasVideo && d.hasAudio).toBe(true);

@@ -46,8 +46,15 @@ function s3(kit: TestKit, endpoint: string, bucket: string, creds: Creds, extra:
 
 function service(kit: TestKit, target: UploadTarget, extra: Partial<SyncServiceOptions> = {}): SyncService {
   return new SyncService({
-    catalogue: kit.catalogue, clips: kit.clips, target, kitId: KIT, orgRecipient: kit.orgRecipient,
-    clock: kit.clock, logger: kit.logger, retry: { attempts: 4, baseMs: 20, maxMs: 200 }, ...extra,
+    catalogue: kit.catalogue,
+    clips: kit.clips,
+    target,
+    kitId: KIT,
+    orgRecipient: kit.orgRecipient,
+    clock: kit.clock,
+    logger: kit.logger,
+    retry: { attempts: 4, baseMs: 20, maxMs: 200 },
+    ...extra,
   });
 }
 
@@ -82,7 +89,14 @@ describe('sync to S3 (Swift)', () => {
     const bucket = 'vht-full';
     await swift.createBucket(bucket, { writer: true });
     const kit = await makeKit(path.join(root, 'full'));
-    const a = await recordClip(kit, { caseCode: 'fam-2041', segments: syntheticSegments(4, 50_000, 1), markers: [{ offsetMs: 1500, label: 'initiatief' }, { offsetMs: 2500, label: null }] });
+    const a = await recordClip(kit, {
+      caseCode: 'fam-2041',
+      segments: syntheticSegments(4, 50_000, 1),
+      markers: [
+        { offsetMs: 1500, label: 'initiatief' },
+        { offsetMs: 2500, label: null },
+      ],
+    });
     const b = await recordClip(kit, { caseCode: 'fam-2041', segments: syntheticSegments(3, 40_000, 2), finish: 'recovered' });
     const c = await recordClip(kit, { caseCode: 'fam-3310', segments: syntheticSegments(2, 30_000, 3) });
     const d = await recordClip(kit, { caseCode: null, segments: syntheticSegments(2, 30_000, 4) });
@@ -109,7 +123,10 @@ describe('sync to S3 (Swift)', () => {
     const expected = new Map<string, string>();
     for (const id of [a, b, c]) for (const [k, v] of expectedObjects(kit, id)) expected.set(k, v);
     for (const [k, v] of expected) expect(listed.find((o) => o.key === k)?.etag, k).toBe(v);
-    const manifests = listed.filter((o) => o.key.endsWith('/manifest.json.age')).map((o) => o.key).sort();
+    const manifests = listed
+      .filter((o) => o.key.endsWith('/manifest.json.age'))
+      .map((o) => o.key)
+      .sort();
     expect(manifests).toEqual([a, b, c].map((id) => `${PREFIX}/${KIT}/clips/${id}/manifest.json.age`).sort());
     const audits = listed.filter((o) => o.key.includes('/audit/'));
     expect(audits).toHaveLength(1);
@@ -129,8 +146,16 @@ describe('sync to S3 (Swift)', () => {
     // the manifest, decrypted with the organisation's key by the age CLI
     const manA = JSON.parse(decryptObject(kit, await swift.get(bucket, `${PREFIX}/${KIT}/clips/${a}/manifest.json.age`)).toString()) as ClipManifest;
     expect(manA).toMatchObject({
-      kitId: KIT, clipId: a, caseCode: 'fam-2041', trajectory: 'k-vht', consent: ALL_CONSENT, recovered: false,
-      markers: [{ offsetMs: 1500, label: 'initiatief' }, { offsetMs: 2500, label: null }],
+      kitId: KIT,
+      clipId: a,
+      caseCode: 'fam-2041',
+      trajectory: 'k-vht',
+      consent: ALL_CONSENT,
+      recovered: false,
+      markers: [
+        { offsetMs: 1500, label: 'initiatief' },
+        { offsetMs: 2500, label: null },
+      ],
     });
     expect(typeof manA.visitId).toBe('number');
     expect(manA.segments.map((s) => [s.seq, s.sha256, s.bytes, s.durationMs, s.discontinuity])).toEqual(
@@ -142,7 +167,10 @@ describe('sync to S3 (Swift)', () => {
     // the catalogue: confirmed clips marked and audited; the others not
     for (const id of [a, b, c]) expect(kit.catalogue.getClip(id)!.uploadedAt).not.toBeNull();
     for (const id of [d, e]) expect(kit.catalogue.getClip(id)!.uploadedAt).toBeNull();
-    const confirmedEvents = kit.catalogue.auditEvents().filter((ev) => ev.type === 'upload.confirmed').map((ev) => ev.clipId);
+    const confirmedEvents = kit.catalogue
+      .auditEvents()
+      .filter((ev) => ev.type === 'upload.confirmed')
+      .map((ev) => ev.clipId);
     expect(confirmedEvents).toEqual([a, b, c]);
     expect(kit.catalogue.verifyAudit().ok).toBe(true);
 
@@ -232,8 +260,10 @@ describe('sync to S3 (Swift)', () => {
     const proxy = new FaultProxy({ host: '127.0.0.1', port: swift.port });
     await proxy.start();
     proxy.faults = ['reset', '503', 'hang', 'pass', '503', 'reset'];
-    const svc = service(kit, s3(kit, proxy.endpoint, bucket, swift.writer, { requestTimeoutMs: 5000 }), { // a passing PUT under load stays well inside 5 s
-      concurrency: 1, retry: { attempts: 5, baseMs: 40, maxMs: 1000 },
+    const svc = service(kit, s3(kit, proxy.endpoint, bucket, swift.writer, { requestTimeoutMs: 5000 }), {
+      // a passing PUT under load stays well inside 5 s
+      concurrency: 1,
+      retry: { attempts: 5, baseMs: 40, maxMs: 1000 },
     });
     const reasons = new Set<SyncErrorReason>();
     svc.on('progress', (p) => p.lastError && reasons.add(p.lastError.reason));
@@ -321,7 +351,12 @@ describe('sync to S3 (Swift)', () => {
     const proxy = new FaultProxy({ host: '127.0.0.1', port: swift.port });
     await proxy.start();
     const cases: { creds: Creds; bucket: string; offsetMs?: number; reason: SyncErrorReason; message: RegExp }[] = [
-      { creds: { accessKeyId: 'test:writer', secretAccessKey: 'not-the-secret' }, bucket, reason: 'ACCESS_DENIED', message: /sync\.s3\.accessKeyId "test:writer".*may write to the bucket/ },
+      {
+        creds: { accessKeyId: 'test:writer', secretAccessKey: 'not-the-secret' },
+        bucket,
+        reason: 'ACCESS_DENIED',
+        message: /sync\.s3\.accessKeyId "test:writer".*may write to the bucket/,
+      },
       { creds: swift.admin, bucket: 'vht-no-such-bucket', reason: 'NO_SUCH_BUCKET', message: /sync\.s3\.bucket "vht-no-such-bucket" does not exist/ },
       { creds: swift.writer, bucket, offsetMs: 3_600_000, reason: 'CLOCK_SKEW', message: /kit's clock .* too far .* set the kit's clock/ },
     ];
@@ -357,12 +392,37 @@ describe('sync to S3 (Swift)', () => {
     const id = await recordClip(kit, { caseCode: 'fam-8450', segments: syntheticSegments(2, 20_000, 50) });
     const certDir = path.join(root, 'tls-cert');
     execFileSync('mkdir', ['-p', certDir]);
-    execFileSync('openssl', [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-subj', '/CN=vht-test-storage',
-      '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', path.join(certDir, 'key.pem'), '-out', path.join(certDir, 'cert.pem'),
-    ], { stdio: 'pipe' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-days',
+        '2',
+        '-subj',
+        '/CN=vht-test-storage',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1,DNS:localhost',
+        '-keyout',
+        path.join(certDir, 'key.pem'),
+        '-out',
+        path.join(certDir, 'cert.pem'),
+      ],
+      { stdio: 'pipe' },
+    );
     const certPem = readFileSync(path.join(certDir, 'cert.pem'), 'utf8');
-    const spki = execFileSync('sh', ['-c', `openssl x509 -in ${path.join(certDir, 'cert.pem')} -pubkey -noout | openssl pkey -pubin -outform der | openssl dgst -sha256 -hex`]).toString().split('= ')[1]!.trim();
+    const spki = execFileSync('sh', [
+      '-c',
+      `openssl x509 -in ${path.join(certDir, 'cert.pem')} -pubkey -noout | openssl pkey -pubin -outform der | openssl dgst -sha256 -hex`,
+    ])
+      .toString()
+      .split('= ')[1]!
+      .trim();
     const proxy = new FaultProxy({ host: '127.0.0.1', port: swift.port }, { key: readFileSync(path.join(certDir, 'key.pem'), 'utf8'), cert: certPem });
     await proxy.start();
 
@@ -401,15 +461,21 @@ describe('sync to S3 (Swift)', () => {
     await swift.createBucket(bucket, { writer: true });
     const kit = await makeKit(path.join(root, 'export'));
     const segs = realSegments(path.join(root, 'export-media'), 5);
-    const markers = [{ offsetMs: 1200, label: 'initiatief kind' }, { offsetMs: 2600, label: null }, { offsetMs: 3400, label: 'ontvangst, "ja"' }];
+    const markers = [
+      { offsetMs: 1200, label: 'initiatief kind' },
+      { offsetMs: 2600, label: null },
+      { offsetMs: 3400, label: 'ontvangst, "ja"' },
+    ];
     const id = await recordClip(kit, { caseCode: 'fam-9560', segments: segs, markers });
     const svc = service(kit, s3(kit, swift.endpoint, bucket, swift.writer));
     expect((await svc.runOnce()).uploaded).toEqual([id]);
     svc.close();
 
     const env = {
-      AWS_ACCESS_KEY_ID: swift.admin.accessKeyId, AWS_SECRET_ACCESS_KEY: swift.admin.secretAccessKey,
-      AWS_REGION: swift.region, AWS_ENDPOINT_URL: swift.endpoint,
+      AWS_ACCESS_KEY_ID: swift.admin.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: swift.admin.secretAccessKey,
+      AWS_REGION: swift.region,
+      AWS_ENDPOINT_URL: swift.endpoint,
     };
     const from = `s3://${bucket}/${PREFIX}`;
     const listed = await listClips(from, { env, identityFile: kit.orgKeyFile });
@@ -424,19 +490,18 @@ describe('sync to S3 (Swift)', () => {
     const catalogueS = kit.catalogue.getClip(id)!.durationMs / 1000;
     expect(Math.abs(info.durationS - catalogueS)).toBeLessThanOrEqual(0.1);
 
-    const csv = readFileSync(path.join(root, 'office', 'clip.csv'), 'utf8').trim().split('\n');
-    expect(csv).toEqual([
-      'offset_ms,time,label',
-      '1200,00:00:01.200,initiatief kind',
-      '2600,00:00:02.600,',
-      '3400,00:00:03.400,"ontvangst, ""ja"""',
-    ]);
+    const csv = readFileSync(path.join(root, 'office', 'clip.csv'), 'utf8')
+      .trim()
+      .split('\n');
+    expect(csv).toEqual(['offset_ms,time,label', '1200,00:00:01.200,initiatief kind', '2600,00:00:02.600,', '3400,00:00:03.400,"ontvangst, ""ja"""']);
     const eaf = readFileSync(path.join(root, 'office', 'clip.eaf'), 'utf8');
     expect(eaf).toMatch(/<ANNOTATION_DOCUMENT [^>]*FORMAT="3.0"/);
     expect(eaf).toContain('RELATIVE_MEDIA_URL="./clip.mp4"');
     const slots = new Map([...eaf.matchAll(/TIME_SLOT_ID="(ts\d+)" TIME_VALUE="(\d+)"/g)].map((m) => [m[1]!, Number(m[2])]));
     const anns = [...eaf.matchAll(/TIME_SLOT_REF1="(ts\d+)" TIME_SLOT_REF2="(ts\d+)">\s*<ANNOTATION_VALUE>([^<]*)</g)].map((m) => ({
-      start: slots.get(m[1]!), end: slots.get(m[2]!), value: m[3],
+      start: slots.get(m[1]!),
+      end: slots.get(m[2]!),
+      value: m[3],
     }));
     expect(anns).toEqual([
       { start: 1200, end: 2200, value: 'initiatief kind' },

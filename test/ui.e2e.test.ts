@@ -47,7 +47,12 @@ async function text(loc: Locator, want: string | RegExp, timeout = 10_000, exact
   const deadline = Date.now() + timeout;
   let last = '';
   for (;;) {
-    last = ((await loc.first().textContent({ timeout }).catch(() => '')) ?? '').trim();
+    last = (
+      (await loc
+        .first()
+        .textContent({ timeout })
+        .catch(() => '')) ?? ''
+    ).trim();
     const ok = typeof want === 'string' ? (exact ? last === want : last.includes(want)) : want.test(last);
     if (ok) return last;
     if (Date.now() > deadline) throw new Error(`text of ${String(loc)}: wanted ${String(want)}, got ${JSON.stringify(last)}`);
@@ -78,15 +83,17 @@ async function settled(page: Page, testid = 'player-video'): Promise<number> {
     const v = document.querySelector(`[data-testid="${id}"]`) as HTMLVideoElement | null;
     return !!v && !v.seeking && v.readyState >= 2;
   }, testid);
-  await page.$eval(`[data-testid="${testid}"]`, (el) =>
-    new Promise<void>((resolve) => {
-      const v = el as HTMLVideoElement;
-      const timer = setTimeout(resolve, 500);
-      v.requestVideoFrameCallback(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    }),
+  await page.$eval(
+    `[data-testid="${testid}"]`,
+    (el) =>
+      new Promise<void>((resolve) => {
+        const v = el as HTMLVideoElement;
+        const timer = setTimeout(resolve, 500);
+        v.requestVideoFrameCallback(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      }),
   );
   return (await video(page, testid)).t;
 }
@@ -170,10 +177,7 @@ describe('web app (Chromium against the real kit)', () => {
     await text(page.getByTestId('notice'), 'Gemarkeerd');
     await page.waitForTimeout(600);
     // the stop below must not overtake the mark's request
-    await Promise.all([
-      page.waitForResponse((r) => r.url().endsWith('/api/markers') && r.request().method() === 'POST'),
-      page.click('[data-testid=mark]'),
-    ]);
+    await Promise.all([page.waitForResponse((r) => r.url().endsWith('/api/markers') && r.request().method() === 'POST'), page.click('[data-testid=mark]')]);
     await page.waitForTimeout(1200);
     await shot(page, 'remote-phone');
     const st = await svc.status();
@@ -214,10 +218,14 @@ describe('web app (Chromium against the real kit)', () => {
     expect((await svc.request('GET', `/api/clips/${clipId}`)).json.caseCode).toBe('GZ-0042');
     await shot(page, 'library-phone');
     await page.click(`[data-clip="${clipId}"] a.clip-open`);
-    await page.waitForFunction(() => {
-      const v = document.querySelector('[data-testid="player-video"]') as HTMLVideoElement | null;
-      return !!v && v.readyState >= 2 && Number.isFinite(v.duration) && v.duration > 1;
-    }, undefined, { timeout: 20_000 });
+    await page.waitForFunction(
+      () => {
+        const v = document.querySelector('[data-testid="player-video"]') as HTMLVideoElement | null;
+        return !!v && v.readyState >= 2 && Number.isFinite(v.duration) && v.duration > 1;
+      },
+      undefined,
+      { timeout: 20_000 },
+    );
   }, 60_000);
 
   it('plays at ¼×, steps one frame forward and back, jumps to a marker', async () => {
@@ -225,10 +233,14 @@ describe('web app (Chromium against the real kit)', () => {
     const frame = 1 / fps;
     await page.click('[data-testid="rate-0.25"]');
     await page.click('[data-testid=play]');
-    await page.waitForFunction(() => {
-      const v = document.querySelector('[data-testid="player-video"]') as HTMLVideoElement;
-      return !v.paused && v.currentTime > 0.1;
-    }, undefined, { timeout: 10_000 });
+    await page.waitForFunction(
+      () => {
+        const v = document.querySelector('[data-testid="player-video"]') as HTMLVideoElement;
+        return !v.paused && v.currentTime > 0.1;
+      },
+      undefined,
+      { timeout: 10_000 },
+    );
     const a = await video(page);
     const wallA = Date.now();
     await page.waitForTimeout(1200);
@@ -317,10 +329,14 @@ describe('web app (Chromium against the real kit)', () => {
 
     await p.click('[data-testid=present]');
     await text(p.locator('[data-testid=present]'), 'Stoppen met tonen', 10_000, true);
-    await tvPage.waitForFunction(() => {
-      const v = document.querySelector('[data-testid="tv-video"]') as HTMLVideoElement | null;
-      return !!v && v.readyState >= 2;
-    }, undefined, { timeout: 20_000 });
+    await tvPage.waitForFunction(
+      () => {
+        const v = document.querySelector('[data-testid="tv-video"]') as HTMLVideoElement | null;
+        return !!v && v.readyState >= 2;
+      },
+      undefined,
+      { timeout: 20_000 },
+    );
     // The TV shows the clip and nothing else: no case code, no other clip, no list of clips.
     expect(await tvPage.locator('a, ul, select').count()).toBe(0);
     const tvHtml = await tvPage.content();
@@ -340,7 +356,10 @@ describe('web app (Chromium against the real kit)', () => {
         { timeout: 5000 },
       )
       .catch(async (err) => {
-        const dbg = await tvPage.evaluate(() => ({ t: (document.querySelector('[data-testid="tv-video"]') as HTMLVideoElement).currentTime, applied: (window as unknown as { __vhtTvApplied?: unknown }).__vhtTvApplied }));
+        const dbg = await tvPage.evaluate(() => ({
+          t: (document.querySelector('[data-testid="tv-video"]') as HTMLVideoElement).currentTime,
+          applied: (window as unknown as { __vhtTvApplied?: unknown }).__vhtTvApplied,
+        }));
         const sent = await p.evaluate(() => (window as unknown as { __vhtTvSent?: unknown }).__vhtTvSent);
         throw new Error(`TV at ${JSON.stringify(dbg)}, phone at ${phoneAt}, sent ${JSON.stringify(sent)}: ${String(err)}`);
       });
@@ -355,7 +374,9 @@ describe('web app (Chromium against the real kit)', () => {
     await tvPage.waitForFunction(() => (document.querySelector('[data-testid="tv-video"]') as HTMLVideoElement).paused, undefined, { timeout: 5000 });
     // rate → the TV's playback rate
     await p.click('[data-testid="rate-0.25"]');
-    await tvPage.waitForFunction(() => (document.querySelector('[data-testid="tv-video"]') as HTMLVideoElement).playbackRate === 0.25, undefined, { timeout: 5000 });
+    await tvPage.waitForFunction(() => (document.querySelector('[data-testid="tv-video"]') as HTMLVideoElement).playbackRate === 0.25, undefined, {
+      timeout: 5000,
+    });
     // step → one frame on the TV as on the phone
     await settled(p);
     const before = await settled(tvPage, 'tv-video');
@@ -389,17 +410,20 @@ describe('web app (Chromium against the real kit)', () => {
 
   it('keeps the viewer to the presented clip (403 for the list and other clips)', async () => {
     const tvPage = tv.page;
-    const res = await tvPage.evaluate(async ([presented, other]) => {
-      const status = async (url: string) => (await fetch(url)).status;
-      return {
-        list: await status('/api/clips'),
-        other: await status(`/api/clips/${other}/index.m3u8`),
-        otherSegment: await status(`/api/clips/${other}/segments/0.ts`),
-        cases: await status('/api/cases'),
-        presented: await status(`/api/clips/${presented}/index.m3u8`),
-        state: await (await fetch('/api/tv/state')).json(),
-      };
-    }, [clipId, otherClipId] as const);
+    const res = await tvPage.evaluate(
+      async ([presented, other]) => {
+        const status = async (url: string) => (await fetch(url)).status;
+        return {
+          list: await status('/api/clips'),
+          other: await status(`/api/clips/${other}/index.m3u8`),
+          otherSegment: await status(`/api/clips/${other}/segments/0.ts`),
+          cases: await status('/api/cases'),
+          presented: await status(`/api/clips/${presented}/index.m3u8`),
+          state: await (await fetch('/api/tv/state')).json(),
+        };
+      },
+      [clipId, otherClipId] as const,
+    );
     expect(res.list).toBe(403);
     expect(res.other).toBe(403);
     expect(res.otherSegment).toBe(403);
@@ -413,7 +437,9 @@ describe('web app (Chromium against the real kit)', () => {
     const kiosk = await newPage(browser, `http://127.0.0.1:${loopbackPort}`, TV);
     try {
       await kiosk.page.goto('/tv');
-      await kiosk.page.waitForFunction(() => (document.querySelector('[data-testid="tv-video"]') as HTMLVideoElement | null)?.readyState! >= 2, undefined, { timeout: 20_000 });
+      await kiosk.page.waitForFunction(() => (document.querySelector('[data-testid="tv-video"]') as HTMLVideoElement | null)?.readyState! >= 2, undefined, {
+        timeout: 20_000,
+      });
       expect(await kiosk.page.locator('#tv-code').count()).toBe(0);
       const role = await kiosk.page.evaluate(async () => (await (await fetch('/api/session')).json()).role);
       expect(role).toBe('viewer');
@@ -426,10 +452,15 @@ describe('web app (Chromium against the real kit)', () => {
 
   it('switching the TV to another clip: the commands sent right after apply to the new clip', async () => {
     const tvPage = tv.page;
-    const shows = (id: string) => tvPage.waitForFunction((want) => {
-      const v = document.querySelector('[data-testid="tv-video"]') as HTMLVideoElement | null;
-      return !!v && v.currentSrc.includes(want) && v.readyState >= 1;
-    }, id, { timeout: 15_000 });
+    const shows = (id: string) =>
+      tvPage.waitForFunction(
+        (want) => {
+          const v = document.querySelector('[data-testid="tv-video"]') as HTMLVideoElement | null;
+          return !!v && v.currentSrc.includes(want) && v.readyState >= 1;
+        },
+        id,
+        { timeout: 15_000 },
+      );
     // the other take joins the case (review needs a case's consent), then the phone presents it and
     // at once pauses it, seeks and slows it down, before the TV has even loaded the new clip: none
     // of it may land on the old clip's player
@@ -440,10 +471,14 @@ describe('web app (Chromium against the real kit)', () => {
       expect((await svc.request('POST', '/api/present/control', c)).status).toBe(200);
     }
     await shows(otherClipId);
-    await tvPage.waitForFunction(() => {
-      const v = document.querySelector('[data-testid="tv-video"]') as HTMLVideoElement;
-      return v.paused && v.playbackRate === 0.5 && Math.abs(v.currentTime - 1) < 0.1;
-    }, undefined, { timeout: 10_000 });
+    await tvPage.waitForFunction(
+      () => {
+        const v = document.querySelector('[data-testid="tv-video"]') as HTMLVideoElement;
+        return v.paused && v.playbackRate === 0.5 && Math.abs(v.currentTime - 1) < 0.1;
+      },
+      undefined,
+      { timeout: 10_000 },
+    );
     // back to the first clip for the tests that follow
     expect((await svc.request('POST', '/api/present', { clipId })).status).toBe(200);
     await shows(clipId);
@@ -474,7 +509,9 @@ describe('web app (Chromium against the real kit)', () => {
     }
     // present again for the checks that follow
     await phone.page.click('[data-testid=present]');
-    await tv.page.waitForFunction(() => (document.querySelector('[data-testid="tv-video"]') as HTMLVideoElement | null)?.readyState! >= 2, undefined, { timeout: 20_000 });
+    await tv.page.waitForFunction(() => (document.querySelector('[data-testid="tv-video"]') as HTMLVideoElement | null)?.readyState! >= 2, undefined, {
+      timeout: 20_000,
+    });
   }, 60_000);
 
   it('switches the language to English and remembers it', async () => {
@@ -508,10 +545,14 @@ describe('web app (Chromium against the real kit)', () => {
       await other.page.click('form.login button[type=submit]');
       await visible(other.page.locator('[data-testid=start]'), 15_000);
       await other.page.evaluate((id) => (location.hash = `#/clip/${id}`), clipId);
-      await other.page.waitForFunction(() => {
-        const v = document.querySelector('[data-testid="player-video"]') as HTMLVideoElement | null;
-        return !!v && v.readyState >= 2 && v.duration > 1 && v.currentSrc.startsWith('blob:');
-      }, undefined, { timeout: 20_000 });
+      await other.page.waitForFunction(
+        () => {
+          const v = document.querySelector('[data-testid="player-video"]') as HTMLVideoElement | null;
+          return !!v && v.readyState >= 2 && v.duration > 1 && v.currentSrc.startsWith('blob:');
+        },
+        undefined,
+        { timeout: 20_000 },
+      );
       expect(scripts.some((s) => /\/assets\/hls-[^/]+\.js$/.test(s))).toBe(true);
       const frame = 1 / fps;
       await other.page.click('[data-testid=frame-forward]');
@@ -521,10 +562,12 @@ describe('web app (Chromium against the real kit)', () => {
       expect(Math.abs(t1 - t0 - frame)).toBeLessThanOrEqual(frame / 2);
       expect(unexpected(other.errors)).toEqual([]);
       // Its own session ends with it (the phone's logout below is then the last but one).
-      expect(await other.page.evaluate(async () => {
-        const csrf = (await (await fetch('/api/session')).json()).csrf;
-        return (await fetch('/api/logout', { method: 'POST', headers: { 'x-csrf-token': csrf, 'content-type': 'application/json' }, body: '{}' })).status;
-      })).toBe(204);
+      expect(
+        await other.page.evaluate(async () => {
+          const csrf = (await (await fetch('/api/session')).json()).csrf;
+          return (await fetch('/api/logout', { method: 'POST', headers: { 'x-csrf-token': csrf, 'content-type': 'application/json' }, body: '{}' })).status;
+        }),
+      ).toBe(204);
     } finally {
       await other.context.close();
     }

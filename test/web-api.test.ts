@@ -22,7 +22,7 @@ function streamHeaders(port: number, urlPath: string, cookie: string): Promise<{
 const SECURITY_HEADERS = ['content-security-policy', 'x-content-type-options', 'x-frame-options', 'referrer-policy'];
 
 describe('the API document (docs/api/openapi.json)', () => {
-  it('is up to date with the routes\' schemas (run `npm run openapi` after changing a route)', async () => {
+  it("is up to date with the routes' schemas (run `npm run openapi` after changing a route)", async () => {
     const written = readFileSync(path.join(ROOT, OPENAPI_FILE), 'utf8');
     expect(written, `${OPENAPI_FILE} is out of date: run \`npm run openapi\``).toBe(formatApi(await describeApi()));
   });
@@ -74,14 +74,19 @@ describe('the web surface: OpenAPI route, security headers on every reply, error
     expect(replies[0]!.headers['content-type']).toContain('text/event-stream');
     expect(replies[1]!.headers['content-type']).toContain('text/event-stream');
     for (const r of replies) {
-      for (const h of SECURITY_HEADERS) expect({ what: r.what, status: r.status, [h]: r.headers[h] !== undefined }).toEqual({ what: r.what, status: r.status, [h]: true });
+      for (const h of SECURITY_HEADERS)
+        expect({ what: r.what, status: r.status, [h]: r.headers[h] !== undefined }).toEqual({ what: r.what, status: r.status, [h]: true });
       expect(String(r.headers['content-security-policy'])).toContain("frame-ancestors 'none'");
     }
     expect(replies.map((r) => r.status)).toEqual([200, 200, 401, 404, 421, 400]);
   });
 
   it('names a stable reason and its values in every error, beside code, message and field', async () => {
-    const digits = await svc.request('POST', '/api/cases', { code: 'GZ-ab', trajectory: 'k-vht', consent: { recording: true, review: true, supervision: false, training: false } });
+    const digits = await svc.request('POST', '/api/cases', {
+      code: 'GZ-ab',
+      trajectory: 'k-vht',
+      consent: { recording: true, review: true, supervision: false, training: false },
+    });
     expect(digits.status).toBe(400);
     expect(digits.json.error).toMatchObject({ code: 'VALIDATION', field: 'body.code', reason: 'case_code_needs_digits' });
     expect(digits.json.error.message).toContain('two digits');
@@ -102,7 +107,13 @@ describe('the web surface: OpenAPI route, security headers on every reply, error
     expect(noClip.status).toBe(404);
     expect(noClip.json.error).toMatchObject({ code: 'NOT_FOUND', reason: 'clip_not_found', params: { id: 'abcdefghij12' } });
 
-    const csrf = await rawRequest({ port: svc.port, method: 'POST', path: '/api/lock', headers: { cookie: svc.cookie, 'content-type': 'application/json' }, body: '{}' });
+    const csrf = await rawRequest({
+      port: svc.port,
+      method: 'POST',
+      path: '/api/lock',
+      headers: { cookie: svc.cookie, 'content-type': 'application/json' },
+      body: '{}',
+    });
     expect(csrf.json.error).toMatchObject({ code: 'FORBIDDEN', field: 'headers.x-csrf-token', reason: 'csrf_missing' });
   });
 });

@@ -44,7 +44,10 @@ function routesOf(printed: string): Route[] {
     stack.length = depth;
     const full = (stack[depth - 1] ?? '') + m[2]!;
     stack[depth] = full;
-    for (const method of (m[3] ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+    for (const method of (m[3] ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean)) {
       if ((METHODS as readonly string[]).includes(method)) out.push({ method: method as Method, path: full });
     }
   }
@@ -77,7 +80,11 @@ beforeAll(async () => {
   root = mkdtempSync(path.join(os.tmpdir(), 'vht-fuzz-'));
   mkdirSync(path.join(root, 'share'));
   const f = path.join(root, 'frame.jpg');
-  execFileSync('gst-launch-1.0', ['-q', 'videotestsrc', 'num-buffers=1', '!', 'video/x-raw,width=160,height=120', '!', 'jpegenc', '!', 'filesink', `location=${f}`], { timeout: 30_000 });
+  execFileSync(
+    'gst-launch-1.0',
+    ['-q', 'videotestsrc', 'num-buffers=1', '!', 'video/x-raw,width=160,height=120', '!', 'jpegenc', '!', 'filesink', `location=${f}`],
+    { timeout: 30_000 },
+  );
   jpeg = readFileSync(f);
   const config = parseConfig({
     kitId: 'kit-fuzz',
@@ -103,7 +110,8 @@ beforeAll(async () => {
     const consent = caseCode ? { recording: true, review: true, supervision: false, training: false } : null;
     const id = kit.clips.createClip({ caseCode, now, requestedAt: now, preRollMs: 0, originMs: now, consent });
     await kit.clips.prepareKey(id);
-    for (let seq = 0; seq < 3; seq++) await kit.clips.persistSegment(id, seq, Buffer.alloc(2000, seq + 1), { startMs: now + seq * 1000, durationMs: 1000, discontinuity: false });
+    for (let seq = 0; seq < 3; seq++)
+      await kit.clips.persistSegment(id, seq, Buffer.alloc(2000, seq + 1), { startMs: now + seq * 1000, durationMs: 1000, discontinuity: false });
     kit.clips.finishClip(id, 'complete', now + 3000, 'stopped');
     kit.clips.addMarker(id, 1500, null, now);
     await kit.clips.addStill(id, jpeg, 1000, now);
@@ -154,9 +162,33 @@ const paramArb = (): fc.Arbitrary<string> =>
     {
       weight: 4,
       arbitrary: fc.constantFrom(
-        '..', '%2e%2e', '..%2f..%2fkeys%2fmaster.json', '%2e%2e%2f%2e%2e%2fetc%2fpasswd', '....%2f%2f', '%00', 'a%00b', '%ff%fe',
-        '%E2%80%AE', safeEncode('日本語'), safeEncode('🙂'), '99999999999999999999999', '-1', '1e308', 'NaN', 'Infinity', '0x10', '%20',
-        '', 'a'.repeat(3000), 'constructor', '__proto__', 'toString', safeEncode('<script>'), '%', '%%', '%zz',
+        '..',
+        '%2e%2e',
+        '..%2f..%2fkeys%2fmaster.json',
+        '%2e%2e%2f%2e%2e%2fetc%2fpasswd',
+        '....%2f%2f',
+        '%00',
+        'a%00b',
+        '%ff%fe',
+        '%E2%80%AE',
+        safeEncode('日本語'),
+        safeEncode('🙂'),
+        '99999999999999999999999',
+        '-1',
+        '1e308',
+        'NaN',
+        'Infinity',
+        '0x10',
+        '%20',
+        '',
+        'a'.repeat(3000),
+        'constructor',
+        '__proto__',
+        'toString',
+        safeEncode('<script>'),
+        '%',
+        '%%',
+        '%zz',
       ),
     },
     { weight: 3, arbitrary: fc.string({ unit: 'binary', maxLength: 40 }).map(safeEncode) },
@@ -175,7 +207,27 @@ const queryArb = (): fc.Arbitrary<string> =>
     { weight: 1, arbitrary: fc.constantFrom('&&=&', 't', 't=1&t=2', 'limit=1&limit=abc', `t=${'9'.repeat(400)}`, 'offset=-5', 'limit=0', 'limit=1001') },
   );
 
-const KEYS = ['pin', 'label', 'offsetMs', 'clipId', 'caseCode', 'confirm', 'purposes', 'action', 'rate', 'time', 'direction', 'loop', 'code', 'id', 'trajectory', 'consent', 'reason', '__proto__', 'constructor'];
+const KEYS = [
+  'pin',
+  'label',
+  'offsetMs',
+  'clipId',
+  'caseCode',
+  'confirm',
+  'purposes',
+  'action',
+  'rate',
+  'time',
+  'direction',
+  'loop',
+  'code',
+  'id',
+  'trajectory',
+  'consent',
+  'reason',
+  '__proto__',
+  'constructor',
+];
 
 interface BodySpec {
   payload?: string | Buffer;
@@ -186,11 +238,21 @@ interface BodySpec {
 const bodyArb = (): fc.Arbitrary<BodySpec> =>
   fc.oneof(
     { weight: 4, arbitrary: fc.constant<BodySpec>({ what: 'none' }) },
-    { weight: 3, arbitrary: fc.jsonValue({ maxDepth: 3 }).map((v) => ({ payload: JSON.stringify(v) ?? 'null', contentType: 'application/json', what: 'json' })) },
+    {
+      weight: 3,
+      arbitrary: fc.jsonValue({ maxDepth: 3 }).map((v) => ({ payload: JSON.stringify(v) ?? 'null', contentType: 'application/json', what: 'json' })),
+    },
     {
       weight: 5,
       arbitrary: fc
-        .dictionary(fc.constantFrom(...KEYS), fc.oneof(fc.jsonValue({ maxDepth: 2 }), fc.constantFrom<unknown>('4821', '0000', '123456', 'play', 'beurt', true, 1e21, -1, '', null, clipIds[0], 'fam-0042')), { maxKeys: 4 })
+        .dictionary(
+          fc.constantFrom(...KEYS),
+          fc.oneof(
+            fc.jsonValue({ maxDepth: 2 }),
+            fc.constantFrom<unknown>('4821', '0000', '123456', 'play', 'beurt', true, 1e21, -1, '', null, clipIds[0], 'fam-0042'),
+          ),
+          { maxKeys: 4 },
+        )
         .map((o) => ({ payload: JSON.stringify(o), contentType: 'application/json', what: 'object' })),
     },
     {
@@ -213,7 +275,11 @@ const bodyArb = (): fc.Arbitrary<BodySpec> =>
       weight: 1,
       arbitrary: fc.constantFrom<BodySpec>(
         { payload: JSON.stringify({ label: 'x'.repeat(70 * 1024) }), contentType: 'application/json', what: 'oversize json' },
-        { payload: Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.alloc(2 * 1024 * 1024 + 16)]), contentType: 'image/jpeg', what: 'oversize jpeg' },
+        {
+          payload: Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.alloc(2 * 1024 * 1024 + 16)]),
+          contentType: 'image/jpeg',
+          what: 'oversize jpeg',
+        },
       ),
     },
   );
@@ -232,8 +298,7 @@ interface Case {
 }
 
 /** Weighted choice of constants: [value, weight][]. */
-const pick = <T>(...items: [T, number][]): fc.Arbitrary<T> =>
-  fc.oneof(...items.map(([v, weight]) => ({ weight, arbitrary: fc.constant(v) })));
+const pick = <T>(...items: [T, number][]): fc.Arbitrary<T> => fc.oneof(...items.map(([v, weight]) => ({ weight, arbitrary: fc.constant(v) })));
 
 /**
  * Three parts: at the door (no session, wrong cookies, tokens, origins and hosts), a logged-in
@@ -244,22 +309,24 @@ const caseArb = (): fc.Arbitrary<Case> =>
   fc.integer({ min: 0, max: 19 }).chain((n) => {
     const role: Case['role'] = n < 7 ? 'door' : n < 17 ? 'trainer' : 'viewer';
     const trainer = role !== 'door';
-    return fc.record({
-      role: fc.constant(role),
-      route: fc.constantFrom(...routes),
-      method: fc.option(fc.constantFrom(...METHODS), { freq: 5 }) as fc.Arbitrary<Method | null>,
-      params: fc.array(paramArb(), { minLength: 4, maxLength: 4 }),
-      query: queryArb(),
-      body: bodyArb(),
-      cookie: trainer
-        ? pick<Case['cookie']>(['session', 18], ['none', 1], ['garbage', 1])
-        : pick<Case['cookie']>(['none', 4], ['garbage', 2], ['long', 1], ['malformed', 2]),
-      csrf: trainer
-        ? pick<Case['csrf']>(['right', 17], ['none', 1], ['wrong', 1], ['long', 1])
-        : pick<Case['csrf']>(['none', 3], ['wrong', 2], ['empty', 1], ['long', 1]),
-      origin: pick<Case['origin']>(['none', 12], ['same', 4], ['evil', 1], ['null', 1]),
-      host: pick<Case['host']>(['localhost', 14], ['127.0.0.1', 3], ['evil.example', 1], ['weird', 1]),
-    }).map((c) => ({ ...c, method: c.method ?? c.route.method }));
+    return fc
+      .record({
+        role: fc.constant(role),
+        route: fc.constantFrom(...routes),
+        method: fc.option(fc.constantFrom(...METHODS), { freq: 5 }) as fc.Arbitrary<Method | null>,
+        params: fc.array(paramArb(), { minLength: 4, maxLength: 4 }),
+        query: queryArb(),
+        body: bodyArb(),
+        cookie: trainer
+          ? pick<Case['cookie']>(['session', 18], ['none', 1], ['garbage', 1])
+          : pick<Case['cookie']>(['none', 4], ['garbage', 2], ['long', 1], ['malformed', 2]),
+        csrf: trainer
+          ? pick<Case['csrf']>(['right', 17], ['none', 1], ['wrong', 1], ['long', 1])
+          : pick<Case['csrf']>(['none', 3], ['wrong', 2], ['empty', 1], ['long', 1]),
+        origin: pick<Case['origin']>(['none', 12], ['same', 4], ['evil', 1], ['null', 1]),
+        host: pick<Case['host']>(['localhost', 14], ['127.0.0.1', 3], ['evil.example', 1], ['weird', 1]),
+      })
+      .map((c) => ({ ...c, method: c.method ?? c.route.method }));
   });
 
 /** The URL of a case: each `:param` (and a wildcard) filled with a fuzzed value. */
@@ -314,7 +381,8 @@ function explains(status: number, body: unknown, c: Case, url: string): string |
   // refused by rule (who may, from where): the message states the rule
   if (e.code === 'FORBIDDEN' && /\bonly\b/.test(msg)) return null;
   // the request is fine but the kit's state is not: the message names that state
-  if ((e.code === 'CONFLICT' || e.code === 'LOCKED') && /\b(state|armed|running|recording|presented|locked|vergrendeld|already|no take|first)\b/i.test(msg)) return null;
+  if ((e.code === 'CONFLICT' || e.code === 'LOCKED') && /\b(state|armed|running|recording|presented|locked|vergrendeld|already|no take|first)\b/i.test(msg))
+    return null;
   return 'error.message names neither a field (error.field) nor the value, path or session that is wrong';
 }
 
@@ -331,8 +399,14 @@ async function send(opts: InjectOptions): Promise<{ res: LightMyRequestResponse;
   await new Promise<void>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`no end of the response to ${opts.method} ${opts.url} within 10 s`)), 10_000);
     stream.on('data', (d: Buffer) => chunks.push(d));
-    stream.on('end', () => { clearTimeout(t); resolve(); });
-    stream.on('error', (err) => { clearTimeout(t); reject(err); });
+    stream.on('end', () => {
+      clearTimeout(t);
+      resolve();
+    });
+    stream.on('error', (err) => {
+      clearTimeout(t);
+      reject(err);
+    });
   });
   return { res, body: Buffer.concat(chunks).toString('utf8') };
 }
@@ -341,7 +415,17 @@ describe('web surface under malformed requests', () => {
   it('has every route of the app to fuzz', () => {
     const keys = routes.map((r) => `${r.method} ${r.path}`);
     // a few routes the contract names; the list itself comes from the app
-    expect(keys).toEqual(expect.arrayContaining(['GET /healthz', 'POST /api/login', 'GET /api/clips', 'GET /api/clips/:id', 'DELETE /api/clips/:id', 'PUT /api/clips/:id/purposes', 'PATCH /api/cases/:code']));
+    expect(keys).toEqual(
+      expect.arrayContaining([
+        'GET /healthz',
+        'POST /api/login',
+        'GET /api/clips',
+        'GET /api/clips/:id',
+        'DELETE /api/clips/:id',
+        'PUT /api/clips/:id/purposes',
+        'PATCH /api/cases/:code',
+      ]),
+    );
     expect(routes.length).toBeGreaterThan(20);
   });
 
@@ -351,7 +435,8 @@ describe('web surface under malformed requests', () => {
     let pool = [...sessions];
     await fc.assert(
       fc.asyncProperty(caseArb(), async (c) => {
-        const session = c.role === 'trainer' ? pool[counts.requests % Math.max(1, pool.length)] : c.role === 'viewer' ? viewers[counts.requests % viewers.length] : undefined;
+        const session =
+          c.role === 'trainer' ? pool[counts.requests % Math.max(1, pool.length)] : c.role === 'viewer' ? viewers[counts.requests % viewers.length] : undefined;
         const headers: Record<string, string> = {};
         headers.host = c.host === 'weird' ? 'localhost:99999' : c.host;
         if (c.cookie === 'session' && session) headers.cookie = session.cookie;
@@ -396,7 +481,12 @@ describe('web surface under malformed requests', () => {
           }
         }
         // a session the fuzz logged out (or whose PIN lock-out ended it) leaves the pool
-        if (session && c.role === 'trainer' && ((c.route.path === '/api/logout' && res.statusCode < 300 && c.method === 'POST') || (res.statusCode === 401 && headers.cookie === session.cookie && c.route.path !== '/api/login'))) {
+        if (
+          session &&
+          c.role === 'trainer' &&
+          ((c.route.path === '/api/logout' && res.statusCode < 300 && c.method === 'POST') ||
+            (res.statusCode === 401 && headers.cookie === session.cookie && c.route.path !== '/api/login'))
+        ) {
           pool = pool.filter((s) => s !== session);
         }
         return true;
@@ -416,7 +506,9 @@ describe('web surface under malformed requests', () => {
       if (d) d.n += 1;
       else distinct.set(k, { ...f, n: 1 });
     }
-    console.log(`fuzz seed ${SEED}: ${counts.requests} requests, ${counts.withLiveSession} with a live trainer session; by status ${JSON.stringify(Object.fromEntries([...counts.byStatus].sort((a, b) => a[0] - b[0])))}`);
+    console.log(
+      `fuzz seed ${SEED}: ${counts.requests} requests, ${counts.withLiveSession} with a live trainer session; by status ${JSON.stringify(Object.fromEntries([...counts.byStatus].sort((a, b) => a[0] - b[0])))}`,
+    );
     const report = [...distinct.values()].map((f) => `${f.n}× ${f.kind}: ${f.route} → ${f.status}\n    e.g. ${f.request}\n    ${f.body}`);
     if (report.length) console.error(`fuzz seed ${SEED} (VHT_FUZZ_SEED=${SEED} repeats it):\n${report.join('\n')}`);
     expect(report, `seed ${SEED}`).toEqual([]);
@@ -432,29 +524,46 @@ describe('web surface under malformed requests', () => {
     const cookie = sessions[0]!.cookie;
     const raw = (p: string, withSession: boolean) =>
       new Promise<{ status: number; body: string }>((resolve, reject) => {
-        const req = http.request({ host: '127.0.0.1', port, path: p, method: 'GET', headers: { host: 'localhost', ...(withSession ? { cookie } : {}) } }, (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (d: Buffer) => chunks.push(d));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-        });
+        const req = http.request(
+          { host: '127.0.0.1', port, path: p, method: 'GET', headers: { host: 'localhost', ...(withSession ? { cookie } : {}) } },
+          (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (d: Buffer) => chunks.push(d));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+          },
+        );
         req.on('error', reject);
         req.end();
       });
     const id = clipIds[0]!;
     const paths = [
-      '/../../../../etc/passwd', '/%2e%2e/%2e%2e/%2e%2e/etc/passwd', '/..%2f..%2f..%2fetc%2fpasswd', '/assets/../../package.json',
-      '/assets/%2e%2e/%2e%2e/package.json', '/assets/..%5c..%5cpackage.json', '/%2e%2e%2f%2e%2e%2fpackage.json', '//etc/passwd',
-      '/tv/../../data/catalogue.db', '/index.html/../../src/main.ts',
-      `/api/clips/${id}/segments/..%2f..%2fkeys%2fmaster.json`, `/api/clips/${id}/segments/%2e%2e%2f0.ts`, `/api/clips/${id}/../../keys/master.json`,
-      `/api/clips/..%2fkeys/segments/0.ts`, `/api/clips/${id}/stills/..%2f1.jpg`, `/api/clips/${id}/stills/%2e%2e%2f%2e%2e%2fclip.json`,
-      '/api/live/..%2f..%2fetc%2fpasswd', '/api/live/%2e%2e%2f0.ts', `/api/clips/${id}/index.m3u8/../../../../etc/passwd`,
+      '/../../../../etc/passwd',
+      '/%2e%2e/%2e%2e/%2e%2e/etc/passwd',
+      '/..%2f..%2f..%2fetc%2fpasswd',
+      '/assets/../../package.json',
+      '/assets/%2e%2e/%2e%2e/package.json',
+      '/assets/..%5c..%5cpackage.json',
+      '/%2e%2e%2f%2e%2e%2fpackage.json',
+      '//etc/passwd',
+      '/tv/../../data/catalogue.db',
+      '/index.html/../../src/main.ts',
+      `/api/clips/${id}/segments/..%2f..%2fkeys%2fmaster.json`,
+      `/api/clips/${id}/segments/%2e%2e%2f0.ts`,
+      `/api/clips/${id}/../../keys/master.json`,
+      `/api/clips/..%2fkeys/segments/0.ts`,
+      `/api/clips/${id}/stills/..%2f1.jpg`,
+      `/api/clips/${id}/stills/%2e%2e%2f%2e%2e%2fclip.json`,
+      '/api/live/..%2f..%2fetc%2fpasswd',
+      '/api/live/%2e%2e%2f0.ts',
+      `/api/clips/${id}/index.m3u8/../../../../etc/passwd`,
     ];
     const secrets = [/root:x:0:0/, /"name":\s*"vht-kit"/, /AGE-SECRET-KEY-1/, /SQLite format 3/, /"sealed"/, /import \{/];
     for (const p of paths) {
       for (const withSession of [false, true]) {
         const r = await raw(p, withSession);
         expect(r.status, `${p} (${withSession ? 'trainer' : 'no session'})`).toBeLessThan(500);
-        for (const re of secrets) expect(re.test(r.body), `${p} (${withSession ? 'trainer' : 'no session'}) answered ${r.status} with ${r.body.slice(0, 80)}`).toBe(false);
+        for (const re of secrets)
+          expect(re.test(r.body), `${p} (${withSession ? 'trainer' : 'no session'}) answered ${r.status} with ${r.body.slice(0, 80)}`).toBe(false);
         if (r.status >= 400) expect((JSON.parse(r.body) as { error: { code: string } }).error.code).toMatch(/^[A-Z_]+$/);
       }
     }

@@ -49,7 +49,9 @@ afterAll(async () => {
 describe('JSON bodies: depth limited before parsing', () => {
   it('answers 30,000 nested [ with 400 naming the body, not a 500', async () => {
     const res = await kit.app.inject({
-      method: 'POST', url: '/api/login', headers: { host: 'localhost', 'content-type': 'application/json' },
+      method: 'POST',
+      url: '/api/login',
+      headers: { host: 'localhost', 'content-type': 'application/json' },
       payload: '['.repeat(30_000),
     });
     expect(res.statusCode).toBe(400);
@@ -57,15 +59,27 @@ describe('JSON bodies: depth limited before parsing', () => {
     expect(res.json().error.message).toMatch(/nest deeper than 32 levels \(at character 33\)/);
     // an authenticated route, objects this time
     const deep = await kit.app.inject({
-      method: 'POST', url: '/api/cases', headers: { host: 'localhost', 'content-type': 'application/json', cookie: trainer.cookie, 'x-csrf-token': trainer.csrf },
+      method: 'POST',
+      url: '/api/cases',
+      headers: { host: 'localhost', 'content-type': 'application/json', cookie: trainer.cookie, 'x-csrf-token': trainer.csrf },
       payload: '{"a":'.repeat(40) + '1' + '}'.repeat(40),
     });
     expect(deep.statusCode).toBe(400);
     expect(deep.json().error.message).toMatch(/nest deeper than 32/);
     // ordinary bodies and prototype poisoning are handled as before
-    const ok = await kit.app.inject({ method: 'POST', url: '/api/login', headers: { host: 'localhost', 'content-type': 'application/json' }, payload: JSON.stringify({ pin: PIN }) });
+    const ok = await kit.app.inject({
+      method: 'POST',
+      url: '/api/login',
+      headers: { host: 'localhost', 'content-type': 'application/json' },
+      payload: JSON.stringify({ pin: PIN }),
+    });
     expect(ok.statusCode).toBe(204);
-    const poisoned = await kit.app.inject({ method: 'POST', url: '/api/login', headers: { host: 'localhost', 'content-type': 'application/json' }, payload: '{"__proto__":{"x":1},"pin":"4821"}' });
+    const poisoned = await kit.app.inject({
+      method: 'POST',
+      url: '/api/login',
+      headers: { host: 'localhost', 'content-type': 'application/json' },
+      payload: '{"__proto__":{"x":1},"pin":"4821"}',
+    });
     expect(poisoned.statusCode).toBe(400);
   });
 
@@ -114,18 +128,38 @@ describe('event streams per session', () => {
 
 describe('TV pairing code under parallel guesses', () => {
   it('50 parallel wrong codes burn the code after 5 tries; the right one then fails', async () => {
-    const made = await kit.app.inject({ method: 'POST', url: '/api/tv/pairing', headers: { host: 'localhost', cookie: trainer.cookie, 'x-csrf-token': trainer.csrf }, payload: {} });
+    const made = await kit.app.inject({
+      method: 'POST',
+      url: '/api/tv/pairing',
+      headers: { host: 'localhost', cookie: trainer.cookie, 'x-csrf-token': trainer.csrf },
+      payload: {},
+    });
     const code = made.json().code as string;
     const wrong = code === '000000' ? '000001' : '000000';
     const before = kit.catalogue.auditEvents().filter((e) => e.type === 'tv.pair.failed').length;
-    const answers = await Promise.all(Array.from({ length: 50 }, () =>
-      rawRequest({ port, method: 'POST', path: '/api/tv/pair', headers: { 'content-type': 'application/json', host: 'localhost' }, body: JSON.stringify({ code: wrong }) })));
+    const answers = await Promise.all(
+      Array.from({ length: 50 }, () =>
+        rawRequest({
+          port,
+          method: 'POST',
+          path: '/api/tv/pair',
+          headers: { 'content-type': 'application/json', host: 'localhost' },
+          body: JSON.stringify({ code: wrong }),
+        }),
+      ),
+    );
     const messages = answers.map((a) => a.json.error.message as string);
     expect(messages.filter((m) => /: wrong pairing code/.test(m))).toHaveLength(4);
     expect(answers.filter((a) => a.status === 429)).toHaveLength(1);
     expect(messages.filter((m) => /no pairing code is waiting/.test(m))).toHaveLength(45);
     expect(kit.catalogue.auditEvents().filter((e) => e.type === 'tv.pair.failed').length - before).toBe(5);
-    const right = await rawRequest({ port, method: 'POST', path: '/api/tv/pair', headers: { 'content-type': 'application/json', host: 'localhost' }, body: JSON.stringify({ code }) });
+    const right = await rawRequest({
+      port,
+      method: 'POST',
+      path: '/api/tv/pair',
+      headers: { 'content-type': 'application/json', host: 'localhost' },
+      body: JSON.stringify({ code }),
+    });
     expect(right.status).toBe(401);
   });
 });

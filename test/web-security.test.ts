@@ -38,8 +38,11 @@ describe('the web surface over HTTP: CSRF, Host, Origin, traversal, cookies, loo
 
   it('login sets HttpOnly SameSite=Strict session and a readable CSRF cookie (no Secure over HTTP)', async () => {
     const r = await rawRequest({
-      port: svc.port, method: 'POST', path: '/api/login',
-      headers: { 'content-type': 'application/json' }, body: JSON.stringify({ pin: '1234' }),
+      port: svc.port,
+      method: 'POST',
+      path: '/api/login',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ pin: '1234' }),
     });
     expect(r.status).toBe(204);
     const cookies = setCookies(r.headers);
@@ -73,7 +76,12 @@ describe('the web surface over HTTP: CSRF, Host, Origin, traversal, cookies, loo
     expect(other.csrf).not.toBe(svc.csrf);
     const crossed = await svc.request('DELETE', '/api/present', undefined, { 'x-csrf-token': other.csrf });
     expect(crossed.status).toBe(403);
-    for (const [method, url] of [['PATCH', '/api/clips/abcdefghij'], ['PUT', '/api/clips/abcdefghij/purposes'], ['DELETE', '/api/present'], ['POST', '/api/logout']] as const) {
+    for (const [method, url] of [
+      ['PATCH', '/api/clips/abcdefghij'],
+      ['PUT', '/api/clips/abcdefghij/purposes'],
+      ['DELETE', '/api/present'],
+      ['POST', '/api/logout'],
+    ] as const) {
       const r = await svc.request(method, url, {}, { 'x-csrf-token': '' });
       expect({ method, url, status: r.status, field: r.json?.error?.field }).toEqual({ method, url, status: 403, field: 'headers.x-csrf-token' });
     }
@@ -161,7 +169,18 @@ describe('the web surface over HTTP: CSRF, Host, Origin, traversal, cookies, loo
   });
 
   it('cannot be bypassed by spelling an /api path differently', async () => {
-    for (const p of ['/%61pi/clips', '/api%2fclips', '/API/clips', '/api/clips/', '/api//clips', '/api/./clips', '/api/x/../clips', '/api/clips?x=/healthz', '/healthz/../api/clips', '/api/clips%00']) {
+    for (const p of [
+      '/%61pi/clips',
+      '/api%2fclips',
+      '/API/clips',
+      '/api/clips/',
+      '/api//clips',
+      '/api/./clips',
+      '/api/x/../clips',
+      '/api/clips?x=/healthz',
+      '/healthz/../api/clips',
+      '/api/clips%00',
+    ]) {
       const r = await rawRequest({ port: svc.port, path: p });
       expect({ p, ok: r.status >= 400 && r.status < 500 }).toEqual({ p, ok: true });
       expect(r.text).not.toContain('"clips"');
@@ -171,7 +190,16 @@ describe('the web surface over HTTP: CSRF, Host, Origin, traversal, cookies, loo
   it('sends the strict Content-Security-Policy', async () => {
     const r = await rawRequest({ port: svc.port, path: '/healthz' });
     const csp = String(r.headers['content-security-policy']);
-    for (const part of ["default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self' data: blob:", "media-src 'self' blob:", "worker-src 'self' blob:", "connect-src 'self'", "frame-ancestors 'none'"]) {
+    for (const part of [
+      "default-src 'self'",
+      "script-src 'self'",
+      "style-src 'self'",
+      "img-src 'self' data: blob:",
+      "media-src 'self' blob:",
+      "worker-src 'self' blob:",
+      "connect-src 'self'",
+      "frame-ancestors 'none'",
+    ]) {
       expect(csp).toContain(part);
     }
     expect(r.headers['x-content-type-options']).toBe('nosniff');
@@ -190,17 +218,31 @@ describe('the web surface over HTTP: CSRF, Host, Origin, traversal, cookies, loo
       expect({ p, status: r.status, code: r.json?.error?.code }).toEqual({ p, status: 403, code: 'FORBIDDEN' });
     }
     const login = await rawRequest({
-      port: loopbackPort, method: 'POST', path: '/api/login', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ pin: '1234' }),
+      port: loopbackPort,
+      method: 'POST',
+      path: '/api/login',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ pin: '1234' }),
     });
     expect(login.status).toBe(403);
     const state = await rawRequest({ port: loopbackPort, path: '/api/tv/state' });
     expect(state.status).toBe(200);
     expect(state.json.clipId).toBeNull();
     // Its ack needs its CSRF token too.
-    const noCsrf = await rawRequest({ port: loopbackPort, method: 'POST', path: '/api/tv/ack', headers: { 'content-type': 'application/json' }, body: '{"id":1}' });
+    const noCsrf = await rawRequest({
+      port: loopbackPort,
+      method: 'POST',
+      path: '/api/tv/ack',
+      headers: { 'content-type': 'application/json' },
+      body: '{"id":1}',
+    });
     expect(noCsrf.status).toBe(403);
     const ack = await rawRequest({
-      port: loopbackPort, method: 'POST', path: '/api/tv/ack', headers: { 'content-type': 'application/json', 'x-csrf-token': s.json.csrf }, body: '{"id":1}',
+      port: loopbackPort,
+      method: 'POST',
+      path: '/api/tv/ack',
+      headers: { 'content-type': 'application/json', 'x-csrf-token': s.json.csrf },
+      body: '{"id":1}',
     });
     expect(ack.status).toBe(204);
     // The main listener without any session: 401.
@@ -225,9 +267,22 @@ describe('the built UI is served from an allowlist', () => {
     expect(files.lookup('/')?.file).toBe(path.join(ui, 'index.html'));
     expect(files.lookup('/tv')?.file).toBe(path.join(ui, 'tv.html'));
     expect(files.lookup('/')?.cacheControl).toBe('no-cache');
-    expect(files.lookup('/assets/index-AbC123.js')).toMatchObject({ cacheControl: 'public, max-age=31536000, immutable', type: expect.stringContaining('javascript') });
+    expect(files.lookup('/assets/index-AbC123.js')).toMatchObject({
+      cacheControl: 'public, max-age=31536000, immutable',
+      type: expect.stringContaining('javascript'),
+    });
     expect(files.lookup('/manifest.webmanifest')?.type).toContain('manifest+json');
-    for (const p of ['/../secret.txt', '/assets/../../secret.txt', '/assets/%2e%2e/index.html', '/secret.txt', '/assets/', '/assets', '/index.html/', '/ASSETS/index-AbC123.js', '/assets\\..\\index.html']) {
+    for (const p of [
+      '/../secret.txt',
+      '/assets/../../secret.txt',
+      '/assets/%2e%2e/index.html',
+      '/secret.txt',
+      '/assets/',
+      '/assets',
+      '/index.html/',
+      '/ASSETS/index-AbC123.js',
+      '/assets\\..\\index.html',
+    ]) {
       expect({ p, hit: files.lookup(p) }).toEqual({ p, hit: null });
     }
   });
@@ -237,7 +292,9 @@ describe('the built UI is served from an allowlist', () => {
     expect(files.built).toBe(false);
     expect(files.lookup('/')).toBeNull();
     const config = parseConfig({
-      dataDir: path.join(dir, 'data'), http: { tls: 'off' }, auth: { pin: '1234' },
+      dataDir: path.join(dir, 'data'),
+      http: { tls: 'off' },
+      auth: { pin: '1234' },
       capture: { profile: 'sim', armAtStart: false, ringDir: path.join(dir, 'ring') },
     });
     const kit = await createKit(config, { uiDir: path.join(dir, 'nothing'), logger: createLogger({ level: 'silent' }) });
@@ -258,10 +315,33 @@ describe('the built UI is served from an allowlist', () => {
 describe('Host and Origin rules', () => {
   it('accepts the kit names and IP literals, nothing else', () => {
     const h = new HostCheck('kit-07', ['vht.example.org'], 'raspberrypi');
-    for (const ok of ['localhost', 'localhost:8443', '10.42.0.1', '10.42.0.1:443', '[::1]:8443', '[fe80::1]', 'raspberrypi', 'RaspberryPi.local', 'kit-07.local', 'kit-07.local.', 'vht.example.org:8443']) {
+    for (const ok of [
+      'localhost',
+      'localhost:8443',
+      '10.42.0.1',
+      '10.42.0.1:443',
+      '[::1]:8443',
+      '[fe80::1]',
+      'raspberrypi',
+      'RaspberryPi.local',
+      'kit-07.local',
+      'kit-07.local.',
+      'vht.example.org:8443',
+    ]) {
       expect({ ok, allowed: h.allows(ok) }).toEqual({ ok, allowed: true });
     }
-    for (const bad of [undefined, '', 'evil.example', 'kit-07.local.evil.example', 'kit-08.local', '10.42.0.1@evil', 'localhost:80:80', '[::1', 'user@localhost', 'localhost/x']) {
+    for (const bad of [
+      undefined,
+      '',
+      'evil.example',
+      'kit-07.local.evil.example',
+      'kit-08.local',
+      '10.42.0.1@evil',
+      'localhost:80:80',
+      '[::1',
+      'user@localhost',
+      'localhost/x',
+    ]) {
       expect({ bad, allowed: h.allows(bad) }).toEqual({ bad, allowed: false });
     }
   });
@@ -322,7 +402,9 @@ describe('HTTPS with the kit certificate made by tls.ts', () => {
     const otherDir = mkdtempSync(path.join(os.tmpdir(), 'vht-tls-'));
     try {
       const other = await makeKitCertificate({ cert: path.join(otherDir, 'k.crt'), key: path.join(otherDir, 'k.key') }, 'kit-tls');
-      await expect(rawRequest({ port: svc.port, path: '/healthz', tls: { ca: readFileSync(other.cert), servername: 'kit-tls.local' } })).rejects.toThrow(/self.signed|certificate/i);
+      await expect(rawRequest({ port: svc.port, path: '/healthz', tls: { ca: readFileSync(other.cert), servername: 'kit-tls.local' } })).rejects.toThrow(
+        /self.signed|certificate/i,
+      );
     } finally {
       rmSync(otherDir, { recursive: true, force: true });
     }
@@ -348,7 +430,13 @@ describe('HTTPS with the kit certificate made by tls.ts', () => {
     expect(r.status).toBe(301);
     expect(r.headers.location).toBe(`https://kit-tls.local:${svc.port}/api/clips?limit=5`);
     expect(r.text).toBe('');
-    const post = await rawRequest({ port: redirectPort, method: 'POST', path: '/api/login', headers: { host: '10.42.0.1', 'content-type': 'application/json' }, body: '{"pin":"1234"}' });
+    const post = await rawRequest({
+      port: redirectPort,
+      method: 'POST',
+      path: '/api/login',
+      headers: { host: '10.42.0.1', 'content-type': 'application/json' },
+      body: '{"pin":"1234"}',
+    });
     expect(post.status).toBe(301);
     expect(post.headers.location).toBe(`https://10.42.0.1:${svc.port}/api/login`);
     expect(post.headers['set-cookie']).toBeUndefined();
@@ -385,12 +473,59 @@ describe('the certificate at enrolment (tls.ts)', () => {
   });
 
   it('installs the organisation CA’s certificate and key, refusing a key that does not match', async () => {
-    openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '30', '-subj', '/CN=Org CA']);
-    openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'leaf.key', '-out', 'leaf.csr', '-subj', '/CN=kit-c.local']);
+    openssl([
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.crt',
+      '-days',
+      '30',
+      '-subj',
+      '/CN=Org CA',
+    ]);
+    openssl([
+      'req',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      'leaf.key',
+      '-out',
+      'leaf.csr',
+      '-subj',
+      '/CN=kit-c.local',
+    ]);
     writeFileSync(path.join(dir, 'ext.cnf'), 'subjectAltName=DNS:kit-c.local,IP:10.42.0.1\n');
-    openssl(['x509', '-req', '-in', 'leaf.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'leaf.crt', '-days', '30', '-extfile', 'ext.cnf']);
+    openssl([
+      'x509',
+      '-req',
+      '-in',
+      'leaf.csr',
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-out',
+      'leaf.crt',
+      '-days',
+      '30',
+      '-extfile',
+      'ext.cnf',
+    ]);
     const dest = { cert: path.join(dir, 'org', 'tls', 'kit.crt'), key: path.join(dir, 'org', 'tls', 'kit.key') };
-    await expect(ensureKitCertificate(dest, 'kit-c', { cert: path.join(dir, 'leaf.crt'), key: path.join(dir, 'ca.key') })).rejects.toThrow(/--tls-key: .* is not the key of the certificate/);
+    await expect(ensureKitCertificate(dest, 'kit-c', { cert: path.join(dir, 'leaf.crt'), key: path.join(dir, 'ca.key') })).rejects.toThrow(
+      /--tls-key: .* is not the key of the certificate/,
+    );
     await expect(ensureKitCertificate(dest, 'kit-c', { cert: path.join(dir, 'leaf.crt') })).rejects.toThrow(/--tls-key/);
     const r = await ensureKitCertificate(dest, 'kit-c', { cert: path.join(dir, 'leaf.crt'), key: path.join(dir, 'leaf.key') });
     expect(r.action).toBe('copied');

@@ -111,7 +111,9 @@ describe('the TV: pairing, a viewer limited to the presented clip, phone → TV 
   beforeAll(async () => {
     await svc.start();
     const c = await svc.request('POST', '/api/cases', {
-      code: CASE, trajectory: 'k-vht', consent: { recording: true, review: true, supervision: false, training: false },
+      code: CASE,
+      trajectory: 'k-vht',
+      consent: { recording: true, review: true, supervision: false, training: false },
     });
     expect(c.status).toBe(200);
     await svc.waitArmed();
@@ -264,7 +266,11 @@ describe('the TV: pairing, a viewer limited to the presented clip, phone → TV 
       expect(tv.text).not.toContain(CASE);
       expect(tv.text).not.toContain(clipB);
       // An ack needs the viewer's CSRF token.
-      const forged = await fetch(`${svc.url}/api/tv/ack`, { method: 'POST', headers: { cookie: viewer.cookie, 'content-type': 'application/json' }, body: '{"id":1}' });
+      const forged = await fetch(`${svc.url}/api/tv/ack`, {
+        method: 'POST',
+        headers: { cookie: viewer.cookie, 'content-type': 'application/json' },
+        body: '{"id":1}',
+      });
       expect(forged.status).toBe(403);
     } finally {
       await tv.close();
@@ -289,11 +295,24 @@ describe('the TV: pairing, a viewer limited to the presented clip, phone → TV 
     try {
       const jpegFile = path.join(dir, 'frame.jpg');
       // not execFileSync: a blocked event loop lets a kept-alive connection go stale under the next fetch
-      await promisify(execFile)('gst-launch-1.0', ['-q', 'videotestsrc', 'num-buffers=1', '!', 'video/x-raw,width=64,height=48', '!', 'jpegenc', '!', 'filesink', `location=${jpegFile}`]);
+      await promisify(execFile)('gst-launch-1.0', [
+        '-q',
+        'videotestsrc',
+        'num-buffers=1',
+        '!',
+        'video/x-raw,width=64,height=48',
+        '!',
+        'jpegenc',
+        '!',
+        'filesink',
+        `location=${jpegFile}`,
+      ]);
       const jpeg = readFileSync(jpegFile);
       const post = (body: Buffer, type = 'image/jpeg', t = '400') =>
         fetch(`${svc.url}/api/clips/${clipB}/stills?t=${t}`, {
-          method: 'POST', headers: { cookie: svc.cookie, 'x-csrf-token': svc.csrf, 'content-type': type }, body: new Uint8Array(body),
+          method: 'POST',
+          headers: { cookie: svc.cookie, 'x-csrf-token': svc.csrf, 'content-type': type },
+          body: new Uint8Array(body),
         });
       const r = await post(jpeg);
       expect(r.status).toBe(200);
@@ -330,8 +349,11 @@ describe('the TV: pairing, a viewer limited to the presented clip, phone → TV 
   it('serves the live tail of the ring as the camera preview, and the UI config', async () => {
     const cfg = await svc.request('GET', '/api/config/ui');
     expect(cfg.json).toEqual({
-      markerLabels: expect.any(Array), trajectories: expect.arrayContaining(['k-vht']), consentScopes: ['recording', 'review', 'supervision', 'training'],
-      kitId: 'kit-dev', fps: 25,
+      markerLabels: expect.any(Array),
+      trajectories: expect.arrayContaining(['k-vht']),
+      consentScopes: ['recording', 'review', 'supervision', 'training'],
+      kitId: 'kit-dev',
+      fps: 25,
     });
     const live = await svc.request('GET', '/api/live.m3u8');
     expect(live.status).toBe(200);
@@ -364,8 +386,12 @@ describe('the TV: pairing, a viewer limited to the presented clip, phone → TV 
     expect((await as(svc, tv, 'GET', `/api/clips/${clipA}/index.m3u8`)).status).toBe(403);
     // The locked phone shows no library and no cases (423 naming the route); status and the camera preview go on.
     for (const [method, url, body] of [
-      ['GET', '/api/clips'], ['GET', `/api/clips/${clipA}`], ['GET', '/api/cases'], ['GET', `/api/clips/${clipA}/index.m3u8`],
-      ['POST', '/api/present', { clipId: clipA }], ['POST', '/api/tv/pairing', {}],
+      ['GET', '/api/clips'],
+      ['GET', `/api/clips/${clipA}`],
+      ['GET', '/api/cases'],
+      ['GET', `/api/clips/${clipA}/index.m3u8`],
+      ['POST', '/api/present', { clipId: clipA }],
+      ['POST', '/api/tv/pairing', {}],
     ] as [string, string, unknown?][]) {
       const r = await svc.request(method, url, body);
       expect({ url, status: r.status, code: r.json?.error?.code }).toEqual({ url, status: 423, code: 'LOCKED' });

@@ -87,7 +87,8 @@ export interface CecMessage {
   params: Record<string, string>;
 }
 
-const HEADER = /^\s*(?:[0-9]+\.[0-9]+:\s+)?(Received from|Transmitted by) (.+?) to (.+?) \((\d+) to (\d+)\): (?:CEC_MSG_)?([A-Z0-9_]+)(?: \(0x([0-9a-f]{2})\))?:?\s*$/;
+const HEADER =
+  /^\s*(?:[0-9]+\.[0-9]+:\s+)?(Received from|Transmitted by) (.+?) to (.+?) \((\d+) to (\d+)\): (?:CEC_MSG_)?([A-Z0-9_]+)(?: \(0x([0-9a-f]{2})\))?:?\s*$/;
 const PARAM = /^[\t ]+([a-z0-9-]+): (.*?)\s*$/;
 
 /**

@@ -87,8 +87,14 @@ export function decodeThrottled(value: number): string[] {
 
 /** The appliance part of `vht-kit doctor`. */
 export function applianceChecks(config: Config, sys: HealthSystem): HealthCheck[] {
-  const checks: HealthCheck[] = [];
   const pid1 = (sys.readFile('/proc/1/comm') ?? '').trim();
+  const underSystemd = pid1 === 'systemd';
+  return [...serviceChecks(config, sys, pid1), ...boardChecks(config, sys, underSystemd)];
+}
+
+/** Services, watchdog, hotspot and HDMI-CEC. */
+function serviceChecks(config: Config, sys: HealthSystem, pid1: string): HealthCheck[] {
+  const checks: HealthCheck[] = [];
   const underSystemd = pid1 === 'systemd';
 
   // --- services and watchdog ---
@@ -104,7 +110,9 @@ export function applianceChecks(config: Config, sys: HealthSystem): HealthCheck[
       name: 'services',
       ok: kit === 'active',
       detail: `vht-kit.service ${kit}, vht-kit-tv.service ${tv}`,
-      ...(kit === 'active' ? {} : { fix: 'systemctl status vht-kit.service; journalctl -u vht-kit.service -b (run scripts/install-pi if the unit is missing)' }),
+      ...(kit === 'active'
+        ? {}
+        : { fix: 'systemctl status vht-kit.service; journalctl -u vht-kit.service -b (run scripts/install-pi if the unit is missing)' }),
     });
     const show = sys.run('systemctl', ['show', 'vht-kit.service', '-p', 'Type', '-p', 'WatchdogUSec', '-p', 'NotifyAccess']);
     const props: Record<string, string> = {};
@@ -117,7 +125,9 @@ export function applianceChecks(config: Config, sys: HealthSystem): HealthCheck[
     checks.push({
       name: 'watchdog',
       ok: on,
-      detail: on ? `Type=notify, WatchdogSec ${wd}, NotifyAccess=${props.NotifyAccess ?? '?'}` : `not configured (Type=${props.Type ?? '?'}, WatchdogUSec=${wd || '?'})`,
+      detail: on
+        ? `Type=notify, WatchdogSec ${wd}, NotifyAccess=${props.NotifyAccess ?? '?'}`
+        : `not configured (Type=${props.Type ?? '?'}, WatchdogUSec=${wd || '?'})`,
       ...(on ? {} : { fix: 'install the unit from systemd/vht-kit.service (scripts/install-pi), then systemctl daemon-reload' }),
     });
   }
@@ -137,7 +147,13 @@ export function applianceChecks(config: Config, sys: HealthSystem): HealthCheck[
         name: 'hotspot',
         ok: up && passFile,
         detail: up ? `up on ${line.split(':')[1] || config.hotspot.interface} (10.42.0.1)` : passFile ? 'not up' : 'no passphrase yet',
-        ...(up && passFile ? {} : { fix: passFile ? 'sudo vht-kit-hotspot apply && nmcli connection up vht-kit-hotspot' : 'enrol the kit (vht-kit enrol), then sudo vht-kit-hotspot apply' }),
+        ...(up && passFile
+          ? {}
+          : {
+              fix: passFile
+                ? 'sudo vht-kit-hotspot apply && nmcli connection up vht-kit-hotspot'
+                : 'enrol the kit (vht-kit enrol), then sudo vht-kit-hotspot apply',
+            }),
       });
     }
   }
@@ -153,10 +169,22 @@ export function applianceChecks(config: Config, sys: HealthSystem): HealthCheck[
       name: 'HDMI-CEC',
       ok,
       detail: !want ? `${config.cec.device} absent: off` : `${config.cec.device} ${cecDev ? 'present' : 'absent'}, cec-ctl ${tool ? 'installed' : 'missing'}`,
-      ...(ok ? {} : { fix: !tool ? 'apt-get install v4l-utils' : `no ${config.cec.device}: on a Pi, HDMI-CEC needs the vc4-kms-v3d overlay (default on Bookworm); or set cec.mode: auto` }),
+      ...(ok
+        ? {}
+        : {
+            fix: !tool
+              ? 'apt-get install v4l-utils'
+              : `no ${config.cec.device}: on a Pi, HDMI-CEC needs the vc4-kms-v3d overlay (default on Bookworm); or set cec.mode: auto`,
+          }),
     });
   }
 
+  return checks;
+}
+
+/** The board: temperature, throttling, the SD card and the clock. */
+function boardChecks(config: Config, sys: HealthSystem, underSystemd: boolean): HealthCheck[] {
+  const checks: HealthCheck[] = [];
   // --- temperature ---
   const temps = sys
     .list('/sys/class/thermal')
@@ -178,7 +206,13 @@ export function applianceChecks(config: Config, sys: HealthSystem): HealthCheck[
   const thr = sys.run('vcgencmd', ['get_throttled']);
   const m = thr ? /throttled=(0x[0-9a-fA-F]+)/.exec(thr.stdout) : null;
   if (!thr) checks.push({ name: 'throttling', ok: true, detail: 'no vcgencmd (not a Raspberry Pi)' });
-  else if (!m) checks.push({ name: 'throttling', ok: false, detail: `vcgencmd get_throttled said ${JSON.stringify(thr.stdout.trim().slice(0, 80))}`, fix: 'add the kit user to the video group (vcgencmd needs /dev/vcio)' });
+  else if (!m)
+    checks.push({
+      name: 'throttling',
+      ok: false,
+      detail: `vcgencmd get_throttled said ${JSON.stringify(thr.stdout.trim().slice(0, 80))}`,
+      fix: 'add the kit user to the video group (vcgencmd needs /dev/vcio)',
+    });
   else {
     const v = parseInt(m[1]!, 16);
     const flags = decodeThrottled(v);
@@ -188,13 +222,23 @@ export function applianceChecks(config: Config, sys: HealthSystem): HealthCheck[
       name: 'throttling',
       ok: !bad,
       detail: flags.length ? `${m[1]}: ${flags.join(', ')}` : `${m[1]}: none`,
-      ...(bad ? { fix: (v & 0x10001) !== 0 ? 'under-voltage: use the official power supply (Pi 4: 5.1 V 3 A, Pi 5: 5.1 V 5 A) and a short, thick USB-C cable' : 'too hot: see temperature' } : {}),
+      ...(bad
+        ? {
+            fix:
+              (v & 0x10001) !== 0
+                ? 'under-voltage: use the official power supply (Pi 4: 5.1 V 3 A, Pi 5: 5.1 V 5 A) and a short, thick USB-C cable'
+                : 'too hot: see temperature',
+          }
+        : {}),
     });
   }
 
   // --- SD card: free space and health hints ---
   const mounts = sys.readFile('/proc/mounts') ?? '';
-  const rootMount = mounts.split('\n').map((l) => l.split(' ')).find((f) => f[1] === '/');
+  const rootMount = mounts
+    .split('\n')
+    .map((l) => l.split(' '))
+    .find((f) => f[1] === '/');
   const readOnly = rootMount ? (rootMount[3] ?? '').split(',').includes('ro') : false;
   const space = sys.space(config.dataDir);
   const freePct = space && space.total > 0 ? (space.free / space.total) * 100 : null;
@@ -207,7 +251,9 @@ export function applianceChecks(config: Config, sys: HealthSystem): HealthCheck[
     ok: !readOnly && !lowSpace,
     detail: `${readOnly ? 'root file system READ-ONLY' : 'root file system writable'}${hints.length ? `, ${hints.join(', ')}` : ''}`,
     ...(readOnly
-      ? { fix: 'the kernel made the file system read-only after I/O errors: the SD card is failing; have the office upload the clips, then replace the card (an A1/A2 "endurance" card)' }
+      ? {
+          fix: 'the kernel made the file system read-only after I/O errors: the SD card is failing; have the office upload the clips, then replace the card (an A1/A2 "endurance" card)',
+        }
       : lowSpace
         ? { fix: 'less than 10% free: dock the kit at the office so uploaded clips can be removed' }
         : {}),
@@ -226,10 +272,13 @@ export function applianceChecks(config: Config, sys: HealthSystem): HealthCheck[
   checks.push({
     name: 'clock',
     ok: problem === null && !unsynced,
-    detail: problem === null
-      ? `${new Date(sys.now()).toISOString()}${ntp}${unsynced ? ' (the time may be that of the last shutdown: uploads can be refused as skewed)' : ''}`
-      : `${problem}${ntp}`,
-    ...(problem === null && !unsynced ? {} : { fix: 'connect the kit to the internet (NTP), or set the time: sudo date -s "YYYY-MM-DD HH:MM"; uploads are refused until then' }),
+    detail:
+      problem === null
+        ? `${new Date(sys.now()).toISOString()}${ntp}${unsynced ? ' (the time may be that of the last shutdown: uploads can be refused as skewed)' : ''}`
+        : `${problem}${ntp}`,
+    ...(problem === null && !unsynced
+      ? {}
+      : { fix: 'connect the kit to the internet (NTP), or set the time: sudo date -s "YYYY-MM-DD HH:MM"; uploads are refused until then' }),
   });
   return checks;
 }

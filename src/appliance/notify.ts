@@ -59,12 +59,14 @@ function statusLine(text: string): string {
   return text.replace(/[\r\n]+/g, ' ').slice(0, 200);
 }
 
-export function createNotifier(opts: {
-  env?: NodeJS.ProcessEnv;
-  pid?: number;
-  logger?: Logger;
-  send?: NotifySender;
-} = {}): Notifier {
+export function createNotifier(
+  opts: {
+    env?: NodeJS.ProcessEnv;
+    pid?: number;
+    logger?: Logger;
+    send?: NotifySender;
+  } = {},
+): Notifier {
   const env = opts.env ?? process.env;
   const pid = opts.pid ?? process.pid;
   const socket = env.NOTIFY_SOCKET;

@@ -62,19 +62,33 @@ export const MAX_AV_OFFSET_MS = 200;
 /** Runs one profile for opts.seconds and measures it; never throws (a failure is a result). */
 export async function runCaptureTest(c: CaptureCandidate, opts: CaptureTestOptions): Promise<CaptureTestResult> {
   const result: CaptureTestResult = {
-    profile: c.profile, ok: false, problems: [], frames: null, keyframeIntervalMs: null, cutsForceKeyframes: null,
-    segmentMs: null, cpu: null, avOffsetMs: null,
+    profile: c.profile,
+    ok: false,
+    problems: [],
+    frames: null,
+    keyframeIntervalMs: null,
+    cutsForceKeyframes: null,
+    segmentMs: null,
+    cpu: null,
+    avOffsetMs: null,
   };
   mkdirSync(opts.ramDir, { recursive: true, mode: 0o700 });
   const dir = mkdtempSync(path.join(opts.ramDir, `capture-test-${c.profile}-`));
   const sup = new CaptureSupervisor({
-    ringDir: dir, launchFor: c.launchFor, segmentMs: opts.segmentMs, playingTimeoutMs: opts.playingTimeoutMs,
+    ringDir: dir,
+    launchFor: c.launchFor,
+    segmentMs: opts.segmentMs,
+    playingTimeoutMs: opts.playingTimeoutMs,
     // one attempt: a profile that fails is reported, not retried for the length of the test
-    restartMinMs: 3_600_000, restartMaxMs: 3_600_000, clock: opts.clock, logger: opts.logger,
+    restartMinMs: 3_600_000,
+    restartMaxMs: 3_600_000,
+    clock: opts.clock,
+    logger: opts.logger,
     ...(opts.workerPath ? { workerPath: opts.workerPath } : {}),
   });
   const segments: { seg: ClosedSegment; arrivedMono: number }[] = [];
-  let error: string | null = null;
+  // set in a callback: the cast keeps TypeScript from narrowing it to null for good
+  let error = null as string | null;
   sup.on('segment', (seg) => segments.push({ seg, arrivedMono: opts.clock.monotonic() }));
   try {
     const playing = new Promise<boolean>((resolve) => {
@@ -119,12 +133,7 @@ export async function runCaptureTest(c: CaptureCandidate, opts: CaptureTestOptio
   return result;
 }
 
-function measure(
-  result: CaptureTestResult,
-  segments: { seg: ClosedSegment; arrivedMono: number }[],
-  stopMono: number,
-  opts: CaptureTestOptions,
-): void {
+function measure(result: CaptureTestResult, segments: { seg: ClosedSegment; arrivedMono: number }[], stopMono: number, opts: CaptureTestOptions): void {
   if (segments.length < 2) {
     result.problems.push(`only ${segments.length} segment(s) in ${opts.seconds} s: the pipeline delivers too little to cut`);
     return;
@@ -155,7 +164,9 @@ function measure(
   const ratio = Math.round((delivered / expected) * 1000) / 1000;
   result.frames = { delivered, expected, ratio };
   if (ratio < MIN_FRAME_RATIO) {
-    result.problems.push(`delivers ${delivered} of ${expected} frames (${Math.round(ratio * 100)} %, needs ${Math.round(MIN_FRAME_RATIO * 100)} %): the source or the encoder cannot keep up`);
+    result.problems.push(
+      `delivers ${delivered} of ${expected} frames (${Math.round(ratio * 100)} %, needs ${Math.round(MIN_FRAME_RATIO * 100)} %): the source or the encoder cannot keep up`,
+    );
   }
   // Keyframes, in presentation order.
   const frames: ProbedFrame[] = probes.flatMap((p) => p.video).sort((a, b) => a.ptsMs - b.ptsMs);

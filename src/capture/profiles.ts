@@ -50,7 +50,11 @@ function q(value: string): string {
  * whether the board's hardware MJPEG decoder exists, by the same check as the doctor's.
  */
 export function buildPipeline(
-  profile: Profile, cfg: CaptureConfig, location: string, over: PipelineOverrides = {}, has: ElementCheck = gstElementExists,
+  profile: Profile,
+  cfg: CaptureConfig,
+  location: string,
+  over: PipelineOverrides = {},
+  has: ElementCheck = gstElementExists,
 ): PipelineSpec {
   const { width, height, fps, bitrateKbps } = cfg;
   const gop = Math.max(1, Math.round((fps * cfg.segmentMs) / 1000)) * 2; // backstop; cuts force keyframes
@@ -92,9 +96,7 @@ export function buildPipeline(
   }
   let audio = '';
   if (cfg.audio) {
-    const src =
-      over.audioSource ??
-      (profile === 'sim' ? 'audiotestsrc is-live=true wave=sine freq=440 volume=0.2' : `alsasrc device=${q(cfg.audioDevice)}`);
+    const src = over.audioSource ?? (profile === 'sim' ? 'audiotestsrc is-live=true wave=sine freq=440 volume=0.2' : `alsasrc device=${q(cfg.audioDevice)}`);
     audio =
       ` ${src} ! audioconvert ! audioresample ! audio/x-raw,rate=48000,channels=1 ` +
       `! ${cfg.aacEncoder} bitrate=96000 ! aacparse ! queue max-size-time=3000000000 ! mux.`;

@@ -183,9 +183,7 @@ export class CaptureSupervisor extends EventEmitter<SupervisorEvents> {
         this.emitStatus();
         return;
       }
-      const reason =
-        this.lastError ??
-        `capture worker exited (${signal ?? `code ${code}`})${stderrTail ? `: ${lastLine(stderrTail)}` : ''}`;
+      const reason = this.lastError ?? `capture worker exited (${signal ?? `code ${code}`})${stderrTail ? `: ${lastLine(stderrTail)}` : ''}`;
       this.lastError = reason;
       this.failures = wasPlaying ? Math.min(this.failures, 1) : this.failures;
       this.scheduleRestart(reason);

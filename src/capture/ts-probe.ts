@@ -122,7 +122,7 @@ function readPmt(p: Buffer): { type: number; pid: number }[] {
   const end = Math.min(p.length, t + 3 + sectionLength - 4);
   const infoLength = ((p[t + 10]! & 0x0f) << 8) | p[t + 11]!;
   const streams: { type: number; pid: number }[] = [];
-  for (let i = t + 12 + infoLength; i + 5 <= end; ) {
+  for (let i = t + 12 + infoLength; i + 5 <= end;) {
     const esInfo = ((p[i + 3]! & 0x0f) << 8) | p[i + 4]!;
     streams.push({ type: p[i]!, pid: ((p[i + 1]! & 0x1f) << 8) | p[i + 2]! });
     i += 5 + esInfo;
@@ -153,7 +153,7 @@ function hasIdr(data: Buffer): boolean {
 /** Duration of the ADTS AAC frames in a PES payload (1024 samples each). */
 function adtsDurationMs(data: Buffer): number {
   let ms = 0;
-  for (let i = 0; i + 7 <= data.length; ) {
+  for (let i = 0; i + 7 <= data.length;) {
     if (data[i] !== 0xff || (data[i + 1]! & 0xf0) !== 0xf0) break;
     const rate = ADTS_RATES[(data[i + 2]! >> 2) & 0x0f];
     const length = ((data[i + 3]! & 3) << 11) | (data[i + 4]! << 3) | (data[i + 5]! >> 5);

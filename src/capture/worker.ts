@@ -87,7 +87,7 @@ function onBus(msg: Record<string, unknown>): void {
     }
     send({ type: 'segment', path: file, startMono, endMono, bytes });
   } else if (type === 'error') {
-    fail(`${String(msg.message ?? 'GStreamer error')}`, String(msg.name ?? msg._src_element_name ?? ''));
+    fail(busText(msg.message, 'GStreamer error'), busText(msg.name ?? msg._src_element_name, ''));
   } else if (type === 'eos') {
     send({ type: 'eos' });
     pipeline?.stop();
@@ -148,3 +148,9 @@ process.on('disconnect', () => {
 });
 
 process.on('uncaughtException', (err) => fail(`capture worker: ${err.message}`));
+
+/** A bus message field as text: strings as they are, anything else as JSON, absent as the fallback. */
+function busText(value: unknown, fallback: string): string {
+  if (value === undefined || value === null) return fallback;
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}

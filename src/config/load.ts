@@ -32,7 +32,9 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
     try {
       text = readFileSync(file, 'utf8');
     } catch (err) {
-      throw new AppError('CONFIG', `config file ${file} (VHT_KIT_CONFIG) cannot be read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { field: 'VHT_KIT_CONFIG' });
+      throw new AppError('CONFIG', `config file ${file} (VHT_KIT_CONFIG) cannot be read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, {
+        field: 'VHT_KIT_CONFIG',
+      });
     }
     let doc: unknown;
     try {

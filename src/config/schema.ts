@@ -1,14 +1,7 @@
 import { z } from 'zod';
 
 /** The VHT labels a trainer can put on a marker (configurable; the UI shows them as buttons). */
-export const DEFAULT_MARKER_LABELS = [
-  'initiatief kind',
-  'ontvangen',
-  'beurt',
-  'benoemen',
-  'instemmen',
-  'leiding geven',
-] as const;
+export const DEFAULT_MARKER_LABELS = ['initiatief kind', 'ontvangen', 'beurt', 'benoemen', 'instemmen', 'leiding geven'] as const;
 
 export const PROFILES = ['auto', 'sim', 'pi4', 'pi5', 'uvc-h264'] as const;
 export type ProfileSetting = (typeof PROFILES)[number];
@@ -22,7 +15,10 @@ const port = z.number().int().min(1).max(65535);
  */
 export const configSchema = z
   .object({
-    kitId: z.string().regex(/^[a-z0-9][a-z0-9-]{0,40}$/, 'lower-case letters, digits and dashes').default('kit-dev'),
+    kitId: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9-]{0,40}$/, 'lower-case letters, digits and dashes')
+      .default('kit-dev'),
     dataDir: z.string().min(1).default('./data'),
     logLevel: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
     http: z
@@ -48,8 +44,17 @@ export const configSchema = z
           .regex(/^[0-9]{4,12}$/, '4 to 12 digits')
           .nullable()
           .default(null),
-        sessionIdleMinutes: z.number().int().min(1).max(24 * 60).default(30),
-        lockAfterIdleMinutes: z.number().min(0.05).max(24 * 60).default(15),
+        sessionIdleMinutes: z
+          .number()
+          .int()
+          .min(1)
+          .max(24 * 60)
+          .default(30),
+        lockAfterIdleMinutes: z
+          .number()
+          .min(0.05)
+          .max(24 * 60)
+          .default(15),
       })
       .strict()
       .prefault({}),
@@ -95,7 +100,10 @@ export const configSchema = z
         backend: z.enum(['auto', 'gpio', 'controller', 'sim', 'none']).default('auto'),
         pin: z.number().int().min(0).max(57).default(17),
         activeLow: z.boolean().default(true),
-        controllerId: z.string().regex(/^[A-Za-z0-9]{1,8}$/).default('1'),
+        controllerId: z
+          .string()
+          .regex(/^[A-Za-z0-9]{1,8}$/)
+          .default('1'),
         debounceMs: z.number().int().min(0).max(500).default(30),
         longPressMs: z.number().int().min(100).max(10000).default(1000),
         doublePressMs: z.number().int().min(0).max(2000).default(0),
@@ -130,8 +138,15 @@ export const configSchema = z
           .object({
             endpoint: z.string().url('a URL like https://s3.example.org').nullable().default(null),
             region: z.string().min(1).default('us-east-1'),
-            bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name').nullable().default(null),
-            prefix: z.string().regex(/^[A-Za-z0-9._/-]*$/, 'letters, digits, ".", "_", "-" and "/"').default(''),
+            bucket: z
+              .string()
+              .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name')
+              .nullable()
+              .default(null),
+            prefix: z
+              .string()
+              .regex(/^[A-Za-z0-9._/-]*$/, 'letters, digits, ".", "_", "-" and "/"')
+              .default(''),
             accessKeyId: z.string().min(1).nullable().default(null),
             secretAccessKey: z.string().min(1).nullable().default(null),
             forcePathStyle: z.boolean().default(true),
@@ -162,11 +177,19 @@ export const configSchema = z
     privacy: z
       .object({
         onWithdrawal: z.enum(['after-upload', 'immediately']).default('after-upload'),
-        deleteAfterUploadHours: z.number().min(0).max(24 * 365).default(336),
+        deleteAfterUploadHours: z
+          .number()
+          .min(0)
+          .max(24 * 365)
+          .default(336),
         unusedFragmentDays: z.number().min(1).max(365).default(30),
         afterReviewHeldDays: z.number().min(0).max(365).default(14),
         warnUnuploadedDays: z.number().int().min(1).max(365).default(14),
-        retentionIntervalMinutes: z.number().min(0.01).max(24 * 60).default(10),
+        retentionIntervalMinutes: z
+          .number()
+          .min(0.01)
+          .max(24 * 60)
+          .default(10),
       })
       .strict()
       .prefault({}),
@@ -180,7 +203,10 @@ export const configSchema = z
       .object({
         mode: z.enum(['auto', 'on', 'off']).default('auto'),
         device: z.string().min(1).default('/dev/cec0'),
-        osdName: z.string().regex(/^[\x20-\x7e]{1,14}$/, '1 to 14 printable ASCII characters').default('VHT Kit'),
+        osdName: z
+          .string()
+          .regex(/^[\x20-\x7e]{1,14}$/, '1 to 14 printable ASCII characters')
+          .default('VHT Kit'),
       })
       .strict()
       .prefault({}),
@@ -188,14 +214,21 @@ export const configSchema = z
       .object({
         enabled: z.boolean().default(false),
         ssid: z.string().min(1).max(32).nullable().default(null),
-        interface: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, 'a network interface like wlan0').default('wlan0'),
+        interface: z
+          .string()
+          .regex(/^[A-Za-z0-9_.-]{1,15}$/, 'a network interface like wlan0')
+          .default('wlan0'),
         security: z.enum(['wpa2', 'wpa3']).default('wpa2'),
       })
       .strict()
       .prefault({}),
     markers: z
       .object({
-        labels: z.array(z.string().min(1).max(40)).min(1).max(30).default([...DEFAULT_MARKER_LABELS]),
+        labels: z
+          .array(z.string().min(1).max(40))
+          .min(1)
+          .max(30)
+          .default([...DEFAULT_MARKER_LABELS]),
       })
       .strict()
       .prefault({}),
@@ -208,7 +241,12 @@ export const configSchema = z
       }
       const ep = c.sync.s3.endpoint;
       if (ep?.startsWith('http://') && !c.sync.dock.allowInsecure) {
-        ctx.addIssue({ code: 'custom', path: ['sync', 's3', 'endpoint'], message: 'plain http:// only with sync.dock.allowInsecure: true (labs and tests)', input: ep });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['sync', 's3', 'endpoint'],
+          message: 'plain http:// only with sync.dock.allowInsecure: true (labs and tests)',
+          input: ep,
+        });
       }
     }
     if (c.sync.target === 'dir' && c.sync.dir.path === null) {
@@ -255,8 +293,26 @@ export const ENV_KEYS: Record<string, string> = {
 
 /** Keys whose value is a string even when it looks like a number (a PIN of digits, say). */
 export const STRING_KEYS = new Set([
-  'auth.pin', 'kitId', 'dataDir', 'http.host', 'capture.device', 'capture.ringDir', 'kitController.port',
-  'sync.s3.endpoint', 'sync.s3.region', 'sync.s3.bucket', 'sync.s3.prefix', 'sync.s3.accessKeyId', 'sync.s3.secretAccessKey',
-  'sync.dir.path', 'sync.dock.caFile', 'sync.dock.pinSha256',
-  'http.certFile', 'http.keyFile', 'cec.device', 'cec.osdName', 'hotspot.ssid', 'hotspot.interface',
+  'auth.pin',
+  'kitId',
+  'dataDir',
+  'http.host',
+  'capture.device',
+  'capture.ringDir',
+  'kitController.port',
+  'sync.s3.endpoint',
+  'sync.s3.region',
+  'sync.s3.bucket',
+  'sync.s3.prefix',
+  'sync.s3.accessKeyId',
+  'sync.s3.secretAccessKey',
+  'sync.dir.path',
+  'sync.dock.caFile',
+  'sync.dock.pinSha256',
+  'http.certFile',
+  'http.keyFile',
+  'cec.device',
+  'cec.osdName',
+  'hotspot.ssid',
+  'hotspot.interface',
 ]);

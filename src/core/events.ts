@@ -5,8 +5,22 @@
 
 /** Every event name on the bus, in one list (the web event stream forwards them all). */
 export const KIT_EVENT_NAMES = [
-  'state', 'segment.closed', 'clip.started', 'clip.stopped', 'clip.updated', 'marker',
-  'camera.error', 'camera.ok', 'storage.low', 'battery', 'dock', 'button', 'sync', 'present', 'tv.control', 'tv.ack',
+  'state',
+  'segment.closed',
+  'clip.started',
+  'clip.stopped',
+  'clip.updated',
+  'marker',
+  'camera.error',
+  'camera.ok',
+  'storage.low',
+  'battery',
+  'dock',
+  'button',
+  'sync',
+  'present',
+  'tv.control',
+  'tv.ack',
 ] as const;
 
 export type KitEventName = (typeof KIT_EVENT_NAMES)[number];
@@ -87,9 +101,9 @@ export class EventBus {
     if (!set) this.listeners.set(name, (set = new Set()));
     // A wrapper per subscription, so the same function subscribed twice is called twice (as before).
     const entry: Listener<KitEvents[K]> = (p) => fn(p);
-    set.add(entry as Listener<never>);
+    set.add(entry);
     return () => {
-      set.delete(entry as Listener<never>);
+      set.delete(entry);
     };
   }
 

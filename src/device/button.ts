@@ -2,15 +2,7 @@ import type { Clock } from '../core/clock.js';
 import type { RecorderStateName } from '../core/events.js';
 import type { Logger } from '../core/logger.js';
 import type { BackendStatus, ButtonBackend } from './gpio.js';
-import {
-  PressActions,
-  PressDetector,
-  type ButtonAction,
-  type PressEvent,
-  type PressMapping,
-  type PressOutcome,
-  type PressTimings,
-} from './press.js';
+import { PressActions, PressDetector, type ButtonAction, type PressEvent, type PressMapping, type PressOutcome, type PressTimings } from './press.js';
 
 export interface KitButtonOptions extends Partial<PressTimings> {
   backend: ButtonBackend;

@@ -100,11 +100,7 @@ export async function resolveSysfsGpio(bcm: number, sysfsRoot = '/sys/class/gpio
     );
   }
   if (chip.ngpio !== null && bcm >= chip.ngpio) {
-    throw new AppError(
-      'CONFIG',
-      `${field} BCM GPIO ${bcm} does not exist on ${chip.name} ("${chip.label}", ${chip.ngpio} lines)`,
-      { field },
-    );
+    throw new AppError('CONFIG', `${field} BCM GPIO ${bcm} does not exist on ${chip.name} ("${chip.label}", ${chip.ngpio} lines)`, { field });
   }
   return chip.base + bcm;
 }

@@ -76,8 +76,7 @@ export type SerialLinkFactory = (opts: { path: string; baudRate: number }) => Se
 /** serialport, imported when first needed so a machine without its native binding still runs. */
 export async function loadSerialPort(): Promise<SerialLinkFactory> {
   const mod = await import('serialport');
-  return ({ path, baudRate }) =>
-    new mod.SerialPort({ path, baudRate, dataBits: 8, parity: 'none', stopBits: 1, autoOpen: false });
+  return ({ path, baudRate }) => new mod.SerialPort({ path, baudRate, dataBits: 8, parity: 'none', stopBits: 1, autoOpen: false });
 }
 
 export interface KitControllerOptions {

@@ -10,17 +10,7 @@ import { loadOnoff, openGpioLine, type BackendStatus, type GpioLine, type GpioMo
  * what it was asked).
  */
 
-export const LED_PATTERNS = [
-  'off',
-  'idle',
-  'armed',
-  'recording',
-  'marker',
-  'error',
-  'syncing',
-  'docked',
-  'low-battery',
-] as const;
+export const LED_PATTERNS = ['off', 'idle', 'armed', 'recording', 'marker', 'error', 'syncing', 'docked', 'low-battery'] as const;
 
 export type LedPattern = (typeof LED_PATTERNS)[number];
 
@@ -61,7 +51,13 @@ export const LED_PATTERN_TABLE: Readonly<Record<LedPattern, LedPatternSpec>> = O
   },
   error: { steps: blink(100, 100), meaning: 'fast blink 5 Hz: camera or recording error' },
   syncing: { steps: blink(500, 500), meaning: 'slow blink 1 Hz: uploading at the office' },
-  docked: { steps: [{ on: true, ms: 2900 }, { on: false, ms: 100 }], meaning: 'on with a short gap every 3 s: docked, all uploaded' },
+  docked: {
+    steps: [
+      { on: true, ms: 2900 },
+      { on: false, ms: 100 },
+    ],
+    meaning: 'on with a short gap every 3 s: docked, all uploaded',
+  },
   'low-battery': { steps: [...blink(100, 150), ...blink(100, 1650)], meaning: 'double blink every 2 s: battery low' },
 });
 
@@ -102,8 +98,7 @@ export class LedPatternPlayer {
     const spec = this.table[pattern];
     if (!spec.once) {
       // Re-setting the shown state keeps the blink phase (no flicker) and lets a flash finish.
-      const unchanged =
-        pattern === this.current && (this.playing === pattern || this.table[this.playing].once === true) && this.level !== null;
+      const unchanged = pattern === this.current && (this.playing === pattern || this.table[this.playing].once === true) && this.level !== null;
       this.current = pattern;
       if (unchanged) return;
     }

@@ -83,9 +83,7 @@ export class PressDetector {
       doublePressMs: checkTiming('doublePressMs', opts.doublePressMs ?? DEFAULT_PRESS_TIMINGS.doublePressMs, 0),
     });
     if (this.timings.longPressMs <= this.timings.debounceMs) {
-      throw new RangeError(
-        `button.longPressMs (${this.timings.longPressMs}) must be longer than button.debounceMs (${this.timings.debounceMs})`,
-      );
+      throw new RangeError(`button.longPressMs (${this.timings.longPressMs}) must be longer than button.debounceMs (${this.timings.debounceMs})`);
     }
   }
 
@@ -250,11 +248,7 @@ export const DEFAULT_PRESS_MAPPING: Readonly<PressMapping> = Object.freeze({
  * is ending. In `error` (camera not recording) the press still asks for a start: the recorder
  * refuses with its reason, and the caller shows that (error LED) instead of ignoring the trainer.
  */
-export function actionFor(
-  kind: PressKind,
-  state: PressRecorderState,
-  mapping: PressMapping = DEFAULT_PRESS_MAPPING,
-): ButtonAction {
+export function actionFor(kind: PressKind, state: PressRecorderState, mapping: PressMapping = DEFAULT_PRESS_MAPPING): ButtonAction {
   switch (state) {
     case 'starting':
     case 'stopping':

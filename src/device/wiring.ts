@@ -8,7 +8,9 @@ export function deviceConfigFor(config: Config, profile: Profile): DeviceConfig 
   const c = config.kitController;
   const controllerBackend = c.backend === 'auto' ? (sim ? 'sim' : c.port ? 'serial' : 'none') : c.backend;
   if (controllerBackend === 'serial' && !c.port) {
-    throw new AppError('CONFIG', 'kitController.port: set the serial port (VHT_KIT_SERIAL_PORT) for kitController.backend "serial"', { field: 'kitController.port' });
+    throw new AppError('CONFIG', 'kitController.port: set the serial port (VHT_KIT_SERIAL_PORT) for kitController.backend "serial"', {
+      field: 'kitController.port',
+    });
   }
   const b = config.button;
   const l = config.leds;

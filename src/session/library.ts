@@ -44,7 +44,11 @@ export class Library {
   /** A still: the exact frame as a JPEG from the player, stored encrypted like the segments. */
   async addStill(id: string, timeMs: number, jpeg: Uint8Array): Promise<{ id: number; timeMs: number; createdAt: number }> {
     if (!isJpeg(jpeg)) {
-      throw new AppError('VALIDATION', `body: not a JPEG (it must start with FF D8 FF; got ${jpegHead(jpeg)})`, { field: 'body', reason: 'still_not_jpeg', params: { got: jpegHead(jpeg) } });
+      throw new AppError('VALIDATION', `body: not a JPEG (it must start with FF D8 FF; got ${jpegHead(jpeg)})`, {
+        field: 'body',
+        reason: 'still_not_jpeg',
+        params: { got: jpegHead(jpeg) },
+      });
     }
     const clip = this.getClip(id);
     this.assertWithin(clip, timeMs, 'query.t');
@@ -59,7 +63,11 @@ export class Library {
   assign(id: string, caseCode: string): ClipRow {
     const clip = this.getClip(id);
     if (clip.caseCode !== null && clip.caseCode !== caseCode) {
-      throw new AppError('CONFLICT', `clip ${id} already belongs to another case; only an unassigned clip can be assigned`, { field: 'body.caseCode', reason: 'clip_already_assigned', params: { id } });
+      throw new AppError('CONFLICT', `clip ${id} already belongs to another case; only an unassigned clip can be assigned`, {
+        field: 'body.caseCode',
+        reason: 'clip_already_assigned',
+        params: { id },
+      });
     }
     const consent = this.o.privacy.consentForRecording(caseCode);
     const now = this.o.clock.now();
@@ -85,10 +93,15 @@ export class Library {
    */
   async requestDelete(id: string, confirm: string): Promise<{ deleted: boolean }> {
     if (confirm !== id) {
-      throw new AppError('VALIDATION', `body.confirm: repeat the clip id ${id} to delete it (got ${JSON.stringify(confirm)})`, { field: 'body.confirm', reason: 'delete_confirm_mismatch', params: { id } });
+      throw new AppError('VALIDATION', `body.confirm: repeat the clip id ${id} to delete it (got ${JSON.stringify(confirm)})`, {
+        field: 'body.confirm',
+        reason: 'delete_confirm_mismatch',
+        params: { id },
+      });
     }
     const clip = this.getClip(id);
-    if (clip.state === 'recording') throw new AppError('CONFLICT', `clip ${id} is still recording: stop it first`, { reason: 'clip_still_recording', params: { id } });
+    if (clip.state === 'recording')
+      throw new AppError('CONFLICT', `clip ${id} is still recording: stop it first`, { reason: 'clip_still_recording', params: { id } });
     const now = this.o.clock.now();
     this.o.clips.requestDelete(id, now, 'trainer');
     this.o.catalogue.audit('clip.delete.requested', now, id);
@@ -101,7 +114,9 @@ export class Library {
   private assertWithin(clip: ClipRow, ms: number, field: string): void {
     if (ms > clip.durationMs) {
       throw new AppError('VALIDATION', `${field}: ${ms} is past the end of clip ${clip.id} (${clip.durationMs} ms)`, {
-        field, reason: 'time_past_clip_end', params: { value: ms, durationMs: clip.durationMs },
+        field,
+        reason: 'time_past_clip_end',
+        params: { value: ms, durationMs: clip.durationMs },
       });
     }
   }

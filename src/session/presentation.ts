@@ -84,7 +84,8 @@ export class Presentation {
 
   /** Sends a player command to the TV; returns its id (the TV acks it). 409 when nothing is presented. */
   control(req: ControlRequest): number {
-    if (this.presentedId === null) throw new AppError('CONFLICT', 'nothing is presented on the TV: present a clip first (POST /api/present)', { reason: 'nothing_presented' });
+    if (this.presentedId === null)
+      throw new AppError('CONFLICT', 'nothing is presented on the TV: present a clip first (POST /api/present)', { reason: 'nothing_presented' });
     this.controlId += 1;
     const cmd: TvControl = { action: req.action, source: 'phone', id: this.controlId };
     if (req.rate !== undefined) cmd.rate = req.rate;

@@ -4,9 +4,7 @@ import type { Clock, TimerHandle } from '../core/clock.js';
 import { AppError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { TRAJECTORIES } from '../store/migrations.js';
-import {
-  CONSENT_SCOPES, consentInForce, type CaseRow, type Catalogue, type ClipRow, type Consent, type ConsentScope,
-} from '../store/catalogue.js';
+import { CONSENT_SCOPES, consentInForce, type CaseRow, type Catalogue, type ClipRow, type Consent, type ConsentScope } from '../store/catalogue.js';
 import type { ClipStore } from '../store/clips.js';
 import { writeFileDurableSync } from '../store/durable.js';
 import { DEFAULT_RETENTION, evictionOrder, retentionDue, type RetainedItem, type RetentionPolicy } from '../store/retention.js';
@@ -100,7 +98,7 @@ export class Privacy {
     this.saveCases();
     if (current.consent.recording && !consent.recording) {
       for (const clip of this.catalogue.clipsOfCase(code)) this.clips.requestDelete(clip.id, now, 'consent withdrawn');
-      this.logger.info('recording consent withdrawn: the case\'s clips are marked for deletion', { policy: this.opts.onWithdrawal });
+      this.logger.info("recording consent withdrawn: the case's clips are marked for deletion", { policy: this.opts.onWithdrawal });
       await this.runRetention();
     }
     return this.catalogue.getCase(code)!;
@@ -137,7 +135,9 @@ export class Privacy {
   /** Refuses a use of a clip that its consent (as made, and as now) does not allow. */
   assertAllowed(clip: ClipRow, scope: ConsentScope): void {
     if (clip.caseCode === null || clip.consent === null) {
-      throw new AppError('FORBIDDEN', `clip ${clip.id} has no case yet: assign it to a case before ${SCOPE_NL[scope]} (eerst een casus kiezen)`, { field: 'caseCode' });
+      throw new AppError('FORBIDDEN', `clip ${clip.id} has no case yet: assign it to a case before ${SCOPE_NL[scope]} (eerst een casus kiezen)`, {
+        field: 'caseCode',
+      });
     }
     if (!consentInForce(clip.consent, this.catalogue.getCase(clip.caseCode)?.consent)[scope]) {
       throw new AppError('FORBIDDEN', `no consent for ${scope} for this clip's case (geen toestemming voor ${SCOPE_NL[scope]})`, { field: `consent.${scope}` });
@@ -161,7 +161,10 @@ export class Privacy {
     const current = clip.caseCode ? this.catalogue.getCase(clip.caseCode)?.consent : undefined;
     const withdrawn = clip.consent ? CONSENT_SCOPES.filter((s) => clip.consent![s] && current?.[s] !== true) : [];
     return {
-      kind: 'raw-clip', createdAt: clip.createdAt, confirmedAt: clip.uploadedAt, deleteRequestedAt: clip.deleteRequestedAt,
+      kind: 'raw-clip',
+      createdAt: clip.createdAt,
+      confirmedAt: clip.uploadedAt,
+      deleteRequestedAt: clip.deleteRequestedAt,
       withdrawn: clip.deleteReason === 'consent withdrawn' && !withdrawn.includes('recording') ? [...withdrawn, 'recording'] : withdrawn,
       caseClosedAt: clip.caseCode ? this.catalogue.caseClosedAt(clip.caseCode) : null,
     };
@@ -198,7 +201,9 @@ export class Privacy {
    * the oldest confirmation first; never one it has not. Returns the erased ids (maybe too few).
    */
   async evictForRoom(bytesNeeded: number): Promise<string[]> {
-    const candidates = this.catalogue.allClips().filter((c) => c.state !== 'recording')
+    const candidates = this.catalogue
+      .allClips()
+      .filter((c) => c.state !== 'recording')
       .map((c) => ({ id: c.id, confirmedAt: c.uploadedAt, createdAt: c.createdAt, bytes: c.bytes, clip: c }));
     const out: string[] = [];
     for (const c of evictionOrder(candidates, bytesNeeded)) {
@@ -271,7 +276,8 @@ export class Privacy {
       else this.catalogue.insertCase(c.code, c.trajectory, c.consent, c.createdAt);
     }
     if (existsSync(this.closedCasesFile)) {
-      for (const c of JSON.parse(readFileSync(this.closedCasesFile, 'utf8')) as { code: string; closedAt: number }[]) this.catalogue.closeCase(c.code, c.closedAt);
+      for (const c of JSON.parse(readFileSync(this.closedCasesFile, 'utf8')) as { code: string; closedAt: number }[])
+        this.catalogue.closeCase(c.code, c.closedAt);
     }
     return cases.length;
   }

@@ -243,25 +243,46 @@ export class Recorder {
     const originMono = fromRing[0]?.startMono ?? this.openSegmentStart ?? null;
     const originMs = originMono === null ? null : Math.round(this.toWall(originMono));
     const clipId = this.clips.createClip({
-      caseCode, now, requestedAt: now, preRollMs: this.opts.preRollMs, originMs, consent,
+      caseCode,
+      now,
+      requestedAt: now,
+      preRollMs: this.opts.preRollMs,
+      originMs,
+      consent,
       inTransaction: (id) => this.catalogue.audit('take.start', now, id, { preRollMs: this.opts.preRollMs, assigned: caseCode !== null }),
     });
     let resolveFinished!: Take['resolveFinished'];
     const finished = new Promise<{ clipId: string; durationMs: number }>((r) => (resolveFinished = r));
     const take: Take = {
-      clipId, caseCode, requestedAt: now, requestedMono: nowMono, fromMono, originMono, stopAtMono: null,
-      stopReason: 'stopped', nextSeq: 0, generation: null, lastEndMono: null, gapMs: 0, failed: null,
+      clipId,
+      caseCode,
+      requestedAt: now,
+      requestedMono: nowMono,
+      fromMono,
+      originMono,
+      stopAtMono: null,
+      stopReason: 'stopped',
+      nextSeq: 0,
+      generation: null,
+      lastEndMono: null,
+      gapMs: 0,
+      failed: null,
       // The clip's playback key comes first; its segments are encrypted to it.
       chain: this.clips.prepareKey(clipId).catch((err: unknown) => {
         this.logger.error('clip key could not be made; segments go to the organisation only', { clipId, error: describeError(err) });
       }),
-      finished, resolveFinished, finishing: false, stopTimer: null,
+      finished,
+      resolveFinished,
+      finishing: false,
+      stopTimer: null,
     };
     this.take = take;
     for (const seg of fromRing) this.enqueue(take, seg);
     // The real start is the keyframe that opens the first segment: at or before `now − preRoll`.
     this.logger.info('take started', {
-      clipId, preRollSegments: fromRing.length, ...(originMono === null ? {} : { preRollMs: Math.round(nowMono - originMono) }),
+      clipId,
+      preRollSegments: fromRing.length,
+      ...(originMono === null ? {} : { preRollMs: Math.round(nowMono - originMono) }),
     });
     this.bus.emit('clip.started', { clipId, caseCode });
     this.publishState();
@@ -283,10 +304,13 @@ export class Recorder {
         // No pipeline to cut: finish with what has been persisted.
         this.finishTake(take);
       } else {
-        take.stopTimer = this.clock.setTimeout(() => {
-          this.logger.warn('no segment closed after stop; finishing the clip with what it has', { clipId: take.clipId });
-          this.finishTake(take);
-        }, Math.max(this.opts.segmentMs, this.longestSegmentMs) + this.opts.segmentMs + 2000);
+        take.stopTimer = this.clock.setTimeout(
+          () => {
+            this.logger.warn('no segment closed after stop; finishing the clip with what it has', { clipId: take.clipId });
+            this.finishTake(take);
+          },
+          Math.max(this.opts.segmentMs, this.longestSegmentMs) + this.opts.segmentMs + 2000,
+        );
       }
     }
     return take.finished;
@@ -410,7 +434,9 @@ export class Recorder {
         if (take.failed) return;
         const plaintext = await readFile(seg.path);
         const row = await this.clips.persistSegment(take.clipId, seq, plaintext, {
-          startMs, durationMs: seg.endMono - seg.startMono, discontinuity,
+          startMs,
+          durationMs: seg.endMono - seg.startMono,
+          discontinuity,
         });
         this.bus.emit('segment.closed', { clipId: take.clipId, seq, durationMs: row.durationMs, bytes: row.bytes });
       } catch (err) {

@@ -120,7 +120,9 @@ export interface AuditEventRow {
 }
 
 function auditHash(prevHash: string, ts: number, type: string, clipId: string | null, details: string): string {
-  return createHash('sha256').update(`${prevHash}\n${ts}\n${type}\n${clipId ?? ''}\n${details}`).digest('hex');
+  return createHash('sha256')
+    .update(`${prevHash}\n${ts}\n${type}\n${clipId ?? ''}\n${details}`)
+    .digest('hex');
 }
 
 type RawClipRow = Omit<ClipRow, 'consent' | 'purposes'> & { consent: string | null; purposes: string };
@@ -142,8 +144,16 @@ interface RawCaseRow {
 
 function toCaseRow(r: RawCaseRow): CaseRow {
   return {
-    code: r.code, trajectory: r.trajectory, createdAt: r.created_at, consentUpdatedAt: r.consent_updated_at,
-    consent: { recording: r.consent_recording === 1, review: r.consent_review === 1, supervision: r.consent_supervision === 1, training: r.consent_training === 1 },
+    code: r.code,
+    trajectory: r.trajectory,
+    createdAt: r.created_at,
+    consentUpdatedAt: r.consent_updated_at,
+    consent: {
+      recording: r.consent_recording === 1,
+      review: r.consent_review === 1,
+      supervision: r.consent_supervision === 1,
+      training: r.consent_training === 1,
+    },
   };
 }
 
@@ -170,7 +180,10 @@ export class Catalogue {
   readonly syncLedger: SyncLedger;
 
   /** space: the catalogue's reserve on a full card (a write outside a transaction runs with it). */
-  constructor(readonly file: string, private readonly space: MetadataSpace = NO_RESERVE) {
+  constructor(
+    readonly file: string,
+    private readonly space: MetadataSpace = NO_RESERVE,
+  ) {
     this.created = !existsSync(file);
     // 0600 like every file of the kit: SQLite gives its -wal and -shm the mode of the database file.
     closeSync(openSync(file, 'a', 0o600));
@@ -263,12 +276,10 @@ export class Catalogue {
 
   insertClip(c: NewClip): void {
     const visitId = c.caseCode ? (this.ensureCase(c.caseCode, c.createdAt), this.visitFor(c.caseCode, c.createdAt)) : null;
-    this
-      .prep(
-        `INSERT INTO clips (id, case_code, visit_id, state, created_at, requested_at, origin_ms, pre_roll_ms)
+    this.prep(
+      `INSERT INTO clips (id, case_code, visit_id, state, created_at, requested_at, origin_ms, pre_roll_ms)
          VALUES (?, ?, ?, 'recording', ?, ?, ?, ?)`,
-      )
-      .run(c.id, c.caseCode, visitId, c.createdAt, c.requestedAt, c.originMs, c.preRollMs);
+    ).run(c.id, c.caseCode, visitId, c.createdAt, c.requestedAt, c.originMs, c.preRollMs);
   }
 
   setOrigin(id: string, originMs: number): void {
@@ -287,49 +298,60 @@ export class Catalogue {
   }
 
   insertSegment(s: SegmentRow): void {
-    this
-      .prep(
-        // an upsert, not INSERT OR REPLACE: the clip totals' triggers see the update (a REPLACE's
-        // implicit delete fires no trigger)
-        `INSERT INTO segments (clip_id, seq, start_ms, duration_ms, bytes, sha256, discontinuity)
+    this.prep(
+      // an upsert, not INSERT OR REPLACE: the clip totals' triggers see the update (a REPLACE's
+      // implicit delete fires no trigger)
+      `INSERT INTO segments (clip_id, seq, start_ms, duration_ms, bytes, sha256, discontinuity)
          VALUES (?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (clip_id, seq) DO UPDATE SET start_ms = excluded.start_ms, duration_ms = excluded.duration_ms,
            bytes = excluded.bytes, sha256 = excluded.sha256, discontinuity = excluded.discontinuity`,
-      )
-      .run(s.clipId, s.seq, s.startMs, s.durationMs, s.bytes, s.sha256, s.discontinuity ? 1 : 0);
+    ).run(s.clipId, s.seq, s.startMs, s.durationMs, s.bytes, s.sha256, s.discontinuity ? 1 : 0);
   }
 
   insertMarker(clipId: string, offsetMs: number, label: string | null, createdAt: number, id?: number): number {
-    const info = this
-      .prep('INSERT INTO markers (id, clip_id, offset_ms, label, created_at) VALUES (?, ?, ?, ?, ?)')
-      .run(id ?? null, clipId, offsetMs, label, createdAt);
+    const info = this.prep('INSERT INTO markers (id, clip_id, offset_ms, label, created_at) VALUES (?, ?, ?, ?, ?)').run(
+      id ?? null,
+      clipId,
+      offsetMs,
+      label,
+      createdAt,
+    );
     return Number(info.lastInsertRowid);
   }
 
   insertStill(s: StillRow): void {
-    this
-      .prep('INSERT OR REPLACE INTO stills (clip_id, id, time_ms, bytes, sha256, created_at) VALUES (?, ?, ?, ?, ?, ?)')
-      .run(s.clipId, s.id, s.timeMs, s.bytes, s.sha256, s.createdAt);
+    this.prep('INSERT OR REPLACE INTO stills (clip_id, id, time_ms, bytes, sha256, created_at) VALUES (?, ?, ?, ?, ?, ?)').run(
+      s.clipId,
+      s.id,
+      s.timeMs,
+      s.bytes,
+      s.sha256,
+      s.createdAt,
+    );
   }
 
   /** The clip's stills, by position in the clip (what the API lists). */
   stills(clipId: string): { id: number; timeMs: number; createdAt: number; bytes: number }[] {
-    return this
-      .prep('SELECT id, time_ms AS timeMs, created_at AS createdAt, bytes FROM stills WHERE clip_id = ? ORDER BY time_ms, id')
-      .all(clipId) as { id: number; timeMs: number; createdAt: number; bytes: number }[];
+    return this.prep('SELECT id, time_ms AS timeMs, created_at AS createdAt, bytes FROM stills WHERE clip_id = ? ORDER BY time_ms, id').all(clipId) as {
+      id: number;
+      timeMs: number;
+      createdAt: number;
+      bytes: number;
+    }[];
   }
 
   /** The clip's stills with their checksums (sync and manifest), by id. */
   stillRows(clipId: string): StillRow[] {
-    return this
-      .prep('SELECT clip_id AS clipId, id, time_ms AS timeMs, bytes, sha256, created_at AS createdAt FROM stills WHERE clip_id = ? ORDER BY id')
-      .all(clipId) as StillRow[];
+    return this.prep('SELECT clip_id AS clipId, id, time_ms AS timeMs, bytes, sha256, created_at AS createdAt FROM stills WHERE clip_id = ? ORDER BY id').all(
+      clipId,
+    ) as StillRow[];
   }
 
   still(clipId: string, id: number): StillRow | undefined {
-    return this
-      .prep('SELECT clip_id AS clipId, id, time_ms AS timeMs, bytes, sha256, created_at AS createdAt FROM stills WHERE clip_id = ? AND id = ?')
-      .get(clipId, id) as StillRow | undefined;
+    return this.prep('SELECT clip_id AS clipId, id, time_ms AS timeMs, bytes, sha256, created_at AS createdAt FROM stills WHERE clip_id = ? AND id = ?').get(
+      clipId,
+      id,
+    ) as StillRow | undefined;
   }
 
   maxStillId(clipId: string): number {
@@ -343,9 +365,7 @@ export class Catalogue {
   }
 
   listClips(limit = 500, offset = 0): ClipRow[] {
-    return (this
-      .prep(`SELECT ${CLIP_COLUMNS} FROM clips c ORDER BY c.created_at DESC LIMIT ? OFFSET ?`)
-      .all(limit, offset) as RawClipRow[]).map(toClipRow);
+    return (this.prep(`SELECT ${CLIP_COLUMNS} FROM clips c ORDER BY c.created_at DESC LIMIT ? OFFSET ?`).all(limit, offset) as RawClipRow[]).map(toClipRow);
   }
 
   clipsOfCase(code: string): ClipRow[] {
@@ -370,7 +390,11 @@ export class Catalogue {
   }
 
   requestDelete(id: string, at: number, reason: string): void {
-    this.prep('UPDATE clips SET delete_requested_at = COALESCE(delete_requested_at, ?), delete_reason = COALESCE(delete_reason, ?) WHERE id = ?').run(at, reason, id);
+    this.prep('UPDATE clips SET delete_requested_at = COALESCE(delete_requested_at, ?), delete_reason = COALESCE(delete_reason, ?) WHERE id = ?').run(
+      at,
+      reason,
+      id,
+    );
   }
 
   getCase(code: string): CaseRow | undefined {
@@ -383,47 +407,39 @@ export class Catalogue {
   }
 
   insertCase(code: string, trajectory: string | null, consent: Consent, now: number): void {
-    this
-      .prep(
-        `INSERT INTO cases (code, trajectory, consent_recording, consent_review, consent_supervision, consent_training, created_at, consent_updated_at)
+    this.prep(
+      `INSERT INTO cases (code, trajectory, consent_recording, consent_review, consent_supervision, consent_training, created_at, consent_updated_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(code, trajectory, +consent.recording, +consent.review, +consent.supervision, +consent.training, now, now);
+    ).run(code, trajectory, +consent.recording, +consent.review, +consent.supervision, +consent.training, now, now);
   }
 
   updateCase(code: string, trajectory: string | null, consent: Consent, now: number): void {
-    this
-      .prep(
-        `UPDATE cases SET trajectory = ?, consent_recording = ?, consent_review = ?, consent_supervision = ?,
+    this.prep(
+      `UPDATE cases SET trajectory = ?, consent_recording = ?, consent_review = ?, consent_supervision = ?,
          consent_training = ?, consent_updated_at = ? WHERE code = ?`,
-      )
-      .run(trajectory, +consent.recording, +consent.review, +consent.supervision, +consent.training, now, code);
+    ).run(trajectory, +consent.recording, +consent.review, +consent.supervision, +consent.training, now, code);
   }
 
   segments(clipId: string): SegmentRow[] {
-    const rows = this
-      .prep(
-        `SELECT clip_id AS clipId, seq, start_ms AS startMs, duration_ms AS durationMs, bytes, sha256, discontinuity
+    const rows = this.prep(
+      `SELECT clip_id AS clipId, seq, start_ms AS startMs, duration_ms AS durationMs, bytes, sha256, discontinuity
          FROM segments WHERE clip_id = ? ORDER BY seq`,
-      )
-      .all(clipId) as (Omit<SegmentRow, 'discontinuity'> & { discontinuity: number })[];
+    ).all(clipId) as (Omit<SegmentRow, 'discontinuity'> & { discontinuity: number })[];
     return rows.map((r) => ({ ...r, discontinuity: r.discontinuity === 1 }));
   }
 
   segment(clipId: string, seq: number): SegmentRow | undefined {
-    const r = this
-      .prep(
-        `SELECT clip_id AS clipId, seq, start_ms AS startMs, duration_ms AS durationMs, bytes, sha256, discontinuity
+    const r = this.prep(
+      `SELECT clip_id AS clipId, seq, start_ms AS startMs, duration_ms AS durationMs, bytes, sha256, discontinuity
          FROM segments WHERE clip_id = ? AND seq = ?`,
-      )
-      .get(clipId, seq) as (Omit<SegmentRow, 'discontinuity'> & { discontinuity: number }) | undefined;
+    ).get(clipId, seq) as (Omit<SegmentRow, 'discontinuity'> & { discontinuity: number }) | undefined;
     return r ? { ...r, discontinuity: r.discontinuity === 1 } : undefined;
   }
 
   markers(clipId: string): MarkerRow[] {
-    return this
-      .prep('SELECT id, clip_id AS clipId, offset_ms AS offsetMs, label, created_at AS createdAt FROM markers WHERE clip_id = ? ORDER BY offset_ms, id')
-      .all(clipId) as MarkerRow[];
+    return this.prep(
+      'SELECT id, clip_id AS clipId, offset_ms AS offsetMs, label, created_at AS createdAt FROM markers WHERE clip_id = ? ORDER BY offset_ms, id',
+    ).all(clipId) as MarkerRow[];
   }
 
   deleteClipRows(id: string): void {
@@ -438,7 +454,8 @@ export class Catalogue {
     const rows = this.auditEventsAfter(0);
     let prev = '0'.repeat(64);
     for (const r of rows) {
-      if (r.prevHash !== prev) return { ok: false, count: rows.length, brokenAt: r.id, reason: `entry ${r.id} does not follow the entry before it (one was deleted or changed)` };
+      if (r.prevHash !== prev)
+        return { ok: false, count: rows.length, brokenAt: r.id, reason: `entry ${r.id} does not follow the entry before it (one was deleted or changed)` };
       const hash = auditHash(r.prevHash, r.ts, r.type, r.clipId, r.details);
       if (hash !== r.hash) return { ok: false, count: rows.length, brokenAt: r.id, reason: `entry ${r.id} was changed after it was written` };
       prev = r.hash;
@@ -452,21 +469,23 @@ export class Catalogue {
     const prevHash = prev?.hash ?? '0'.repeat(64);
     const body = JSON.stringify(details);
     const hash = auditHash(prevHash, now, type, clipId, body);
-    this
-      .prep('INSERT INTO audit_events (ts, type, clip_id, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?)')
-      .run(now, type, clipId, body, prevHash, hash);
+    this.prep('INSERT INTO audit_events (ts, type, clip_id, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?)').run(now, type, clipId, body, prevHash, hash);
   }
 
   /** Every audit event after `afterId`, with its details and hashes (the audit export). */
   auditEventsAfter(afterId: number): AuditEventRow[] {
-    return this.prep('SELECT id, ts, type, clip_id AS clipId, details, prev_hash AS prevHash, hash FROM audit_events WHERE id > ? ORDER BY id')
-      .all(afterId) as AuditEventRow[];
+    return this.prep('SELECT id, ts, type, clip_id AS clipId, details, prev_hash AS prevHash, hash FROM audit_events WHERE id > ? ORDER BY id').all(
+      afterId,
+    ) as AuditEventRow[];
   }
 
   /** Every audit event's id, time, type and clip. */
   auditEvents(): { id: number; ts: number; type: string; clipId: string | null }[] {
     return this.prep('SELECT id, ts, type, clip_id AS clipId FROM audit_events ORDER BY id').all() as {
-      id: number; ts: number; type: string; clipId: string | null;
+      id: number;
+      ts: number;
+      type: string;
+      clipId: string | null;
     }[];
   }
 

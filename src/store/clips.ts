@@ -38,7 +38,6 @@ type JournalLine =
 type MarkerLine = Extract<JournalLine, { t: 'marker' }>;
 type StillLine = Extract<JournalLine, { t: 'still' }>;
 
-
 /** A segment's file name, in the data dir and at the office alike: `<seq>.ts.age`. */
 export function segmentObjectName(seq: number): string {
   if (!Number.isInteger(seq) || seq < 0) throw new AppError('VALIDATION', `segment seq ${JSON.stringify(seq)} is not a whole number ≥ 0`, { field: 'seq' });
@@ -107,7 +106,12 @@ export class ClipStore {
   }
 
   createClip(args: {
-    caseCode: string | null; now: number; requestedAt: number; preRollMs: number; originMs: number | null; consent?: Consent | null;
+    caseCode: string | null;
+    now: number;
+    requestedAt: number;
+    preRollMs: number;
+    originMs: number | null;
+    consent?: Consent | null;
     /** More catalogue writes that belong to the same step (e.g. the audit entry). */
     inTransaction?: (id: string) => void;
   }): string {
@@ -117,8 +121,16 @@ export class ClipStore {
       mkdirSync(dir, { mode: 0o700 });
       fsyncDir(this.clipsDir);
       const file: ClipFile = {
-        v: 1, id, caseCode: args.caseCode, createdAt: args.now, requestedAt: args.requestedAt,
-        preRollMs: args.preRollMs, originMs: args.originMs, state: 'recording', stoppedAt: null, stopReason: null,
+        v: 1,
+        id,
+        caseCode: args.caseCode,
+        createdAt: args.now,
+        requestedAt: args.requestedAt,
+        preRollMs: args.preRollMs,
+        originMs: args.originMs,
+        state: 'recording',
+        stoppedAt: null,
+        stopReason: null,
         consent: args.consent ?? null,
       };
       // A new take never uses the catalogue's reserve: that is kept for ending takes, login and delete.
@@ -126,15 +138,24 @@ export class ClipStore {
       // one catalogue transaction (one fsync): the button's latency depends on it
       this.catalogue.transaction(() => {
         this.catalogue.insertClip({
-          id, caseCode: args.caseCode, createdAt: args.now, requestedAt: args.requestedAt,
-          originMs: args.originMs, preRollMs: args.preRollMs,
+          id,
+          caseCode: args.caseCode,
+          createdAt: args.now,
+          requestedAt: args.requestedAt,
+          originMs: args.originMs,
+          preRollMs: args.preRollMs,
         });
         this.catalogue.setClipConsent(id, args.consent ?? null);
         args.inTransaction?.(id);
       });
     } catch (err) {
       rmSync(dir, { recursive: true, force: true });
-      if (isDiskFull(err)) throw new AppError('STORAGE_FULL', `no room on the card to start a take (${(err as { code?: string }).code ?? 'full'}): delete uploaded clips (opslag vol)`, { field: 'dataDir', cause: err });
+      if (isDiskFull(err))
+        throw new AppError(
+          'STORAGE_FULL',
+          `no room on the card to start a take (${(err as { code?: string }).code ?? 'full'}): delete uploaded clips (opslag vol)`,
+          { field: 'dataDir', cause: err },
+        );
       throw err;
     }
     return id;
@@ -188,11 +209,22 @@ export class ClipStore {
     const ciphertext = await encryptTo(this.keys.recipientsFor(clipId), plaintext);
     const sha256 = createHash('sha256').update(ciphertext).digest('hex');
     const row: SegmentRow = {
-      clipId, seq, startMs: Math.round(meta.startMs), durationMs: Math.max(1, Math.round(meta.durationMs)),
-      bytes: ciphertext.byteLength, sha256, discontinuity: meta.discontinuity,
+      clipId,
+      seq,
+      startMs: Math.round(meta.startMs),
+      durationMs: Math.max(1, Math.round(meta.durationMs)),
+      bytes: ciphertext.byteLength,
+      sha256,
+      discontinuity: meta.discontinuity,
     };
     const line: JournalLine = {
-      t: 'seg', seq, startMs: row.startMs, durationMs: row.durationMs, bytes: row.bytes, sha256, discontinuity: row.discontinuity,
+      t: 'seg',
+      seq,
+      startMs: row.startMs,
+      durationMs: row.durationMs,
+      bytes: row.bytes,
+      sha256,
+      discontinuity: row.discontinuity,
     };
     appendLineDurable(path.join(this.clipDir(clipId), 'journal.jsonl'), JSON.stringify(line));
     await writeFileDurable(this.segmentFile(clipId, seq), ciphertext);
@@ -219,7 +251,9 @@ export class ClipStore {
       }
     }
     if (label !== null && (typeof label !== 'string' || label.length > 64)) {
-      throw new AppError('VALIDATION', `marker label ${JSON.stringify(label)?.slice(0, 80)} must be text of at most 64 characters, or null`, { field: 'label' });
+      throw new AppError('VALIDATION', `marker label ${JSON.stringify(label)?.slice(0, 80)} must be text of at most 64 characters, or null`, {
+        field: 'label',
+      });
     }
     const id = this.catalogue.insertMarker(clipId, offset, label, now);
     const line: JournalLine = { t: 'marker', id, offsetMs: offset, label, createdAt: now };
@@ -299,7 +333,9 @@ export class ClipStore {
 
   private requireNotDeleting(clip: ClipRow, what: string): void {
     if (clip.deleteRequestedAt !== null) {
-      throw new AppError('CONFLICT', `clip ${clip.id} is to be deleted (${clip.deleteReason ?? 'requested'}): no new ${what} can be added`, { field: 'clipId' });
+      throw new AppError('CONFLICT', `clip ${clip.id} is to be deleted (${clip.deleteReason ?? 'requested'}): no new ${what} can be added`, {
+        field: 'clipId',
+      });
     }
   }
 
@@ -361,7 +397,10 @@ export class ClipStore {
         if (r.outcome === 'dropped') dropped.push(id);
       } catch (err) {
         // A full or failing card: the clip stays as it is and is recovered at a later start.
-        this.logger.error('clip could not be recovered now; tried again at the next start', { clipId: id, error: err instanceof Error ? err.message : String(err) });
+        this.logger.error('clip could not be recovered now; tried again at the next start', {
+          clipId: id,
+          error: err instanceof Error ? err.message : String(err),
+        });
       }
     }
     return { recovered, dropped, tempFilesRemoved };
@@ -383,8 +422,16 @@ export class ClipStore {
       }
       this.logger.warn('clip directory without clip.json: rebuilding it as recovered', { clipId: id });
       this.writeClipFile({
-        v: 1, id, caseCode: null, createdAt: now, requestedAt: now, preRollMs: 0, originMs: null,
-        state: 'recording', stoppedAt: null, stopReason: null,
+        v: 1,
+        id,
+        caseCode: null,
+        createdAt: now,
+        requestedAt: now,
+        preRollMs: 0,
+        originMs: null,
+        state: 'recording',
+        stoppedAt: null,
+        stopReason: null,
       });
     }
     const file = this.readClipFile(id);
@@ -420,7 +467,9 @@ export class ClipStore {
 
   private clipIdsOnDisk(): string[] {
     if (!existsSync(this.clipsDir)) return [];
-    return readdirSync(this.clipsDir).filter((n) => CLIP_ID_PATTERN.test(n)).sort();
+    return readdirSync(this.clipsDir)
+      .filter((n) => CLIP_ID_PATTERN.test(n))
+      .sort();
   }
 
   private readJournal(id: string, verify: boolean): { segments: SegmentRow[]; markers: MarkerLine[]; stills: StillRow[] } {
@@ -440,8 +489,13 @@ export class ClipStore {
         }
         if (line.t === 'seg') {
           segs.set(line.seq, {
-            clipId: id, seq: line.seq, startMs: line.startMs, durationMs: line.durationMs, bytes: line.bytes,
-            sha256: line.sha256, discontinuity: line.discontinuity,
+            clipId: id,
+            seq: line.seq,
+            startMs: line.startMs,
+            durationMs: line.durationMs,
+            bytes: line.bytes,
+            sha256: line.sha256,
+            discontinuity: line.discontinuity,
           });
         } else if (line.t === 'marker') {
           markers.push(line);
@@ -478,20 +532,26 @@ export class ClipStore {
 
   private indexClip(id: string, segments: SegmentRow[], markers: MarkerLine[], stills: StillRow[]): void {
     const file = this.readClipFile(id);
-    this.space.run(`clip ${id}: catalogue rows`, () => this.catalogue.transaction(() => {
-      this.catalogue.deleteClipRows(id);
-      this.catalogue.insertClip({
-        id, caseCode: file.caseCode, createdAt: file.createdAt, requestedAt: file.requestedAt,
-        originMs: file.originMs, preRollMs: file.preRollMs,
-      });
-      if (file.state !== 'recording') this.catalogue.finishClip(id, file.state, file.stoppedAt ?? file.createdAt, file.stopReason ?? '');
-      this.catalogue.setClipConsent(id, file.consent ?? null);
-      if (file.purposes?.length) this.catalogue.setPurposes(id, file.purposes);
-      if (file.deleteRequestedAt != null) this.catalogue.requestDelete(id, file.deleteRequestedAt, file.deleteReason ?? 'requested');
-      if (file.uploadedAt != null) this.catalogue.markUploaded(id, file.uploadedAt);
-      for (const s of segments) this.catalogue.insertSegment(s);
-      for (const m of markers) this.catalogue.insertMarker(id, m.offsetMs, m.label, m.createdAt, m.id);
-      for (const st of stills) this.catalogue.insertStill(st);
-    }));
+    this.space.run(`clip ${id}: catalogue rows`, () =>
+      this.catalogue.transaction(() => {
+        this.catalogue.deleteClipRows(id);
+        this.catalogue.insertClip({
+          id,
+          caseCode: file.caseCode,
+          createdAt: file.createdAt,
+          requestedAt: file.requestedAt,
+          originMs: file.originMs,
+          preRollMs: file.preRollMs,
+        });
+        if (file.state !== 'recording') this.catalogue.finishClip(id, file.state, file.stoppedAt ?? file.createdAt, file.stopReason ?? '');
+        this.catalogue.setClipConsent(id, file.consent ?? null);
+        if (file.purposes?.length) this.catalogue.setPurposes(id, file.purposes);
+        if (file.deleteRequestedAt != null) this.catalogue.requestDelete(id, file.deleteRequestedAt, file.deleteReason ?? 'requested');
+        if (file.uploadedAt != null) this.catalogue.markUploaded(id, file.uploadedAt);
+        for (const s of segments) this.catalogue.insertSegment(s);
+        for (const m of markers) this.catalogue.insertMarker(id, m.offsetMs, m.label, m.createdAt, m.id);
+        for (const st of stills) this.catalogue.insertStill(st);
+      }),
+    );
   }
 }

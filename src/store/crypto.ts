@@ -1,6 +1,15 @@
 import {
-  createCipheriv, createDecipheriv, createHmac, createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, randomBytes,
-  scrypt as scryptCb, timingSafeEqual, type KeyObject,
+  createCipheriv,
+  createDecipheriv,
+  createHmac,
+  createPrivateKey,
+  createPublicKey,
+  diffieHellman,
+  generateKeyPairSync,
+  randomBytes,
+  scrypt as scryptCb,
+  timingSafeEqual,
+  type KeyObject,
 } from 'node:crypto';
 import { promisify } from 'node:util';
 import { AppError } from '../core/errors.js';
@@ -117,7 +126,6 @@ export function hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: string): Buf
   return createHmac('sha256', prk).update(info, 'latin1').update(ONE).digest();
 }
 
-
 // Keys go in and out as JWK: OpenSSL 3's DER decoders cost ≈ 1 ms of CPU per key here, JWK
 // ≈ 0.02 ms (Node builds the key from the raw bytes). For a private JWK Node requires "x" but
 // derives the public key from "d" alone; the tests check recipients against age-keygen's.
@@ -187,15 +195,21 @@ function streamNonce(counter: number, last: boolean): Buffer {
 function parseRecipient(r: unknown, i: number, n: number): { key: KeyObject; raw: Buffer } {
   const key = typeof r !== 'string' ? 'it is not a string' : !r.startsWith('age1') ? 'it does not start with "age1"' : bech32Decode32(r, RECIPIENT_HRP);
   if (typeof key === 'string') {
-    throw new AppError('VALIDATION', `recipient ${i + 1} of ${n} (${JSON.stringify(r)?.slice(0, 80)}) is not an age X25519 recipient (age1…): ${key}`, { field: 'recipients' });
+    throw new AppError('VALIDATION', `recipient ${i + 1} of ${n} (${JSON.stringify(r)?.slice(0, 80)}) is not an age X25519 recipient (age1…): ${key}`, {
+      field: 'recipients',
+    });
   }
   return { key: x25519Public(key), raw: key };
 }
 
 /** Identities are secrets: errors name their position, never their text. */
 function parseIdentity(id: unknown, i: number, n: number): { priv: KeyObject; pub: Buffer } {
-  const key = typeof id !== 'string' ? 'it is not a string'
-    : !id.startsWith('AGE-SECRET-KEY-1') ? 'it does not start with "AGE-SECRET-KEY-1"' : bech32Decode32(id, IDENTITY_HRP);
+  const key =
+    typeof id !== 'string'
+      ? 'it is not a string'
+      : !id.startsWith('AGE-SECRET-KEY-1')
+        ? 'it does not start with "AGE-SECRET-KEY-1"'
+        : bech32Decode32(id, IDENTITY_HRP);
   if (typeof key === 'string') {
     throw new AppError('VALIDATION', `identity ${i + 1} of ${n} is not an age X25519 identity (AGE-SECRET-KEY-1…): ${key}`, { field: 'identity' });
   }
@@ -212,7 +226,9 @@ function wrapBody(body: Uint8Array): string {
 }
 
 function headerMac(fileKey: Uint8Array, headerUpToDashes: Uint8Array): Buffer {
-  return createHmac('sha256', hkdfSha256(fileKey, EMPTY, 'header')).update(headerUpToDashes).digest();
+  return createHmac('sha256', hkdfSha256(fileKey, EMPTY, 'header'))
+    .update(headerUpToDashes)
+    .digest();
 }
 
 function sharedWithRecipient(eph: KeyObject, pub: KeyObject, recipients: readonly string[], i: number): Buffer {
@@ -220,7 +236,9 @@ function sharedWithRecipient(eph: KeyObject, pub: KeyObject, recipients: readonl
     return x25519(eph, pub);
   } catch (err) {
     if (!(err instanceof AgeFormatError)) throw err;
-    throw new AppError('VALIDATION', `recipient ${i + 1} of ${recipients.length} (${JSON.stringify(recipients[i])}) is a key of small order: ${err.message}`, { field: 'recipients' });
+    throw new AppError('VALIDATION', `recipient ${i + 1} of ${recipients.length} (${JSON.stringify(recipients[i])}) is a key of small order: ${err.message}`, {
+      field: 'recipients',
+    });
   }
 }
 
@@ -339,11 +357,14 @@ export function decryptSync(identity: string | readonly string[], data: Uint8Arr
   const { stanzas, mac, macInput, payloadStart } = parseHeader(data);
   const fileKey = unwrapFileKey(stanzas, ids);
   if (!fileKey) {
-    throw new AgeFormatError(`none of the ${ids.length} identities opens any of its ${stanzas.length} recipient stanzas (wrong key, or the stanzas were changed)`);
+    throw new AgeFormatError(
+      `none of the ${ids.length} identities opens any of its ${stanzas.length} recipient stanzas (wrong key, or the stanzas were changed)`,
+    );
   }
   if (!timingSafeEqual(headerMac(fileKey, macInput), mac)) throw new AgeFormatError('the header MAC is wrong: the header was changed');
   const payload = data.subarray(payloadStart);
-  if (payload.length < NONCE_BYTES + TAG) throw new AgeFormatError(`the payload is ${payload.length} bytes, too short for the nonce and one chunk: the file is truncated`);
+  if (payload.length < NONCE_BYTES + TAG)
+    throw new AgeFormatError(`the payload is ${payload.length} bytes, too short for the nonce and one chunk: the file is truncated`);
   const payloadKey = hkdfSha256(fileKey, payload.subarray(0, NONCE_BYTES), 'payload');
   const sealed = payload.length - NONCE_BYTES;
   const chunks = Math.ceil(sealed / (CHUNK + TAG));
@@ -357,9 +378,11 @@ export function decryptSync(identity: string | readonly string[], data: Uint8Arr
     const plain = open(payloadKey, streamNonce(i, last), payload.subarray(from, last ? payload.length : from + CHUNK + TAG));
     if (!plain) {
       out.fill(0);
-      throw new AgeFormatError(last
-        ? `chunk ${i + 1} of ${chunks} (the last) does not authenticate: the file was changed, truncated or has data appended`
-        : `chunk ${i + 1} of ${chunks} does not authenticate: the file was changed or reordered`);
+      throw new AgeFormatError(
+        last
+          ? `chunk ${i + 1} of ${chunks} (the last) does not authenticate: the file was changed, truncated or has data appended`
+          : `chunk ${i + 1} of ${chunks} does not authenticate: the file was changed or reordered`,
+      );
     }
     plain.copy(out, i * CHUNK);
   }
@@ -440,8 +463,15 @@ export function sealWithKek(secret: string, kek: Kek): SealedSecret {
   const cipher = createCipheriv('aes-256-gcm', kek.key, iv);
   const ct = Buffer.concat([cipher.update(secret, 'utf8'), cipher.final()]);
   return {
-    v: 1, kdf: 'scrypt', N: kek.N, r: kek.r, p: kek.p, salt: kek.salt,
-    iv: iv.toString('base64'), tag: cipher.getAuthTag().toString('base64'), ct: ct.toString('base64'),
+    v: 1,
+    kdf: 'scrypt',
+    N: kek.N,
+    r: kek.r,
+    p: kek.p,
+    salt: kek.salt,
+    iv: iv.toString('base64'),
+    tag: cipher.getAuthTag().toString('base64'),
+    ct: ct.toString('base64'),
   };
 }
 

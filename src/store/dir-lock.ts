@@ -35,7 +35,11 @@ export class DirLock {
       db?.close();
       const code = (err as { code?: string }).code ?? '';
       if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
-        throw new AppError('CONFIG', `${key} ${dir} (${from}) is in use by another running kit (the lock ${file} is held): one kit per directory; stop the other one or give this one its own ${key}`, { field: key, cause: err });
+        throw new AppError(
+          'CONFIG',
+          `${key} ${dir} (${from}) is in use by another running kit (the lock ${file} is held): one kit per directory; stop the other one or give this one its own ${key}`,
+          { field: key, cause: err },
+        );
       }
       throw new AppError('CONFIG', `${key} ${dir} (${from}): cannot lock ${file}: ${code || (err as Error).message}`, { field: key, cause: err });
     }

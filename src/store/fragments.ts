@@ -50,9 +50,7 @@ export function segmentsForRange(segments: readonly SegmentRow[], inMs: number, 
     throw new AppError('VALIDATION', `fragment range [${inMs}, ${outMs}] ms must have 0 ≤ in < out`, { field: 'inMs' });
   }
   const origin = segments[0]?.startMs ?? 0;
-  return segments
-    .filter((s) => s.startMs - origin < outMs && s.startMs - origin + s.durationMs > inMs)
-    .map((s) => s.seq);
+  return segments.filter((s) => s.startMs - origin < outMs && s.startMs - origin + s.durationMs > inMs).map((s) => s.seq);
 }
 
 /**
@@ -105,12 +103,20 @@ export class FragmentStore {
       const segments: FragmentFile['segments'] = [];
       for (const seq of seqs) {
         const src = bySeq.get(seq)!;
-        const plain = await decryptWith(clipIdentity, await readFile(path.join(this.clipDir(clip.id), segmentObjectName(seq))), `segment ${seq} of clip ${clip.id}`);
+        const plain = await decryptWith(
+          clipIdentity,
+          await readFile(path.join(this.clipDir(clip.id), segmentObjectName(seq))),
+          `segment ${seq} of clip ${clip.id}`,
+        );
         const ct = await encryptTo(recipients, plain);
         await writeFileDurable(path.join(dir, segmentObjectName(seq)), ct);
         segments.push({
-          seq, startMs: src.startMs, durationMs: src.durationMs, bytes: ct.byteLength,
-          sha256: createHash('sha256').update(ct).digest('hex'), discontinuity: src.discontinuity,
+          seq,
+          startMs: src.startMs,
+          durationMs: src.durationMs,
+          bytes: ct.byteLength,
+          sha256: createHash('sha256').update(ct).digest('hex'),
+          discontinuity: src.discontinuity,
         });
       }
       const file: FragmentFile = { v: 1, id, sourceClipId: clip.id, createdAt: args.now, segments };
@@ -134,12 +140,22 @@ export class FragmentStore {
     await this.keys.createContentKey(ref, entitled.length ? { trainers: entitled } : {});
     const jpegFile = path.join(this.stillsDir, `${id}.jpg.age`);
     try {
-      const jpeg = await decryptWith(clipIdentity, await readFile(path.join(this.clipDir(clip.id), `still-${row.id}.jpg.age`)), `still ${row.id} of clip ${clip.id}`);
+      const jpeg = await decryptWith(
+        clipIdentity,
+        await readFile(path.join(this.clipDir(clip.id), `still-${row.id}.jpg.age`)),
+        `still ${row.id} of clip ${clip.id}`,
+      );
       const ct = await encryptTo(this.keys.recipientsOf(ref), jpeg);
       await writeFileDurable(jpegFile, ct);
       const file: KeptStillFile = {
-        v: 1, id, sourceClipId: clip.id, sourceStillId: row.id, timeMs: row.timeMs, bytes: ct.byteLength,
-        sha256: createHash('sha256').update(ct).digest('hex'), createdAt: args.now,
+        v: 1,
+        id,
+        sourceClipId: clip.id,
+        sourceStillId: row.id,
+        timeMs: row.timeMs,
+        bytes: ct.byteLength,
+        sha256: createHash('sha256').update(ct).digest('hex'),
+        createdAt: args.now,
       };
       writeFileDurableSync(path.join(this.stillsDir, `${id}.json`), JSON.stringify(file, null, 1));
       return file;
@@ -180,7 +196,10 @@ export class FragmentStore {
   /** Whole fragments and kept stills on the kit, by id. */
   list(): { fragments: string[]; stills: string[] } {
     const fragments = readdirSync(this.fragmentsDir).filter((n) => CLIP_ID_PATTERN.test(n) && existsSync(path.join(this.fragmentsDir, n, 'fragment.json')));
-    const stills = readdirSync(this.stillsDir).filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5)).filter((n) => CLIP_ID_PATTERN.test(n));
+    const stills = readdirSync(this.stillsDir)
+      .filter((n) => n.endsWith('.json'))
+      .map((n) => n.slice(0, -5))
+      .filter((n) => CLIP_ID_PATTERN.test(n));
     return { fragments: fragments.sort(), stills: stills.sort() };
   }
 
@@ -235,7 +254,8 @@ export class FragmentStore {
     }
     const clip = this.catalogue.getClip(clipId);
     if (!clip) throw new AppError('NOT_FOUND', `no clip with id ${JSON.stringify(clipId)}`, { field: 'clipId' });
-    if (clip.state === 'recording') throw new AppError('CONFLICT', `clip ${clipId} is still recording: fragments are made of finished clips`, { field: 'clipId' });
+    if (clip.state === 'recording')
+      throw new AppError('CONFLICT', `clip ${clipId} is still recording: fragments are made of finished clips`, { field: 'clipId' });
     return clip;
   }
 
@@ -248,7 +268,8 @@ export class FragmentStore {
   }
 
   private checkId(id: string, field: string): string {
-    if (typeof id !== 'string' || !CLIP_ID_PATTERN.test(id)) throw new AppError('VALIDATION', `${field} ${JSON.stringify(id)?.slice(0, 40)} is not a valid id`, { field });
+    if (typeof id !== 'string' || !CLIP_ID_PATTERN.test(id))
+      throw new AppError('VALIDATION', `${field} ${JSON.stringify(id)?.slice(0, 40)} is not a valid id`, { field });
     return id;
   }
 }

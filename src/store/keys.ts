@@ -2,9 +2,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } 
 import path from 'node:path';
 import { AppError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import {
-  decryptWith, deriveKek, encryptTo, generateIdentity, sealWithKek, unsealWithKek, type Kek, type SealedSecret,
-} from './crypto.js';
+import { decryptWith, deriveKek, encryptTo, generateIdentity, sealWithKek, unsealWithKek, type Kek, type SealedSecret } from './crypto.js';
 import { fsyncDir, writeFileDurableSync } from './durable.js';
 import { CLIP_ID_PATTERN } from '../core/media.js';
 
@@ -181,7 +179,9 @@ export class KeyStore {
   /** Trainers whose wrapping key must still rotate after a deletion (the erase is pending for them). */
   pendingRotations(): string[] {
     if (!existsSync(this.rotateDir)) return [];
-    return readdirSync(this.rotateDir).filter((n) => TRAINER_ID_PATTERN.test(n)).sort();
+    return readdirSync(this.rotateDir)
+      .filter((n) => TRAINER_ID_PATTERN.test(n))
+      .sort();
   }
 
   /** Loads or makes the keys. `initialPin` (auth.pin, unenrolled kits) makes the default trainer when there is none. */
@@ -191,7 +191,8 @@ export class KeyStore {
     this.orgRecipientValue = this.opts.orgRecipient ?? (await this.demoOrgRecipient());
     if (!this.hasMaster) {
       if (initialPin) {
-        if (!NEW_PIN_PATTERN.test(initialPin)) this.opts.logger.warn('auth.pin has fewer than 6 digits: fine for development, but enrol real kits with a PIN of 6 to 12 digits');
+        if (!NEW_PIN_PATTERN.test(initialPin))
+          this.opts.logger.warn('auth.pin has fewer than 6 digits: fine for development, but enrol real kits with a PIN of 6 to 12 digits');
         await this.addTrainer(this.defaultTrainer, initialPin, { allowShortPin: true });
         this.opts.logger.info('made the trainer wrapping key (sealed by the trainer PIN)', { trainer: this.defaultTrainer });
       } else {
@@ -275,7 +276,9 @@ export class KeyStore {
 
   requireOrgRecipient(): string {
     if (!this.orgRecipientValue) {
-      throw new AppError('NOT_CONFIGURED', 'no organisation recipient: set keys.orgRecipient (VHT_KIT_ORG_RECIPIENT) or enrol the kit (vht-kit enrol)', { field: 'keys.orgRecipient' });
+      throw new AppError('NOT_CONFIGURED', 'no organisation recipient: set keys.orgRecipient (VHT_KIT_ORG_RECIPIENT) or enrol the kit (vht-kit enrol)', {
+        field: 'keys.orgRecipient',
+      });
     }
     return this.orgRecipientValue;
   }
@@ -410,7 +413,10 @@ export class KeyStore {
     if (cached) return cached;
     const data = this.readContentKey(ref);
     if (!data) {
-      throw new AppError('NOT_FOUND', `${refName(ref)} has no playback key on this kit (recorded before enrolment, or deleted); it can be played at the office`);
+      throw new AppError(
+        'NOT_FOUND',
+        `${refName(ref)} has no playback key on this kit (recorded before enrolment, or deleted); it can be played at the office`,
+      );
     }
     const wrapped = data.wraps[s.trainerId];
     if (wrapped === undefined) throw new AppError('FORBIDDEN', `${refName(ref)} is not shared with trainer ${s.trainerId} on this kit`);

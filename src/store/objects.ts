@@ -42,13 +42,16 @@ function kit(kitId: string): string {
 }
 
 function opaque(id: string, field: string): string {
-  if (typeof id !== 'string' || !CLIP_ID_PATTERN.test(id)) throw new AppError('VALIDATION', `${field} ${JSON.stringify(id)?.slice(0, 80)} is not a valid id`, { field });
+  if (typeof id !== 'string' || !CLIP_ID_PATTERN.test(id))
+    throw new AppError('VALIDATION', `${field} ${JSON.stringify(id)?.slice(0, 80)} is not a valid id`, { field });
   return id;
 }
 
 function tag(caseTag: string): string {
   if (typeof caseTag !== 'string' || !CASE_TAG_PATTERN.test(caseTag)) {
-    throw new AppError('VALIDATION', `case tag ${JSON.stringify(caseTag)?.slice(0, 80)} is not 32 hex characters (caseTag(code, key) makes one)`, { field: 'caseTag' });
+    throw new AppError('VALIDATION', `case tag ${JSON.stringify(caseTag)?.slice(0, 80)} is not 32 hex characters (caseTag(code, key) makes one)`, {
+      field: 'caseTag',
+    });
   }
   return caseTag;
 }
@@ -68,7 +71,9 @@ export const CASE_TAG_KEY_BYTES = 32;
  */
 export function caseTag(code: string, key: Uint8Array): string {
   if (!(key instanceof Uint8Array) || key.byteLength < CASE_TAG_KEY_BYTES) {
-    throw new AppError('VALIDATION', `the case-tag key has ${key instanceof Uint8Array ? key.byteLength : 0} bytes; it needs ${CASE_TAG_KEY_BYTES}`, { field: 'keys.caseTagKey' });
+    throw new AppError('VALIDATION', `the case-tag key has ${key instanceof Uint8Array ? key.byteLength : 0} bytes; it needs ${CASE_TAG_KEY_BYTES}`, {
+      field: 'keys.caseTagKey',
+    });
   }
   if (typeof code !== 'string' || code.length === 0 || code.length > 64) {
     throw new AppError('VALIDATION', `case code ${JSON.stringify(code)?.slice(0, 80)} must be 1–64 characters`, { field: 'caseCode' });
@@ -134,14 +139,16 @@ export function directoryKitKey(kitId: string): string {
 export const ERASURES_PREFIX = 'erasures/';
 /** Sorts by time, so a kit lists only what is new since its last dock (StartAfter = the last it read). */
 export function erasureNoticeKey(at: number, caseTagValue: string, scope: ErasureScope): string {
-  if (!ERASURE_SCOPES.includes(scope)) throw new AppError('VALIDATION', `erasure scope ${JSON.stringify(scope)} is not one of ${ERASURE_SCOPES.join(', ')}`, { field: 'scope' });
+  if (!ERASURE_SCOPES.includes(scope))
+    throw new AppError('VALIDATION', `erasure scope ${JSON.stringify(scope)} is not one of ${ERASURE_SCOPES.join(', ')}`, { field: 'scope' });
   return `${ERASURES_PREFIX}${compactTimestamp(at)}-${tag(caseTagValue)}-${scope}.json`;
 }
 export function receiptKey(receiptId: string): string {
   return `receipts/${opaque(receiptId, 'receiptId')}.json.age`;
 }
 export function officeAuditKey(at: number, hashHex: string): string {
-  if (typeof hashHex !== 'string' || !/^[0-9a-f]{12,64}$/.test(hashHex)) throw new AppError('VALIDATION', `audit hash ${JSON.stringify(hashHex)?.slice(0, 80)} is not hex`, { field: 'hash' });
+  if (typeof hashHex !== 'string' || !/^[0-9a-f]{12,64}$/.test(hashHex))
+    throw new AppError('VALIDATION', `audit hash ${JSON.stringify(hashHex)?.slice(0, 80)} is not hex`, { field: 'hash' });
   return `audit/${compactTimestamp(at)}-${hashHex.slice(0, 12)}.json.age`;
 }
 

@@ -43,8 +43,14 @@ export interface RetainedItem {
 }
 
 export type RuleId =
-  | 'consent-recording-withdrawn' | 'consent-review-withdrawn' | 'consent-supervision-withdrawn' | 'case-closed'
-  | 'deletion-requested' | 'analysis-period' | 'review-held' | 'never-in-review';
+  | 'consent-recording-withdrawn'
+  | 'consent-review-withdrawn'
+  | 'consent-supervision-withdrawn'
+  | 'case-closed'
+  | 'deletion-requested'
+  | 'analysis-period'
+  | 'review-held'
+  | 'never-in-review';
 
 export interface RetentionRule {
   id: RuleId;
@@ -64,59 +70,64 @@ const ALL: readonly RetainedKind[] = ['raw-clip', 'fragment', 'still', 'review']
 /** The table, in order: the first rule that applies decides. */
 export const RETENTION_TABLE: readonly RetentionRule[] = [
   {
-    id: 'consent-recording-withdrawn', kinds: ALL,
+    id: 'consent-recording-withdrawn',
+    kinds: ALL,
     says: 'recording consent withdrawn: everything of the case goes, after the upload is confirmed (onWithdrawal: after-upload) or at once (immediately)',
     waitsForConfirmation: (p) => p.onWithdrawal === 'after-upload',
     applies: (i) => i.withdrawn.includes('recording'),
   },
   {
-    id: 'consent-review-withdrawn', kinds: ['fragment', 'still', 'review'],
+    id: 'consent-review-withdrawn',
+    kinds: ['fragment', 'still', 'review'],
     says: 'review consent withdrawn: fragments, kept stills and reviews go at once, confirmed or not (the organisation keeps the raw footage)',
     waitsForConfirmation: () => false,
     applies: (i) => i.withdrawn.includes('review'),
   },
   {
-    id: 'consent-supervision-withdrawn', kinds: ['raw-clip'],
+    id: 'consent-supervision-withdrawn',
+    kinds: ['raw-clip'],
     says: 'supervision consent withdrawn: recorded review talks go, as for a recording withdrawal',
     waitsForConfirmation: (p) => p.onWithdrawal === 'after-upload',
     applies: (i) => i.reviewTalk === true && i.withdrawn.includes('supervision'),
   },
   {
-    id: 'case-closed', kinds: ALL,
+    id: 'case-closed',
+    kinds: ALL,
     says: 'trajectory closed (case close action): everything of the case goes once the organisation has confirmed it',
     waitsForConfirmation: () => true,
     applies: (i, _p, now) => i.caseClosedAt !== null && now >= i.caseClosedAt,
   },
   {
-    id: 'deletion-requested', kinds: ['raw-clip', 'fragment', 'still'],
+    id: 'deletion-requested',
+    kinds: ['raw-clip', 'fragment', 'still'],
     says: 'a trainer deleted it: it goes once the organisation has confirmed it',
     waitsForConfirmation: () => true,
     applies: (i) => i.deleteRequestedAt !== null,
   },
   {
-    id: 'analysis-period', kinds: ['raw-clip'],
+    id: 'analysis-period',
+    kinds: ['raw-clip'],
     says: 'raw clip: kept for the analysis period (privacy.deleteAfterUploadHours) after the organisation confirmed it, then erased; evicted earlier, oldest first, only when a take needs the room',
     waitsForConfirmation: () => true,
     applies: (i, p, now) => i.confirmedAt !== null && now >= i.confirmedAt + p.analysisHours * HOUR,
   },
   {
-    id: 'review-held', kinds: ['fragment', 'still', 'review'],
+    id: 'review-held',
+    kinds: ['fragment', 'still', 'review'],
     says: 'review held: the review, its fragments and stills go N days later (privacy.afterReviewHeldDays), once confirmed',
     waitsForConfirmation: () => true,
     applies: (i, p, now) => i.reviewHeldAt != null && now >= i.reviewHeldAt + p.afterReviewHeldDays * DAY,
   },
   {
-    id: 'never-in-review', kinds: ['fragment', 'still'],
+    id: 'never-in-review',
+    kinds: ['fragment', 'still'],
     says: 'never put in a review: a fragment or kept still goes N days after it was saved (privacy.unusedFragmentDays), once confirmed',
     waitsForConfirmation: () => true,
     applies: (i, p, now) => i.inReview !== true && now >= i.createdAt + p.unusedDays * DAY,
   },
 ];
 
-export type RetentionAnswer =
-  | { action: 'erase'; rule: RuleId }
-  | { action: 'wait'; rule: RuleId; for: 'confirmation' }
-  | { action: 'keep' };
+export type RetentionAnswer = { action: 'erase'; rule: RuleId } | { action: 'wait'; rule: RuleId; for: 'confirmation' } | { action: 'keep' };
 
 /** What the table says about one item now: erase (and by which rule), wait for the confirmation, or keep. */
 export function retentionDue(item: RetainedItem, policy: RetentionPolicy, now: number): RetentionAnswer {
@@ -132,7 +143,10 @@ export function retentionDue(item: RetainedItem, policy: RetentionPolicy, now: n
  * Which raw clips to erase early when a take needs `bytesNeeded`: confirmed ones only, the oldest
  * confirmation first, until enough is free. Never a clip the organisation has not confirmed.
  */
-export function evictionOrder<T extends { id: string; confirmedAt: number | null; createdAt: number; bytes: number }>(clips: readonly T[], bytesNeeded: number): T[] {
+export function evictionOrder<T extends { id: string; confirmedAt: number | null; createdAt: number; bytes: number }>(
+  clips: readonly T[],
+  bytesNeeded: number,
+): T[] {
   const out: T[] = [];
   let freed = 0;
   const candidates = clips.filter((c) => c.confirmedAt !== null).sort((a, b) => a.confirmedAt! - b.confirmedAt! || a.createdAt - b.createdAt);

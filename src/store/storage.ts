@@ -39,10 +39,12 @@ export class StorageGuard {
     const mb = (b: number) => Math.round(b / 1e6);
     const info = this.info(1);
     const held = this.heldBackBytes();
-    return `not enough free space to record: ${mb(info.freeBytes)} MB free on the data dir; a take needs more than the storage reserve `
-      + `(storage.reserveMB = ${Math.round(this.reserveBytes / 1048576)} MB)`
-      + (held > 0 ? ` plus ${mb(held)} MB to make the catalogue's reserve again (the card filled up and it was used)` : '')
-      + ` plus ${mb(nextBytes)} MB for its first minute (opslag vol)`;
+    return (
+      `not enough free space to record: ${mb(info.freeBytes)} MB free on the data dir; a take needs more than the storage reserve ` +
+      `(storage.reserveMB = ${Math.round(this.reserveBytes / 1048576)} MB)` +
+      (held > 0 ? ` plus ${mb(held)} MB to make the catalogue's reserve again (the card filled up and it was used)` : '') +
+      ` plus ${mb(nextBytes)} MB for its first minute (opslag vol)`
+    );
   }
 
   /** True when a take may go on: more than one more segment fits above the reserve. */

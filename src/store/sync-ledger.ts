@@ -48,7 +48,7 @@ export interface NewAuditExport extends PendingBody {
  */
 export class SyncLedger {
   constructor(
-    private readonly prep: (sql: string) => Database.Statement,
+    private readonly prep: (sql: string) => Pick<Database.Statement, 'get' | 'all' | 'run'>,
     private readonly db: Database.Database,
   ) {}
 

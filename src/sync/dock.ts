@@ -51,8 +51,10 @@ function httpAnswer(socket: net.Socket, host: string, port: number): Promise<str
 
 function unreachable(endpoint: string, err: unknown, timeoutMs: number): DockResult {
   const code = errorCode(err);
-  if (code === 'ETIMEDOUT' || code === 'DOCK_TIMEOUT') return { docked: false, reason: `${endpoint} did not answer within ${timeoutMs} ms (not at the office, or the network blocks it)` };
-  if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'EPROTO') return { docked: false, reason: `${endpoint} does not speak TLS (${code}): a captive portal or the wrong port?` };
+  if (code === 'ETIMEDOUT' || code === 'DOCK_TIMEOUT')
+    return { docked: false, reason: `${endpoint} did not answer within ${timeoutMs} ms (not at the office, or the network blocks it)` };
+  if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'EPROTO')
+    return { docked: false, reason: `${endpoint} does not speak TLS (${code}): a captive portal or the wrong port?` };
   return { docked: false, reason: `${endpoint} cannot be reached (${code ?? describeError(err)}): not at the office?` };
 }
 
@@ -73,7 +75,10 @@ export async function checkDock(endpoint: string, opts: DockOptions = {}): Promi
   const { host, port } = hostPort(url);
   if (url.protocol === 'http:') {
     if (!opts.allowInsecure) {
-      return { docked: false, reason: `sync.s3.endpoint ${JSON.stringify(endpoint)} is plain http:// and sync.dock.allowInsecure is not true: use https:// (allowInsecure only for a test server)` };
+      return {
+        docked: false,
+        reason: `sync.s3.endpoint ${JSON.stringify(endpoint)} is plain http:// and sync.dock.allowInsecure is not true: use https:// (allowInsecure only for a test server)`,
+      };
     }
     return withTimeout(timeoutMs, endpoint, async (track) => {
       const socket = track(net.connect({ host, port }));
@@ -95,11 +100,17 @@ export async function checkDock(endpoint: string, opts: DockOptions = {}): Promi
     return { docked: false, reason: describeError(err) };
   }
   return withTimeout(timeoutMs, endpoint, async (track) => {
-    const socket = track(tls.connect({
-      host, port, ...(net.isIP(host) ? {} : { servername: host }),
-      ...(trust.ca !== undefined ? { ca: trust.ca } : {}),
-      rejectUnauthorized: false, checkServerIdentity: () => undefined, ALPNProtocols: ['http/1.1'],
-    }));
+    const socket = track(
+      tls.connect({
+        host,
+        port,
+        ...(net.isIP(host) ? {} : { servername: host }),
+        ...(trust.ca !== undefined ? { ca: trust.ca } : {}),
+        rejectUnauthorized: false,
+        checkServerIdentity: () => undefined,
+        ALPNProtocols: ['http/1.1'],
+      }),
+    );
     await new Promise<void>((resolve, reject) => {
       socket.once('secureConnect', resolve);
       socket.once('error', reject);
@@ -108,7 +119,8 @@ export async function checkDock(endpoint: string, opts: DockOptions = {}): Promi
     if (!r.ok) {
       socket.destroy();
       return {
-        docked: false, reason: `wrong certificate (a captive portal or another network?): ${r.reason}`,
+        docked: false,
+        reason: `wrong certificate (a captive portal or another network?): ${r.reason}`,
         ...(r.leaf ? { certSha256: r.leaf.certSha256, spkiSha256: r.leaf.spkiSha256 } : {}),
       };
     }
@@ -119,9 +131,7 @@ export async function checkDock(endpoint: string, opts: DockOptions = {}): Promi
   });
 }
 
-async function withTimeout(
-  timeoutMs: number, endpoint: string, fn: (track: <S extends net.Socket>(s: S) => S) => Promise<DockResult>,
-): Promise<DockResult> {
+async function withTimeout(timeoutMs: number, endpoint: string, fn: (track: <S extends net.Socket>(s: S) => S) => Promise<DockResult>): Promise<DockResult> {
   const sockets: net.Socket[] = [];
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {

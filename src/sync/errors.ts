@@ -57,13 +57,29 @@ export class SyncError extends AppError {
 }
 
 const NETWORK_CODES = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN',
-  'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE', 'UND_ERR_SOCKET', 'EPROTO',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'ECONNABORTED',
+  'ERR_STREAM_PREMATURE_CLOSE',
+  'UND_ERR_SOCKET',
+  'EPROTO',
 ]);
 const TIMEOUT_CODES = new Set(['ETIMEDOUT', 'ESOCKETTIMEDOUT', 'TimeoutError', 'RequestTimeout', 'UND_ERR_CONNECT_TIMEOUT']);
 const TLS_CODES = new Set([
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'CERT_HAS_EXPIRED',
-  'ERR_TLS_CERT_ALTNAME_INVALID', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_NOT_YET_VALID', 'CERT_UNTRUSTED',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'CERT_HAS_EXPIRED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED',
   'ERR_SSL_WRONG_VERSION_NUMBER',
 ]);
 
@@ -87,7 +103,9 @@ export function networkError(err: unknown, where: string): SyncError {
     return new SyncError('ABORTED', `upload to ${where} stopped`, { cause: err });
   }
   if (TLS_CODES.has(code) || /certificate|self[- ]signed|altname/i.test(msg)) {
-    return new SyncError('TLS', `${where} presented a certificate the kit does not trust (${code || msg}): check sync.dock.caFile / sync.dock.pinSha256`, { cause: err });
+    return new SyncError('TLS', `${where} presented a certificate the kit does not trust (${code || msg}): check sync.dock.caFile / sync.dock.pinSha256`, {
+      cause: err,
+    });
   }
   if (TIMEOUT_CODES.has(code) || /timed? ?out/i.test(msg)) {
     return new SyncError('TIMEOUT', `${where} did not answer in time (${code || msg})`, { cause: err });

@@ -9,9 +9,7 @@ import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/clien
 import { AppError, describeError } from '../core/errors.js';
 import { CLIP_ID_PATTERN } from '../store/clips.js';
 import { decryptWith } from '../store/crypto.js';
-import {
-  checkKitId, decryptManifest, KIT_ID_PATTERN, MANIFEST_NAME, type ClipManifest, type ManifestMarker,
-} from './manifest.js';
+import { checkKitId, decryptManifest, KIT_ID_PATTERN, MANIFEST_NAME, type ClipManifest, type ManifestMarker } from './manifest.js';
 
 const run = promisify(execFile);
 
@@ -37,14 +35,24 @@ class S3Source implements ObjectSource {
   readonly describe: string;
   private readonly client: S3Client;
 
-  constructor(private readonly bucket: string, private readonly prefix: string, env: NodeJS.ProcessEnv) {
+  constructor(
+    private readonly bucket: string,
+    private readonly prefix: string,
+    env: NodeJS.ProcessEnv,
+  ) {
     this.describe = `s3://${bucket}/${prefix}`;
     const endpoint = env.AWS_ENDPOINT_URL || undefined;
     this.client = new S3Client({
       region: env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1',
       ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
       ...(env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
-        ? { credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY, ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}) } }
+        ? {
+            credentials: {
+              accessKeyId: env.AWS_ACCESS_KEY_ID,
+              secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+              ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
+            },
+          }
         : {}),
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
@@ -78,7 +86,11 @@ class S3Source implements ObjectSource {
       try {
         res = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: base + prefix, ContinuationToken: token }));
       } catch (err) {
-        throw new AppError('INTERNAL', `${this.describe}: listing failed: ${describeError(err)} (these credentials may be write-only: use the office's read credentials)`, { cause: err });
+        throw new AppError(
+          'INTERNAL',
+          `${this.describe}: listing failed: ${describeError(err)} (these credentials may be write-only: use the office's read credentials)`,
+          { cause: err },
+        );
       }
       for (const o of res.Contents ?? []) if (o.Key) out.push(o.Key.slice(base.length));
       token = res.IsTruncated ? res.NextContinuationToken : undefined;
@@ -99,7 +111,8 @@ class DirSource implements ObjectSource {
   }
 
   private file(key: string): string {
-    if (key.split('/').some((p) => p === '..' || p === '')) throw new AppError('VALIDATION', `key ${JSON.stringify(key)} is not a relative key`, { field: 'key' });
+    if (key.split('/').some((p) => p === '..' || p === ''))
+      throw new AppError('VALIDATION', `key ${JSON.stringify(key)} is not a relative key`, { field: 'key' });
     return path.join(this.root, ...key.split('/'));
   }
 
@@ -144,7 +157,8 @@ export function openSource(from: string, opts: SourceOptions = {}): ObjectSource
     const prefix = m[2]!.replace(/\/+$/, '');
     return new S3Source(m[1]!, prefix, opts.env ?? process.env);
   }
-  if (!existsSync(from)) throw new AppError('NOT_FOUND', `--from ${JSON.stringify(from)} is neither s3://BUCKET/PREFIX nor an existing directory`, { field: 'from' });
+  if (!existsSync(from))
+    throw new AppError('NOT_FOUND', `--from ${JSON.stringify(from)} is neither s3://BUCKET/PREFIX nor an existing directory`, { field: 'from' });
   return new DirSource(path.resolve(from));
 }
 
@@ -156,8 +170,12 @@ export function readIdentities(identityFile: string): string[] {
   } catch (err) {
     throw new AppError('NOT_FOUND', `--identity ${JSON.stringify(identityFile)} cannot be read: ${describeError(err)}`, { field: 'identityFile', cause: err });
   }
-  const ids = text.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('AGE-SECRET-KEY-1'));
-  if (ids.length === 0) throw new AppError('VALIDATION', `--identity ${JSON.stringify(identityFile)} holds no AGE-SECRET-KEY-1… line`, { field: 'identityFile' });
+  const ids = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l.startsWith('AGE-SECRET-KEY-1'));
+  if (ids.length === 0)
+    throw new AppError('VALIDATION', `--identity ${JSON.stringify(identityFile)} holds no AGE-SECRET-KEY-1… line`, { field: 'identityFile' });
   return ids;
 }
 
@@ -194,8 +212,13 @@ export async function listClips(from: string, opts: SourceOptions & { identityFi
       if (ids) {
         const man = await decryptManifest(ids, await source.get(key), `the manifest ${key}`);
         Object.assign(entry, {
-          caseCode: man.caseCode, trajectory: man.trajectory, createdAt: man.createdAt, durationMs: man.durationMs,
-          segments: man.segments.length, markers: man.markers.length, recovered: man.recovered,
+          caseCode: man.caseCode,
+          trajectory: man.trajectory,
+          createdAt: man.createdAt,
+          durationMs: man.durationMs,
+          segments: man.segments.length,
+          markers: man.markers.length,
+          recovered: man.recovered,
         });
       }
       out.push(entry);
@@ -277,7 +300,7 @@ export function markersEaf(markers: ManifestMarker[], opts: { mediaFile: string;
     slots.push(`        <TIME_SLOT TIME_SLOT_ID="ts${2 * i + 2}" TIME_VALUE="${end}"/>`);
     annotations.push(
       `        <ANNOTATION>\n            <ALIGNABLE_ANNOTATION ANNOTATION_ID="a${i + 1}" TIME_SLOT_REF1="ts${2 * i + 1}" TIME_SLOT_REF2="ts${2 * i + 2}">\n` +
-      `                <ANNOTATION_VALUE>${xml(m.label ?? 'marker')}</ANNOTATION_VALUE>\n            </ALIGNABLE_ANNOTATION>\n        </ANNOTATION>`,
+        `                <ANNOTATION_VALUE>${xml(m.label ?? 'marker')}</ANNOTATION_VALUE>\n            </ALIGNABLE_ANNOTATION>\n        </ANNOTATION>`,
     );
   });
   const media = path.basename(opts.mediaFile);
@@ -303,7 +326,9 @@ async function findManifestKey(source: ObjectSource, clipId: string, kitId?: str
   if (kitId) return { kitId: checkKitId(kitId), key: `${kitId}/clips/${clipId}/${MANIFEST_NAME}` };
   const hits = (await source.list('')).map((k) => MANIFEST_KEY.exec(k)).filter((m): m is RegExpExecArray => !!m && m[2] === clipId);
   if (hits.length === 0) {
-    throw new AppError('NOT_FOUND', `clip ${clipId} has no manifest at ${source.describe} (not uploaded, or its upload is not complete yet)`, { field: 'clipId' });
+    throw new AppError('NOT_FOUND', `clip ${clipId} has no manifest at ${source.describe} (not uploaded, or its upload is not complete yet)`, {
+      field: 'clipId',
+    });
   }
   if (hits.length > 1) {
     throw new AppError('CONFLICT', `clip ${clipId} is there from several kits (${hits.map((h) => h[1]).join(', ')}): give --kit`, { field: 'kitId' });
@@ -319,7 +344,8 @@ async function findManifestKey(source: ObjectSource, clipId: string, kitId?: str
  * as an ELAN .eaf beside the MP4.
  */
 export async function exportClip(opts: ExportOptions): Promise<ExportResult> {
-  if (!CLIP_ID_PATTERN.test(opts.clipId)) throw new AppError('VALIDATION', `clip id ${JSON.stringify(opts.clipId)} is not a valid clip id`, { field: 'clipId' });
+  if (!CLIP_ID_PATTERN.test(opts.clipId))
+    throw new AppError('VALIDATION', `clip id ${JSON.stringify(opts.clipId)} is not a valid clip id`, { field: 'clipId' });
   if (!/\.mp4$/i.test(opts.out)) throw new AppError('VALIDATION', `--out ${JSON.stringify(opts.out)} must end in .mp4`, { field: 'out' });
   const identities = readIdentities(opts.identityFile);
   const out = path.resolve(opts.out);
@@ -337,14 +363,20 @@ export async function exportClip(opts: ExportOptions): Promise<ExportResult> {
       const data = await source.get(objKey);
       const sha = createHash('sha256').update(data).digest('hex');
       if (sha !== entry.sha256 || data.byteLength !== entry.bytes) {
-        throw new AppError('CONFLICT',
+        throw new AppError(
+          'CONFLICT',
           `${what} of clip ${opts.clipId} (${objKey}) does not match the manifest: SHA-256 ${sha} (${data.byteLength} bytes), expected ${entry.sha256} (${entry.bytes} bytes); the object was changed or damaged in storage, nothing was exported`,
-          { field });
+          { field },
+        );
       }
       return decryptWith(identities, data, `${what} of clip ${opts.clipId}`);
     };
     if (manifest.clipId !== opts.clipId || manifest.kitId !== kitId) {
-      throw new AppError('CONFLICT', `the manifest at ${key} is for clip ${manifest.clipId} of kit ${manifest.kitId}, not ${opts.clipId} of ${kitId}: it was moved or replaced`, { field: 'clipId' });
+      throw new AppError(
+        'CONFLICT',
+        `the manifest at ${key} is for clip ${manifest.clipId} of kit ${manifest.kitId}, not ${opts.clipId} of ${kitId}: it was moved or replaced`,
+        { field: 'clipId' },
+      );
     }
     if (manifest.segments.length === 0) throw new AppError('NOT_FOUND', `clip ${opts.clipId} has no segments`, { field: 'clipId' });
     const joined = path.join(work, 'clip.ts');
@@ -374,8 +406,22 @@ export async function exportClip(opts: ExportOptions): Promise<ExportResult> {
     // gst-launch joins its arguments into one description: quote the paths (spaces, quotes)
     const q = (p: string) => `"${p.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
     const pipeline = [
-      'filesrc', `location=${q(joined)}`, '!', 'tsdemux', 'name=d',
-      'd.', '!', 'h264parse', '!', 'queue', '!', 'mp4mux', 'name=m', '!', 'filesink', `location=${q(partial)}`,
+      'filesrc',
+      `location=${q(joined)}`,
+      '!',
+      'tsdemux',
+      'name=d',
+      'd.',
+      '!',
+      'h264parse',
+      '!',
+      'queue',
+      '!',
+      'mp4mux',
+      'name=m',
+      '!',
+      'filesink',
+      `location=${q(partial)}`,
       ...(hasAudio ? ['d.', '!', 'aacparse', '!', 'queue', '!', 'm.'] : []),
     ];
     const launch = opts.gstLaunch ?? 'gst-launch-1.0';
@@ -384,15 +430,28 @@ export async function exportClip(opts: ExportOptions): Promise<ExportResult> {
     } catch (err) {
       await rm(partial, { force: true });
       const stderr = (err as { stderr?: string }).stderr ?? '';
-      throw new AppError('INTERNAL', `remuxing clip ${opts.clipId} to MP4 failed (${launch} … ${partial}): ${stderr.trim().split('\n').slice(-3).join(' ') || describeError(err)}`, { cause: err });
+      throw new AppError(
+        'INTERNAL',
+        `remuxing clip ${opts.clipId} to MP4 failed (${launch} … ${partial}): ${stderr.trim().split('\n').slice(-3).join(' ') || describeError(err)}`,
+        { cause: err },
+      );
     }
     await rename(partial, out);
     await writeFile(csvFile, markersCsv(manifest.markers));
     await writeFile(eafFile, markersEaf(manifest.markers, { mediaFile: out, durationMs: manifest.durationMs, spanMs: opts.markerSpanMs ?? 1000 }));
     for (const st of stills) await writeFile(st.file, st.jpeg);
     return {
-      kitId, clipId: opts.clipId, mp4: out, csv: csvFile, eaf: eafFile, durationMs: manifest.durationMs,
-      segments: manifest.segments.length, markers: manifest.markers.length, stills: stills.map((st) => st.file), hasAudio, manifest,
+      kitId,
+      clipId: opts.clipId,
+      mp4: out,
+      csv: csvFile,
+      eaf: eafFile,
+      durationMs: manifest.durationMs,
+      segments: manifest.segments.length,
+      markers: manifest.markers.length,
+      stills: stills.map((st) => st.file),
+      hasAudio,
+      manifest,
     };
   } finally {
     source.close();

@@ -35,7 +35,9 @@ export function createTarget(config: SyncConfig, clock?: Clock): UploadTarget | 
     if (!config.s3) throw new AppError('CONFIG', 'sync.target is "s3" but sync.s3 is not set', { field: 'sync.s3' });
     return new S3Target({
       ...config.s3,
-      ...(config.dock ? { tls: { ...(config.dock.caFile ? { caFile: config.dock.caFile } : {}), ...(config.dock.pinSha256 ? { pinSha256: config.dock.pinSha256 } : {}) } } : {}),
+      ...(config.dock
+        ? { tls: { ...(config.dock.caFile ? { caFile: config.dock.caFile } : {}), ...(config.dock.pinSha256 ? { pinSha256: config.dock.pinSha256 } : {}) } }
+        : {}),
       ...(config.requestTimeoutSeconds ? { requestTimeoutMs: config.requestTimeoutSeconds * 1000 } : {}),
       maxSockets: Math.max(2, config.concurrency ?? 2),
       ...(clock ? { clock } : {}),
@@ -68,8 +70,14 @@ export function createSyncService(deps: {
   const target = createTarget(deps.config, deps.clock);
   if (!target) return null;
   return new SyncService({
-    catalogue: deps.catalogue, clips: deps.clips, target, kitId: deps.kitId, orgRecipient: deps.orgRecipient,
-    clock: deps.clock, logger: deps.logger.child('sync'), dock: dockCheckFor(deps.config, target),
+    catalogue: deps.catalogue,
+    clips: deps.clips,
+    target,
+    kitId: deps.kitId,
+    orgRecipient: deps.orgRecipient,
+    clock: deps.clock,
+    logger: deps.logger.child('sync'),
+    dock: dockCheckFor(deps.config, target),
     ...(deps.config.concurrency ? { concurrency: deps.config.concurrency } : {}),
     ...(deps.config.retry ? { retry: deps.config.retry } : {}),
     intervalMs: (deps.config.intervalSeconds ?? 60) * 1000,

@@ -254,7 +254,16 @@ export class SyncService {
   private async run(signal: AbortSignal): Promise<SyncRunResult> {
     const { clock, logger } = this.opts;
     const result: SyncRunResult = { docked: true, uploaded: [], waitingForCase: [], failed: [], deferred: [], bytesSent: 0 };
-    this.set({ state: 'checking', bytesDone: 0, bytesTotal: 0, bytesSent: 0, etaSeconds: undefined, clipId: undefined, lastError: undefined, lastRunAt: clock.now() });
+    this.set({
+      state: 'checking',
+      bytesDone: 0,
+      bytesTotal: 0,
+      bytesSent: 0,
+      etaSeconds: undefined,
+      clipId: undefined,
+      lastError: undefined,
+      lastRunAt: clock.now(),
+    });
     try {
       if (this.opts.dock) {
         const d = await this.opts.dock();
@@ -307,11 +316,18 @@ export class SyncService {
       // a run that left a changing clip behind is not an error, but not "everything confirmed" either
       const complete = !failed && result.deferred.length === 0;
       this.set({
-        state: failed ? 'error' : 'done', clipId: undefined, etaSeconds: undefined,
-        ...(failed ? {} : { lastError: undefined }), ...(complete ? { lastSuccessAt: clock.now() } : {}),
+        state: failed ? 'error' : 'done',
+        clipId: undefined,
+        etaSeconds: undefined,
+        ...(failed ? {} : { lastError: undefined }),
+        ...(complete ? { lastSuccessAt: clock.now() } : {}),
       });
       logger.info('sync run finished', {
-        uploaded: result.uploaded.length, failed: result.failed.length, deferred: result.deferred.length, waitingForCase: waiting.length, bytesSent: result.bytesSent,
+        uploaded: result.uploaded.length,
+        failed: result.failed.length,
+        deferred: result.deferred.length,
+        waitingForCase: waiting.length,
+        bytesSent: result.bytesSent,
       });
       return result;
     } catch (err) {
@@ -323,7 +339,11 @@ export class SyncService {
         logger.info('sync run stopped');
       } else {
         this.set({
-          state: 'error', clipId: undefined, etaSeconds: undefined, pending: pending.length + waiting.length, waitingForCase: waiting.length,
+          state: 'error',
+          clipId: undefined,
+          etaSeconds: undefined,
+          pending: pending.length + waiting.length,
+          waitingForCase: waiting.length,
           lastError: { reason: e.reason, message: e.message, at: clock.now(), ...(this.progressValue.clipId ? { clipId: this.progressValue.clipId } : {}) },
         });
         logger.error('sync run failed', { reason: e.reason, error: e.message });
@@ -364,7 +384,11 @@ export class SyncService {
   private clipObjects(clipId: string): ClipObject[] {
     const { catalogue, kitId } = this.opts;
     const out: ClipObject[] = catalogue.segments(clipId).map((s) => ({
-      kind: 'segment', n: s.seq, key: segmentKey(kitId, clipId, s.seq), sha256: s.sha256, bytes: s.bytes,
+      kind: 'segment',
+      n: s.seq,
+      key: segmentKey(kitId, clipId, s.seq),
+      sha256: s.sha256,
+      bytes: s.bytes,
     }));
     for (const st of catalogue.stillRows(clipId)) {
       out.push({ kind: 'still', n: st.id, key: stillKey(kitId, clipId, st.id), sha256: st.sha256, bytes: st.bytes });
@@ -408,7 +432,9 @@ export class SyncService {
     else if (todo.length < objects.length) logger.info('resuming a clip', { clipId: clip.id, confirmed: objects.length - todo.length, left: todo.length });
 
     await runUploadPool(
-      todo, this.concurrency, signal,
+      todo,
+      this.concurrency,
+      signal,
       async (o) => {
         const file = this.objectFile(clip.id, o);
         const what = o.kind === 'segment' ? `segment ${o.n}` : `still ${o.n}`;
@@ -416,12 +442,19 @@ export class SyncService {
         try {
           read = await readPooled(this.buffers, file);
         } catch (err) {
-          throw new SyncError('LOCAL', `${what} of clip ${clip.id} cannot be read on the kit (${errorCode(err) ?? describeError(err)}): the clip is not uploaded`, { cause: err });
+          throw new SyncError(
+            'LOCAL',
+            `${what} of clip ${clip.id} cannot be read on the kit (${errorCode(err) ?? describeError(err)}): the clip is not uploaded`,
+            { cause: err },
+          );
         }
         const sha256 = sha256Hex(read.data);
         if (sha256 !== o.sha256) {
           this.buffers.give(read.buf);
-          throw new SyncError('LOCAL', `${what} of clip ${clip.id} does not match its SHA-256 in the catalogue (${sha256} ≠ ${o.sha256}; the card may be failing): the clip is not uploaded`);
+          throw new SyncError(
+            'LOCAL',
+            `${what} of clip ${clip.id} does not match its SHA-256 in the catalogue (${sha256} ≠ ${o.sha256}; the card may be failing): the clip is not uploaded`,
+          );
         }
         return { ...read, sha256, md5: md5Hex(read.data) };
       },
@@ -451,7 +484,17 @@ export class SyncService {
     if (confirmed.get(mKey) !== stored.sha256) {
       if (signal.aborted) throw abortedError();
       await this.putter.put(mKey, stored.body, stored.md5, signal, this.observer(result), stored.sha256);
-      this.ledger.confirm({ target: this.targetId, key: mKey, clipId: clip.id, kind: 'manifest', seq: null, sha256: stored.sha256, md5: stored.md5, bytes: stored.body.byteLength, at: clock.now() });
+      this.ledger.confirm({
+        target: this.targetId,
+        key: mKey,
+        clipId: clip.id,
+        kind: 'manifest',
+        seq: null,
+        sha256: stored.sha256,
+        md5: stored.md5,
+        bytes: stored.body.byteLength,
+        at: clock.now(),
+      });
       this.addDone(stored.body.byteLength);
     }
 
@@ -468,7 +511,12 @@ export class SyncService {
       const bytes = current.reduce((a, o) => a + o.bytes, 0);
       this.opts.clips.markUploaded(clip.id, now);
       catalogue.audit('upload.confirmed', now, clip.id, {
-        target: target.kind, objects: current.length + 1, segments, ...(stills ? { stills } : {}), bytes, manifestSha256: uploadedManifest.sha256,
+        target: target.kind,
+        objects: current.length + 1,
+        segments,
+        ...(stills ? { stills } : {}),
+        bytes,
+        manifestSha256: uploadedManifest.sha256,
       });
       return { objects: current.length + 1, segments, stills, bytes };
     });
@@ -487,10 +535,18 @@ export class SyncService {
   /** The run's audit export (audit-export.ts), through this run's retrying PUT. */
   private exportAudit(signal: AbortSignal, result: SyncRunResult): Promise<string | null> {
     const { catalogue, clock, kitId, logger } = this.opts;
-    return exportAudit({
-      catalogue, clock, kitId, logger, targetId: this.targetId, orgRecipient: () => this.orgRecipient(),
-      put: (key, body, md5, sha256) => this.putter.put(key, body, md5, signal, this.observer(result), sha256),
-    }, signal);
+    return exportAudit(
+      {
+        catalogue,
+        clock,
+        kitId,
+        logger,
+        targetId: this.targetId,
+        orgRecipient: () => this.orgRecipient(),
+        put: (key, body, md5, sha256) => this.putter.put(key, body, md5, signal, this.observer(result), sha256),
+      },
+      signal,
+    );
   }
 
   /** Counts a run's bytes on the wire and shows a transient error it retries after. */

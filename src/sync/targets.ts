@@ -111,17 +111,28 @@ function s3Error(err: unknown, ctx: { bucket: string; accessKeyId: string; endpo
     const opts = { cause: err, httpStatus: status };
     if (status === undefined) return networkError(err, endpoint);
     if (code === 'RequestTimeTooSkewed') {
-      return new SyncError('CLOCK_SKEW', `${endpoint} refused the upload because the kit's clock (${new Date(ctx.kitNow).toISOString()}) is too far from the storage's time: set the kit's clock (NTP) and dock again`, opts);
+      return new SyncError(
+        'CLOCK_SKEW',
+        `${endpoint} refused the upload because the kit's clock (${new Date(ctx.kitNow).toISOString()}) is too far from the storage's time: set the kit's clock (NTP) and dock again`,
+        opts,
+      );
     }
     if (code === 'NoSuchBucket') {
-      return new SyncError('NO_SUCH_BUCKET', `sync.s3.bucket ${JSON.stringify(bucket)} does not exist on ${endpoint}: create it or correct the bucket name`, { ...opts, field: 'sync.s3.bucket' });
+      return new SyncError('NO_SUCH_BUCKET', `sync.s3.bucket ${JSON.stringify(bucket)} does not exist on ${endpoint}: create it or correct the bucket name`, {
+        ...opts,
+        field: 'sync.s3.bucket',
+      });
     }
     if (code === 'BadDigest' || code === 'XAmzContentSHA256Mismatch' || code === 'IncompleteBody') {
       return new SyncError('BAD_DIGEST', `${endpoint} received a damaged body (${code}); it is sent again`, opts);
     }
     if (code === 'RequestTimeout') return new SyncError('TIMEOUT', `${endpoint} timed out reading the body (${code})`, opts);
     if (status === 403 || status === 401 || code === 'AccessDenied' || code === 'SignatureDoesNotMatch' || code === 'InvalidAccessKeyId') {
-      return new SyncError('ACCESS_DENIED', `${endpoint} refused the kit's credentials for bucket ${JSON.stringify(bucket)} (${code}, HTTP ${status}): check sync.s3.accessKeyId ${JSON.stringify(accessKeyId)}, sync.s3.secretAccessKey and that this key may write to the bucket`, { ...opts, field: 'sync.s3.accessKeyId' });
+      return new SyncError(
+        'ACCESS_DENIED',
+        `${endpoint} refused the kit's credentials for bucket ${JSON.stringify(bucket)} (${code}, HTTP ${status}): check sync.s3.accessKeyId ${JSON.stringify(accessKeyId)}, sync.s3.secretAccessKey and that this key may write to the bucket`,
+        { ...opts, field: 'sync.s3.accessKeyId' },
+      );
     }
     if (status === 507) return new SyncError('STORAGE_FULL', `${endpoint} is out of space (HTTP 507): free space on the storage`, opts);
     if (status >= 500 || status === 429) return new SyncError('SERVER', `${endpoint} answered HTTP ${status} (${code}); retrying`, opts);
@@ -149,7 +160,9 @@ export class S3Target implements UploadTarget {
       throw new AppError('VALIDATION', `sync.s3.endpoint ${JSON.stringify(opts.endpoint)} is not a URL`, { field: 'sync.s3.endpoint' });
     }
     if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-      throw new AppError('VALIDATION', `sync.s3.endpoint ${JSON.stringify(opts.endpoint)} must start with https:// (or http:// for a test server)`, { field: 'sync.s3.endpoint' });
+      throw new AppError('VALIDATION', `sync.s3.endpoint ${JSON.stringify(opts.endpoint)} must start with https:// (or http:// for a test server)`, {
+        field: 'sync.s3.endpoint',
+      });
     }
     if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(opts.bucket)) {
       throw new AppError('VALIDATION', `sync.s3.bucket ${JSON.stringify(opts.bucket)} is not a valid bucket name`, { field: 'sync.s3.bucket' });
@@ -159,9 +172,7 @@ export class S3Target implements UploadTarget {
     this.prefix = checkPrefix(opts.prefix, 'sync.s3.prefix');
     this.id = `s3:${url.origin}/${opts.bucket}/${this.prefix}`;
     const maxSockets = opts.maxSockets ?? 4;
-    this.agent = url.protocol === 'https:'
-      ? new TrustingAgent(loadTrust(opts.tls ?? {}), { maxSockets })
-      : new http.Agent({ keepAlive: true, maxSockets });
+    this.agent = url.protocol === 'https:' ? new TrustingAgent(loadTrust(opts.tls ?? {}), { maxSockets }) : new http.Agent({ keepAlive: true, maxSockets });
     this.client = new S3Client({
       endpoint: opts.endpoint,
       region: opts.region,
@@ -192,7 +203,10 @@ export class S3Target implements UploadTarget {
     if (this.opts.clock) this.client.config.systemClockOffset = this.opts.clock.now() - Date.now();
     let etag: string | undefined;
     const command = new PutObjectCommand({
-      Bucket: this.opts.bucket, Key, Body: body, ContentLength: body.byteLength,
+      Bucket: this.opts.bucket,
+      Key,
+      Body: body,
+      ContentLength: body.byteLength,
       ContentMD5: Buffer.from(opts.md5Hex, 'hex').toString('base64'),
       ContentType: 'application/octet-stream',
     });
@@ -213,12 +227,18 @@ export class S3Target implements UploadTarget {
     } catch (err) {
       if (opts.signal?.aborted) throw new SyncError('ABORTED', `upload of ${Key} stopped`, { cause: err });
       throw s3Error(err, {
-        bucket: this.opts.bucket, accessKeyId: this.opts.accessKeyId, endpoint: this.opts.endpoint, kitNow: this.opts.clock?.now() ?? Date.now(),
+        bucket: this.opts.bucket,
+        accessKeyId: this.opts.accessKeyId,
+        endpoint: this.opts.endpoint,
+        kitNow: this.opts.clock?.now() ?? Date.now(),
       });
     }
     const got = (etag ?? '').replace(/"/g, '').toLowerCase();
     if (got !== opts.md5Hex) {
-      throw new SyncError('ETAG_MISMATCH', `${this.opts.endpoint} confirmed ${Key} with ETag ${JSON.stringify(etag ?? null)}, not the MD5 ${opts.md5Hex} the kit sent; it is sent again`);
+      throw new SyncError(
+        'ETAG_MISMATCH',
+        `${this.opts.endpoint} confirmed ${Key} with ETag ${JSON.stringify(etag ?? null)}, not the MD5 ${opts.md5Hex} the kit sent; it is sent again`,
+      );
     }
     return { alreadyPresent: false };
   }
@@ -287,7 +307,10 @@ export class DirTarget implements UploadTarget {
     try {
       st = await stat(this.root);
     } catch (err) {
-      throw new SyncError('NOT_MOUNTED', `sync.dir.path ${JSON.stringify(this.root)} is not there (${errorCode(err) ?? 'missing'}): mount the share`, { field: 'sync.dir.path', cause: err });
+      throw new SyncError('NOT_MOUNTED', `sync.dir.path ${JSON.stringify(this.root)} is not there (${errorCode(err) ?? 'missing'}): mount the share`, {
+        field: 'sync.dir.path',
+        cause: err,
+      });
     }
     if (!st.isDirectory()) {
       throw new SyncError('NOT_MOUNTED', `sync.dir.path ${JSON.stringify(this.root)} is not a directory`, { field: 'sync.dir.path' });
@@ -295,7 +318,11 @@ export class DirTarget implements UploadTarget {
     if (this.opts.requireMountPoint) {
       const parent = await stat(path.dirname(this.root));
       if (parent.dev === st.dev && this.root !== '/') {
-        throw new SyncError('NOT_MOUNTED', `sync.dir.path ${JSON.stringify(this.root)} is not a mount point (the share is not mounted); nothing is written to the kit's own card`, { field: 'sync.dir.path' });
+        throw new SyncError(
+          'NOT_MOUNTED',
+          `sync.dir.path ${JSON.stringify(this.root)} is not a mount point (the share is not mounted); nothing is written to the kit's own card`,
+          { field: 'sync.dir.path' },
+        );
       }
     }
   }
@@ -305,18 +332,34 @@ export class DirTarget implements UploadTarget {
     const code = errorCode(err);
     const msg = (err as Error)?.message ?? String(err);
     if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM') {
-      return new SyncError('READ_ONLY', `the share sync.dir.path ${JSON.stringify(this.root)} cannot be written (${code} at ${where}): mount it read-write or give the kit write permission`, { field: 'sync.dir.path', cause: err });
+      return new SyncError(
+        'READ_ONLY',
+        `the share sync.dir.path ${JSON.stringify(this.root)} cannot be written (${code} at ${where}): mount it read-write or give the kit write permission`,
+        { field: 'sync.dir.path', cause: err },
+      );
     }
     if (code === 'ENOSPC' || code === 'EDQUOT') {
-      return new SyncError('STORAGE_FULL', `the share sync.dir.path ${JSON.stringify(this.root)} is full (${code}): free space on it and dock again`, { field: 'sync.dir.path', cause: err });
+      return new SyncError('STORAGE_FULL', `the share sync.dir.path ${JSON.stringify(this.root)} is full (${code}): free space on it and dock again`, {
+        field: 'sync.dir.path',
+        cause: err,
+      });
     }
     if (code === 'ENOENT' || code === 'ENOTDIR') {
-      return new SyncError('NOT_MOUNTED', `the share sync.dir.path ${JSON.stringify(this.root)} went away (${code} at ${where}): is it still mounted?`, { field: 'sync.dir.path', cause: err });
+      return new SyncError('NOT_MOUNTED', `the share sync.dir.path ${JSON.stringify(this.root)} went away (${code} at ${where}): is it still mounted?`, {
+        field: 'sync.dir.path',
+        cause: err,
+      });
     }
     if (code === 'EIO' || code === 'ESTALE' || code === 'ETIMEDOUT' || code === 'EHOSTDOWN' || code === 'ECONNRESET') {
-      return new SyncError('NETWORK', `the share sync.dir.path ${JSON.stringify(this.root)} failed (${code} at ${where}); retrying`, { field: 'sync.dir.path', cause: err });
+      return new SyncError('NETWORK', `the share sync.dir.path ${JSON.stringify(this.root)} failed (${code} at ${where}); retrying`, {
+        field: 'sync.dir.path',
+        cause: err,
+      });
     }
-    return new SyncError('REJECTED', `writing to the share sync.dir.path ${JSON.stringify(this.root)} failed at ${where}: ${msg}`, { field: 'sync.dir.path', cause: err });
+    return new SyncError('REJECTED', `writing to the share sync.dir.path ${JSON.stringify(this.root)} failed at ${where}: ${msg}`, {
+      field: 'sync.dir.path',
+      cause: err,
+    });
   }
 
   filePath(key: string): string {

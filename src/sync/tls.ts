@@ -42,7 +42,8 @@ export function loadTrust(opts: TrustOptions): LoadedTrust {
       ca = readFileSync(opts.caFile, 'utf8');
     } catch (err) {
       throw new AppError('CONFIG', `sync.dock.caFile ${JSON.stringify(opts.caFile)} cannot be read: ${(err as Error).message}`, {
-        field: 'sync.dock.caFile', cause: err,
+        field: 'sync.dock.caFile',
+        cause: err,
       });
     }
     if (!ca.includes('-----BEGIN CERTIFICATE-----')) {
@@ -80,9 +81,7 @@ function chainOf(socket: TLSSocket): DetailedPeerCertificate[] {
   return out;
 }
 
-export type PeerCheck =
-  | { ok: true; via: 'ca' | 'pin' | 'system'; leaf: Fingerprints }
-  | { ok: false; reason: string; leaf?: Fingerprints };
+export type PeerCheck = { ok: true; via: 'ca' | 'pin' | 'system'; leaf: Fingerprints } | { ok: false; reason: string; leaf?: Fingerprints };
 
 /**
  * Decides whether a connected TLS socket (made with `rejectUnauthorized: false` and the CA from
@@ -101,7 +100,8 @@ export function checkPeer(socket: TLSSocket, host: string, trust: LoadedTrust): 
     }
   }
   const caReason = (): string | null => {
-    if (!socket.authorized) return `its certificate does not chain to ${trust.caFile ? `sync.dock.caFile ${JSON.stringify(trust.caFile)}` : 'a system CA'} (${String(socket.authorizationError)})`;
+    if (!socket.authorized)
+      return `its certificate does not chain to ${trust.caFile ? `sync.dock.caFile ${JSON.stringify(trust.caFile)}` : 'a system CA'} (${String(socket.authorizationError)})`;
     const idErr = tls.checkServerIdentity(host, leafCert);
     if (idErr) return `its certificate is not for ${host} (${idErr.message})`;
     return null;
@@ -113,7 +113,8 @@ export function checkPeer(socket: TLSSocket, host: string, trust: LoadedTrust): 
     return { ok: false, reason: `${host}: ${r}${pinNote} (certificate SHA-256 ${leaf.certSha256}, SPKI SHA-256 ${leaf.spkiSha256})`, leaf };
   }
   return {
-    ok: false, leaf,
+    ok: false,
+    leaf,
     reason: `${host}: its certificate matches no sync.dock.pinSha256 (certificate SHA-256 ${leaf.certSha256}, SPKI SHA-256 ${leaf.spkiSha256})`,
   };
 }
@@ -124,7 +125,10 @@ export function checkPeer(socket: TLSSocket, host: string, trust: LoadedTrust): 
  * `secureConnect` listener; a mismatch destroys the socket with a TLS SyncError.
  */
 export class TrustingAgent extends https.Agent {
-  constructor(private readonly trust: LoadedTrust, opts: https.AgentOptions = {}) {
+  constructor(
+    private readonly trust: LoadedTrust,
+    opts: https.AgentOptions = {},
+  ) {
     super({ keepAlive: true, ...opts });
   }
 

@@ -34,8 +34,14 @@ const VIEWER_IDLE_MS = 12 * 60 * 60_000;
 function makeContext(deps: AppDeps): WebContext {
   const fps = deps.fps ?? 25;
   const presentation = new Presentation({
-    catalogue: deps.catalogue, keys: deps.keys, privacy: deps.privacy, bus: deps.bus, clock: deps.clock, logger: deps.logger,
-    lockAfterIdleMs: deps.lockAfterIdleMs, fps,
+    catalogue: deps.catalogue,
+    keys: deps.keys,
+    privacy: deps.privacy,
+    bus: deps.bus,
+    clock: deps.clock,
+    logger: deps.logger,
+    lockAfterIdleMs: deps.lockAfterIdleMs,
+    fps,
   });
   const library = new Library({ catalogue: deps.catalogue, clips: deps.clips, privacy: deps.privacy, presentation, bus: deps.bus, clock: deps.clock });
   const playback = new Playback({ catalogue: deps.catalogue, clips: deps.clips, keys: deps.keys, library, presentation });
@@ -43,7 +49,12 @@ function makeContext(deps: AppDeps): WebContext {
   // At the end of a visit (idle lock, last logout) every paired TV must pair again.
   presentation.onVisitOver(() => viewers.clear());
   return {
-    deps, presentation, library, playback, viewers, fps,
+    deps,
+    presentation,
+    library,
+    playback,
+    viewers,
+    fps,
     sessions: new Sessions(deps.clock, deps.sessionIdleMs),
     pairing: new TvPairing(deps.clock, (deps.pairingCodeMinutes ?? 10) * 60_000),
     hosts: new HostCheck(deps.kitId ?? 'vht-kit', deps.allowedHosts ?? [], deps.hostname),
@@ -77,7 +88,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
-      info: { title: 'VHT Kit', version: '1', description: 'The kit\'s HTTP API: the trainer\'s phone and the family\'s TV.' },
+      info: { title: 'VHT Kit', version: '1', description: "The kit's HTTP API: the trainer's phone and the family's TV." },
     },
     transform: jsonSchemaTransform,
     transformObject: jsonSchemaTransformObject,

@@ -118,9 +118,14 @@ export function sendControl(socketPath: string, req: ControlRequest, timeoutMs =
     sock.on('data', (c: string) => (buf += c));
     sock.on('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      reject(new AppError('NOT_FOUND', err.code === 'ENOENT' || err.code === 'ECONNREFUSED'
-        ? `no running kit found at ${socketPath}: is \`vht-kit serve\` running with the same VHT_KIT_DATA_DIR / VHT_KIT_CONFIG?`
-        : `cannot reach the kit at ${socketPath}: ${err.message}`));
+      reject(
+        new AppError(
+          'NOT_FOUND',
+          err.code === 'ENOENT' || err.code === 'ECONNREFUSED'
+            ? `no running kit found at ${socketPath}: is \`vht-kit serve\` running with the same VHT_KIT_DATA_DIR / VHT_KIT_CONFIG?`
+            : `cannot reach the kit at ${socketPath}: ${err.message}`,
+        ),
+      );
     });
     sock.on('end', () => {
       clearTimeout(timer);

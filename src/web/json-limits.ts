@@ -17,7 +17,8 @@ export function jsonDepthProblem(text: string, maxDepth = MAX_JSON_DEPTH): strin
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
-      if (c === 0x5c) i += 1; // backslash: skip the escaped character
+      if (c === 0x5c)
+        i += 1; // backslash: skip the escaped character
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) inString = true;
     else if (c === 0x5b || c === 0x7b) {
@@ -41,7 +42,8 @@ export function installJsonDepthLimit(app: FastifyInstance, maxDepth = MAX_JSON_
       done(Object.assign(new Error(problem), { statusCode: 400, code: 'VHT_JSON_TOO_DEEP' }), undefined);
       return;
     }
-    parse(req, body as string, done);
+    // the default parser answers through `done`; what it returns carries nothing more
+    void parse(req, body as string, done);
   });
 }
 
@@ -55,7 +57,11 @@ export class StreamLimit {
   acquire(sessionKey: string): () => void {
     const n = this.open.get(sessionKey) ?? 0;
     if (n >= this.max) {
-      throw new AppError('TOO_MANY_ATTEMPTS', `this session already has ${n} event streams open (at most ${this.max}): close a tab or reload (te veel open verbindingen)`, { field: 'events' });
+      throw new AppError(
+        'TOO_MANY_ATTEMPTS',
+        `this session already has ${n} event streams open (at most ${this.max}): close a tab or reload (te veel open verbindingen)`,
+        { field: 'events' },
+      );
     }
     this.open.set(sessionKey, n + 1);
     let released = false;

@@ -29,7 +29,11 @@ export function tlsDecision(config: ListenConfig): { cert: string; key: string }
   if (config.http.tls === 'on' && !have) {
     const missing = existsSync(files.cert) ? files.key : files.cert;
     const field = existsSync(files.cert) ? 'http.keyFile' : 'http.certFile';
-    throw new AppError('CONFIG', `${field}: http.tls is "on" but ${missing} does not exist; enrol the kit (vht-kit enrol makes the certificate) or set http.certFile and http.keyFile`, { field });
+    throw new AppError(
+      'CONFIG',
+      `${field}: http.tls is "on" but ${missing} does not exist; enrol the kit (vht-kit enrol makes the certificate) or set http.certFile and http.keyFile`,
+      { field },
+    );
   }
   return have ? files : null;
 }

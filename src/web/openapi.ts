@@ -24,9 +24,18 @@ function unused<T extends object>(name: string): T {
 /** The OpenAPI document of the kit's HTTP API, from the routes' schemas (the same as GET /api/openapi.json). */
 export async function describeApi(): Promise<unknown> {
   const deps: AppDeps = {
-    recorder: unused('recorder'), catalogue: unused('catalogue'), clips: unused('clips'), keys: unused('keys'), privacy: unused('privacy'),
-    bus: new EventBus(), clock: systemClock, logger: createLogger({ level: 'silent' }),
-    pin: () => null, markerLabels: [], sessionIdleMs: 60_000, lockAfterIdleMs: 60_000,
+    recorder: unused('recorder'),
+    catalogue: unused('catalogue'),
+    clips: unused('clips'),
+    keys: unused('keys'),
+    privacy: unused('privacy'),
+    bus: new EventBus(),
+    clock: systemClock,
+    logger: createLogger({ level: 'silent' }),
+    pin: () => null,
+    markerLabels: [],
+    sessionIdleMs: 60_000,
+    lockAfterIdleMs: 60_000,
     sync: { status: () => ({ state: 'off' }), run: null },
     hardware: () => ({ battery: null, docked: false }),
     uiDir: path.join('dist', 'ui'),

@@ -33,15 +33,17 @@ export const noContent = z.null().describe('no body');
 export const mediaBody = (description: string) => z.string().describe(description);
 
 /** `{ error: { code, message, field?, reason?, params? } }`: every error reply. */
-export const errorReply = z.object({
-  error: z.object({
-    code: z.enum(Object.keys(ErrorCodes) as [ErrorCode, ...ErrorCode[]]),
-    message: z.string(),
-    field: z.string().optional(),
-    reason: z.string().optional().describe('a stable, specific name of what is wrong, for translation'),
-    params: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])).optional(),
-  }),
-}).meta({ id: 'ErrorReply' });
+export const errorReply = z
+  .object({
+    error: z.object({
+      code: z.enum(Object.keys(ErrorCodes) as [ErrorCode, ...ErrorCode[]]),
+      message: z.string(),
+      field: z.string().optional(),
+      reason: z.string().optional().describe('a stable, specific name of what is wrong, for translation'),
+      params: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])).optional(),
+    }),
+  })
+  .meta({ id: 'ErrorReply' });
 
 /** The response map of a route: its own answers plus the kit's error body for 4xx and 5xx. */
 export function replies<T extends Record<number, z.ZodType>>(ok: T): T & { '4xx': typeof errorReply; '5xx': typeof errorReply } {
@@ -74,42 +76,62 @@ export const markerReply = z.object({ markerId: z.number(), offsetMs: z.number()
 
 // --- clips ---
 
-export const clipSummary = z.object({
-  id: z.string(),
-  caseCode: z.string().nullable(),
-  visitId: z.number().nullable(),
-  state: z.enum(['recording', 'complete', 'recovered']),
-  unassigned: z.boolean(),
-  createdAt: z.number(),
-  startedAt: z.number().nullable(),
-  stoppedAt: z.number().nullable(),
-  preRollMs: z.number(),
-  durationMs: z.number(),
-  segmentCount: z.number(),
-  markerCount: z.number(),
-  bytes: z.number(),
-  stopReason: z.string().nullable(),
-  consent: z.object({ recording: z.boolean(), review: z.boolean(), supervision: z.boolean(), training: z.boolean() }).nullable(),
-  purposes: z.array(consentScope),
-  uploaded: z.boolean(),
-  deleteRequested: z.boolean(),
-}).meta({ id: 'ClipSummary' });
-export const clipListQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(1000).default(200),
-  offset: z.coerce.number().int().min(0).default(0),
-}).strict();
+export const clipSummary = z
+  .object({
+    id: z.string(),
+    caseCode: z.string().nullable(),
+    visitId: z.number().nullable(),
+    state: z.enum(['recording', 'complete', 'recovered']),
+    unassigned: z.boolean(),
+    createdAt: z.number(),
+    startedAt: z.number().nullable(),
+    stoppedAt: z.number().nullable(),
+    preRollMs: z.number(),
+    durationMs: z.number(),
+    segmentCount: z.number(),
+    markerCount: z.number(),
+    bytes: z.number(),
+    stopReason: z.string().nullable(),
+    consent: z.object({ recording: z.boolean(), review: z.boolean(), supervision: z.boolean(), training: z.boolean() }).nullable(),
+    purposes: z.array(consentScope),
+    uploaded: z.boolean(),
+    deleteRequested: z.boolean(),
+  })
+  .meta({ id: 'ClipSummary' });
+export const clipListQuery = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(1000).default(200),
+    offset: z.coerce.number().int().min(0).default(0),
+  })
+  .strict();
 export const clipListReply = z.object({ clips: z.array(clipSummary) });
 export const markerItem = z.object({ id: z.number(), offsetMs: z.number(), label: z.string().nullable(), createdAt: z.number() });
 export const stillItem = z.object({ id: z.number(), timeMs: z.number(), createdAt: z.number(), bytes: z.number() });
 export const clipDetail = clipSummary.extend({
-  segments: z.array(z.object({
-    seq: z.number(), startMs: z.number(), durationMs: z.number(), bytes: z.number(), sha256: z.string(), discontinuity: z.boolean(),
-  })),
+  segments: z.array(
+    z.object({
+      seq: z.number(),
+      startMs: z.number(),
+      durationMs: z.number(),
+      bytes: z.number(),
+      sha256: z.string(),
+      discontinuity: z.boolean(),
+    }),
+  ),
   markers: z.array(markerItem),
   stills: z.array(stillItem),
 });
 export const clipMarkerBody = (labels: readonly string[]) =>
-  z.object({ offsetMs: z.number().int().min(0).max(24 * 3600_000), label: markerLabel(labels).nullable() }).strict();
+  z
+    .object({
+      offsetMs: z
+        .number()
+        .int()
+        .min(0)
+        .max(24 * 3600_000),
+      label: markerLabel(labels).nullable(),
+    })
+    .strict();
 /** One of the configured marker labels (the config decides, so the schema is made per app). */
 export function markerLabel(labels: readonly string[]) {
   return z.string().refine((l) => labels.includes(l), {
@@ -117,7 +139,15 @@ export function markerLabel(labels: readonly string[]) {
     params: { reason: 'marker_label_unknown', labels: labels.join(',') },
   });
 }
-export const stillQuery = z.object({ t: z.coerce.number().int().min(0).max(24 * 3600_000) }).strict();
+export const stillQuery = z
+  .object({
+    t: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(24 * 3600_000),
+  })
+  .strict();
 export const stillReply = z.object({ id: z.number(), timeMs: z.number(), createdAt: z.number() });
 export const assignBody = z.object({ caseCode: caseCodeSchema }).strict();
 export const deleteBody = z.object({ confirm: z.string() }).strict();
@@ -137,9 +167,14 @@ export const controlBody = z
   .object({
     action: z.enum(TV_ACTIONS),
     rate: z.union([z.literal(0.25), z.literal(0.5), z.literal(1)]).optional(),
-    time: z.number().min(0).max(24 * 3600).optional(),
+    time: z
+      .number()
+      .min(0)
+      .max(24 * 3600)
+      .optional(),
     direction: z.union([z.literal(-1), z.literal(1)]).optional(),
-    loop: z.tuple([z.number().min(0), z.number().min(0)])
+    loop: z
+      .tuple([z.number().min(0), z.number().min(0)])
       .refine(([a, b]) => b > a, { message: 'an end after the start', params: { reason: 'loop_end_before_start' } })
       .nullable()
       .optional(),
@@ -148,7 +183,13 @@ export const controlBody = z
   .superRefine((b, ctx) => {
     const key = CONTROL_NEEDS[b.action as keyof typeof CONTROL_NEEDS];
     if (key && b[key] === undefined) {
-      ctx.addIssue({ code: 'custom', path: [key], message: `needed for action "${b.action}"`, input: undefined, params: { reason: `${key}_needed_for_action`, action: b.action } });
+      ctx.addIssue({
+        code: 'custom',
+        path: [key],
+        message: `needed for action "${b.action}"`,
+        input: undefined,
+        params: { reason: `${key}_needed_for_action`, action: b.action },
+      });
     }
   });
 export const controlReply = z.object({ id: z.number() });
@@ -177,27 +218,35 @@ export const ackBody = z.object({ id: z.number().int().min(0).max(Number.MAX_SAF
 
 // --- cases, sync, UI config ---
 
-export const caseReply = z.object({ code: z.string(), trajectory: z.string().nullable(), consent: consentSchema, createdAt: z.number(), consentUpdatedAt: z.number().nullable() });
+export const caseReply = z.object({
+  code: z.string(),
+  trajectory: z.string().nullable(),
+  consent: consentSchema,
+  createdAt: z.number(),
+  consentUpdatedAt: z.number().nullable(),
+});
 export const caseListReply = z.object({ cases: z.array(caseReply) });
 export const caseCreateBody = z.object({ code: caseCodeSchema, trajectory: trajectorySchema, consent: consentSchema }).strict();
 export const caseCodeParams = z.object({ code: caseCodeSchema }).strict();
 export const caseCloseReply = z.object({ closedAt: z.number(), erased: z.array(z.string()), waitingForUpload: z.array(z.string()) });
 export const casePatchBody = z.object({ trajectory: trajectorySchema.optional(), consent: consentSchema.partial().optional() }).strict();
 /** Office sync progress; the fields beyond `state` depend on the target (loose: none is dropped). */
-export const syncReply = z.object({
-  state: z.string(),
-  pending: z.number().optional(),
-  waitingForCase: z.number().optional(),
-  bytesDone: z.number().optional(),
-  bytesTotal: z.number().optional(),
-  etaSeconds: z.number().optional(),
-  lastError: z.string().optional(),
-  docked: z.boolean().optional(),
-  dockReason: z.string().optional(),
-  lastSuccessAt: z.number().optional(),
-  target: z.string().optional(),
-  insecure: z.boolean().optional(),
-}).loose();
+export const syncReply = z
+  .object({
+    state: z.string(),
+    pending: z.number().optional(),
+    waitingForCase: z.number().optional(),
+    bytesDone: z.number().optional(),
+    bytesTotal: z.number().optional(),
+    etaSeconds: z.number().optional(),
+    lastError: z.string().optional(),
+    docked: z.boolean().optional(),
+    dockReason: z.string().optional(),
+    lastSuccessAt: z.number().optional(),
+    target: z.string().optional(),
+    insecure: z.boolean().optional(),
+  })
+  .loose();
 export const uiConfigReply = z.object({
   markerLabels: z.array(z.string()),
   trajectories: z.array(z.string()),

@@ -56,9 +56,7 @@ export class HostCheck {
 
   constructor(kitId: string, allowedHosts: readonly string[], hostname: string = os.hostname()) {
     // the same names as the kit's certificate carries
-    this.names = new Set(
-      [...kitNames(kitId, hostname).dns, ...allowedHosts.map((h) => h.toLowerCase().replace(/\.$/, ''))].filter(Boolean),
-    );
+    this.names = new Set([...kitNames(kitId, hostname).dns, ...allowedHosts.map((h) => h.toLowerCase().replace(/\.$/, ''))].filter(Boolean));
   }
 
   allows(header: string | undefined): boolean {
@@ -125,7 +123,11 @@ export class TvPairing {
   redeem(given: string): void {
     const cur = this.current;
     if (!cur) {
-      throw new AppError('UNAUTHORIZED', 'body.code: no pairing code is waiting (used, burnt or never made): make a new one on the phone (geen geldige koppelcode)', { field: 'body.code' });
+      throw new AppError(
+        'UNAUTHORIZED',
+        'body.code: no pairing code is waiting (used, burnt or never made): make a new one on the phone (geen geldige koppelcode)',
+        { field: 'body.code' },
+      );
     }
     if (this.clock.now() > cur.expiresAt) {
       this.current = null;
@@ -135,9 +137,15 @@ export class TvPairing {
       cur.failures += 1;
       if (cur.failures >= this.maxAttempts) {
         this.current = null;
-        throw new AppError('TOO_MANY_ATTEMPTS', `body.code: ${cur.failures} wrong pairing codes: this code is no longer valid, make a new one on the phone (te vaak een verkeerde code)`, { field: 'body.code' });
+        throw new AppError(
+          'TOO_MANY_ATTEMPTS',
+          `body.code: ${cur.failures} wrong pairing codes: this code is no longer valid, make a new one on the phone (te vaak een verkeerde code)`,
+          { field: 'body.code' },
+        );
       }
-      throw new AppError('UNAUTHORIZED', `body.code: wrong pairing code (verkeerde koppelcode); ${this.maxAttempts - cur.failures} tries left`, { field: 'body.code' });
+      throw new AppError('UNAUTHORIZED', `body.code: wrong pairing code (verkeerde koppelcode); ${this.maxAttempts - cur.failures} tries left`, {
+        field: 'body.code',
+      });
     }
     this.current = null;
   }
@@ -155,7 +163,7 @@ export interface CookieOptions {
  * Path first and Max-Age last, where the library's serializer puts Max-Age first.)
  */
 export function cookie(name: string, value: string, o: CookieOptions): string {
-  return [
-    `${name}=${value}`, 'Path=/', o.httpOnly ? 'HttpOnly' : null, 'SameSite=Strict', o.secure ? 'Secure' : null, `Max-Age=${o.maxAgeSeconds}`,
-  ].filter(Boolean).join('; ');
+  return [`${name}=${value}`, 'Path=/', o.httpOnly ? 'HttpOnly' : null, 'SameSite=Strict', o.secure ? 'Secure' : null, `Max-Age=${o.maxAgeSeconds}`]
+    .filter(Boolean)
+    .join('; ');
 }

@@ -67,13 +67,29 @@ export async function makeKitCertificate(dest: TlsFiles, kitId: string, hostname
   try {
     await openssl(
       [
-        'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-        '-keyout', path.join(tmp, 'kit.key'), '-out', path.join(tmp, 'kit.crt'), '-days', String(CERT_DAYS),
-        '-subj', `/O=VHT Kit/CN=${kitId.toLowerCase()}.local`,
-        '-addext', `subjectAltName=${san}`,
-        '-addext', 'basicConstraints=critical,CA:FALSE',
-        '-addext', 'keyUsage=critical,digitalSignature',
-        '-addext', 'extendedKeyUsage=serverAuth',
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        path.join(tmp, 'kit.key'),
+        '-out',
+        path.join(tmp, 'kit.crt'),
+        '-days',
+        String(CERT_DAYS),
+        '-subj',
+        `/O=VHT Kit/CN=${kitId.toLowerCase()}.local`,
+        '-addext',
+        `subjectAltName=${san}`,
+        '-addext',
+        'basicConstraints=critical,CA:FALSE',
+        '-addext',
+        'keyUsage=critical,digitalSignature',
+        '-addext',
+        'extendedKeyUsage=serverAuth',
       ],
       'making the kit certificate',
     );
@@ -91,7 +107,10 @@ export async function certificateInfo(certFile: string): Promise<{ sans: string[
   const issuer = /^issuer=(.*)$/m.exec(text)?.[1]?.trim();
   const end = /notAfter=(.+)/.exec(text)?.[1]?.trim() ?? '';
   const sanLine = text.split('\n').find((l) => /DNS:|IP Address:/.test(l)) ?? '';
-  const sans = sanLine.split(',').map((s) => s.trim().replace(/^IP Address:/, 'IP:')).filter(Boolean);
+  const sans = sanLine
+    .split(',')
+    .map((s) => s.trim().replace(/^IP Address:/, 'IP:'))
+    .filter(Boolean);
   return { sans, notAfter: new Date(end), selfSigned: subject !== undefined && subject === issuer };
 }
 
@@ -115,7 +134,10 @@ export async function installCertificate(dest: TlsFiles, certSrc: string, keySrc
 
 /** Checks that a certificate and key (the organisation's, for --tls-cert/--tls-key) belong together and are valid today. */
 export async function checkCertificatePair(certSrc: string, keySrc: string): Promise<void> {
-  for (const [flag, f] of [['--tls-cert', certSrc], ['--tls-key', keySrc]] as const) {
+  for (const [flag, f] of [
+    ['--tls-cert', certSrc],
+    ['--tls-key', keySrc],
+  ] as const) {
     if (!existsSync(f)) throw new AppError('VALIDATION', `${flag}: no file ${f}`, { field: flag });
   }
   const certPub = await openssl(['x509', '-in', certSrc, '-noout', '-pubkey'], `--tls-cert ${certSrc}`);

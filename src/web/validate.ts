@@ -7,7 +7,10 @@ const HTTP_PART: Record<string, Where> = { body: 'body', params: 'params', query
 
 /** `caseCode` → `case_code` (a reason names the field it is about). */
 function snake(name: string): string {
-  return name.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/[^A-Za-z0-9]+/g, '_').toLowerCase();
+  return name
+    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+    .replace(/[^A-Za-z0-9]+/g, '_')
+    .toLowerCase();
 }
 
 /** The values of a zod issue that a translated message may need (limits, allowed values, keys). */

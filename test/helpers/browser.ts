@@ -20,11 +20,7 @@ export const PHONE = { width: 390, height: 844 };
 export const TV = { width: 1920, height: 1080 };
 
 /** A fresh context (own cookies and storage) with one page; browser console errors are collected. */
-export async function newPage(
-  browser: Browser,
-  baseURL: string,
-  viewport = PHONE,
-): Promise<{ context: BrowserContext; page: Page; errors: string[] }> {
+export async function newPage(browser: Browser, baseURL: string, viewport = PHONE): Promise<{ context: BrowserContext; page: Page; errors: string[] }> {
   // TV-sized pages render at half density: the screenshots stay small, the layout is 1920×1080.
   const deviceScaleFactor = viewport.width > 1000 ? 0.5 : 1;
   const context = await browser.newContext({ baseURL, viewport, locale: 'nl-NL', deviceScaleFactor });

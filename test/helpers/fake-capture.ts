@@ -19,8 +19,12 @@ export class FakeCapture extends EventEmitter implements CaptureControl {
   ) {
     super();
   }
-  arm() { this.status = { armed: true, ok: true, restarts: 0 }; }
-  async disarm() { this.status = { armed: false, ok: false, restarts: 0 }; }
+  arm() {
+    this.status = { armed: true, ok: true, restarts: 0 };
+  }
+  async disarm() {
+    this.status = { armed: false, ok: false, restarts: 0 };
+  }
   cut() {
     this.cuts += 1;
     return this.opts.cutClosesSegment ?? true;

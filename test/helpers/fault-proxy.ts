@@ -35,7 +35,10 @@ export class FaultProxy {
   private readonly sockets = new Set<Socket>();
   private readonly agent = new http.Agent({ keepAlive: true });
 
-  constructor(private readonly upstream: { host: string; port: number }, private readonly tls?: { key: string; cert: string }) {}
+  constructor(
+    private readonly upstream: { host: string; port: number },
+    private readonly tls?: { key: string; cert: string },
+  ) {}
 
   get port(): number {
     return (this.server!.address() as AddressInfo).port;
@@ -100,7 +103,10 @@ export class FaultProxy {
         entry.status = 503;
         return;
       }
-      if (fault === 'corrupt' && body.length > 0) { const i = Math.floor(body.length / 2); body[i] = body[i]! ^ 0xff; }
+      if (fault === 'corrupt' && body.length > 0) {
+        const i = Math.floor(body.length / 2);
+        body[i] = body[i]! ^ 0xff;
+      }
       const up = http.request(
         { host: this.upstream.host, port: this.upstream.port, method: req.method, path: req.url, headers: req.headers, agent: this.agent },
         (upRes) => {

@@ -116,7 +116,9 @@ export function tempFilesUnder(dir: string): string[] {
  */
 export function playClip(svc: Service, clipId: string, scratch: string): { durationS: number; hasVideo: boolean; segments: number; text: string } {
   const dir = path.join(svc.dataDir, 'clips', clipId);
-  const segs = readdirSync(dir).filter((n) => n.endsWith('.ts.age')).sort((a, b) => parseInt(a, 10) - parseInt(b, 10));
+  const segs = readdirSync(dir)
+    .filter((n) => n.endsWith('.ts.age'))
+    .sort((a, b) => parseInt(a, 10) - parseInt(b, 10));
   const joined = Buffer.concat(segs.map((n) => ageDecrypt(svc.orgKeyFile, path.join(dir, n))));
   const out = path.join(scratch, `${clipId}.ts`);
   writeFileSync(out, joined);

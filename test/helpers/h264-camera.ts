@@ -14,9 +14,7 @@ export class H264Camera {
   readonly socket = path.join(this.dir, 'camera.sock');
   private stderr = '';
 
-  constructor(
-    readonly opts: { width: number; height: number; fps: number; gopSeconds: number; bitrateKbps?: number },
-  ) {}
+  constructor(readonly opts: { width: number; height: number; fps: number; gopSeconds: number; bitrateKbps?: number }) {}
 
   /** Starts the camera process; resolves once its socket accepts readers. */
   async start(timeoutMs = 15_000): Promise<void> {

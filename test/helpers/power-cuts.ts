@@ -67,7 +67,10 @@ export async function runPowerCuts(svc: Service, cuts: number, seed: number, scr
     const t0 = Date.now();
     if (phase === 'start') {
       // the start request is in flight (or just answered) when the power goes
-      const req = svc.request('POST', '/api/recording/start', {}).then((r) => (clipId = r.json?.clipId ?? null), () => null);
+      const req = svc.request('POST', '/api/recording/start', {}).then(
+        (r) => (clipId = r.json?.clipId ?? null),
+        () => null,
+      );
       await sleep(Math.round(rnd() * 150));
       atMs = Date.now() - t0;
       cutAtWall = Date.now();
@@ -122,7 +125,13 @@ export async function runPowerCuts(svc: Service, cuts: number, seed: number, scr
       clip = 'dropped';
     }
     results.push({
-      n, phase, atMs, clip, lostMs, playsS, hasVideo,
+      n,
+      phase,
+      atMs,
+      clip,
+      lostMs,
+      playsS,
+      hasVideo,
       tempFiles: tempFilesUnder(svc.dataDir).length,
       unfinished: after.filter((c) => c.state === 'recording').length,
       empty: after.filter((c) => c.segmentCount === 0).length,
@@ -136,8 +145,14 @@ export async function runPowerCuts(svc: Service, cuts: number, seed: number, scr
 function spawnServe(svc: Service): ReturnType<typeof spawn> {
   return spawn(process.execPath, [path.resolve(import.meta.dirname, '../../bin/vht-kit'), 'serve'], {
     env: {
-      ...process.env, VHT_KIT_CONFIG: path.join(svc.dir, 'config.yaml'), VHT_KIT_DATA_DIR: svc.dataDir, VHT_KIT_RING_DIR: svc.ringDir,
-      VHT_KIT_PORT: String(svc.port), VHT_KIT_HOST: '127.0.0.1', VHT_KIT_TLS: 'off', VHT_KIT_PIN: '1234',
+      ...process.env,
+      VHT_KIT_CONFIG: path.join(svc.dir, 'config.yaml'),
+      VHT_KIT_DATA_DIR: svc.dataDir,
+      VHT_KIT_RING_DIR: svc.ringDir,
+      VHT_KIT_PORT: String(svc.port),
+      VHT_KIT_HOST: '127.0.0.1',
+      VHT_KIT_TLS: 'off',
+      VHT_KIT_PIN: '1234',
     },
     stdio: 'ignore',
     detached: true,

@@ -30,11 +30,9 @@ export class PtyPair {
   /** Starts socat and opens the peer end; resolves once data flows. */
   async start(): Promise<PtyPeer> {
     if (this.proc) throw new Error('socat already running');
-    const proc = spawn(
-      'socat',
-      ['-d', '-d', `pty,raw,echo=0,link=${this.kitPath}`, `pty,raw,echo=0,link=${this.peerPath}`],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
+    const proc = spawn('socat', ['-d', '-d', `pty,raw,echo=0,link=${this.kitPath}`, `pty,raw,echo=0,link=${this.peerPath}`], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     this.proc = proc;
     this.exited = new Promise((resolve) => proc.once('exit', () => resolve()));
     let log = '';

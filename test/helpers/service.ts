@@ -52,7 +52,11 @@ export function rawRequest(opts: {
 }): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const common = {
-      host: opts.host ?? '127.0.0.1', port: opts.port, method: opts.method ?? 'GET', path: opts.path, headers: opts.headers ?? {},
+      host: opts.host ?? '127.0.0.1',
+      port: opts.port,
+      method: opts.method ?? 'GET',
+      path: opts.path,
+      headers: opts.headers ?? {},
     };
     const onRes = (res: http.IncomingMessage) => {
       const chunks: Buffer[] = [];
@@ -205,9 +209,18 @@ export class Service {
   }
 
   /** One request on a new connection, over HTTPS with the test CA when the kit serves TLS. */
-  private async send(method: string, url: string, headers: Record<string, string>, payload?: string): Promise<{ status: number; json: any; text: string; headers: Headers }> {
+  private async send(
+    method: string,
+    url: string,
+    headers: Record<string, string>,
+    payload?: string,
+  ): Promise<{ status: number; json: any; text: string; headers: Headers }> {
     const r = await rawRequest({
-      port: this.port, method, path: url, body: payload, timeoutMs: 60_000,
+      port: this.port,
+      method,
+      path: url,
+      body: payload,
+      timeoutMs: 60_000,
       ...(this.opts.tls ? { tls: this.opts.tls } : {}),
       headers: {
         ...(this.opts.tls ? { host: `${this.opts.tls.servername}:${this.port}` } : {}),

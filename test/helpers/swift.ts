@@ -3,9 +3,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import {
-  CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client,
-} from '@aws-sdk/client-s3';
+import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 
 const run = promisify(execFile);
 const SCRIPT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../scripts/s3-test-server');
@@ -48,7 +46,10 @@ export class SwiftServer {
   readonly writer: Creds = { accessKeyId: 'test:writer', secretAccessKey: 'writing' };
   private adminClient: S3Client | null = null;
 
-  constructor(readonly dir: string, readonly port: number) {}
+  constructor(
+    readonly dir: string,
+    readonly port: number,
+  ) {}
 
   get endpoint(): string {
     return `http://127.0.0.1:${this.port}`;
@@ -78,8 +79,12 @@ export class SwiftServer {
 
   client(creds: Creds = this.admin): S3Client {
     return new S3Client({
-      endpoint: this.endpoint, region: this.region, forcePathStyle: true, credentials: creds,
-      requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED',
+      endpoint: this.endpoint,
+      region: this.region,
+      forcePathStyle: true,
+      credentials: creds,
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
     });
   }
 

@@ -67,13 +67,16 @@ export interface SegmentInput {
  * Records a clip as the recorder would: createClip, prepareKey, persistSegment per segment
  * (encrypted to the organisation and the clip key), markers, finish.
  */
-export async function recordClip(kit: TestKit, opts: {
-  caseCode: string | null;
-  segments: SegmentInput[];
-  markers?: { offsetMs: number; label: string | null }[];
-  finish?: 'complete' | 'recovered' | null;
-  trajectory?: string;
-}): Promise<string> {
+export async function recordClip(
+  kit: TestKit,
+  opts: {
+    caseCode: string | null;
+    segments: SegmentInput[];
+    markers?: { offsetMs: number; label: string | null }[];
+    finish?: 'complete' | 'recovered' | null;
+    trajectory?: string;
+  },
+): Promise<string> {
   const now = kit.clock.now();
   if (opts.caseCode && !kit.catalogue.getCase(opts.caseCode)) {
     kit.catalogue.insertCase(opts.caseCode, opts.trajectory ?? 'k-vht', ALL_CONSENT, now);
@@ -115,19 +118,59 @@ export function realSegments(dir: string, seconds: number): SegmentInput[] {
   mkdirSync(dir, { recursive: true });
   const fps = 30;
   const audioBuffers = Math.floor((48000 * seconds) / 1024);
-  execFileSync('gst-launch-1.0', [
-    '-q',
-    'videotestsrc', `num-buffers=${seconds * fps}`, 'pattern=smpte', '!', `video/x-raw,width=320,height=240,framerate=${fps}/1,format=I420`,
-    '!', 'x264enc', `key-int-max=${fps}`, 'speed-preset=ultrafast', 'tune=zerolatency', 'bitrate=300',
-    '!', 'h264parse', 'config-interval=-1', '!', 'queue', '!', 'mux.',
-    'audiotestsrc', `num-buffers=${audioBuffers}`, 'samplesperbuffer=1024', '!', 'audio/x-raw,rate=48000,channels=1',
-    '!', 'voaacenc', 'bitrate=64000', '!', 'aacparse', '!', 'queue', '!', 'mux.',
-    'mpegtsmux', 'name=mux', '!', 'hlssink', 'target-duration=1', 'max-files=0', 'playlist-length=0',
-    `location=${path.join(dir, 'seg%05d.ts')}`, `playlist-location=${path.join(dir, 'p.m3u8')}`,
-  ], { stdio: 'pipe', timeout: 60_000 });
+  execFileSync(
+    'gst-launch-1.0',
+    [
+      '-q',
+      'videotestsrc',
+      `num-buffers=${seconds * fps}`,
+      'pattern=smpte',
+      '!',
+      `video/x-raw,width=320,height=240,framerate=${fps}/1,format=I420`,
+      '!',
+      'x264enc',
+      `key-int-max=${fps}`,
+      'speed-preset=ultrafast',
+      'tune=zerolatency',
+      'bitrate=300',
+      '!',
+      'h264parse',
+      'config-interval=-1',
+      '!',
+      'queue',
+      '!',
+      'mux.',
+      'audiotestsrc',
+      `num-buffers=${audioBuffers}`,
+      'samplesperbuffer=1024',
+      '!',
+      'audio/x-raw,rate=48000,channels=1',
+      '!',
+      'voaacenc',
+      'bitrate=64000',
+      '!',
+      'aacparse',
+      '!',
+      'queue',
+      '!',
+      'mux.',
+      'mpegtsmux',
+      'name=mux',
+      '!',
+      'hlssink',
+      'target-duration=1',
+      'max-files=0',
+      'playlist-length=0',
+      `location=${path.join(dir, 'seg%05d.ts')}`,
+      `playlist-location=${path.join(dir, 'p.m3u8')}`,
+    ],
+    { stdio: 'pipe', timeout: 60_000 },
+  );
   const playlist = readFileSync(path.join(dir, 'p.m3u8'), 'utf8');
   const durations = [...playlist.matchAll(/#EXTINF:([\d.]+),\s*\n(\S+)/g)].map((m) => ({ file: m[2]!, ms: Math.round(Number(m[1]) * 1000) }));
-  const files = readdirSync(dir).filter((f) => f.endsWith('.ts')).sort();
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.ts'))
+    .sort();
   if (durations.length !== files.length) throw new Error(`hlssink wrote ${files.length} segments but listed ${durations.length}`);
   return durations.map((d) => ({ data: readFileSync(path.join(dir, d.file)), durationMs: d.ms }));
 }

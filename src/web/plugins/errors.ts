@@ -17,7 +17,10 @@ function frameworkBody(e: { code?: string; message?: string }, req: FastifyReque
   }
   if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
     return {
-      code: 'BAD_REQUEST', field: 'body', reason: 'body_content_type', params: { got: type },
+      code: 'BAD_REQUEST',
+      field: 'body',
+      reason: 'body_content_type',
+      params: { got: type },
       message: `body: unsupported content type ${JSON.stringify(type)}; send application/json (or image/jpeg for a still)`,
     };
   }
@@ -44,20 +47,27 @@ export function frameworkErrors(err: FastifyError, req: FastifyRequest, reply: F
  * The error plugin: every thrown error becomes the kit's error body. AppErrors keep their code,
  * field and reason; Fastify's own 4xx name the body; anything else is a logged 500 without details.
  */
-export const errorsPlugin = fp(async (app: FastifyInstance, opts: { logger: Logger }) => {
-  app.setErrorHandler((err: unknown, req, reply) => {
-    if (err instanceof AppError) {
-      if (err.status >= 500) opts.logger.warn('request failed', { url: req.routeOptions.url, code: err.code, error: err.message });
-      return sendError(reply, err.status, err.toJSON());
-    }
-    const e = err as { statusCode?: number; code?: string; message?: string };
-    if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) return sendError(reply, e.statusCode, frameworkBody(e, req));
-    opts.logger.error('unexpected error in request', { url: req.routeOptions.url, error: describeError(err), cause: describeError((err as { cause?: unknown }).cause ?? '') });
-    return sendError(reply, 500, { code: 'INTERNAL', message: 'internal error; see the kit log' });
-  });
+export const errorsPlugin = fp(
+  async (app: FastifyInstance, opts: { logger: Logger }) => {
+    app.setErrorHandler((err: unknown, req, reply) => {
+      if (err instanceof AppError) {
+        if (err.status >= 500) opts.logger.warn('request failed', { url: req.routeOptions.url, code: err.code, error: err.message });
+        return sendError(reply, err.status, err.toJSON());
+      }
+      const e = err as { statusCode?: number; code?: string; message?: string };
+      if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) return sendError(reply, e.statusCode, frameworkBody(e, req));
+      opts.logger.error('unexpected error in request', {
+        url: req.routeOptions.url,
+        error: describeError(err),
+        cause: describeError((err as { cause?: unknown }).cause ?? ''),
+      });
+      return sendError(reply, 500, { code: 'INTERNAL', message: 'internal error; see the kit log' });
+    });
 
-  app.setNotFoundHandler((req, reply) => {
-    const path = (req.url.split('?')[0] ?? '').slice(0, 200);
-    void sendError(reply, 404, { code: 'NOT_FOUND', message: `no route ${req.method} ${path}`, reason: 'no_route' });
-  });
-}, { name: 'vht-errors' });
+    app.setNotFoundHandler((req, reply) => {
+      const path = (req.url.split('?')[0] ?? '').slice(0, 200);
+      void sendError(reply, 404, { code: 'NOT_FOUND', message: `no route ${req.method} ${path}`, reason: 'no_route' });
+    });
+  },
+  { name: 'vht-errors' },
+);

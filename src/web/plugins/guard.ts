@@ -46,7 +46,11 @@ function checkCsrf(req: FastifyRequest, caller: Caller): void {
   const given = req.headers[CSRF_HEADER];
   const field = `headers.${CSRF_HEADER}`;
   if (typeof given !== 'string' || given === '') {
-    throw new AppError('FORBIDDEN', `${field}: missing; send the session's CSRF token (GET /api/session, or the ${CSRF_COOKIE} cookie) in the ${CSRF_HEADER} header`, { field, reason: 'csrf_missing' });
+    throw new AppError(
+      'FORBIDDEN',
+      `${field}: missing; send the session's CSRF token (GET /api/session, or the ${CSRF_COOKIE} cookie) in the ${CSRF_HEADER} header`,
+      { field, reason: 'csrf_missing' },
+    );
   }
   if (!tokenMatches(caller.csrf, given)) {
     throw new AppError('FORBIDDEN', `${field}: wrong token: it does not belong to this session (log in again or reload)`, { field, reason: 'csrf_wrong' });
@@ -60,39 +64,48 @@ function checkCsrf(req: FastifyRequest, caller: Caller): void {
  * for every /api route but login and pairing; TVs only where the route allows them; the CSRF
  * token on state-changing requests; `whenLocked: 'refuse'` routes answer 423 while the kit is locked.
  */
-export const guardPlugin = fp(async (app: FastifyInstance, opts: { ctx: WebContext }) => {
-  const { ctx } = opts;
-  app.decorateRequest('caller', null);
-  app.addHook('onRequest', async (req) => {
-    if (!ctx.hosts.allows(req.headers.host)) {
-      throw new AppError('MISDIRECTED', ctx.hosts.describeRefusal(req.headers.host), { field: 'headers.host', reason: 'host_not_kit' });
-    }
-    const url = req.url.split('?')[0] ?? '';
-    const unsafe = !SAFE_METHODS.has(req.method);
-    if (unsafe) {
-      const problem = originProblem(req.headers.origin, isHttps(req.raw), req.headers.host);
-      if (problem) throw new AppError('FORBIDDEN', problem, { field: 'headers.origin', reason: 'cross_origin' });
-    }
-    const access = accessOf(req, url);
-    if (access === 'public') return;
-    const caller = findCaller(ctx, req);
-    req.caller = caller;
-    // Logging in and pairing are how a session starts (the Origin check above still applies).
-    if (access === 'session-start' && !isLoopbackRequest(req.raw)) return;
-    if (!caller) {
-      throw new AppError('UNAUTHORIZED', 'log in first: POST /api/login with the trainer PIN, or pair a TV with POST /api/tv/pair (eerst inloggen)', { reason: 'login_required' });
-    }
-    if (caller.role === 'viewer') {
-      const refusal = viewerRefusal(ctx, req, access, url);
-      if (refusal) throw new AppError('FORBIDDEN', refusal, { reason: 'viewer_not_allowed' });
-    }
-    if (unsafe) checkCsrf(req, caller);
-    if (caller.role !== 'trainer') return;
-    if (req.routeOptions.config.idle !== 'ignore') ctx.presentation.touch();
-    // A locked kit (the phone handed over, or idle) shows no library and no cases; recording,
-    // marking, status and the camera preview go on.
-    if (!ctx.deps.keys.unlocked && req.routeOptions.config.whenLocked === 'refuse') {
-      throw new AppError('LOCKED', `the kit is locked: unlock it with the trainer PIN (POST /api/unlock) for ${req.method} ${req.routeOptions.url} (de kit is vergrendeld)`, { reason: 'kit_locked' });
-    }
-  });
-}, { name: 'vht-guard', dependencies: ['@fastify/cookie'] });
+export const guardPlugin = fp(
+  async (app: FastifyInstance, opts: { ctx: WebContext }) => {
+    const { ctx } = opts;
+    app.decorateRequest('caller', null);
+    app.addHook('onRequest', async (req) => {
+      if (!ctx.hosts.allows(req.headers.host)) {
+        throw new AppError('MISDIRECTED', ctx.hosts.describeRefusal(req.headers.host), { field: 'headers.host', reason: 'host_not_kit' });
+      }
+      const url = req.url.split('?')[0] ?? '';
+      const unsafe = !SAFE_METHODS.has(req.method);
+      if (unsafe) {
+        const problem = originProblem(req.headers.origin, isHttps(req.raw), req.headers.host);
+        if (problem) throw new AppError('FORBIDDEN', problem, { field: 'headers.origin', reason: 'cross_origin' });
+      }
+      const access = accessOf(req, url);
+      if (access === 'public') return;
+      const caller = findCaller(ctx, req);
+      req.caller = caller;
+      // Logging in and pairing are how a session starts (the Origin check above still applies).
+      if (access === 'session-start' && !isLoopbackRequest(req.raw)) return;
+      if (!caller) {
+        throw new AppError('UNAUTHORIZED', 'log in first: POST /api/login with the trainer PIN, or pair a TV with POST /api/tv/pair (eerst inloggen)', {
+          reason: 'login_required',
+        });
+      }
+      if (caller.role === 'viewer') {
+        const refusal = viewerRefusal(ctx, req, access, url);
+        if (refusal) throw new AppError('FORBIDDEN', refusal, { reason: 'viewer_not_allowed' });
+      }
+      if (unsafe) checkCsrf(req, caller);
+      if (caller.role !== 'trainer') return;
+      if (req.routeOptions.config.idle !== 'ignore') ctx.presentation.touch();
+      // A locked kit (the phone handed over, or idle) shows no library and no cases; recording,
+      // marking, status and the camera preview go on.
+      if (!ctx.deps.keys.unlocked && req.routeOptions.config.whenLocked === 'refuse') {
+        throw new AppError(
+          'LOCKED',
+          `the kit is locked: unlock it with the trainer PIN (POST /api/unlock) for ${req.method} ${req.routeOptions.url} (de kit is vergrendeld)`,
+          { reason: 'kit_locked' },
+        );
+      }
+    });
+  },
+  { name: 'vht-guard', dependencies: ['@fastify/cookie'] },
+);

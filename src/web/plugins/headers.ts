@@ -47,6 +47,9 @@ export function applySecurityHeaders(req: IncomingMessage, res: ServerResponse):
  * (hijacked replies) and every error carry them; the router's own refusals (which skip the hooks)
  * call applySecurityHeaders themselves.
  */
-export const headersPlugin = fp(async (app: FastifyInstance) => {
-  app.addHook('onRequest', async (req, reply) => applySecurityHeaders(req.raw, reply.raw));
-}, { name: 'vht-headers' });
+export const headersPlugin = fp(
+  async (app: FastifyInstance) => {
+    app.addHook('onRequest', async (req, reply) => applySecurityHeaders(req.raw, reply.raw));
+  },
+  { name: 'vht-headers' },
+);

@@ -15,11 +15,12 @@ async function checkPinAndUnlock(ctx: WebContext, pin: string): Promise<void> {
   const { deps } = ctx;
   const configured = deps.keys.hasMaster ? null : deps.pin();
   if (!deps.keys.hasMaster && configured === null) {
-    throw new AppError('NOT_CONFIGURED', 'no trainer PIN is configured: enrol the kit (vht-kit enrol) or set auth.pin (VHT_KIT_PIN)', { field: 'auth.pin', reason: 'pin_not_configured' });
+    throw new AppError('NOT_CONFIGURED', 'no trainer PIN is configured: enrol the kit (vht-kit enrol) or set auth.pin (VHT_KIT_PIN)', {
+      field: 'auth.pin',
+      reason: 'pin_not_configured',
+    });
   }
-  const { ok, failures, lockedForMs } = await ctx.pinLockout.attempt(async () =>
-    deps.keys.hasMaster ? deps.keys.unlock(pin) : pinMatches(configured!, pin),
-  );
+  const { ok, failures, lockedForMs } = await ctx.pinLockout.attempt(async () => (deps.keys.hasMaster ? deps.keys.unlock(pin) : pinMatches(configured!, pin)));
   if (!ok) {
     auditSession(ctx, 'pin.failed', { failures, lockedForMs });
     deps.logger.warn('wrong PIN', { failures, lockedForMs });
@@ -42,64 +43,79 @@ function auditSession(ctx: WebContext, type: string, details: Record<string, unk
 export async function authRoutes(fastify: FastifyInstance, { ctx }: { ctx: WebContext }): Promise<void> {
   const app = fastify.withTypeProvider<ZodTypeProvider>();
   const { deps } = ctx;
-  const now = () => deps.clock.now();
 
-  app.post('/api/login', {
-    config: { access: 'session-start' },
-    schema: { summary: 'Log in with the trainer PIN (unlocks the playback key)', body: pinBody, response: replies({ 204: noContent }) },
-  }, async (req, reply) => {
-    await checkPinAndUnlock(ctx, req.body.pin);
-    const { token: t, csrf } = ctx.sessions.create();
-    auditSession(ctx, 'login', { unlocked: deps.keys.unlocked });
-    const maxAge = Math.round(deps.sessionIdleMs / 1000) * 48;
-    reply
-      .header('set-cookie', [cookie(SESSION_COOKIE, t, cookieOpts(req, true, maxAge)), cookie(CSRF_COOKIE, csrf, cookieOpts(req, false, maxAge))])
-      ;
-    noContentReply(reply);
-  });
+  app.post(
+    '/api/login',
+    {
+      config: { access: 'session-start' },
+      schema: { summary: 'Log in with the trainer PIN (unlocks the playback key)', body: pinBody, response: replies({ 204: noContent }) },
+    },
+    async (req, reply) => {
+      await checkPinAndUnlock(ctx, req.body.pin);
+      const { token: t, csrf } = ctx.sessions.create();
+      auditSession(ctx, 'login', { unlocked: deps.keys.unlocked });
+      const maxAge = Math.round(deps.sessionIdleMs / 1000) * 48;
+      reply.header('set-cookie', [cookie(SESSION_COOKIE, t, cookieOpts(req, true, maxAge)), cookie(CSRF_COOKIE, csrf, cookieOpts(req, false, maxAge))]);
+      noContentReply(reply);
+    },
+  );
 
-  app.get('/api/session', {
-    config: { access: 'viewer' },
-    schema: { summary: 'Who is asking: role, CSRF token, locked', response: replies({ 200: sessionReply }) },
-  }, async (req) => {
-    const c = callerOf(req);
-    return { role: c.role, csrf: c.csrf, locked: !deps.keys.unlocked };
-  });
+  app.get(
+    '/api/session',
+    {
+      config: { access: 'viewer' },
+      schema: { summary: 'Who is asking: role, CSRF token, locked', response: replies({ 200: sessionReply }) },
+    },
+    async (req) => {
+      const c = callerOf(req);
+      return { role: c.role, csrf: c.csrf, locked: !deps.keys.unlocked };
+    },
+  );
 
-  app.post('/api/logout', {
-    config: { access: 'trainer' },
-    schema: { summary: 'Log out; the last logout ends the visit (key dropped, TVs unpaired)', response: replies({ 204: noContent }) },
-  }, async (req, reply) => {
-    const t = req.cookies[SESSION_COOKIE];
-    if (t !== undefined) ctx.presentation.forgetViews(t);
-    ctx.sessions.destroy(t);
-    if (ctx.sessions.count === 0) {
-      // The visit is over: no key, nothing on the TV, and every paired TV must pair again.
-      deps.keys.lock();
-      ctx.presentation.end({ visitOver: true });
-    }
-    auditSession(ctx, 'logout', { locked: !deps.keys.unlocked });
-    reply
-      .header('set-cookie', [cookie(SESSION_COOKIE, '', cookieOpts(req, true, 0)), cookie(CSRF_COOKIE, '', cookieOpts(req, false, 0))])
-      ;
-    noContentReply(reply);
-  });
+  app.post(
+    '/api/logout',
+    {
+      config: { access: 'trainer' },
+      schema: { summary: 'Log out; the last logout ends the visit (key dropped, TVs unpaired)', response: replies({ 204: noContent }) },
+    },
+    async (req, reply) => {
+      const t = req.cookies[SESSION_COOKIE];
+      if (t !== undefined) ctx.presentation.forgetViews(t);
+      ctx.sessions.destroy(t);
+      if (ctx.sessions.count === 0) {
+        // The visit is over: no key, nothing on the TV, and every paired TV must pair again.
+        deps.keys.lock();
+        ctx.presentation.end({ visitOver: true });
+      }
+      auditSession(ctx, 'logout', { locked: !deps.keys.unlocked });
+      reply.header('set-cookie', [cookie(SESSION_COOKIE, '', cookieOpts(req, true, 0)), cookie(CSRF_COOKIE, '', cookieOpts(req, false, 0))]);
+      noContentReply(reply);
+    },
+  );
 
   // The trainer hands the phone over: the session stays, playback needs the PIN again.
-  app.post('/api/lock', {
-    config: { access: 'trainer' },
-    schema: { summary: 'Lock the kit (the session stays)', body: emptyBody, response: replies({ 204: noContent }) },
-  }, async (_req, reply) => {
-    ctx.presentation.lock();
-    noContentReply(reply);
-  });
+  app.post(
+    '/api/lock',
+    {
+      config: { access: 'trainer' },
+      schema: { summary: 'Lock the kit (the session stays)', body: emptyBody, response: replies({ 204: noContent }) },
+    },
+    async (_req, reply) => {
+      ctx.presentation.lock();
+      noContentReply(reply);
+    },
+  );
 
-  app.post('/api/unlock', {
-    config: { access: 'trainer' },
-    schema: { summary: 'Unlock with the trainer PIN', body: pinBody, response: replies({ 204: noContent }) },
-  }, async (req, reply) => {
-    await checkPinAndUnlock(ctx, req.body.pin);
-    auditSession(ctx, 'unlock');
-    noContentReply(reply);
-  });
+  app.post(
+    '/api/unlock',
+    {
+      config: { access: 'trainer' },
+      schema: { summary: 'Unlock with the trainer PIN', body: pinBody, response: replies({ 204: noContent }) },
+    },
+    async (req, reply) => {
+      await checkPinAndUnlock(ctx, req.body.pin);
+      auditSession(ctx, 'unlock');
+      noContentReply(reply);
+    },
+  );
 }

@@ -6,17 +6,46 @@ import type { ClipRow } from '../../store/catalogue.js';
 import { callerOf, sendMedia, type WebContext } from '../context.js';
 import { clipPlaylist } from '../hls.js';
 import {
-  assignBody, clipDetail, clipIdParams, clipListQuery, clipListReply, clipMarkerBody, clipSummary, deleteBody, deleteReply,
-  markerReply, mediaBody, purposesBody, replies, segmentParams, stillParams, stillQuery, stillReply,
+  assignBody,
+  clipDetail,
+  clipIdParams,
+  clipListQuery,
+  clipListReply,
+  clipMarkerBody,
+  clipSummary,
+  deleteBody,
+  deleteReply,
+  markerReply,
+  mediaBody,
+  purposesBody,
+  replies,
+  segmentParams,
+  stillParams,
+  stillQuery,
+  stillReply,
 } from '../schemas.js';
 
 /** A clip as the library lists it. */
 export function summary(c: ClipRow): z.infer<typeof clipSummary> {
   return {
-    id: c.id, caseCode: c.caseCode, visitId: c.visitId, state: c.state, unassigned: c.caseCode === null,
-    createdAt: c.createdAt, startedAt: c.originMs, stoppedAt: c.stoppedAt, preRollMs: c.preRollMs,
-    durationMs: c.durationMs, segmentCount: c.segmentCount, markerCount: c.markerCount, bytes: c.bytes, stopReason: c.stopReason,
-    consent: c.consent, purposes: c.purposes, uploaded: c.uploadedAt !== null, deleteRequested: c.deleteRequestedAt !== null,
+    id: c.id,
+    caseCode: c.caseCode,
+    visitId: c.visitId,
+    state: c.state,
+    unassigned: c.caseCode === null,
+    createdAt: c.createdAt,
+    startedAt: c.originMs,
+    stoppedAt: c.stoppedAt,
+    preRollMs: c.preRollMs,
+    durationMs: c.durationMs,
+    segmentCount: c.segmentCount,
+    markerCount: c.markerCount,
+    bytes: c.bytes,
+    stopReason: c.stopReason,
+    consent: c.consent,
+    purposes: c.purposes,
+    uploaded: c.uploadedAt !== null,
+    deleteRequested: c.deleteRequestedAt !== null,
   };
 }
 
@@ -27,92 +56,157 @@ export async function clipRoutes(fastify: FastifyInstance, { ctx }: { ctx: WebCo
   const { library } = ctx;
   const guarded = { access: 'trainer', whenLocked: 'refuse' } as const;
 
-  app.get('/api/clips', {
-    config: guarded, schema: { summary: 'The clips, newest first', querystring: clipListQuery, response: replies({ 200: clipListReply }) },
-  }, async (req) => ({ clips: catalogue.listClips(req.query.limit, req.query.offset).map(summary) }));
-
-  app.get('/api/clips/:id', {
-    config: guarded, schema: { summary: 'One clip with its segments, markers and stills', params: clipIdParams, response: replies({ 200: clipDetail }) },
-  }, async (req) => {
-    const { id } = req.params;
-    const clip = library.getClip(id);
-    return {
-      ...summary(clip),
-      segments: catalogue.segments(id).map((s) => ({
-        seq: s.seq, startMs: s.startMs, durationMs: s.durationMs, bytes: s.bytes, sha256: s.sha256, discontinuity: s.discontinuity,
-      })),
-      markers: catalogue.markers(id).map((m) => ({ id: m.id, offsetMs: m.offsetMs, label: m.label, createdAt: m.createdAt })),
-      stills: catalogue.stills(id).map((st) => ({ id: st.id, timeMs: st.timeMs, createdAt: st.createdAt, bytes: st.bytes })),
-    };
-  });
-
-  app.post('/api/clips/:id/markers', {
-    config: guarded,
-    schema: { summary: 'Add a marker while reviewing', params: clipIdParams, body: clipMarkerBody(ctx.deps.markerLabels), response: replies({ 200: markerReply }) },
-  }, async (req) => library.addMarker(req.params.id, req.body.offsetMs, req.body.label));
-
-  app.post('/api/clips/:id/stills', {
-    config: guarded,
-    schema: {
-      summary: 'Save a still: the frame at t ms as a JPEG body (Content-Type image/jpeg, at most 2 MiB)',
-      params: clipIdParams, querystring: stillQuery, response: replies({ 200: stillReply }),
+  app.get(
+    '/api/clips',
+    {
+      config: guarded,
+      schema: { summary: 'The clips, newest first', querystring: clipListQuery, response: replies({ 200: clipListReply }) },
     },
-  }, async (req) => {
-    const body: unknown = req.body;
-    if (!Buffer.isBuffer(body)) {
-      const got = req.headers['content-type'] ?? '';
-      throw new AppError('VALIDATION', `headers.content-type: send the still as image/jpeg (got ${JSON.stringify(got)})`, { field: 'headers.content-type', reason: 'still_content_type', params: { got } });
-    }
-    return library.addStill(req.params.id, req.query.t, new Uint8Array(body.buffer, body.byteOffset, body.byteLength));
-  });
+    async (req) => ({ clips: catalogue.listClips(req.query.limit, req.query.offset).map(summary) }),
+  );
 
-  app.patch('/api/clips/:id', {
-    config: guarded, schema: { summary: 'Assign an unassigned clip to a case', params: clipIdParams, body: assignBody, response: replies({ 200: clipSummary }) },
-  }, async (req) => summary(library.assign(req.params.id, req.body.caseCode)));
+  app.get(
+    '/api/clips/:id',
+    {
+      config: guarded,
+      schema: { summary: 'One clip with its segments, markers and stills', params: clipIdParams, response: replies({ 200: clipDetail }) },
+    },
+    async (req) => {
+      const { id } = req.params;
+      const clip = library.getClip(id);
+      return {
+        ...summary(clip),
+        segments: catalogue.segments(id).map((s) => ({
+          seq: s.seq,
+          startMs: s.startMs,
+          durationMs: s.durationMs,
+          bytes: s.bytes,
+          sha256: s.sha256,
+          discontinuity: s.discontinuity,
+        })),
+        markers: catalogue.markers(id).map((m) => ({ id: m.id, offsetMs: m.offsetMs, label: m.label, createdAt: m.createdAt })),
+        stills: catalogue.stills(id).map((st) => ({ id: st.id, timeMs: st.timeMs, createdAt: st.createdAt, bytes: st.bytes })),
+      };
+    },
+  );
+
+  app.post(
+    '/api/clips/:id/markers',
+    {
+      config: guarded,
+      schema: {
+        summary: 'Add a marker while reviewing',
+        params: clipIdParams,
+        body: clipMarkerBody(ctx.deps.markerLabels),
+        response: replies({ 200: markerReply }),
+      },
+    },
+    async (req) => library.addMarker(req.params.id, req.body.offsetMs, req.body.label),
+  );
+
+  app.post(
+    '/api/clips/:id/stills',
+    {
+      config: guarded,
+      schema: {
+        summary: 'Save a still: the frame at t ms as a JPEG body (Content-Type image/jpeg, at most 2 MiB)',
+        params: clipIdParams,
+        querystring: stillQuery,
+        response: replies({ 200: stillReply }),
+      },
+    },
+    async (req) => {
+      const body: unknown = req.body;
+      if (!Buffer.isBuffer(body)) {
+        const got = req.headers['content-type'] ?? '';
+        throw new AppError('VALIDATION', `headers.content-type: send the still as image/jpeg (got ${JSON.stringify(got)})`, {
+          field: 'headers.content-type',
+          reason: 'still_content_type',
+          params: { got },
+        });
+      }
+      return library.addStill(req.params.id, req.query.t, new Uint8Array(body.buffer, body.byteOffset, body.byteLength));
+    },
+  );
+
+  app.patch(
+    '/api/clips/:id',
+    {
+      config: guarded,
+      schema: { summary: 'Assign an unassigned clip to a case', params: clipIdParams, body: assignBody, response: replies({ 200: clipSummary }) },
+    },
+    async (req) => summary(library.assign(req.params.id, req.body.caseCode)),
+  );
 
   // Deleting asks for the clip id again. Footage goes only once the organisation has it.
-  app.delete('/api/clips/:id', {
-    config: { access: 'trainer' },
-    schema: { summary: 'Delete a clip (at once when uploaded, else after the upload)', params: clipIdParams, body: deleteBody, response: replies({ 200: deleteReply }) },
-  }, async (req) => {
-    const { deleted } = await library.requestDelete(req.params.id, req.body.confirm);
-    return {
-      deleted,
-      message: deleted
-        ? 'deleted (verwijderd)'
-        : 'will be deleted once the organisation has confirmed the upload (wordt verwijderd zodra de organisatie de opname heeft)',
-    };
-  });
+  app.delete(
+    '/api/clips/:id',
+    {
+      config: { access: 'trainer' },
+      schema: {
+        summary: 'Delete a clip (at once when uploaded, else after the upload)',
+        params: clipIdParams,
+        body: deleteBody,
+        response: replies({ 200: deleteReply }),
+      },
+    },
+    async (req) => {
+      const { deleted } = await library.requestDelete(req.params.id, req.body.confirm);
+      return {
+        deleted,
+        message: deleted
+          ? 'deleted (verwijderd)'
+          : 'will be deleted once the organisation has confirmed the upload (wordt verwijderd zodra de organisatie de opname heeft)',
+      };
+    },
+  );
 
   // Uses beyond the home visit, allowed only by the case's consent.
-  app.put('/api/clips/:id/purposes', {
-    config: guarded, schema: { summary: 'Set the uses beyond the visit', params: clipIdParams, body: purposesBody, response: replies({ 200: clipSummary }) },
-  }, async (req) => summary(library.setPurposes(req.params.id, req.body)));
+  app.put(
+    '/api/clips/:id/purposes',
+    {
+      config: guarded,
+      schema: { summary: 'Set the uses beyond the visit', params: clipIdParams, body: purposesBody, response: replies({ 200: clipSummary }) },
+    },
+    async (req) => summary(library.setPurposes(req.params.id, req.body)),
+  );
 
   // --- playback: the playlist, segments and stills (a TV only for the presented clip) ---
-  app.get('/api/clips/:id/index.m3u8', {
-    config: { access: 'presented', whenLocked: 'refuse' },
-    schema: { summary: 'The clip as an HLS playlist', params: clipIdParams, response: replies({ 200: mediaBody('application/vnd.apple.mpegurl') }) },
-  }, async (req, reply) => {
-    const { id } = req.params;
-    const clip = library.getClip(id);
-    ctx.presentation.auditView(callerOf(req).key, id);
-    return sendMedia(reply, 'application/vnd.apple.mpegurl', clipPlaylist(clip.state, catalogue.segments(id)));
-  });
+  app.get(
+    '/api/clips/:id/index.m3u8',
+    {
+      config: { access: 'presented', whenLocked: 'refuse' },
+      schema: { summary: 'The clip as an HLS playlist', params: clipIdParams, response: replies({ 200: mediaBody('application/vnd.apple.mpegurl') }) },
+    },
+    async (req, reply) => {
+      const { id } = req.params;
+      const clip = library.getClip(id);
+      ctx.presentation.auditView(callerOf(req).key, id);
+      return sendMedia(reply, 'application/vnd.apple.mpegurl', clipPlaylist(clip.state, catalogue.segments(id)));
+    },
+  );
 
-  app.get('/api/clips/:id/segments/:file', {
-    config: { access: 'presented' },
-    schema: { summary: 'A segment, decrypted (MPEG-TS)', params: segmentParams, response: replies({ 200: mediaBody('video/mp2t') }) },
-  }, async (req, reply) => {
-    const data = await ctx.playback.segment(req.params.id, Number.parseInt(req.params.file, 10), callerOf(req).key);
-    return sendMedia(reply, 'video/mp2t', data);
-  });
+  app.get(
+    '/api/clips/:id/segments/:file',
+    {
+      config: { access: 'presented' },
+      schema: { summary: 'A segment, decrypted (MPEG-TS)', params: segmentParams, response: replies({ 200: mediaBody('video/mp2t') }) },
+    },
+    async (req, reply) => {
+      const data = await ctx.playback.segment(req.params.id, Number.parseInt(req.params.file, 10), callerOf(req).key);
+      return sendMedia(reply, 'video/mp2t', data);
+    },
+  );
 
-  app.get('/api/clips/:id/stills/:file', {
-    config: { access: 'presented' },
-    schema: { summary: 'A still, decrypted (JPEG)', params: stillParams, response: replies({ 200: mediaBody('image/jpeg') }) },
-  }, async (req, reply) => {
-    const data = await ctx.playback.still(req.params.id, Number.parseInt(req.params.file, 10), callerOf(req).key);
-    return sendMedia(reply, 'image/jpeg', data);
-  });
+  app.get(
+    '/api/clips/:id/stills/:file',
+    {
+      config: { access: 'presented' },
+      schema: { summary: 'A still, decrypted (JPEG)', params: stillParams, response: replies({ 200: mediaBody('image/jpeg') }) },
+    },
+    async (req, reply) => {
+      const data = await ctx.playback.still(req.params.id, Number.parseInt(req.params.file, 10), callerOf(req).key);
+      return sendMedia(reply, 'image/jpeg', data);
+    },
+  );
 }

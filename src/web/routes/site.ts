@@ -10,7 +10,9 @@ import { kitStatus } from './recording.js';
 export async function siteRoutes(fastify: FastifyInstance, { ctx }: { ctx: WebContext }): Promise<void> {
   const app = fastify.withTypeProvider<ZodTypeProvider>();
 
-  app.get('/healthz', { config: { access: 'public' }, schema: { summary: 'Health check', response: replies({ 200: healthReply }) } }, async () => ({ ok: true }));
+  app.get('/healthz', { config: { access: 'public' }, schema: { summary: 'Health check', response: replies({ 200: healthReply }) } }, async () => ({
+    ok: true,
+  }));
 
   // The built UI (dist/ui): an allowlist of files listed at start, looked up by exact path.
   app.get('/*', { config: { access: 'public' }, schema: { hide: true } }, async (req, reply) => {
@@ -34,17 +36,21 @@ export async function siteRoutes(fastify: FastifyInstance, { ctx }: { ctx: WebCo
   });
 
   // Live events (Server-Sent Events): the kit's status first, then every event of the bus.
-  app.get('/api/events', {
-    config: { access: 'trainer', idle: 'ignore' },
-    schema: { summary: 'Server-sent events: status, then every kit event', response: { 200: mediaBody('text/event-stream') } },
-  }, (req: FastifyRequest, reply: FastifyReply) => {
-    // at most MAX_STREAMS_PER_SESSION per session (429 beyond); the slot frees when the stream closes
-    req.raw.on('close', ctx.streams.acquire(callerOf(req).key));
-    const write = openEventStream(req, reply, stillAlive(ctx, callerOf(req)));
-    write('status', kitStatus(ctx));
-    const off = ctx.deps.bus.onAny((name, payload) => write(name, payload));
-    req.raw.on('close', off);
-  });
+  app.get(
+    '/api/events',
+    {
+      config: { access: 'trainer', idle: 'ignore' },
+      schema: { summary: 'Server-sent events: status, then every kit event', response: { 200: mediaBody('text/event-stream') } },
+    },
+    (req: FastifyRequest, reply: FastifyReply) => {
+      // at most MAX_STREAMS_PER_SESSION per session (429 beyond); the slot frees when the stream closes
+      req.raw.on('close', ctx.streams.acquire(callerOf(req).key));
+      const write = openEventStream(req, reply, stillAlive(ctx, callerOf(req)));
+      write('status', kitStatus(ctx));
+      const off = ctx.deps.bus.onAny((name, payload) => write(name, payload));
+      req.raw.on('close', off);
+    },
+  );
 
   // The OpenAPI document of this API (docs/api/openapi.json is the same, made by `npm run openapi`).
   app.get('/api/openapi.json', { config: { access: 'trainer' }, schema: { hide: true } }, async () => fastify.swagger());

@@ -9,16 +9,30 @@ export async function syncRoutes(fastify: FastifyInstance, { ctx }: { ctx: WebCo
   const app = fastify.withTypeProvider<ZodTypeProvider>();
   const { sync } = ctx.deps;
 
-  app.get('/api/sync', {
-    config: { access: 'trainer' }, schema: { summary: 'Office sync progress', response: replies({ 200: syncReply }) },
-  }, async () => sync.status());
+  app.get(
+    '/api/sync',
+    {
+      config: { access: 'trainer' },
+      schema: { summary: 'Office sync progress', response: replies({ 200: syncReply }) },
+    },
+    async () => sync.status(),
+  );
 
-  app.post('/api/sync/run', {
-    config: { access: 'trainer' }, schema: { summary: 'Start a sync check now', body: emptyBody, response: replies({ 202: syncReply }) },
-  }, async (_req, reply) => {
-    if (!sync.run) throw new AppError('CONFLICT', 'sync is off: set sync.target (s3 or dir) in the config (uploaden staat uit)', { field: 'sync.target', reason: 'sync_off' });
-    sync.run();
-    reply.status(202);
-    return sync.status();
-  });
+  app.post(
+    '/api/sync/run',
+    {
+      config: { access: 'trainer' },
+      schema: { summary: 'Start a sync check now', body: emptyBody, response: replies({ 202: syncReply }) },
+    },
+    async (_req, reply) => {
+      if (!sync.run)
+        throw new AppError('CONFLICT', 'sync is off: set sync.target (s3 or dir) in the config (uploaden staat uit)', {
+          field: 'sync.target',
+          reason: 'sync_off',
+        });
+      sync.run();
+      reply.status(202);
+      return sync.status();
+    },
+  );
 }

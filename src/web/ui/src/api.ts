@@ -33,9 +33,7 @@ export function errorText(err: unknown, t: T): string {
 }
 
 // The API's shapes come from the server's route schemas (type-only: no zod in the bundle).
-export type {
-  CaseRow, ClipDetail, ClipSummary, Consent, ControlBody, Marker, Session, Still, Status, SyncStatus, TvState, UiConfig,
-} from '../../schemas.js';
+export type { CaseRow, ClipDetail, ClipSummary, Consent, ControlBody, Marker, Session, Still, Status, SyncStatus, TvState, UiConfig } from '../../schemas.js';
 import type { ErrorReply, Session } from '../../schemas.js';
 
 type ErrorBody = ErrorReply['error'];
@@ -136,11 +134,7 @@ export class Api {
 }
 
 /** Subscribes to named server-sent events; returns the close function. EventSource reconnects by itself. */
-export function subscribe(
-  url: string,
-  handlers: Record<string, (data: any) => void>,
-  onState?: (open: boolean) => void,
-): () => void {
+export function subscribe(url: string, handlers: Record<string, (data: any) => void>, onState?: (open: boolean) => void): () => void {
   let es: EventSource | null = null;
   let retry: ReturnType<typeof setTimeout> | null = null;
   let closed = false;

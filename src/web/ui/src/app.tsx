@@ -38,7 +38,11 @@ function PinForm({ api, t, onDone, kind }: { api: Api; t: T; onDone: () => void;
   const [busy, setBusy] = useState(false);
   useEffect(() => {
     // Unlocked meanwhile (on the remote, or another phone)? Then straight on.
-    if (kind === 'unlock') api.session().then((s) => s && !s.locked && onDone(), () => undefined);
+    if (kind === 'unlock')
+      api.session().then(
+        (s) => s && !s.locked && onDone(),
+        () => undefined,
+      );
   }, [api, onDone, kind]);
   const submit = async (e: Event) => {
     e.preventDefault();
@@ -60,11 +64,23 @@ function PinForm({ api, t, onDone, kind }: { api: Api; t: T; onDone: () => void;
       {kind === 'unlock' && <p>{t('lockedExplain')}</p>}
       <label for={id}>{t('pinLabel')}</label>
       <input
-        id={id} name="pin" type="password" inputMode="numeric" autoComplete="current-password" pattern="[0-9]{4,12}" required
-        value={pin} onInput={(e) => setPin((e.target as HTMLInputElement).value)} autoFocus
+        id={id}
+        name="pin"
+        type="password"
+        inputMode="numeric"
+        autoComplete="current-password"
+        pattern="[0-9]{4,12}"
+        required
+        value={pin}
+        onInput={(e) => setPin((e.target as HTMLInputElement).value)}
+        autoFocus
       />
-      <button type="submit" class="primary big" disabled={busy}>{t(kind === 'login' ? 'loginButton' : 'unlock')}</button>
-      <p class="error" role="alert">{error}</p>
+      <button type="submit" class="primary big" disabled={busy}>
+        {t(kind === 'login' ? 'loginButton' : 'unlock')}
+      </button>
+      <p class="error" role="alert">
+        {error}
+      </p>
     </form>
   );
 }
@@ -121,9 +137,7 @@ function App() {
       (c) => setConfig({ ...DEFAULT_CONFIG, ...c }),
       (err) => setNotice({ text: errorText(err, tRef.current), kind: 'error', at: Date.now() }),
     );
-    const handlers = Object.fromEntries(
-      KIT_EVENTS.map((name) => [name, (data: unknown) => events.dispatchEvent(new CustomEvent(name, { detail: data }))]),
-    );
+    const handlers = Object.fromEntries(KIT_EVENTS.map((name) => [name, (data: unknown) => events.dispatchEvent(new CustomEvent(name, { detail: data }))]));
     return subscribe('/api/events', handlers, setOnline);
   }, [trainer, api, events]);
 
@@ -156,8 +170,6 @@ function App() {
     [api, events, config, logout],
   );
 
-
-
   let page;
   const clipMatch = /^#\/clip\/([a-z0-9]+)/.exec(hash);
   if (session === undefined) page = <p>{t('loading')}</p>;
@@ -168,7 +180,9 @@ function App() {
   else page = <Remote />;
 
   const nav = (h: string, label: string, active: boolean) => (
-    <a href={h} aria-current={active ? 'page' : undefined}>{label}</a>
+    <a href={h} aria-current={active ? 'page' : undefined}>
+      {label}
+    </a>
   );
 
   return (
@@ -184,15 +198,23 @@ function App() {
           )}
           <LangSwitch t={t} setLang={setLang} />
           {trainer && (
-            <button type="button" class="quiet wide-only" onClick={logout}>{t('logout')}</button>
+            <button type="button" class="quiet wide-only" onClick={logout}>
+              {t('logout')}
+            </button>
           )}
         </header>
-        {trainer && !online && <p class="offline" role="status">{t('errorNetwork')}</p>}
+        {trainer && !online && (
+          <p class="offline" role="status">
+            {t('errorNetwork')}
+          </p>
+        )}
         <div class={`notice ${notice?.kind ?? ''}`} role={notice?.kind === 'error' ? 'alert' : 'status'} aria-live="polite" data-testid="notice">
           {notice && (
             <>
               <span>{notice.text}</span>
-              <button type="button" class="quiet" onClick={() => setNotice(null)} aria-label={t('close')}>×</button>
+              <button type="button" class="quiet" onClick={() => setNotice(null)} aria-label={t('close')}>
+                ×
+              </button>
             </>
           )}
         </div>

@@ -115,7 +115,8 @@ const nl = {
   markers: 'Markeringen',
   markersNone: 'Nog geen markeringen.',
   shortcuts: 'Sneltoetsen',
-  shortcutsText: 'spatie: afspelen/pauze · ← →: 1 s terug/verder · , .: beeldje terug/verder · [ ]: vorige/volgende markering · 1 2 4: 1×, ½×, ¼× · l: lus · m: markering · s: still',
+  shortcutsText:
+    'spatie: afspelen/pauze · ← →: 1 s terug/verder · , .: beeldje terug/verder · [ ]: vorige/volgende markering · 1 2 4: 1×, ½×, ¼× · l: lus · m: markering · s: still',
   present: 'Op de tv tonen',
   presentStop: 'Stoppen met tonen',
   presenting: 'Wordt op de tv getoond',
@@ -251,7 +252,8 @@ const en: Record<Key, string> = {
   markers: 'Markers',
   markersNone: 'No markers yet.',
   shortcuts: 'Shortcuts',
-  shortcutsText: 'space: play/pause · ← →: 1 s back/forward · , .: frame back/forward · [ ]: previous/next marker · 1 2 4: 1×, ½×, ¼× · l: loop · m: marker · s: still',
+  shortcutsText:
+    'space: play/pause · ← →: 1 s back/forward · , .: frame back/forward · [ ]: previous/next marker · 1 2 4: 1×, ½×, ¼× · l: loop · m: marker · s: still',
   present: 'Show on TV',
   presentStop: 'Stop showing',
   presenting: 'Showing on the TV',

@@ -85,22 +85,36 @@ function ClipCard({ clip, cases, markers, reload }: { clip: ClipSummary; cases: 
       <div class="clip-actions">
         {clip.unassigned && cases.length > 0 && (
           <form class="row" onSubmit={assign}>
-            <label class="sr-only" for={`assign-${clip.id}`}>{t('assignTo')}</label>
+            <label class="sr-only" for={`assign-${clip.id}`}>
+              {t('assignTo')}
+            </label>
             <select id={`assign-${clip.id}`} value={assignTo || cases[0]!.code} onChange={(e) => setAssignTo((e.target as HTMLSelectElement).value)}>
-              {cases.map((c) => <option key={c.code} value={c.code}>{c.code}</option>)}
+              {cases.map((c) => (
+                <option key={c.code} value={c.code}>
+                  {c.code}
+                </option>
+              ))}
             </select>
-            <button type="submit" class="secondary">{t('assign')}</button>
+            <button type="submit" class="secondary">
+              {t('assign')}
+            </button>
           </form>
         )}
         {clip.state !== 'recording' && !confirming && (
-          <button type="button" class="danger quiet" onClick={() => setConfirming(true)}>{t('delete')}</button>
+          <button type="button" class="danger quiet" onClick={() => setConfirming(true)}>
+            {t('delete')}
+          </button>
         )}
         {confirming && (
           <div class="confirm" role="alertdialog" aria-label={t('deleteConfirm')}>
             <p>{t('deleteConfirm')}</p>
             <div class="row">
-              <button type="button" class="danger" onClick={remove} autoFocus>{t('deleteYes')}</button>
-              <button type="button" class="secondary" onClick={() => setConfirming(false)}>{t('cancel')}</button>
+              <button type="button" class="danger" onClick={remove} autoFocus>
+                {t('deleteYes')}
+              </button>
+              <button type="button" class="secondary" onClick={() => setConfirming(false)}>
+                {t('cancel')}
+              </button>
             </div>
           </div>
         )}
@@ -117,10 +131,7 @@ export function Library() {
 
   const load = useCallback(async () => {
     try {
-      const [c, k] = await Promise.all([
-        api.get<{ clips: ClipSummary[] }>('/api/clips?limit=500'),
-        api.get<{ cases: CaseRow[] }>('/api/cases'),
-      ]);
+      const [c, k] = await Promise.all([api.get<{ clips: ClipSummary[] }>('/api/clips?limit=500'), api.get<{ cases: CaseRow[] }>('/api/cases')]);
       setClips(c.clips);
       setCases(k.cases);
     } catch (err) {
@@ -137,12 +148,16 @@ export function Library() {
     <div class="library">
       <div class="row spread">
         <h1>{t('libraryTitle')}</h1>
-        <button type="button" class="secondary" onClick={load}>{t('refresh')}</button>
+        <button type="button" class="secondary" onClick={load}>
+          {t('refresh')}
+        </button>
       </div>
       {groups.length === 0 && <p>{t('libraryEmpty')}</p>}
       {groups.map((g) => (
         <section key={g.key} class="card case-group" aria-labelledby={`g-${g.key}`}>
-          <h2 id={`g-${g.key}`} class={g.key === '-' ? '' : 'code'}>{g.title}</h2>
+          <h2 id={`g-${g.key}`} class={g.key === '-' ? '' : 'code'}>
+            {g.title}
+          </h2>
           {g.visits.map((v) => (
             <div key={v.key}>
               <h3>{v.title}</h3>

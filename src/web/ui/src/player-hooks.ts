@@ -67,7 +67,10 @@ export function useTvControl(clipId: string) {
   const earlyAcks = useRef(new Map<number, number>());
 
   useEffect(() => {
-    api.get<{ clipId: string | null }>('/api/present').then((p) => setPresenting(p.clipId === clipId), () => undefined);
+    api.get<{ clipId: string | null }>('/api/present').then(
+      (p) => setPresenting(p.clipId === clipId),
+      () => undefined,
+    );
   }, [api, clipId]);
 
   const record = (ms: number) => {

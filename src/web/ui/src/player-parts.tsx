@@ -61,17 +61,28 @@ export function TvSection(props: {
 
   return (
     <section class="card" aria-labelledby="tv-title">
-      <h2 id="tv-title" class="sr-only">{t('tvSection')}</h2>
+      <h2 id="tv-title" class="sr-only">
+        {t('tvSection')}
+      </h2>
       <div class="row">
         <button type="button" class={presenting ? 'stop' : 'primary'} onClick={present} data-testid="present">
           {presenting ? t('presentStop') : t('present')}
         </button>
-        <button type="button" class="secondary" onClick={pair} data-testid="pair">{t('pairing')}</button>
+        <button type="button" class="secondary" onClick={pair} data-testid="pair">
+          {t('pairing')}
+        </button>
       </div>
-      {presenting && <p role="status">{t('presenting')}{latency !== null && ` · ${t('tvLatency', { ms: latency })}`}</p>}
+      {presenting && (
+        <p role="status">
+          {t('presenting')}
+          {latency !== null && ` · ${t('tvLatency', { ms: latency })}`}
+        </p>
+      )}
       {pairing && (
         <div class="pairing">
-          <p class="pair-code" data-testid="pair-code" aria-label={t('pairingCode', { code: pairing.code })}>{pairing.code}</p>
+          <p class="pair-code" data-testid="pair-code" aria-label={t('pairingCode', { code: pairing.code })}>
+            {pairing.code}
+          </p>
           <p class="hint">{t('pairingHint', { time: new Date(pairing.expiresAt).toLocaleTimeString(t.lang === 'nl' ? 'nl-NL' : 'en-GB') })}</p>
         </div>
       )}

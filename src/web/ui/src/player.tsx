@@ -20,37 +20,71 @@ interface PlayerActions {
 }
 
 /** The transport (markers, frame steps, play), speeds with the A/B loop, and marker + still. */
-function PlayerControls(props: { a: PlayerActions; paused: boolean; rate: number; loop: [number | null, number | null]; label: string; setLabel: (l: string) => void }) {
-  const { a, paused, rate, loop: [loopA, loopB], label, setLabel } = props;
+function PlayerControls(props: {
+  a: PlayerActions;
+  paused: boolean;
+  rate: number;
+  loop: [number | null, number | null];
+  label: string;
+  setLabel: (l: string) => void;
+}) {
+  const {
+    a,
+    paused,
+    rate,
+    loop: [loopA, loopB],
+    label,
+    setLabel,
+  } = props;
   const t = useT();
   const { config } = useApp();
   return (
     <>
       <div class="controls" role="toolbar" aria-label={t('playerTitle')}>
-        <button type="button" onClick={() => a.jumpMarker(-1)} title="[" aria-label={t('prevMarker')} data-testid="prev-marker">◀ M</button>
-        <button type="button" onClick={() => a.step(-1)} title="," aria-label={t('frameBack')} data-testid="frame-back">◀︎|</button>
+        <button type="button" onClick={() => a.jumpMarker(-1)} title="[" aria-label={t('prevMarker')} data-testid="prev-marker">
+          ◀ M
+        </button>
+        <button type="button" onClick={() => a.step(-1)} title="," aria-label={t('frameBack')} data-testid="frame-back">
+          ◀︎|
+        </button>
         <button type="button" class="primary play" onClick={a.toggle} title={t('shortcuts')} aria-label={paused ? t('play') : t('pause')} data-testid="play">
           {paused ? '▶︎' : '❚❚'}
         </button>
-        <button type="button" onClick={() => a.step(1)} title="." aria-label={t('frameForward')} data-testid="frame-forward">|▶︎</button>
-        <button type="button" onClick={() => a.jumpMarker(1)} title="]" aria-label={t('nextMarker')} data-testid="next-marker">M ▶</button>
+        <button type="button" onClick={() => a.step(1)} title="." aria-label={t('frameForward')} data-testid="frame-forward">
+          |▶︎
+        </button>
+        <button type="button" onClick={() => a.jumpMarker(1)} title="]" aria-label={t('nextMarker')} data-testid="next-marker">
+          M ▶
+        </button>
       </div>
       <div class="controls" role="group" aria-label={t('speed')}>
         {RATES.map((r) => (
-          <button key={r} type="button" aria-pressed={rate === r} onClick={() => a.setRate(r)} data-testid={`rate-${r}`}>{RATE_LABEL[r]}</button>
+          <button key={r} type="button" aria-pressed={rate === r} onClick={() => a.setRate(r)} data-testid={`rate-${r}`}>
+            {RATE_LABEL[r]}
+          </button>
         ))}
         <button type="button" aria-pressed={loopA !== null && loopB !== null} onClick={a.toggleLoop} title="l">
           {loopA === null ? t('loopA') : loopB === null ? t('loopB') : t('loopOff')}
         </button>
       </div>
       <div class="controls">
-        <label class="sr-only" for="marker-label">{t('markerLabel')}</label>
+        <label class="sr-only" for="marker-label">
+          {t('markerLabel')}
+        </label>
         <select id="marker-label" value={label} onChange={(e) => setLabel((e.target as HTMLSelectElement).value)}>
           <option value="">{t('markerNoLabel')}</option>
-          {config.markerLabels.map((l) => <option key={l} value={l}>{l}</option>)}
+          {config.markerLabels.map((l) => (
+            <option key={l} value={l}>
+              {l}
+            </option>
+          ))}
         </select>
-        <button type="button" onClick={a.addMarker} title="m" data-testid="add-marker">{t('addMarker')}</button>
-        <button type="button" onClick={a.takeStill} title="s" data-testid="still">{t('still')}</button>
+        <button type="button" onClick={a.addMarker} title="m" data-testid="add-marker">
+          {t('addMarker')}
+        </button>
+        <button type="button" onClick={a.takeStill} title="s" data-testid="still">
+          {t('still')}
+        </button>
       </div>
     </>
   );
@@ -84,7 +118,9 @@ export function Player({ clipId }: { clipId: string }) {
   const v = () => videoRef.current!;
   const clock = () => clockRef.current!;
   const play = () => {
-    v().play().catch((err: unknown) => fail(err));
+    v()
+      .play()
+      .catch((err: unknown) => fail(err));
     void control({ action: 'play' });
   };
   const pause = () => {
@@ -126,26 +162,34 @@ export function Player({ clipId }: { clipId: string }) {
       else if (loopB === null) setLoop(loopA, n);
       else setLoop(null, null);
     },
-    addMarker: () => saving(async () => {
-      const offsetMs = Math.round(clock().now() * 1000);
-      await api.post(`/api/clips/${clipId}/markers`, { offsetMs, label: label || null });
-      notify(t('markerAdded', { label: label || t('markerNoLabel'), time: fmtClipTime(offsetMs / 1000) }));
-    }),
-    takeStill: () => saving(async () => {
-      const time = clock().now();
-      const blob = await frameJpeg(v(), t('noVideo'));
-      await api.request('POST', `/api/clips/${clipId}/stills?t=${Math.round(time * 1000)}`, blob, 'image/jpeg');
-      notify(t('stillSaved', { time: fmtClipTime(time) }));
-    }),
+    addMarker: () =>
+      saving(async () => {
+        const offsetMs = Math.round(clock().now() * 1000);
+        await api.post(`/api/clips/${clipId}/markers`, { offsetMs, label: label || null });
+        notify(t('markerAdded', { label: label || t('markerNoLabel'), time: fmtClipTime(offsetMs / 1000) }));
+      }),
+    takeStill: () =>
+      saving(async () => {
+        const time = clock().now();
+        const blob = await frameJpeg(v(), t('noVideo'));
+        await api.request('POST', `/api/clips/${clipId}/stills?t=${Math.round(time * 1000)}`, blob, 'image/jpeg');
+        notify(t('stillSaved', { time: fmtClipTime(time) }));
+      }),
   };
   const shortcuts: Record<string, (shift: boolean) => void> = {
     ' ': actions.toggle,
     ArrowLeft: (shift) => seek(Math.max(0, clock().now() - (shift ? 5 : 1))),
     ArrowRight: (shift) => seek(clock().now() + (shift ? 5 : 1)),
-    ',': () => actions.step(-1), '.': () => actions.step(1),
-    '[': () => actions.jumpMarker(-1), ']': () => actions.jumpMarker(1),
-    '1': () => actions.setRate(1), '2': () => actions.setRate(0.5), '4': () => actions.setRate(0.25),
-    l: actions.toggleLoop, m: () => void actions.addMarker(), s: () => void actions.takeStill(),
+    ',': () => actions.step(-1),
+    '.': () => actions.step(1),
+    '[': () => actions.jumpMarker(-1),
+    ']': () => actions.jumpMarker(1),
+    '1': () => actions.setRate(1),
+    '2': () => actions.setRate(0.5),
+    '4': () => actions.setRate(0.25),
+    l: actions.toggleLoop,
+    m: () => void actions.addMarker(),
+    s: () => void actions.takeStill(),
   };
   usePlayerKeys((e) => {
     const fn = shortcuts[e.key];
@@ -156,19 +200,35 @@ export function Player({ clipId }: { clipId: string }) {
   const total = duration || (clip ? clip.durationMs / 1000 : 0);
   return (
     <div class="player">
-      <p><a href="#/library">← {t('back')}</a></p>
+      <p>
+        <a href="#/library">← {t('back')}</a>
+      </p>
       <h1 class="sr-only">{t('playerTitle')}</h1>
       <div class="video-wrap">
         <video ref={videoRef} playsInline preload="auto" data-testid="player-video" aria-label={t('playerTitle')} />
       </div>
-      {videoError && <p class="error" role="alert">{t('noVideo')} ({videoError})</p>}
+      {videoError && (
+        <p class="error" role="alert">
+          {t('noVideo')} ({videoError})
+        </p>
+      )}
       <p class="time" aria-live="off" data-testid="time">
         {fmtClipTime(now)} / {fmtClipTime(total)} · {RATE_LABEL[rate] ?? `${rate}×`}
         {loopA !== null && ` · ${loopB !== null ? t('loopOn', { a: fmtClipTime(loopA), b: fmtClipTime(loopB) }) : `A ${fmtClipTime(loopA)}`}`}
       </p>
-      <label class="sr-only" for="seek">{t('time')}</label>
-      <input id="seek" type="range" min={0} max={total || 0} step={1 / fps} value={now}
-        onChange={(e) => seek(Number((e.target as HTMLInputElement).value))} class="seek" />
+      <label class="sr-only" for="seek">
+        {t('time')}
+      </label>
+      <input
+        id="seek"
+        type="range"
+        min={0}
+        max={total || 0}
+        step={1 / fps}
+        value={now}
+        onChange={(e) => seek(Number((e.target as HTMLInputElement).value))}
+        class="seek"
+      />
       <PlayerControls a={actions} paused={paused} rate={rate} loop={[loopA, loopB]} label={label} setLabel={setLabel} />
       <TvSection clipId={clipId} {...tv} videoRef={videoRef} clockRef={clockRef} />
       <MarkerList clip={clip} seek={seek} />
@@ -177,7 +237,11 @@ export function Player({ clipId }: { clipId: string }) {
         <summary>{t('shortcuts')}</summary>
         <p>{t('shortcutsText')}</p>
       </details>
-      {clip && <p class="hint">{fmtDuration(clip.durationMs)} · {clip.caseCode ?? t('unassignedGroup')}</p>}
+      {clip && (
+        <p class="hint">
+          {fmtDuration(clip.durationMs)} · {clip.caseCode ?? t('unassignedGroup')}
+        </p>
+      )}
     </div>
   );
 }

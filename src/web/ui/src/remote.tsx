@@ -6,7 +6,10 @@ import { useApp, useDebounced, useKitEvents } from './shared.js';
 import { attachHls, type Attached } from './video.js';
 
 const STATE_KEY: Record<Status['state'], Key> = {
-  idle: 'stateIdle', armed: 'stateArmed', recording: 'stateRecording', error: 'stateError',
+  idle: 'stateIdle',
+  armed: 'stateArmed',
+  recording: 'stateRecording',
+  error: 'stateError',
 };
 
 const SCOPES: (keyof Consent)[] = ['recording', 'review', 'supervision', 'training'];
@@ -53,9 +56,7 @@ function CasePicker({ selected, setSelected, locked }: { selected: string; setSe
   };
 
   const current = cases.find((c) => c.code === selected);
-  const scopes = (config.consentScopes.length ? config.consentScopes : SCOPES).filter((s): s is keyof Consent =>
-    (SCOPES as string[]).includes(s),
-  );
+  const scopes = (config.consentScopes.length ? config.consentScopes : SCOPES).filter((s): s is keyof Consent => (SCOPES as string[]).includes(s));
   return (
     <section class="card" aria-labelledby="case-title">
       <h2 id="case-title">{t('caseTitle')}</h2>
@@ -64,7 +65,8 @@ function CasePicker({ selected, setSelected, locked }: { selected: string; setSe
         <option value="">{t('caseNone')}</option>
         {cases.map((c) => (
           <option key={c.code} value={c.code}>
-            {c.code}{c.trajectory ? ` · ${c.trajectory}` : ''} · {consentText(c.consent, t.term, t('consentNone'))}
+            {c.code}
+            {c.trajectory ? ` · ${c.trajectory}` : ''} · {consentText(c.consent, t.term, t('consentNone'))}
           </option>
         ))}
       </select>
@@ -74,19 +76,33 @@ function CasePicker({ selected, setSelected, locked }: { selected: string; setSe
         </p>
       )}
       {!creating ? (
-        <button type="button" class="secondary" onClick={() => setCreating(true)}>{t('caseNew')}</button>
+        <button type="button" class="secondary" onClick={() => setCreating(true)}>
+          {t('caseNew')}
+        </button>
       ) : (
         <form onSubmit={create} class="stack" aria-label={t('caseNew')}>
           <label for="case-code">{t('caseCode')}</label>
           <input
-            id="case-code" required value={code} autoComplete="off" aria-describedby="case-code-hint"
+            id="case-code"
+            required
+            value={code}
+            autoComplete="off"
+            aria-describedby="case-code-hint"
             onInput={(e) => setCode((e.target as HTMLInputElement).value.trim())}
           />
-          <p class="hint" id="case-code-hint">{t('caseCodeHint')}</p>
+          <p class="hint" id="case-code-hint">
+            {t('caseCodeHint')}
+          </p>
           <label for="case-trajectory">{t('trajectory')}</label>
-          <select id="case-trajectory" value={trajectory || config.trajectories[0] || ''} onChange={(e) => setTrajectory((e.target as HTMLSelectElement).value)}>
+          <select
+            id="case-trajectory"
+            value={trajectory || config.trajectories[0] || ''}
+            onChange={(e) => setTrajectory((e.target as HTMLSelectElement).value)}
+          >
             {config.trajectories.map((tr) => (
-              <option key={tr} value={tr}>{tr}</option>
+              <option key={tr} value={tr}>
+                {tr}
+              </option>
             ))}
           </select>
           <fieldset>
@@ -99,8 +115,12 @@ function CasePicker({ selected, setSelected, locked }: { selected: string; setSe
             ))}
           </fieldset>
           <div class="row">
-            <button type="submit" class="primary">{t('create')}</button>
-            <button type="button" class="secondary" onClick={() => setCreating(false)}>{t('cancel')}</button>
+            <button type="submit" class="primary">
+              {t('create')}
+            </button>
+            <button type="button" class="secondary" onClick={() => setCreating(false)}>
+              {t('cancel')}
+            </button>
           </div>
         </form>
       )}
@@ -136,7 +156,10 @@ function Preview({ active }: { active: boolean }) {
     <section class="card" aria-labelledby="preview-title">
       <div class="row spread">
         <h2 id="preview-title">{t('preview')}</h2>
-        <label class="check"><input type="checkbox" checked={show} onChange={(e) => setShow((e.target as HTMLInputElement).checked)} />{t('preview')}</label>
+        <label class="check">
+          <input type="checkbox" checked={show} onChange={(e) => setShow((e.target as HTMLInputElement).checked)} />
+          {t('preview')}
+        </label>
       </div>
       <video ref={ref} class="preview" muted playsInline autoPlay hidden={!visible} aria-label={t('preview')} />
       {!visible && <p class="hint">{t('previewNone')}</p>}
@@ -161,9 +184,13 @@ function MarkerButtons({ recording }: { recording: boolean }) {
       <h2 id="markers-title">{t('markersTitle')}</h2>
       <div class="markers">
         {config.markerLabels.map((label) => (
-          <button key={label} type="button" class="marker" disabled={!recording} onClick={() => mark(label)}>{label}</button>
+          <button key={label} type="button" class="marker" disabled={!recording} onClick={() => mark(label)}>
+            {label}
+          </button>
         ))}
-        <button type="button" class="marker" disabled={!recording} onClick={() => mark(null)} data-testid="mark">{t('markMoment')}</button>
+        <button type="button" class="marker" disabled={!recording} onClick={() => mark(null)} data-testid="mark">
+          {t('markMoment')}
+        </button>
       </div>
     </section>
   );
@@ -185,7 +212,9 @@ function KitCard({ status, sync, busy, run }: { status: Status; sync: SyncStatus
     : '–';
   return (
     <section class="card" aria-labelledby="kit-title">
-      <h2 id="kit-title" class="sr-only">{t('appName')}</h2>
+      <h2 id="kit-title" class="sr-only">
+        {t('appName')}
+      </h2>
       <dl class="facts">
         <dt>{t('storage')}</dt>
         <dd data-testid="storage">{t('minutesLeft', { n: status.storage.minutesLeft })}</dd>
@@ -198,19 +227,38 @@ function KitCard({ status, sync, busy, run }: { status: Status; sync: SyncStatus
       </dl>
       {status.locked ? (
         <form onSubmit={unlock} class="row">
-          <label for="unlock-pin" class="sr-only">{t('unlockTitle')}</label>
-          <input id="unlock-pin" type="password" inputMode="numeric" autoComplete="current-password" placeholder={t('unlockTitle')}
-            value={pin} onInput={(e) => setPin((e.target as HTMLInputElement).value)} required pattern="[0-9]{4,12}" />
-          <button type="submit" class="primary" disabled={busy}>{t('unlock')}</button>
+          <label for="unlock-pin" class="sr-only">
+            {t('unlockTitle')}
+          </label>
+          <input
+            id="unlock-pin"
+            type="password"
+            inputMode="numeric"
+            autoComplete="current-password"
+            placeholder={t('unlockTitle')}
+            value={pin}
+            onInput={(e) => setPin((e.target as HTMLInputElement).value)}
+            required
+            pattern="[0-9]{4,12}"
+          />
+          <button type="submit" class="primary" disabled={busy}>
+            {t('unlock')}
+          </button>
         </form>
       ) : (
         <p class="row spread">
           <span>{t('unlocked')}</span>
-          <button type="button" class="secondary" onClick={lock} disabled={busy}>{t('lock')}</button>
+          <button type="button" class="secondary" onClick={lock} disabled={busy}>
+            {t('lock')}
+          </button>
         </p>
       )}
       {status.locked && <p class="hint">{t('locked')}</p>}
-      <p class="row"><button type="button" class="secondary" onClick={() => void logout()}>{t('logout')}</button></p>
+      <p class="row">
+        <button type="button" class="secondary" onClick={() => void logout()}>
+          {t('logout')}
+        </button>
+      </p>
     </section>
   );
 }
@@ -293,19 +341,31 @@ export function Remote() {
       <section class="card record" aria-labelledby="state-label">
         <p class="state" aria-live="polite" aria-atomic="true">
           <span class="dot" aria-hidden="true" />
-          <strong id="state-label" data-testid="state">{t(STATE_KEY[status.state])}</strong>
+          <strong id="state-label" data-testid="state">
+            {t(STATE_KEY[status.state])}
+          </strong>
           {status.state === 'error' && status.camera.error ? ` – ${status.camera.error}` : ''}
         </p>
-        <p class="timer" role="timer" aria-label={t('timer')} data-testid="timer">{fmtDuration(elapsed)}</p>
+        <p class="timer" role="timer" aria-label={t('timer')} data-testid="timer">
+          {fmtDuration(elapsed)}
+        </p>
         {status.state === 'idle' ? (
-          <button type="button" class="primary huge" onClick={arm} disabled={busy}>{t('arm')}</button>
+          <button type="button" class="primary huge" onClick={arm} disabled={busy}>
+            {t('arm')}
+          </button>
         ) : recording ? (
-          <button type="button" class="stop huge" onClick={stop} disabled={busy} data-testid="stop">{t('stop')}</button>
+          <button type="button" class="stop huge" onClick={stop} disabled={busy} data-testid="stop">
+            {t('stop')}
+          </button>
         ) : (
-          <button type="button" class="start huge" onClick={start} disabled={busy || status.state === 'error'} data-testid="start">{t('start')}</button>
+          <button type="button" class="start huge" onClick={start} disabled={busy || status.state === 'error'} data-testid="start">
+            {t('start')}
+          </button>
         )}
         {!recording && lastClip && (
-          <a class="button secondary review" href={`#/clip/${lastClip}`} data-testid="review-last">{t('reviewLast')}</a>
+          <a class="button secondary review" href={`#/clip/${lastClip}`} data-testid="review-last">
+            {t('reviewLast')}
+          </a>
         )}
       </section>
 

@@ -51,9 +51,12 @@ export function useDebounced(fn: () => void, ms: number): () => void {
   const ref = useRef(fn);
   ref.current = fn;
   const timer = useRef<ReturnType<typeof setTimeout> | null>(null);
-  useEffect(() => () => {
-    if (timer.current) clearTimeout(timer.current);
-  }, []);
+  useEffect(
+    () => () => {
+      if (timer.current) clearTimeout(timer.current);
+    },
+    [],
+  );
   return useCallback(() => {
     if (timer.current) return;
     timer.current = setTimeout(() => {

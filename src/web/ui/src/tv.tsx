@@ -62,7 +62,9 @@ function JoinCode({ api }: { api: Api }) {
   return (
     <figure class="tv-join" data-testid="tv-join">
       <img src={`data:image/svg+xml;charset=utf-8,${encodeURIComponent(info.qrSvg)}`} alt={t('tvJoinAlt')} width={240} height={240} />
-      <figcaption>{t('tvJoin')} <strong>{info.ssid}</strong></figcaption>
+      <figcaption>
+        {t('tvJoin')} <strong>{info.ssid}</strong>
+      </figcaption>
     </figure>
   );
 }
@@ -86,10 +88,21 @@ function Pairing({ api, onPaired }: { api: Api; onPaired: () => void }) {
       <h1>{t('tvPairTitle')}</h1>
       <p>{t('tvPairHint')}</p>
       <label for="tv-code">{t('tvCode')}</label>
-      <input id="tv-code" inputMode="numeric" autoComplete="one-time-code" pattern="[0-9]{6}" maxLength={6} required autoFocus
-        value={code} onInput={(e) => setCode((e.target as HTMLInputElement).value.replace(/\D/g, ''))} />
+      <input
+        id="tv-code"
+        inputMode="numeric"
+        autoComplete="one-time-code"
+        pattern="[0-9]{6}"
+        maxLength={6}
+        required
+        autoFocus
+        value={code}
+        onInput={(e) => setCode((e.target as HTMLInputElement).value.replace(/\D/g, ''))}
+      />
       <button type="submit">{t('tvPair')}</button>
-      <p class="error" role="alert">{error}</p>
+      <p class="error" role="alert">
+        {error}
+      </p>
     </form>
   );
 }
@@ -113,19 +126,48 @@ function Screen({ api, state, commands }: { api: Api; state: TvState; commands: 
     };
     const apply = (c: Command) => {
       switch (c.action) {
-        case 'play': v.play().catch(() => { v.muted = true; return v.play(); }).catch(() => undefined); break;
-        case 'pause': v.pause(); break;
-        case 'toggle': if (v.paused) v.play().catch(() => undefined); else v.pause(); break;
-        case 'rate': if (c.rate && c.rate > 0) { v.playbackRate = c.rate; show(RATE_LABEL[c.rate] ?? `${c.rate}×`); } break;
-        case 'seek': if (typeof c.time === 'number') v.currentTime = Math.max(0, c.time); break;
-        case 'step': clock.step(c.direction ?? 1, fps()); break;
+        case 'play':
+          v.play()
+            .catch(() => {
+              v.muted = true;
+              return v.play();
+            })
+            .catch(() => undefined);
+          break;
+        case 'pause':
+          v.pause();
+          break;
+        case 'toggle':
+          if (v.paused) v.play().catch(() => undefined);
+          else v.pause();
+          break;
+        case 'rate':
+          if (c.rate && c.rate > 0) {
+            v.playbackRate = c.rate;
+            show(RATE_LABEL[c.rate] ?? `${c.rate}×`);
+          }
+          break;
+        case 'seek':
+          if (typeof c.time === 'number') v.currentTime = Math.max(0, c.time);
+          break;
+        case 'step':
+          clock.step(c.direction ?? 1, fps());
+          break;
         case 'marker': {
-          const to = neighbourMarker(stateRef.current.markers.map((m) => m.offsetMs), clock.now(), c.direction ?? 1);
+          const to = neighbourMarker(
+            stateRef.current.markers.map((m) => m.offsetMs),
+            clock.now(),
+            c.direction ?? 1,
+          );
           if (to !== null) v.currentTime = to;
           break;
         }
-        case 'loop': looper.set(c.loop ?? null); break;
-        case 'back': v.currentTime = Math.max(looper.range?.[0] ?? 0, clock.now() - 5); break;
+        case 'loop':
+          looper.set(c.loop ?? null);
+          break;
+        case 'back':
+          v.currentTime = Math.max(looper.range?.[0] ?? 0, clock.now() - 5);
+          break;
       }
       if (typeof c.id === 'number') {
         (window.__vhtTvApplied ??= {})[c.id] = performance.timeOrigin + performance.now();
@@ -242,15 +284,38 @@ function Tv() {
       if ((e.target as HTMLElement | null)?.tagName === 'INPUT') return;
       let c: Command | null = null;
       switch (e.key) {
-        case 'Enter': case ' ': case 'MediaPlayPause': c = { action: 'toggle' }; break;
-        case 'MediaPlay': c = { action: 'play' }; break;
-        case 'MediaPause': c = { action: 'pause' }; break;
-        case 'ArrowLeft': c = { action: 'step', direction: -1 }; break;
-        case 'ArrowRight': c = { action: 'step', direction: 1 }; break;
-        case 'ArrowDown': rateIdx = Math.min(RATES.length - 1, rateIdx + 1); c = { action: 'rate', rate: RATES[rateIdx]! }; break;
-        case 'ArrowUp': rateIdx = Math.max(0, rateIdx - 1); c = { action: 'rate', rate: RATES[rateIdx]! }; break;
-        case 'Backspace': case 'Escape': case 'BrowserBack': c = { action: 'back' }; break;
-        default: return;
+        case 'Enter':
+        case ' ':
+        case 'MediaPlayPause':
+          c = { action: 'toggle' };
+          break;
+        case 'MediaPlay':
+          c = { action: 'play' };
+          break;
+        case 'MediaPause':
+          c = { action: 'pause' };
+          break;
+        case 'ArrowLeft':
+          c = { action: 'step', direction: -1 };
+          break;
+        case 'ArrowRight':
+          c = { action: 'step', direction: 1 };
+          break;
+        case 'ArrowDown':
+          rateIdx = Math.min(RATES.length - 1, rateIdx + 1);
+          c = { action: 'rate', rate: RATES[rateIdx]! };
+          break;
+        case 'ArrowUp':
+          rateIdx = Math.max(0, rateIdx - 1);
+          c = { action: 'rate', rate: RATES[rateIdx]! };
+          break;
+        case 'Backspace':
+        case 'Escape':
+        case 'BrowserBack':
+          c = { action: 'back' };
+          break;
+        default:
+          return;
       }
       e.preventDefault();
       commands.send({ ...c, source: 'keys' });
@@ -262,13 +327,24 @@ function Tv() {
   let body;
   if (phase === 'loading') body = <p class="tv-idle">{t('loading')}</p>;
   else if (phase === 'pair') body = <Pairing api={api} onPaired={start} />;
-  else if (!state || !state.clipId) body = <div class="tv-idle" data-testid="tv-idle"><p class="tv-brand">{t('appName')}</p><p>{t('tvIdle')}</p><JoinCode api={api} /></div>;
+  else if (!state || !state.clipId)
+    body = (
+      <div class="tv-idle" data-testid="tv-idle">
+        <p class="tv-brand">{t('appName')}</p>
+        <p>{t('tvIdle')}</p>
+        <JoinCode api={api} />
+      </div>
+    );
   else body = <Screen key={state.clipId} api={api} state={state} commands={commands} />;
   return (
     <I18n.Provider value={t}>
       <main class="tv">
         {body}
-        {error && <p class="tv-error" role="alert">{error}</p>}
+        {error && (
+          <p class="tv-error" role="alert">
+            {error}
+          </p>
+        )}
       </main>
     </I18n.Provider>
   );

@@ -7,11 +7,7 @@ export interface Attached {
 }
 
 /** Plays an HLS playlist in `video`: natively when possible, else through hls.js (a lazy chunk). */
-export async function attachHls(
-  video: HTMLVideoElement,
-  url: string,
-  opts: { live?: boolean; onError?: (msg: string) => void } = {},
-): Promise<Attached> {
+export async function attachHls(video: HTMLVideoElement, url: string, opts: { live?: boolean; onError?: (msg: string) => void } = {}): Promise<Attached> {
   if (video.canPlayType('application/vnd.apple.mpegurl')) {
     video.src = url;
     const onErr = () => opts.onError?.(video.error?.message || 'media error');
