@@ -90,19 +90,10 @@ function PlayerControls(props: {
   );
 }
 
-export function Player({ clipId }: { clipId: string }) {
-  const t = useT();
-  const { api, config, events, fail, notify } = useApp();
+/** The clip's detail (markers, stills), loaded now and again when the kit says it changed. */
+function useClipDetail(clipId: string) {
+  const { api, events, fail } = useApp();
   const [clip, setClip] = useState<ClipDetail | null>(null);
-  const [rate, setRateState] = useState<number>(1);
-  const [loopA, setLoopA] = useState<number | null>(null);
-  const [loopB, setLoopB] = useState<number | null>(null);
-  const [label, setLabel] = useState('');
-  const { videoRef, clockRef, looperRef, paused, now, duration, videoError } = useClipVideo(clipId);
-  const tv = useTvControl(clipId);
-  const { control } = tv;
-  const fps = config.fps > 0 ? config.fps : 25;
-
   const loadClip = useCallback(async () => {
     try {
       setClip(await api.get<ClipDetail>(`/api/clips/${clipId}`));
@@ -114,6 +105,21 @@ export function Player({ clipId }: { clipId: string }) {
   useKitEvents(events, ['marker', 'clip.updated'], (_name, data: { clipId?: string | null }) => {
     if (data.clipId === clipId) void loadClip();
   });
+  return { clip, loadClip };
+}
+
+export function Player({ clipId }: { clipId: string }) {
+  const t = useT();
+  const { api, config, fail, notify } = useApp();
+  const { clip, loadClip } = useClipDetail(clipId);
+  const [rate, setRateState] = useState<number>(1);
+  const [loopA, setLoopA] = useState<number | null>(null);
+  const [loopB, setLoopB] = useState<number | null>(null);
+  const [label, setLabel] = useState('');
+  const { videoRef, clockRef, looperRef, paused, now, duration, videoError } = useClipVideo(clipId);
+  const tv = useTvControl(clipId);
+  const { control } = tv;
+  const fps = config.fps > 0 ? config.fps : 25;
 
   const v = () => videoRef.current!;
   const clock = () => clockRef.current!;
