@@ -14,7 +14,7 @@ import { guardPlugin } from './plugins/guard.js';
 import { headersPlugin } from './plugins/headers.js';
 import { authRoutes } from './routes/auth.js';
 import { caseRoutes } from './routes/cases.js';
-import { clipRoutes } from './routes/clips.js';
+import { clipPlaybackRoutes, clipRoutes } from './routes/clips.js';
 import { recordingRoutes } from './routes/recording.js';
 import { siteRoutes } from './routes/site.js';
 import { syncRoutes } from './routes/sync.js';
@@ -93,7 +93,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     transform: jsonSchemaTransform,
     transformObject: jsonSchemaTransformObject,
   });
-  for (const routes of [authRoutes, recordingRoutes, clipRoutes, tvRoutes, caseRoutes, syncRoutes, siteRoutes]) {
+  for (const routes of [authRoutes, recordingRoutes, clipRoutes, clipPlaybackRoutes, tvRoutes, caseRoutes, syncRoutes, siteRoutes]) {
     await app.register(routes, { ctx });
   }
   return app;

@@ -170,8 +170,14 @@ export async function clipRoutes(fastify: FastifyInstance, { ctx }: { ctx: WebCo
     },
     async (req) => summary(library.setPurposes(req.params.id, req.body)),
   );
+}
 
-  // --- playback: the playlist, segments and stills (a TV only for the presented clip) ---
+/** Playback: the playlist, segments and stills, decrypted (a TV only for the presented clip). */
+export async function clipPlaybackRoutes(fastify: FastifyInstance, { ctx }: { ctx: WebContext }): Promise<void> {
+  const app = fastify.withTypeProvider<ZodTypeProvider>();
+  const { catalogue } = ctx.deps;
+  const { library } = ctx;
+
   app.get(
     '/api/clips/:id/index.m3u8',
     {
