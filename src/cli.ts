@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from './config/load.js';
 import { AppError, describeError } from './core/errors.js';
 import { changePin, enrol, keygen, verifyAudit } from './admin.js';
+import { trainerCommand } from './trainer-cli.js';
 import { createLogger } from './core/logger.js';
 import { runDoctor } from './doctor.js';
 import { CAMERA_PROFILES, runCaptureTestCommand } from './doctor-capture.js';
@@ -30,6 +31,7 @@ Usage:
               [--tls-cert FILE --tls-key FILE]  the organisation's HTTPS certificate (else the kit makes its own)
                            write the kit's config (VHT_KIT_CONFIG or --config) and seal its key with the PIN
   vht-kit pin --current 123456 --new 654321
+  vht-kit trainer add T-017 --pin 123456 (--org-identity org.key | --auth-trainer T-001 --auth-pin …) | remove T-017 (same) | list
                            change the trainer PIN (clips stay playable)
   vht-kit audit verify     check the hash chain of the audit log; exit 0 when it is whole
   vht-kit export --identity org.key --from s3://BUCKET/PREFIX|DIR --clip ID --out clip.mp4
@@ -189,6 +191,10 @@ async function main(argv: string[]): Promise<void> {
       'dock-pin-sha256': { type: 'string' },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
+      pin: { type: 'string' },
+      'org-identity': { type: 'string' },
+      'auth-trainer': { type: 'string' },
+      'auth-pin': { type: 'string' },
     },
   });
   const logger = createLogger({ level: 'warn' });
@@ -271,6 +277,8 @@ async function main(argv: string[]): Promise<void> {
       process.stdout.write(`network ${arg}: the kit checks for its office endpoint\n`);
       return;
     }
+    case 'trainer':
+      return trainerCommand(loadConfig().config, positionals.slice(1), values, logger);
     case 'audit': {
       if (positionals[1] !== 'verify') throw new AppError('VALIDATION', 'usage: vht-kit audit verify');
       const { config } = loadConfig();

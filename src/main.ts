@@ -252,6 +252,8 @@ function buildStore(config: Config, profile: Profile, clock: Clock, logger: Logg
   const catalogue = new Catalogue(path.join(config.dataDir, 'catalogue.db'), space);
   const keys = new KeyStore({ dataDir: config.dataDir, orgRecipient: config.keys.orgRecipient, allowDemoOrg: profile === 'sim', logger: logger.child('keys') });
   const clips = new ClipStore(config.dataDir, catalogue, keys, logger.child('store'), space);
+  // Every audit entry names the trainer: the one signed in, else the kit's holder (issue 20).
+  catalogue.setAuditActor(() => keys.unlockedTrainer ?? keys.holder());
   const p = config.privacy;
   const privacy = new Privacy(catalogue, clips, clock, logger.child('privacy'), {
     dataDir: config.dataDir,

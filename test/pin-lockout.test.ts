@@ -80,6 +80,50 @@ describe('PinLockout: counted before the check, capped, durable', () => {
   });
 });
 
+describe('PinLockout per trainer and kit-wide (issue 20)', () => {
+  it('locks one trainer id after 5 misses while another id still signs in', async () => {
+    const lock = new PinLockout({ clock: new ManualClock(), file: null });
+    const c = slowCheck('170017');
+    for (let i = 0; i < 5; i++) expect((await lock.attempt(c.check('000000'), 'T-017')).ok).toBe(false);
+    await expect(lock.attempt(c.check('170017'), 'T-017')).rejects.toThrow(/too many wrong PINs/);
+    expect((await lock.attempt(c.check('170017'), 'T-018')).ok).toBe(true);
+  });
+
+  it('one PIN tried against many ids locks the whole kit after 10, and a right PIN of another trainer does not forgive them', async () => {
+    const clock = new ManualClock();
+    const lock = new PinLockout({ clock, file: null });
+    const c = slowCheck('180018');
+    for (let i = 0; i < 9; i++) expect((await lock.attempt(c.check('123456'), `T-${100 + i}`)).ok).toBe(false);
+    // a trainer who knows their own PIN signs in between: the count of guesses at others stays
+    expect((await lock.attempt(c.check('180018'), 'T-018')).ok).toBe(true);
+    expect(lock.count).toBe(9);
+    const tenth = await lock.attempt(c.check('123456'), 'T-200');
+    expect(tenth.lockedForMs).toBe(30_000);
+    await expect(lock.attempt(c.check('180018'), 'T-018')).rejects.toThrow(/try again in 30 s/);
+    clock.advance(30_000);
+    expect((await lock.attempt(c.check('180018'), 'T-018')).ok).toBe(true);
+    // the eleventh miss doubles the kit-wide lock-out
+    expect((await lock.attempt(c.check('123456'), 'T-201')).lockedForMs).toBe(60_000);
+  });
+
+  it('keeps per-trainer counts across a restart, and reads the one-PIN file of before (v1) as the kit-wide and default count', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'vht-pin2-'));
+    const clock = new ManualClock();
+    const file = path.join(dir, 'p.json');
+    const first = new PinLockout({ clock, file });
+    const c = slowCheck('170017');
+    for (let i = 0; i < 5; i++) await first.attempt(c.check('000000'), 'T-017');
+    const second = new PinLockout({ clock, file });
+    expect(second.remainingMs('T-017')).toBe(30_000);
+    expect(second.remainingMs('T-018')).toBe(0);
+    writeFileSync(file, JSON.stringify({ v: 1, failures: 7, lockedUntil: clock.now() + 60_000 }));
+    const v1 = new PinLockout({ clock, file });
+    expect(v1.count).toBe(7);
+    expect(v1.remainingMs()).toBe(60_000);
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
+
 describe('PIN lock-out of the real service under 400 parallel guesses over many connections', () => {
   let svc: Service;
   beforeAll(async () => {

@@ -58,7 +58,7 @@ describe('the web surface over HTTP: CSRF, Host, Origin, traversal, cookies, loo
     // GET /api/session gives the same token, bound to this session.
     const s = await svc.request('GET', '/api/session');
     expect(s.status).toBe(200);
-    expect(s.json).toEqual({ role: 'trainer', csrf: svc.csrf, locked: expect.any(Boolean) });
+    expect(s.json).toEqual({ role: 'trainer', csrf: svc.csrf, locked: expect.any(Boolean), trainerId: 'T-001' });
     expect((await rawRequest({ port: svc.port, path: '/api/session' })).status).toBe(401);
   });
 

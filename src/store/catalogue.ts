@@ -117,11 +117,14 @@ export interface AuditEventRow {
   details: string;
   prevHash: string;
   hash: string;
+  /** The trainer who acted (issue 20): the signed-in trainer, else the kit's holder; null before migration 8 or on a kit without trainers. */
+  trainerId: string | null;
 }
 
-function auditHash(prevHash: string, ts: number, type: string, clipId: string | null, details: string): string {
+/** An entry's hash: over the previous hash and its content; the trainer id is covered when there is one (entries before issue 20 have none). */
+export function auditHash(prevHash: string, ts: number, type: string, clipId: string | null, details: string, trainerId: string | null = null): string {
   return createHash('sha256')
-    .update(`${prevHash}\n${ts}\n${type}\n${clipId ?? ''}\n${details}`)
+    .update(`${prevHash}\n${ts}\n${type}\n${clipId ?? ''}\n${details}${trainerId === null ? '' : `\ntrainer:${trainerId}`}`)
     .digest('hex');
 }
 
@@ -456,37 +459,79 @@ export class Catalogue {
     for (const r of rows) {
       if (r.prevHash !== prev)
         return { ok: false, count: rows.length, brokenAt: r.id, reason: `entry ${r.id} does not follow the entry before it (one was deleted or changed)` };
-      const hash = auditHash(r.prevHash, r.ts, r.type, r.clipId, r.details);
+      const hash = auditHash(r.prevHash, r.ts, r.type, r.clipId, r.details, r.trainerId);
       if (hash !== r.hash) return { ok: false, count: rows.length, brokenAt: r.id, reason: `entry ${r.id} was changed after it was written` };
       prev = r.hash;
     }
     return { ok: true, count: rows.length };
   }
 
-  /** Appends a hash-chained audit event (ids and codes only; never names or free text). */
+  /** Who acts, for every audit entry (issue 20): the composition root sets it to the signed-in trainer, else the kit's holder. */
+  setAuditActor(actor: () => string | null): void {
+    this.auditActor = actor;
+  }
+
+  private auditActor: () => string | null = () => null;
+
+  /** Appends a hash-chained audit event (ids and codes only; never names or free text), naming the acting trainer. */
   audit(type: string, now: number, clipId: string | null = null, details: Record<string, unknown> = {}): void {
     const prev = this.prep('SELECT hash FROM audit_events ORDER BY id DESC LIMIT 1').get() as { hash: string } | undefined;
     const prevHash = prev?.hash ?? '0'.repeat(64);
     const body = JSON.stringify(details);
-    const hash = auditHash(prevHash, now, type, clipId, body);
-    this.prep('INSERT INTO audit_events (ts, type, clip_id, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?)').run(now, type, clipId, body, prevHash, hash);
+    const trainerId = this.auditActor();
+    const hash = auditHash(prevHash, now, type, clipId, body, trainerId);
+    this.prep('INSERT INTO audit_events (ts, type, clip_id, details, prev_hash, hash, trainer_id) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
+      now,
+      type,
+      clipId,
+      body,
+      prevHash,
+      hash,
+      trainerId,
+    );
   }
 
   /** Every audit event after `afterId`, with its details and hashes (the audit export). */
   auditEventsAfter(afterId: number): AuditEventRow[] {
-    return this.prep('SELECT id, ts, type, clip_id AS clipId, details, prev_hash AS prevHash, hash FROM audit_events WHERE id > ? ORDER BY id').all(
-      afterId,
-    ) as AuditEventRow[];
+    return this.prep(
+      'SELECT id, ts, type, clip_id AS clipId, details, prev_hash AS prevHash, hash, trainer_id AS trainerId FROM audit_events WHERE id > ? ORDER BY id',
+    ).all(afterId) as AuditEventRow[];
   }
 
-  /** Every audit event's id, time, type and clip. */
-  auditEvents(): { id: number; ts: number; type: string; clipId: string | null }[] {
-    return this.prep('SELECT id, ts, type, clip_id AS clipId FROM audit_events ORDER BY id').all() as {
+  /** Every audit event's id, time, type, clip and trainer. */
+  auditEvents(): { id: number; ts: number; type: string; clipId: string | null; trainerId: string | null }[] {
+    return this.prep('SELECT id, ts, type, clip_id AS clipId, trainer_id AS trainerId FROM audit_events ORDER BY id').all() as {
       id: number;
       ts: number;
       type: string;
       clipId: string | null;
+      trainerId: string | null;
     }[];
+  }
+
+  // --- issue 20: a case's trainers (migration 8) ---
+
+  /** Adds trainers to a case (idempotent). */
+  addCaseTrainers(code: string, trainerIds: string[], now: number): void {
+    for (const t of trainerIds) this.prep('INSERT OR IGNORE INTO case_trainers (case_code, trainer_id, added_at) VALUES (?, ?, ?)').run(code, t, now);
+  }
+
+  /** Sets a case's trainers to exactly these (the office directory's assignment). */
+  setCaseTrainers(code: string, trainerIds: string[], now: number): void {
+    this.transaction(() => {
+      this.prep('DELETE FROM case_trainers WHERE case_code = ?').run(code);
+      this.addCaseTrainers(code, trainerIds, now);
+    });
+  }
+
+  /** The trainers of a case, sorted. */
+  caseTrainers(code: string): string[] {
+    return (this.prep('SELECT trainer_id AS t FROM case_trainers WHERE case_code = ? ORDER BY trainer_id').all(code) as { t: string }[]).map((r) => r.t);
+  }
+
+  /** The codes of the cases a trainer is on, sorted. */
+  casesOfTrainer(trainerId: string): string[] {
+    return (this.prep('SELECT case_code AS c FROM case_trainers WHERE trainer_id = ? ORDER BY case_code').all(trainerId) as { c: string }[]).map((r) => r.c);
   }
 
   // --- issue 13: closing a case, global visit ids (migration 6) ---

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } 
 import path from 'node:path';
 import { AppError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import { decryptWith, deriveKek, encryptTo, generateIdentity, sealWithKek, unsealWithKek, type Kek, type SealedSecret } from './crypto.js';
+import { decryptWith, deriveKek, encryptTo, generateIdentity, recipientOf, sealWithKek, unsealWithKek, type Kek, type SealedSecret } from './crypto.js';
 import { fsyncDir, writeFileDurableSync } from './durable.js';
 import { CLIP_ID_PATTERN } from '../core/media.js';
 
@@ -136,6 +136,7 @@ export class KeyStore {
   private readonly dir: string;
   private readonly trainersDir: string;
   private readonly rotateDir: string;
+  private readonly inboxDir: string;
   private readonly defaultTrainer: string;
   private queue: Promise<unknown> = Promise.resolve();
   private migrated = false;
@@ -144,6 +145,7 @@ export class KeyStore {
     this.dir = path.join(opts.dataDir, 'keys');
     this.trainersDir = path.join(this.dir, 'trainers');
     this.rotateDir = path.join(this.dir, 'rotate');
+    this.inboxDir = path.join(this.dir, 'inbox');
     this.defaultTrainer = checkTrainerId(opts.defaultTrainerId ?? DEFAULT_TRAINER_ID, 'defaultTrainerId');
   }
 
@@ -154,6 +156,16 @@ export class KeyStore {
   /** Whether any trainer has a wrapping key on this kit (the kit is enrolled or has a PIN). */
   get hasMaster(): boolean {
     return this.trainerIds().length > 0;
+  }
+
+  /** The trainer a login without a trainer id is (a one-PIN kit's, and a migrated kit's): `T-001`. */
+  get defaultTrainerId(): string {
+    return this.defaultTrainer;
+  }
+
+  /** Whether this trainer has a wrapping key on this kit. */
+  hasTrainer(trainerId: string): boolean {
+    return TRAINER_ID_PATTERN.test(trainerId) && existsSync(this.trainerPath(trainerId));
   }
 
   get unlocked(): boolean {
@@ -219,7 +231,50 @@ export class KeyStore {
     await this.serial(async () => {
       if (existsSync(this.trainerPath(trainerId))) throw new AppError('CONFLICT', `trainer ${trainerId} has a key on this kit already`, { field: 'trainerId' });
       const { identity, recipient } = await generateIdentity();
+      await this.writeInbox(trainerId, kek);
       this.writeTrainer(this.trainerPath(trainerId), { v: 2, trainerId, recipient, sealed: sealWithKek(identity, kek) });
+    });
+  }
+
+  /**
+   * The public recipient of a trainer's inbox key I(T, this kit) (issue 20): other kits encrypt the
+   * content keys they send T here to it (`<kit>/outbox/T/<this kit>/…`); the office publishes it in
+   * the directory. Null when T has none yet (a migrated trainer gets one at their next sign-in).
+   */
+  inboxRecipient(trainerId: string): string | null {
+    const f = this.inboxPath(checkTrainerId(trainerId));
+    return existsSync(f) ? this.readTrainerFile(f).recipient : null;
+  }
+
+  /** The signed-in trainer's inbox identity (to open what other kits sent them); 423 while locked. */
+  inboxIdentity(): string {
+    const s = this.session;
+    if (!s) throw new AppError('LOCKED', 'the kit is locked: a trainer must sign in to open their inbox (de kit is vergrendeld)');
+    const f = this.inboxPath(s.trainerId);
+    const id = existsSync(f) ? unsealWithKek(this.readTrainerFile(f).sealed, s.kek) : null;
+    if (id === null) throw new AppError('NOT_FOUND', `trainer ${s.trainerId} has no inbox key on this kit (sign in again)`, { field: 'trainerId' });
+    return id;
+  }
+
+  /**
+   * Takes a content key received from another kit (opened from the signed-in trainer's inbox) and
+   * wraps it to that trainer's wrapping key: from then on it is like a key made here. Refuses an
+   * identity that does not match a key already on the kit.
+   */
+  async importContentKey(ref: ContentRef, identity: string): Promise<void> {
+    checkContentRef(ref);
+    const s = this.session;
+    if (!s) throw new AppError('LOCKED', 'the kit is locked: a trainer must sign in to import keys');
+    const recipient = await recipientOf(identity);
+    await this.serial(async () => {
+      const cur = this.session;
+      if (!cur) throw new AppError('LOCKED', 'the kit locked while a key was imported');
+      const data = this.readContentKey(ref) ?? { v: 2 as const, kind: ref.kind, id: ref.id, recipient, wraps: {} };
+      if (data.recipient !== recipient) throw new AppError('CONFLICT', `${refName(ref)}: the received key does not match the key on this kit`, { field: 'id' });
+      if (cur.trainerId in data.wraps) return;
+      const wraps = { ...data.wraps, [cur.trainerId]: await this.wrapTo(cur.recipient, identity) };
+      writeFileDurableSync(this.contentPath(ref), JSON.stringify({ ...data, wraps }));
+      this.recipients.set(this.cacheKey(ref), recipient);
     });
   }
 
@@ -248,6 +303,7 @@ export class KeyStore {
       rmSync(this.trainerPath(trainerId), { force: true });
       rmSync(this.trainerPath(trainerId, true), { force: true });
       rmSync(path.join(this.rotateDir, trainerId), { force: true });
+      rmSync(this.inboxPath(trainerId), { force: true });
       fsyncDir(this.trainersDir);
       if (this.session?.trainerId === trainerId) this.lock();
       this.opts.logger.info('removed a trainer key from the kit', { trainer: trainerId, contentKeysDestroyed: destroyed.length });
@@ -372,7 +428,11 @@ export class KeyStore {
    */
   async unlock(pin: string, trainerId = this.defaultTrainer): Promise<boolean> {
     const f = this.trainerPath(checkTrainerId(trainerId));
-    if (!this.hasMaster || !existsSync(f)) return false;
+    if (!this.hasMaster || !existsSync(f)) {
+      // As slow as a real check, so that the answer's time does not tell which trainer ids exist.
+      await deriveKek(pin);
+      return false;
+    }
     const params = this.readTrainerFile(f).sealed;
     let kek = await deriveKek(pin, params);
     return this.serial(async () => {
@@ -383,6 +443,7 @@ export class KeyStore {
       if (identity === null) return false;
       if (this.session?.trainerId !== trainerId) this.identities.clear();
       this.session = { trainerId, identity, kek, recipient: t.recipient, next: null };
+      if (!existsSync(this.inboxPath(trainerId))) await this.writeInbox(trainerId, kek);
       if (this.holder() !== trainerId) writeFileDurableSync(path.join(this.dir, 'holder'), `${trainerId}\n`);
       if (existsSync(this.trainerPath(trainerId, true)) || existsSync(path.join(this.rotateDir, trainerId))) {
         await this.rotateUnlocked();
@@ -500,6 +561,9 @@ export class KeyStore {
         const nextIdentity = unsealWithKek(n.sealed, kek);
         if (nextIdentity !== null) this.writeTrainer(nextFile, { ...n, sealed: sealWithKek(nextIdentity, newKek) });
       }
+      const inbox = this.inboxPath(trainerId);
+      const inboxId = existsSync(inbox) ? unsealWithKek(this.readTrainerFile(inbox).sealed, kek) : null;
+      if (inboxId !== null) writeFileDurableSync(inbox, JSON.stringify({ ...this.readTrainerFile(inbox), sealed: sealWithKek(inboxId, newKek) }));
       this.writeTrainer(f, { ...t, sealed: sealWithKek(identity, newKek) });
       if (this.session?.trainerId === trainerId) this.session = { ...this.session, kek: newKek };
       return true;
@@ -626,6 +690,17 @@ export class KeyStore {
 
   private trainerPath(trainerId: string, next = false): string {
     return path.join(this.trainersDir, `${trainerId}${next ? '.next' : ''}.json`);
+  }
+
+  private inboxPath(trainerId: string): string {
+    return path.join(this.inboxDir, `${trainerId}.json`);
+  }
+
+  /** keys/inbox/<T>.json: a new inbox identity sealed by the trainer's PIN (the same KEK as their wrapping key). */
+  private async writeInbox(trainerId: string, kek: Kek): Promise<void> {
+    const { identity, recipient } = await generateIdentity();
+    mkdirSync(this.inboxDir, { recursive: true, mode: 0o700 });
+    writeFileDurableSync(this.inboxPath(trainerId), JSON.stringify({ v: 2, trainerId, recipient, sealed: sealWithKek(identity, kek) } satisfies TrainerFile));
   }
 
   private readTrainer(trainerId: string): TrainerFile {

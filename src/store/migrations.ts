@@ -202,4 +202,19 @@ export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
       END;
     `,
   },
+  {
+    version: 8,
+    name: "issue 20: a case's trainers (the kit where a case is made adds its holder; a one-PIN kit's cases are T-001's); every audit entry names its trainer",
+    sql: `
+      CREATE TABLE case_trainers (
+        case_code TEXT NOT NULL REFERENCES cases(code) ON DELETE CASCADE,
+        trainer_id TEXT NOT NULL CHECK (trainer_id GLOB 'T-[0-9][0-9][0-9]*'),
+        added_at INTEGER NOT NULL,
+        PRIMARY KEY (case_code, trainer_id)
+      );
+      CREATE INDEX case_trainers_trainer ON case_trainers(trainer_id, case_code);
+      INSERT INTO case_trainers (case_code, trainer_id, added_at) SELECT code, 'T-001', created_at FROM cases;
+      ALTER TABLE audit_events ADD COLUMN trainer_id TEXT;
+    `,
+  },
 ];

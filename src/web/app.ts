@@ -7,6 +7,7 @@ import { STILL_MAX_BYTES } from '../core/media.js';
 import { Library } from '../session/library.js';
 import { Playback } from '../session/playback.js';
 import { Presentation } from '../session/presentation.js';
+import { Team } from '../session/team.js';
 import { Sessions } from './auth.js';
 import type { AppDeps, WebContext } from './context.js';
 import { errorsPlugin, frameworkErrors } from './plugins/errors.js';
@@ -53,6 +54,7 @@ function makeContext(deps: AppDeps): WebContext {
     presentation,
     library,
     playback,
+    team: new Team({ catalogue: deps.catalogue, keys: deps.keys, clock: deps.clock }),
     viewers,
     fps,
     sessions: new Sessions(deps.clock, deps.sessionIdleMs),

@@ -13,6 +13,8 @@ export interface Session {
   lastSeen: number;
   /** A random token bound to this session; state-changing requests repeat it in x-csrf-token. */
   csrf: string;
+  /** The trainer who signed in (issue 20): what they see, present and export is theirs; null for a TV. */
+  trainerId: string | null;
 }
 
 /**
@@ -27,12 +29,20 @@ export class Sessions {
     private readonly idleMs: number,
   ) {}
 
-  create(): { token: string; csrf: string } {
+  /** A new session (of this trainer; none for a TV). */
+  create(trainerId: string | null = null): { token: string; csrf: string } {
     const token = randomBytes(32).toString('base64url');
     const csrf = randomBytes(24).toString('base64url');
     const now = this.clock.now();
-    this.sessions.set(token, { createdAt: now, lastSeen: now, csrf });
+    this.sessions.set(token, { createdAt: now, lastSeen: now, csrf, trainerId });
     return { token, csrf };
+  }
+
+  /** Ends every session of another trainer (the kit is one trainer's at a time); returns their tokens. */
+  endOthers(trainerId: string): string[] {
+    const ended = [...this.sessions].filter(([, s]) => s.trainerId !== trainerId).map(([t]) => t);
+    for (const t of ended) this.sessions.delete(t);
+    return ended;
   }
 
   /** The live session of this token (touched), or null. */

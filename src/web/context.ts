@@ -8,6 +8,7 @@ import type { Playback } from '../session/playback.js';
 import type { Presentation } from '../session/presentation.js';
 import type { Privacy } from '../session/privacy.js';
 import type { Recorder } from '../session/recorder.js';
+import type { Team } from '../session/team.js';
 import type { Catalogue } from '../store/catalogue.js';
 import type { ClipStore } from '../store/clips.js';
 import type { KeyStore } from '../store/keys.js';
@@ -80,6 +81,8 @@ export interface Caller {
   role: 'trainer' | 'viewer';
   key: string;
   csrf: string;
+  /** The signed-in trainer (trainer sessions only). */
+  trainerId?: string;
 }
 
 declare module 'fastify' {
@@ -104,6 +107,8 @@ export interface WebContext {
   presentation: Presentation;
   library: Library;
   playback: Playback;
+  /** Who sees what on a team kit: a trainer's cases and clips (issue 20). */
+  team: Team;
   ui: UiFiles;
   fps: number;
   /** The kiosk on the loopback listener has no cookie: its CSRF token lives as long as the process. */
@@ -120,6 +125,14 @@ export interface WebContext {
 export function callerOf(req: FastifyRequest): Caller {
   if (!req.caller) throw new AppError('UNAUTHORIZED', 'log in first (eerst inloggen)', { reason: 'login_required' });
   return req.caller;
+}
+
+/** The signed-in trainer of a request; 401 for a TV or no session. */
+export function trainerOf(req: FastifyRequest): string {
+  const c = callerOf(req);
+  if (c.role !== 'trainer' || c.trainerId === undefined)
+    throw new AppError('FORBIDDEN', 'only a signed-in trainer may do this (alleen voor de trainer)', { reason: 'trainer_only' });
+  return c.trainerId;
 }
 
 /** Whether the session behind a caller is still live (event streams close when it ends). */

@@ -52,7 +52,7 @@ export function replies<T extends Record<number, z.ZodType>>(ok: T): T & { '4xx'
 
 // --- session ---
 
-export const sessionReply = z.object({ role: z.enum(['trainer', 'viewer']), csrf: z.string(), locked: z.boolean() });
+export const sessionReply = z.object({ role: z.enum(['trainer', 'viewer']), csrf: z.string(), locked: z.boolean(), trainerId: z.string().optional() });
 
 // --- recorder ---
 
@@ -255,6 +255,13 @@ export const uiConfigReply = z.object({
   fps: z.number(),
 });
 export const healthReply = z.object({ ok: z.boolean() });
+
+// --- issue 20: team kits (sign-in by trainer id) ---
+
+/** A pseudonymous trainer id: `T-` and 3 to 6 digits, never a name (TRAINER_ID_PATTERN in src/store/keys.ts). */
+export const trainerIdSchema = z.string().regex(/^T-[0-9]{3,6}$/, 'a trainer id like T-017 (T- and 3 to 6 digits)');
+/** Login: the trainer's id (none: the kit's first trainer, as on a one-PIN kit) and PIN. */
+export const loginBody = pinBody.extend({ trainerId: trainerIdSchema.optional() });
 
 // --- the types the UI uses (derived, never copied) ---
 

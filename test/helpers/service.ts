@@ -186,8 +186,8 @@ export class Service {
     if (pin) await this.login(pin);
   }
 
-  async login(pin = '1234'): Promise<void> {
-    const r = await this.send('POST', '/api/login', { 'content-type': 'application/json' }, JSON.stringify({ pin }));
+  async login(pin = '1234', trainerId?: string): Promise<void> {
+    const r = await this.send('POST', '/api/login', { 'content-type': 'application/json' }, JSON.stringify(trainerId ? { pin, trainerId } : { pin }));
     if (r.status !== 204) throw new Error(`login failed: ${r.status} ${r.text}`);
     const cookies = sessionCookies(r.headers.getSetCookie());
     this.cookie = cookies.header;

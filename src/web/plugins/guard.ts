@@ -20,7 +20,7 @@ function findCaller(ctx: WebContext, req: FastifyRequest): Caller | null {
   if (isLoopbackRequest(req.raw)) return { role: 'viewer', key: 'loopback', csrf: ctx.loopbackCsrf };
   const t = req.cookies[SESSION_COOKIE];
   const s = ctx.sessions.get(t);
-  if (s) return { role: 'trainer', key: t!, csrf: s.csrf };
+  if (s) return { role: 'trainer', key: t!, csrf: s.csrf, ...(s.trainerId !== null ? { trainerId: s.trainerId } : {}) };
   const vt = req.cookies[VIEWER_COOKIE];
   const v = ctx.viewers.get(vt);
   return v ? { role: 'viewer', key: `tv:${vt}`, csrf: v.csrf } : null;

@@ -2,16 +2,18 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { AppError } from '../../core/errors.js';
 import { CSRF_COOKIE, pinMatches, SESSION_COOKIE } from '../auth.js';
-import { callerOf, cookieOpts, noContentReply, type WebContext } from '../context.js';
-import { emptyBody, noContent, pinBody, replies, sessionReply } from '../schemas.js';
+import { callerOf, cookieOpts, noContentReply, trainerOf, type WebContext } from '../context.js';
+import { emptyBody, loginBody, noContent, pinBody, replies, sessionReply } from '../schemas.js';
 import { cookie } from '../security.js';
 
 /**
- * Checks a PIN: the sealed master key is the authority once it exists (the check unlocks it);
- * before enrolment, the configured PIN. Attempts are counted before the (slow, scrypt) check, so
- * parallel guesses cannot outrun the lock-out (PinLockout: 5 free, then 30 s doubling to 15 min).
+ * Checks a trainer's PIN: their sealed wrapping key is the authority once the kit has trainers
+ * (the check unlocks it); before enrolment, the configured PIN (the first trainer's). Attempts are
+ * counted before the (slow, scrypt) check, per trainer id and kit-wide, so parallel guesses and one
+ * PIN tried against many ids cannot outrun the lock-out (PinLockout). An unknown id answers like a
+ * wrong PIN, as slowly, so the kit lists no trainer ids to a client that has not signed in.
  */
-async function checkPinAndUnlock(ctx: WebContext, pin: string): Promise<void> {
+async function checkPinAndUnlock(ctx: WebContext, pin: string, trainerId: string): Promise<void> {
   const { deps } = ctx;
   const configured = deps.keys.hasMaster ? null : deps.pin();
   if (!deps.keys.hasMaster && configured === null) {
@@ -20,10 +22,11 @@ async function checkPinAndUnlock(ctx: WebContext, pin: string): Promise<void> {
       reason: 'pin_not_configured',
     });
   }
-  const { ok, failures, lockedForMs } = await ctx.pinLockout.attempt(async () => (deps.keys.hasMaster ? deps.keys.unlock(pin) : pinMatches(configured!, pin)));
+  const check = async () => (deps.keys.hasMaster ? deps.keys.unlock(pin, trainerId) : trainerId === deps.keys.defaultTrainerId && pinMatches(configured!, pin));
+  const { ok, failures, lockedForMs } = await ctx.pinLockout.attempt(check, trainerId);
   if (!ok) {
-    auditSession(ctx, 'pin.failed', { failures, lockedForMs });
-    deps.logger.warn('wrong PIN', { failures, lockedForMs });
+    auditSession(ctx, 'pin.failed', { trainer: trainerId, failures, lockedForMs });
+    deps.logger.warn('wrong PIN', { trainer: trainerId, failures, lockedForMs });
     throw new AppError('UNAUTHORIZED', 'wrong PIN (verkeerde pincode)', { field: 'pin', reason: 'pin_wrong', params: { failures } });
   }
   ctx.presentation.touch();
@@ -48,12 +51,21 @@ export async function authRoutes(fastify: FastifyInstance, { ctx }: { ctx: WebCo
     '/api/login',
     {
       config: { access: 'session-start' },
-      schema: { summary: 'Log in with the trainer PIN (unlocks the playback key)', body: pinBody, response: replies({ 204: noContent }) },
+      schema: {
+        summary: "Sign in with the trainer id and PIN (unlocks the trainer's keys); without an id, the kit's first trainer (a one-PIN kit)",
+        body: loginBody,
+        response: replies({ 204: noContent }),
+      },
     },
     async (req, reply) => {
-      await checkPinAndUnlock(ctx, req.body.pin);
-      const { token: t, csrf } = ctx.sessions.create();
-      auditSession(ctx, 'login', { unlocked: deps.keys.unlocked });
+      const trainerId = req.body.trainerId ?? deps.keys.defaultTrainerId;
+      await checkPinAndUnlock(ctx, req.body.pin, trainerId);
+      // The kit is one trainer's at a time: another trainer's sessions end, and their TVs must pair again.
+      const ended = ctx.sessions.endOthers(trainerId);
+      for (const t of ended) ctx.presentation.forgetViews(t);
+      if (ended.length > 0) ctx.presentation.end({ visitOver: true });
+      const { token: t, csrf } = ctx.sessions.create(trainerId);
+      auditSession(ctx, 'login', { unlocked: deps.keys.unlocked, trainer: trainerId, endedSessions: ended.length });
       const maxAge = Math.round(deps.sessionIdleMs / 1000) * 48;
       reply.header('set-cookie', [cookie(SESSION_COOKIE, t, cookieOpts(req, true, maxAge)), cookie(CSRF_COOKIE, csrf, cookieOpts(req, false, maxAge))]);
       noContentReply(reply);
@@ -68,7 +80,7 @@ export async function authRoutes(fastify: FastifyInstance, { ctx }: { ctx: WebCo
     },
     async (req) => {
       const c = callerOf(req);
-      return { role: c.role, csrf: c.csrf, locked: !deps.keys.unlocked };
+      return { role: c.role, csrf: c.csrf, locked: !deps.keys.unlocked, ...(c.trainerId !== undefined ? { trainerId: c.trainerId } : {}) };
     },
   );
 
@@ -113,7 +125,7 @@ export async function authRoutes(fastify: FastifyInstance, { ctx }: { ctx: WebCo
       schema: { summary: 'Unlock with the trainer PIN', body: pinBody, response: replies({ 204: noContent }) },
     },
     async (req, reply) => {
-      await checkPinAndUnlock(ctx, req.body.pin);
+      await checkPinAndUnlock(ctx, req.body.pin, trainerOf(req));
       auditSession(ctx, 'unlock');
       noContentReply(reply);
     },

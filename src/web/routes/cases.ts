@@ -3,7 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Privacy } from '../../session/privacy.js';
 import { CONSENT_SCOPES } from '../../store/catalogue.js';
 import { TRAJECTORIES } from '../../store/migrations.js';
-import type { WebContext } from '../context.js';
+import { trainerOf, type WebContext } from '../context.js';
 import { caseCloseReply, caseCodeParams, caseCreateBody, caseListReply, casePatchBody, caseReply, replies, uiConfigReply } from '../schemas.js';
 
 /** Cases (pseudonymous codes, never names) and what the UI needs to know about this kit. */
@@ -31,9 +31,9 @@ export async function caseRoutes(fastify: FastifyInstance, { ctx }: { ctx: WebCo
     '/api/cases',
     {
       config: guarded,
-      schema: { summary: 'The cases', response: replies({ 200: caseListReply }) },
+      schema: { summary: "The signed-in trainer's cases (mijn casussen)", response: replies({ 200: caseListReply }) },
     },
-    async () => ({ cases: deps.catalogue.listCases() }),
+    async (req) => ({ cases: ctx.team.cases(trainerOf(req)) }),
   );
 
   app.post(
@@ -42,7 +42,13 @@ export async function caseRoutes(fastify: FastifyInstance, { ctx }: { ctx: WebCo
       config: guarded,
       schema: { summary: 'Create a case with its trajectory and consent', body: caseCreateBody, response: replies({ 200: caseReply }) },
     },
-    async (req) => deps.privacy.createCase(req.body.code, req.body.trajectory, req.body.consent),
+    async (req) => {
+      const trainer = trainerOf(req);
+      ctx.team.assertCase(req.body.code, trainer);
+      const made = deps.privacy.createCase(req.body.code, req.body.trajectory, req.body.consent);
+      ctx.team.madeHere(made.code, trainer);
+      return made;
+    },
   );
 
   app.patch(
@@ -52,6 +58,7 @@ export async function caseRoutes(fastify: FastifyInstance, { ctx }: { ctx: WebCo
       schema: { summary: "Change a case's trajectory or consent", params: caseCodeParams, body: casePatchBody, response: replies({ 200: caseReply }) },
     },
     async (req) => {
+      ctx.team.assertCase(req.params.code, trainerOf(req));
       const { consent, trajectory } = req.body;
       const patch: Parameters<Privacy['updateCase']>[1] = {};
       if (trajectory) patch.trajectory = trajectory;
@@ -71,6 +78,9 @@ export async function caseRoutes(fastify: FastifyInstance, { ctx }: { ctx: WebCo
         response: replies({ 200: caseCloseReply }),
       },
     },
-    async (req) => deps.privacy.closeCase(req.params.code),
+    async (req) => {
+      ctx.team.assertCase(req.params.code, trainerOf(req));
+      return deps.privacy.closeCase(req.params.code);
+    },
   );
 }

@@ -3,7 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { z } from 'zod';
 import { AppError } from '../../core/errors.js';
 import type { ClipRow } from '../../store/catalogue.js';
-import { callerOf, sendMedia, type WebContext } from '../context.js';
+import { callerOf, sendMedia, trainerOf, type WebContext } from '../context.js';
 import { clipPlaylist } from '../hls.js';
 import {
   assignBody,
@@ -49,20 +49,30 @@ export function summary(c: ClipRow): z.infer<typeof clipSummary> {
   };
 }
 
+/** Every route of the plugin with a clip id: a trainer reaches only the clips of their cases (403 for others'). */
+function onlyTheirClips(fastify: FastifyInstance, ctx: WebContext): void {
+  fastify.addHook('preHandler', async (req) => {
+    const id = (req.params as { id?: unknown } | undefined)?.id;
+    if (typeof id !== 'string' || req.caller?.role !== 'trainer') return;
+    ctx.team.assertClip(ctx.library.getClip(id), trainerOf(req));
+  });
+}
+
 /** The library: list and read clips (straight from the catalogue); markers, stills, case, purposes, delete (use-cases). */
 export async function clipRoutes(fastify: FastifyInstance, { ctx }: { ctx: WebContext }): Promise<void> {
   const app = fastify.withTypeProvider<ZodTypeProvider>();
   const { catalogue } = ctx.deps;
   const { library } = ctx;
   const guarded = { access: 'trainer', whenLocked: 'refuse' } as const;
+  onlyTheirClips(fastify, ctx);
 
   app.get(
     '/api/clips',
     {
       config: guarded,
-      schema: { summary: 'The clips, newest first', querystring: clipListQuery, response: replies({ 200: clipListReply }) },
+      schema: { summary: "The signed-in trainer's clips, newest first", querystring: clipListQuery, response: replies({ 200: clipListReply }) },
     },
-    async (req) => ({ clips: catalogue.listClips(req.query.limit, req.query.offset).map(summary) }),
+    async (req) => ({ clips: ctx.team.clips(trainerOf(req), req.query.limit, req.query.offset).map(summary) }),
   );
 
   app.get(
@@ -135,7 +145,13 @@ export async function clipRoutes(fastify: FastifyInstance, { ctx }: { ctx: WebCo
       config: guarded,
       schema: { summary: 'Assign an unassigned clip to a case', params: clipIdParams, body: assignBody, response: replies({ 200: clipSummary }) },
     },
-    async (req) => summary(library.assign(req.params.id, req.body.caseCode)),
+    async (req) => {
+      const trainer = trainerOf(req);
+      ctx.team.assertCase(req.body.caseCode, trainer);
+      const clip = library.assign(req.params.id, req.body.caseCode);
+      ctx.team.madeHere(req.body.caseCode, trainer);
+      return summary(clip);
+    },
   );
 
   // Deleting asks for the clip id again. Footage goes only once the organisation has it.
@@ -177,6 +193,7 @@ export async function clipPlaybackRoutes(fastify: FastifyInstance, { ctx }: { ct
   const app = fastify.withTypeProvider<ZodTypeProvider>();
   const { catalogue } = ctx.deps;
   const { library } = ctx;
+  onlyTheirClips(fastify, ctx);
 
   app.get(
     '/api/clips/:id/index.m3u8',

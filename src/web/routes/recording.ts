@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { AppError, describeError } from '../../core/errors.js';
-import { sendMedia, type WebContext } from '../context.js';
+import { sendMedia, trainerOf, type WebContext } from '../context.js';
 import { livePlaylist } from '../hls.js';
 import {
   emptyBody,
@@ -73,7 +73,10 @@ export async function recordingRoutes(fastify: FastifyInstance, { ctx }: { ctx: 
     },
     async (req) => {
       const code = req.body.caseCode ?? null;
+      const trainer = trainerOf(req);
+      if (code !== null) ctx.team.assertCase(code, trainer);
       const consent = code === null ? null : privacy.consentForRecording(code);
+      if (code !== null) ctx.team.madeHere(code, trainer);
       return recorder.startTake(code, consent);
     },
   );

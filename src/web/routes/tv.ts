@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { AppError } from '../../core/errors.js';
 import { CSRF_COOKIE, VIEWER_COOKIE } from '../auth.js';
-import { callerOf, cookieOpts, noContentReply, openEventStream, stillAlive, type WebContext } from '../context.js';
+import { callerOf, cookieOpts, noContentReply, openEventStream, stillAlive, trainerOf, type WebContext } from '../context.js';
 import {
   ackBody,
   controlBody,
@@ -34,7 +34,7 @@ export async function tvRoutes(fastify: FastifyInstance, { ctx }: { ctx: WebCont
       config: guarded,
       schema: { summary: 'Show a clip on the TV', body: presentBody, response: replies({ 200: presentReply }) },
     },
-    async (req) => ({ clipId: presentation.present(ctx.library.getClip(req.body.clipId)) }),
+    async (req) => ({ clipId: presentation.present(ctx.team.assertClip(ctx.library.getClip(req.body.clipId), trainerOf(req))) }),
   );
   app.get(
     '/api/present',

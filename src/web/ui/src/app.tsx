@@ -7,6 +7,7 @@ import { Library } from './library.js';
 import { Player } from './player.js';
 import { KIT_EVENT_NAMES } from '../../../core/events.js';
 import { Remote } from './remote.js';
+import { loginBody, SignedInAs, TrainerIdField } from './team.js';
 import { AppCtx, DEFAULT_CONFIG, type Ctx, type Notice } from './shared.js';
 
 /** Events of /api/events the pages listen to: the kit's status first, then every bus event. */
@@ -34,6 +35,7 @@ function LangSwitch({ t, setLang }: { t: T; setLang: (l: Lang) => void }) {
 /** A PIN form: logging in, or unlocking the library and the player (the remote keeps recording). */
 function PinForm({ api, t, onDone, kind }: { api: Api; t: T; onDone: () => void; kind: 'login' | 'unlock' }) {
   const [pin, setPin] = useState('');
+  const [trainerId, setTrainerId] = useState('');
   const [error, setError] = useState('');
   const [busy, setBusy] = useState(false);
   useEffect(() => {
@@ -49,7 +51,7 @@ function PinForm({ api, t, onDone, kind }: { api: Api; t: T; onDone: () => void;
     setBusy(true);
     setError('');
     try {
-      await api.post(kind === 'login' ? '/api/login' : '/api/unlock', { pin });
+      await api.post(kind === 'login' ? '/api/login' : '/api/unlock', kind === 'login' ? loginBody(trainerId, pin) : { pin });
       onDone();
     } catch (err) {
       setError(errorText(err, t));
@@ -62,6 +64,7 @@ function PinForm({ api, t, onDone, kind }: { api: Api; t: T; onDone: () => void;
     <form class="card login" onSubmit={submit} aria-labelledby={`${kind}-title`} data-testid={kind === 'unlock' ? 'unlock-card' : undefined}>
       <h1 id={`${kind}-title`}>{t(kind === 'login' ? 'loginTitle' : 'lockedTitle')}</h1>
       {kind === 'unlock' && <p>{t('lockedExplain')}</p>}
+      {kind === 'login' && <TrainerIdField t={t} value={trainerId} onInput={setTrainerId} />}
       <label for={id}>{t('pinLabel')}</label>
       <input
         id={id}
@@ -196,6 +199,7 @@ function App() {
               {nav('#/library', t('navLibrary'), hash.startsWith('#/library'))}
             </nav>
           )}
+          {trainer && <SignedInAs t={t} trainerId={session?.trainerId} />}
           <LangSwitch t={t} setLang={setLang} />
           {trainer && (
             <button type="button" class="quiet wide-only" onClick={logout}>

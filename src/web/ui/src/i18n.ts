@@ -2,6 +2,7 @@
 // is remembered in localStorage ("vht-lang").
 import { createContext } from 'preact';
 import { useContext } from 'preact/hooks';
+import { teamEn, teamNl } from './i18n-team.js';
 
 const nl = {
   appName: 'VHT Kit',
@@ -142,6 +143,7 @@ const nl = {
   errorForbidden: 'Niet toegestaan.',
   errorStatus: 'De kit antwoordde met fout {status}.',
   close: 'Sluiten',
+  ...teamNl,
 };
 
 export type Key = keyof typeof nl;
@@ -277,6 +279,7 @@ const en: Record<Key, string> = {
   errorForbidden: 'Not allowed.',
   errorStatus: 'The kit answered with error {status}.',
   close: 'Close',
+  ...teamEn,
 };
 
 export type Lang = 'nl' | 'en';

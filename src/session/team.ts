@@ -1,0 +1,76 @@
+import type { Clock } from '../core/clock.js';
+import { AppError } from '../core/errors.js';
+import type { CaseRow, Catalogue, ClipRow } from '../store/catalogue.js';
+import type { KeyStore } from '../store/keys.js';
+
+export interface TeamOptions {
+  catalogue: Catalogue;
+  keys: Pick<KeyStore, 'entitled' | 'hasClipKey' | 'holder' | 'trainerIds' | 'defaultTrainerId'>;
+  clock: Clock;
+}
+
+/**
+ * Who sees what on a team kit (issue 20): a trainer sees, presents and exports only the cases they
+ * are on (`case_trainers`, migration 8), and the clips of those cases; an unassigned take only when
+ * its key is wrapped to them (the holder's button take) or when it has no key on the kit at all
+ * (only the organisation can read it). Others' items answer 403, naming the id and the trainer.
+ */
+export class Team {
+  constructor(private readonly o: TeamOptions) {}
+
+  /** The cases this trainer is on ("mijn casussen"). */
+  cases(trainerId: string): CaseRow[] {
+    const mine = new Set(this.o.catalogue.casesOfTrainer(trainerId));
+    return this.o.catalogue.listCases().filter((c) => mine.has(c.code));
+  }
+
+  /** Whether the trainer is on this case. */
+  isOnCase(code: string, trainerId: string): boolean {
+    return this.o.catalogue.caseTrainers(code).includes(trainerId);
+  }
+
+  /** Whether the trainer may see this clip. */
+  maySee(clip: ClipRow, trainerId: string): boolean {
+    if (clip.caseCode !== null) return this.isOnCase(clip.caseCode, trainerId);
+    return !this.o.keys.hasClipKey(clip.id) || this.o.keys.entitled({ kind: 'clip', id: clip.id }).includes(trainerId);
+  }
+
+  /** This trainer's clips, newest first, paged after filtering. */
+  clips(trainerId: string, limit = 500, offset = 0): ClipRow[] {
+    const mine = new Set(this.o.catalogue.casesOfTrainer(trainerId));
+    const visible = this.o.catalogue
+      .allClips()
+      .filter((c) => (c.caseCode !== null ? mine.has(c.caseCode) : this.maySee(c, trainerId)))
+      .sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : -1));
+    return visible.slice(offset, offset + limit);
+  }
+
+  /** 403 unless the trainer may see the clip. */
+  assertClip(clip: ClipRow, trainerId: string): ClipRow {
+    if (!this.maySee(clip, trainerId)) {
+      throw new AppError('FORBIDDEN', `clip ${clip.id} is not of a case of trainer ${trainerId} (niet van jouw casussen)`, {
+        field: 'params.id',
+        reason: 'not_your_case',
+        params: { id: clip.id },
+      });
+    }
+    return clip;
+  }
+
+  /** 403 unless the trainer is on the case (a case that does not exist yet passes: it becomes theirs). */
+  assertCase(code: string, trainerId: string): void {
+    if (this.o.catalogue.getCase(code) && !this.isOnCase(code, trainerId)) {
+      throw new AppError('FORBIDDEN', `case ${code} is not a case of trainer ${trainerId} (niet jouw casus)`, {
+        field: 'caseCode',
+        reason: 'not_your_case',
+        params: { code },
+      });
+    }
+  }
+
+  /** The kit where a case is made adds its maker (the signed-in trainer, else the kit's holder). */
+  madeHere(code: string, trainerId: string | null): void {
+    const t = trainerId ?? this.o.keys.holder() ?? this.o.keys.defaultTrainerId;
+    this.o.catalogue.addCaseTrainers(code, [t], this.o.clock.now());
+  }
+}
