@@ -14,6 +14,17 @@ export interface KeyStoreOptions {
   logger: Logger;
   /** The trainer a one-PIN kit is (and a migrated kit becomes); default `T-001`. */
   defaultTrainerId?: string;
+  /**
+   * The other kits of a trainer and the recipient of their inbox there (the office directory,
+   * issue 20): a content key made or granted for the trainer is also sealed to each, in
+   * `outbox/<T>/<kit>/<kind>-<id>.key.age`, which sync uploads. Default: none.
+   */
+  outboxRecipients?: (trainerId: string) => { kitId: string; recipient: string }[];
+}
+
+/** Where the kit keeps the content keys it sends to a trainer's other kits until sync uploads them. */
+export function outboxDir(dataDir: string): string {
+  return path.join(dataDir, 'outbox');
 }
 
 /** Where the sim profile keeps its demo organisation identity: beside the data dir, never in it. */
@@ -383,6 +394,7 @@ export class KeyStore {
         const file: ContentKeyFile = { v: 2, kind: ref.kind, id: ref.id, recipient, wraps };
         writeFileDurableSync(this.contentPath(ref), JSON.stringify(file));
         this.recipients.set(this.cacheKey(ref), recipient);
+        await this.sendToOtherKits(ref, identity, Object.keys(wraps));
         return recipient;
       }
       if (attempt >= 20) throw new AppError('INTERNAL', `the key of ${refName(ref)} could not be committed: the trainers' keys kept changing`);
@@ -501,6 +513,7 @@ export class KeyStore {
       for (const t of trainerIds) if (!(t in wraps)) wraps[t] = await this.wrapTo(this.readTrainer(t).recipient, identity);
       writeFileDurableSync(this.contentPath(ref), JSON.stringify({ ...data, wraps }));
     });
+    await this.sendToOtherKits(ref, identity, trainerIds);
   }
 
   /**
@@ -690,6 +703,27 @@ export class KeyStore {
 
   private trainerPath(trainerId: string, next = false): string {
     return path.join(this.trainersDir, `${trainerId}${next ? '.next' : ''}.json`);
+  }
+
+  /**
+   * Seals a content key to each trainer's inbox on their other kits (public keys only: works
+   * locked) as `outbox/<T>/<kit>/<kind>-<id>.key.age`; sync uploads them. A failure to write one is
+   * logged, not thrown: the key stays on this kit and a grant sends it again.
+   */
+  private async sendToOtherKits(ref: ContentRef, identity: string, trainers: string[]): Promise<void> {
+    const targets = this.opts.outboxRecipients;
+    if (!targets) return;
+    for (const t of trainers) {
+      for (const { kitId, recipient } of targets(t)) {
+        const file = path.join(outboxDir(this.opts.dataDir), t, kitId, `${ref.kind}-${ref.id}.key.age`);
+        try {
+          mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+          writeFileDurableSync(file, Buffer.from(await encryptTo([recipient], identity)));
+        } catch (err) {
+          this.opts.logger.warn('a content key could not be put in the outbox', { trainer: t, kit: kitId, [ref.kind]: ref.id, error: (err as Error).message });
+        }
+      }
+    }
   }
 
   private inboxPath(trainerId: string): string {

@@ -140,8 +140,9 @@ export function manifestJson(m: ClipManifest): string {
 }
 
 /** Encrypts to the organisation's recipient only (the kit cannot read its own manifests back). */
-export async function encryptManifest(m: ClipManifest, orgRecipient: string): Promise<Uint8Array> {
-  return encryptTo([orgRecipient], manifestJson(m));
+export async function encryptManifest(m: ClipManifest, orgRecipient: string, also: string[] = []): Promise<Uint8Array> {
+  // issue 20: also to the clip's own key, so that a second kit can verify what it fetches
+  return encryptTo([orgRecipient, ...also], manifestJson(m));
 }
 
 function fail(what: string, value: unknown): never {

@@ -101,6 +101,8 @@ export interface SyncServiceOptions {
   exportAudit?: boolean;
   /** For the backoff jitter; default Math.random. */
   random?: () => number;
+  /** Issue 20: more recipients of a clip's manifest (its content key: a second kit verifies what it fetches). */
+  manifestAlso?: (clipId: string) => string[];
 }
 
 export interface SyncEvents {
@@ -475,7 +477,7 @@ export class SyncService {
     const sourceSha = sha256Hex(Buffer.from(manifestJson(manifest)));
     let stored = this.ledger.storedManifest(clip.id);
     if (!stored || stored.sourceSha256 !== sourceSha) {
-      const body = Buffer.from(await encryptManifest(manifest, this.orgRecipient()));
+      const body = Buffer.from(await encryptManifest(manifest, this.orgRecipient(), this.opts.manifestAlso?.(clip.id) ?? []));
       stored = { body, sha256: sha256Hex(body), md5: md5Hex(body), sourceSha256: sourceSha };
       this.ledger.storeManifest(clip.id, sourceSha, stored, clock.now());
       this.set({ bytesTotal: this.progressValue.bytesTotal + body.byteLength });

@@ -1,0 +1,286 @@
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import type { Clock } from '../core/clock.js';
+import { AppError, describeError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import type { Catalogue } from '../store/catalogue.js';
+import { decryptWith } from '../store/crypto.js';
+import { writeFileDurable, writeFileDurableSync } from '../store/durable.js';
+import { CONTENT_ID_PATTERN, type KeyStore } from '../store/keys.js';
+import type { DirectoryEntry } from './fetch-directory.js';
+import { manifestKey, parseManifest, segmentKey, type ClipManifest } from './manifest.js';
+import { sha256Hex } from './targets.js';
+
+/** One listed object: its name, size and when the store got it. */
+export interface ListedObject {
+  key: string;
+  bytes: number;
+  lastModified: number;
+}
+
+/** Read access to the team's buckets (the kit's storage credential: read on its team's buckets, container ACLs on Swift). */
+export interface FetchSource {
+  list(bucket: string, prefix: string): Promise<ListedObject[]>;
+  get(bucket: string, key: string): Promise<Buffer>;
+  close(): void;
+}
+
+/** FetchSource over S3 (Swift's s3api, Ceph RGW, MinIO, AWS). */
+export class S3FetchSource implements FetchSource {
+  private readonly client: S3Client;
+
+  constructor(opts: { endpoint: string | null; region: string; accessKeyId: string; secretAccessKey: string }) {
+    this.client = new S3Client({
+      region: opts.region,
+      ...(opts.endpoint ? { endpoint: opts.endpoint, forcePathStyle: true } : {}),
+      credentials: { accessKeyId: opts.accessKeyId, secretAccessKey: opts.secretAccessKey },
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      maxAttempts: 4,
+    });
+  }
+
+  /** Every object under the prefix, with size and time. */
+  async list(bucket: string, prefix: string): Promise<ListedObject[]> {
+    const out: ListedObject[] = [];
+    let token: string | undefined;
+    do {
+      const res = await this.client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token })).catch((err: unknown) => {
+        throw new AppError(
+          'FORBIDDEN',
+          `listing s3://${bucket}/${prefix} failed: ${describeError(err)} (does this kit's credential have read on that bucket?)`,
+          {
+            field: 'sync.s3.accessKeyId',
+            cause: err,
+          },
+        );
+      });
+      for (const o of res.Contents ?? []) if (o.Key) out.push({ key: o.Key, bytes: o.Size ?? 0, lastModified: o.LastModified?.getTime() ?? 0 });
+      token = res.IsTruncated ? res.NextContinuationToken : undefined;
+    } while (token);
+    return out;
+  }
+
+  /** One object's bytes. */
+  async get(bucket: string, key: string): Promise<Buffer> {
+    try {
+      const res = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      return Buffer.from(await res.Body!.transformToByteArray());
+    } catch (err) {
+      throw new AppError('INTERNAL', `reading s3://${bucket}/${key} failed: ${describeError(err)}`, { field: 'key', cause: err });
+    }
+  }
+
+  close(): void {
+    this.client.destroy();
+  }
+}
+
+export interface FetchOptions {
+  source: FetchSource;
+  kitId: string;
+  dataDir: string;
+  keys: Pick<KeyStore, 'unlockedTrainer' | 'inboxIdentity' | 'importContentKey' | 'hasClipKey'>;
+  catalogue: Catalogue;
+  clock: Clock;
+  logger: Logger;
+  /** Bytes fetched footage may take on the card at most (`sync.fetch.budgetMB`). */
+  budgetBytes: number;
+  /** Whether `bytes` more fit above the recording reserve (StorageGuard.hasRoom). */
+  hasRoom: (bytes: number) => boolean;
+  /** Raw clips older than this after the organisation confirmed them are not fetched (privacy.deleteAfterUploadHours). */
+  retentionMs: number;
+}
+
+export interface FetchProgress {
+  trainerId: string | null;
+  state: 'idle' | 'fetching' | 'done' | 'locked' | 'error';
+  clipsReady: number;
+  clipsWaiting: number;
+  bytesDone: number;
+  bytesTotal: number;
+  lastError?: string;
+}
+
+export interface FetchResult {
+  fetched: string[];
+  skipped: { clipId: string; why: 'expired' | 'case-closed' | 'budget' | 'no-room' | 'have' }[];
+  failed: { clipId: string; message: string }[];
+  bytes: number;
+}
+
+const OUTBOX_NAME = /^(clip)-([0-9a-z]+)\.key\.age$/;
+
+/**
+ * A docked kit fetches what its signed-in trainer needs for their open cases (issue 20): the
+ * content keys other kits sent to this trainer's inbox here (`<kit>/outbox/<T>/<this kit>/`), then
+ * for each raw clip within its retention the manifest (encrypted to the organisation and the clip's
+ * key) and the segments, each checked against the manifest's SHA-256 before it counts. Resumable:
+ * a segment already on the card with the right SHA-256 is not fetched again; the catalogue learns
+ * of a clip only once all of it is verified. Fetched clips are marked confirmed at the original's
+ * confirmation (the manifest's time in the store), so retention treats them like the original.
+ */
+export class TrainerFetch {
+  private progressValue: FetchProgress = { trainerId: null, state: 'idle', clipsReady: 0, clipsWaiting: 0, bytesDone: 0, bytesTotal: 0 };
+
+  constructor(private readonly o: FetchOptions) {}
+
+  /** What the remote shows: what is being fetched and how much is ready for the next visit. */
+  get progress(): FetchProgress {
+    return { ...this.progressValue };
+  }
+
+  /** One pass over the team's kits in the directory (this kit's entry excluded). */
+  async run(team: DirectoryEntry[]): Promise<FetchResult> {
+    const result: FetchResult = { fetched: [], skipped: [], failed: [], bytes: 0 };
+    const trainer = this.o.keys.unlockedTrainer;
+    if (trainer === null) {
+      this.progressValue = { ...this.progressValue, trainerId: null, state: 'locked' };
+      return result;
+    }
+    this.progressValue = { trainerId: trainer, state: 'fetching', clipsReady: 0, clipsWaiting: 0, bytesDone: 0, bytesTotal: 0 };
+    const inbox = this.o.keys.inboxIdentity();
+    let used = this.fetchedBytes();
+    for (const kit of team.filter((e) => e.kitId !== this.o.kitId)) {
+      const prefix = `${kit.kitId}/outbox/${trainer}/${this.o.kitId}/`;
+      for (const obj of await this.o.source.list(kit.bucket, prefix)) {
+        const m = OUTBOX_NAME.exec(obj.key.slice(prefix.length));
+        if (!m || !CONTENT_ID_PATTERN.test(m[2]!)) continue;
+        const clipId = m[2]!;
+        try {
+          const identity = (await decryptWith(inbox, await this.o.source.get(kit.bucket, obj.key), `outbox key ${obj.key}`)).toString('utf8');
+          const why = await this.fetchClip(kit, clipId, identity, trainer, this.o.budgetBytes - used, result);
+          if (why) result.skipped.push({ clipId, why });
+          else used = this.fetchedBytes();
+        } catch (err) {
+          result.failed.push({ clipId, message: describeError(err) });
+          this.o.logger.warn('a clip could not be fetched', { clip: clipId, kit: kit.kitId, error: describeError(err) });
+        }
+      }
+    }
+    this.progressValue = {
+      ...this.progressValue,
+      state: result.failed.length ? 'error' : 'done',
+      ...(result.failed[0] ? { lastError: result.failed[0].message } : {}),
+    };
+    return result;
+  }
+
+  /** Fetches one clip; returns why it was skipped, or null when it is on the kit now (verified). */
+  private async fetchClip(
+    kit: DirectoryEntry,
+    clipId: string,
+    identity: string,
+    trainer: string,
+    room: number,
+    result: FetchResult,
+  ): Promise<FetchResult['skipped'][number]['why'] | null> {
+    if (this.o.catalogue.getClip(clipId)) return 'have';
+    const mKey = manifestKey(kit.kitId, clipId);
+    const listed = (await this.o.source.list(kit.bucket, mKey)).find((o) => o.key === mKey);
+    if (!listed) throw new AppError('NOT_FOUND', `clip ${clipId}: no manifest at ${mKey} yet (not uploaded)`, { field: 'clipId' });
+    const confirmedAt = listed.lastModified;
+    if (this.o.clock.now() - confirmedAt >= this.o.retentionMs) return 'expired';
+    const manifest = parseManifest((await decryptWith(identity, await this.o.source.get(kit.bucket, mKey), `manifest of ${clipId}`)).toString('utf8'));
+    if (manifest.clipId !== clipId) throw new AppError('BAD_REQUEST', `manifest ${mKey} names clip ${manifest.clipId}`, { field: 'clipId' });
+    if (this.o.catalogue.caseClosedAt(manifest.caseCode) !== null) return 'case-closed';
+    const need = manifest.segments.reduce((n, s) => n + s.bytes, 0);
+    if (need > room) return 'budget';
+    if (!this.o.hasRoom(need)) return 'no-room';
+    this.progressValue.clipsWaiting += 1;
+    this.progressValue.bytesTotal += need;
+    const dir = path.join(this.o.dataDir, 'clips', clipId);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    for (const s of manifest.segments) {
+      const file = path.join(dir, s.object);
+      if (existsSync(file) && sha256Hex(readFileSync(file)) === s.sha256) {
+        this.progressValue.bytesDone += s.bytes;
+        continue;
+      }
+      const body = await this.o.source.get(kit.bucket, segmentKey(kit.kitId, clipId, s.seq));
+      const got = sha256Hex(body);
+      if (got !== s.sha256 || body.length !== s.bytes) {
+        throw new AppError(
+          'BAD_REQUEST',
+          `clip ${clipId} segment ${s.seq}: SHA-256 ${got.slice(0, 12)}… does not match the manifest's ${s.sha256.slice(0, 12)}…`,
+          {
+            field: 'sha256',
+          },
+        );
+      }
+      await writeFileDurable(file, body);
+      this.progressValue.bytesDone += s.bytes;
+      result.bytes += s.bytes;
+    }
+    await this.o.keys.importContentKey({ kind: 'clip', id: clipId }, identity);
+    this.register(manifest, confirmedAt, trainer, kit.kitId);
+    this.progressValue.clipsWaiting -= 1;
+    this.progressValue.clipsReady += 1;
+    result.fetched.push(clipId);
+    return null;
+  }
+
+  /** The clip, its case (with this trainer) and its segments in the catalogue, in one step, after every segment was verified. */
+  private register(m: ClipManifest, confirmedAt: number, trainer: string, fromKit: string): void {
+    const { catalogue } = this.o;
+    const now = this.o.clock.now();
+    writeFileDurableSync(
+      path.join(this.o.dataDir, 'clips', m.clipId, 'clip.json'),
+      JSON.stringify(
+        {
+          v: 1,
+          id: m.clipId,
+          caseCode: m.caseCode,
+          createdAt: m.createdAt,
+          requestedAt: m.requestedAt,
+          preRollMs: m.preRollMs,
+          originMs: m.originMs,
+          state: m.state,
+          stoppedAt: m.stoppedAt,
+          stopReason: 'fetched',
+          consent: m.consentAtRecording,
+          uploadedAt: confirmedAt,
+          fetchedFrom: fromKit,
+        },
+        null,
+        1,
+      ),
+    );
+    catalogue.transaction(() => {
+      catalogue.ensureCase(m.caseCode, now);
+      catalogue.addCaseTrainers(m.caseCode, [trainer], now);
+      catalogue.insertClip({
+        id: m.clipId,
+        caseCode: m.caseCode,
+        createdAt: m.createdAt,
+        requestedAt: m.requestedAt,
+        originMs: m.originMs,
+        preRollMs: m.preRollMs,
+      });
+      for (const s of m.segments)
+        catalogue.insertSegment({
+          clipId: m.clipId,
+          seq: s.seq,
+          startMs: s.startMs,
+          durationMs: s.durationMs,
+          bytes: s.bytes,
+          sha256: s.sha256,
+          discontinuity: s.discontinuity,
+        });
+      for (const mk of m.markers) catalogue.insertMarker(m.clipId, mk.offsetMs, mk.label, now);
+      catalogue.finishClip(m.clipId, m.state, m.stoppedAt ?? now, 'fetched');
+      catalogue.setClipConsent(m.clipId, m.consentAtRecording);
+      catalogue.markUploaded(m.clipId, confirmedAt);
+      catalogue.audit('clip.fetched', now, m.clipId, { fromKit, bytes: m.bytes, segments: m.segments.length });
+    });
+  }
+
+  /** Bytes of fetched clips on the card now (they count against the budget). */
+  private fetchedBytes(): number {
+    return this.o.catalogue
+      .allClips()
+      .filter((c) => c.stopReason === 'fetched')
+      .reduce((n, c) => n + c.bytes, 0);
+  }
+}
