@@ -14,6 +14,8 @@ import { describeError } from './core/errors.js';
 import { ControlServer, controlSocketPath } from './web/control.js';
 import { Privacy } from './session/privacy.js';
 import { createSyncService, type SyncConfig, type SyncService } from './sync/index.js';
+import { DirectoryCache } from './sync/fetch-directory.js';
+import { createTeamSync, withFetchProgress } from './sync/fetch-service.js';
 import { nominalBytesPerSecond, Recorder } from './session/recorder.js';
 import { Catalogue } from './store/catalogue.js';
 import { ClipStore } from './store/clips.js';
@@ -123,7 +125,10 @@ export async function createKit(
   const locks = lockDirs(config, opts.origin ?? (() => 'the configuration'));
   // The catalogue's own room on a full card (docs/reliability.md): login, reads, sync, delete go on.
   const space = new SpaceReserve(config.dataDir, logger.child('store'));
-  const { catalogue, keys, clips, privacy } = buildStore(config, profile, clock, logger, space);
+  const { catalogue, keys, clips, privacy, directory } = buildStore(config, profile, clock, logger, space);
+  // team kits (issue 20): keys sent to the trainer's other kits, the directory, the fetch after uploads
+  const guard = new StorageGuard(config.dataDir, config.storage.reserveMB * 1024 * 1024, space);
+  const team = createTeamSync(config, { keys, catalogue, directory, clock, logger, hasRoom: (b) => guard.hasRoom(b) });
   const { ringDir, capture, recorder } = buildRecording(config, profile, locks.ringDir, { catalogue, clips, bus, clock, logger, space });
   // office sync: on docking, upload to the organisation's storage
   const sync = createSyncService({
@@ -134,8 +139,9 @@ export async function createKit(
     orgRecipient: () => keys.requireOrgRecipient(),
     clock,
     logger,
+    team: team.team,
   });
-  const syncStatus = syncStatusOf(sync, config.sync.dock.allowInsecure);
+  const syncStatus = withFetchProgress(syncStatusOf(sync, config.sync.dock.allowInsecure), team.fetch);
   // kit hardware: button, LEDs, serial kit controller (or their simulated twins)
   const deviceConfig = deviceConfigFor(config, profile);
   const presses = new PressOutcomes({ bus, clock, logger });
@@ -250,7 +256,14 @@ export async function createKit(
 /** The data dir's parts: catalogue, keys, clip files, and the privacy rules over them. */
 function buildStore(config: Config, profile: Profile, clock: Clock, logger: Logger, space: SpaceReserve) {
   const catalogue = new Catalogue(path.join(config.dataDir, 'catalogue.db'), space);
-  const keys = new KeyStore({ dataDir: config.dataDir, orgRecipient: config.keys.orgRecipient, allowDemoOrg: profile === 'sim', logger: logger.child('keys') });
+  const directory = new DirectoryCache(config.dataDir, config.kitId);
+  const keys = new KeyStore({
+    dataDir: config.dataDir,
+    orgRecipient: config.keys.orgRecipient,
+    allowDemoOrg: profile === 'sim',
+    logger: logger.child('keys'),
+    outboxRecipients: (t) => directory.otherKitsOf(t),
+  });
   const clips = new ClipStore(config.dataDir, catalogue, keys, logger.child('store'), space);
   // Every audit entry names the trainer: the one signed in, else the kit's holder (issue 20).
   catalogue.setAuditActor(() => keys.unlockedTrainer ?? keys.holder());
@@ -264,7 +277,7 @@ function buildStore(config: Config, profile: Profile, clock: Clock, logger: Logg
     unusedFragmentDays: p.unusedFragmentDays,
     afterReviewHeldDays: p.afterReviewHeldDays,
   });
-  return { catalogue, keys, clips, privacy };
+  return { catalogue, keys, clips, privacy, directory };
 }
 
 /** The camera's supervised capture worker (its state on the bus) and the recorder over it. */

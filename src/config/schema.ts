@@ -171,6 +171,19 @@ export const configSchema = z
         intervalSeconds: z.number().min(1).max(86_400).default(60),
         concurrency: z.number().int().min(1).max(8).default(2),
         requestTimeoutSeconds: z.number().min(1).max(600).default(60),
+        // issue 20: a docked kit fetches what its signed-in trainer needs from the team's kits
+        fetch: z
+          .object({
+            enabled: z.boolean().default(true),
+            budgetMB: z.number().int().min(0).max(1_000_000).default(4096),
+            officeBucket: z
+              .string()
+              .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name')
+              .nullable()
+              .default(null),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),

@@ -5,7 +5,7 @@ import type { KeyStore } from '../store/keys.js';
 
 export interface TeamOptions {
   catalogue: Catalogue;
-  keys: Pick<KeyStore, 'entitled' | 'hasClipKey' | 'holder' | 'trainerIds' | 'defaultTrainerId'>;
+  keys: Pick<KeyStore, 'entitled' | 'hasClipKey' | 'holder' | 'trainerIds' | 'defaultTrainerId' | 'grant' | 'narrow'>;
   clock: Clock;
 }
 
@@ -66,6 +66,22 @@ export class Team {
         params: { code },
       });
     }
+  }
+
+  /**
+   * A take assigned to a case is the case's (docs/design/keys-layout-retention.md, "Who a content
+   * key is wrapped to"): its key is granted to the case's trainers on this kit (public keys only;
+   * the signed-in trainer must hold it) and narrowed to them (others' wraps go, and they rotate).
+   */
+  async shareWithCase(clipId: string, code: string): Promise<'complete' | 'pending' | 'no-key'> {
+    if (!this.o.keys.hasClipKey(clipId)) return 'no-key';
+    const ref = { kind: 'clip' as const, id: clipId };
+    const onKit = new Set(this.o.keys.trainerIds());
+    const trainers = this.o.catalogue.caseTrainers(code).filter((t) => onKit.has(t));
+    const held = this.o.keys.entitled(ref);
+    const missing = trainers.filter((t) => !held.includes(t));
+    if (missing.length > 0) await this.o.keys.grant(ref, missing);
+    return this.o.keys.narrow(ref, trainers);
   }
 
   /** The kit where a case is made adds its maker (the signed-in trainer, else the kit's holder). */

@@ -3,7 +3,7 @@ import { AppError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Catalogue } from '../store/catalogue.js';
 import { checkDock, checkShareDock, type DockOptions, type DockResult } from './dock.js';
-import { SyncService, type RetryPolicy, type SyncClipFiles } from './service.js';
+import { SyncService, type RetryPolicy, type SyncClipFiles, type SyncServiceOptions } from './service.js';
 import { DirTarget, S3Target, type DirTargetOptions, type S3TargetOptions, type UploadTarget } from './targets.js';
 
 export { checkDock, checkShareDock, type DockOptions, type DockResult } from './dock.js';
@@ -66,6 +66,8 @@ export function createSyncService(deps: {
   orgRecipient: string | (() => string);
   clock: Clock;
   logger: Logger;
+  /** Issue 20: the manifest's extra recipients and the fetch after the uploads. */
+  team?: Pick<SyncServiceOptions, 'manifestAlso' | 'afterUpload'>;
 }): SyncService | null {
   const target = createTarget(deps.config, deps.clock);
   if (!target) return null;
@@ -81,5 +83,6 @@ export function createSyncService(deps: {
     ...(deps.config.concurrency ? { concurrency: deps.config.concurrency } : {}),
     ...(deps.config.retry ? { retry: deps.config.retry } : {}),
     intervalMs: (deps.config.intervalSeconds ?? 60) * 1000,
+    ...deps.team,
   });
 }

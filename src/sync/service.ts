@@ -103,6 +103,8 @@ export interface SyncServiceOptions {
   random?: () => number;
   /** Issue 20: more recipients of a clip's manifest (its content key: a second kit verifies what it fetches). */
   manifestAlso?: (clipId: string) => string[];
+  /** Issue 20: after the uploads of a docked run (the outbox, the directory, the trainer's fetch: src/sync/fetch-service.ts). */
+  afterUpload?: (target: UploadTarget) => Promise<void>;
 }
 
 export interface SyncEvents {
@@ -314,6 +316,7 @@ export class SyncService {
         const key = await this.exportAudit(signal, result);
         if (key) result.auditExport = key;
       }
+      if (this.opts.afterUpload) await this.opts.afterUpload(this.opts.target);
       const failed = result.failed.length > 0;
       // a run that left a changing clip behind is not an error, but not "everything confirmed" either
       const complete = !failed && result.deferred.length === 0;

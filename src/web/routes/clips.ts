@@ -150,6 +150,7 @@ export async function clipRoutes(fastify: FastifyInstance, { ctx }: { ctx: WebCo
       ctx.team.assertCase(req.body.caseCode, trainer);
       const clip = library.assign(req.params.id, req.body.caseCode);
       ctx.team.madeHere(req.body.caseCode, trainer);
+      await ctx.team.shareWithCase(clip.id, req.body.caseCode);
       return summary(clip);
     },
   );

@@ -1,0 +1,137 @@
+import { rmSync } from 'node:fs';
+import type { Clock } from '../core/clock.js';
+import { describeError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import type { Catalogue } from '../store/catalogue.js';
+import type { KeyStore } from '../store/keys.js';
+import { directoryKey, parseDirectoryEntry, uploadOutbox, type DirectoryCache } from './fetch-directory.js';
+import { S3FetchSource, TrainerFetch, type FetchProgress, type FetchSource } from './fetch.js';
+import type { UploadTarget } from './targets.js';
+
+export interface FetchServiceOptions {
+  kitId: string;
+  dataDir: string;
+  keys: KeyStore;
+  catalogue: Catalogue;
+  directory: DirectoryCache;
+  clock: Clock;
+  logger: Logger;
+  /** `sync.fetch` of the config. */
+  fetch: { enabled: boolean; budgetMB: number; officeBucket: string | null };
+  /** `sync.s3` of the config: the kit's credential reads its team's buckets and the office bucket. */
+  s3: { endpoint: string | null; region: string; accessKeyId: string | null; secretAccessKey: string | null };
+  /** Whether `bytes` more fit above the recording reserve (StorageGuard.hasRoom). */
+  hasRoom: (bytes: number) => boolean;
+  /** privacy.deleteAfterUploadHours in ms: older raw clips are not fetched. */
+  retentionMs: number;
+  /** Tests: another source than S3. */
+  source?: () => FetchSource;
+}
+
+/**
+ * What a docked run does for team kits after its uploads (issue 20): sends the content keys waiting
+ * in the outbox, reads the office directory of its team, and — while a trainer is signed in —
+ * fetches what that trainer needs (TrainerFetch). A failure is logged and shown, never thrown into
+ * the upload run.
+ */
+export class FetchService {
+  private last: FetchProgress = { trainerId: null, state: 'idle', clipsReady: 0, clipsWaiting: 0, bytesDone: 0, bytesTotal: 0 };
+  private running: TrainerFetch | null = null;
+
+  constructor(private readonly o: FetchServiceOptions) {}
+
+  /** For the status and the remote: what is being fetched, and how much is ready for the next visit. */
+  get progress(): FetchProgress {
+    return this.running?.progress ?? { ...this.last };
+  }
+
+  /** The hook of SyncService (`afterUpload`). */
+  async afterUpload(target: UploadTarget): Promise<void> {
+    const { o } = this;
+    try {
+      await uploadOutbox(o.dataDir, o.kitId, target, (f) => rmSync(f, { force: true }));
+    } catch (err) {
+      o.logger.warn('outbox keys not uploaded (next run)', { error: describeError(err) });
+    }
+    if (!o.fetch.enabled) return;
+    const source = this.source();
+    if (!source) return;
+    try {
+      if (o.fetch.officeBucket) await this.refreshDirectory(source, o.fetch.officeBucket);
+      if (o.keys.unlockedTrainer === null) {
+        this.last = { ...this.last, trainerId: null, state: 'locked' };
+        return;
+      }
+      this.running = new TrainerFetch({
+        source,
+        kitId: o.kitId,
+        dataDir: o.dataDir,
+        keys: o.keys,
+        catalogue: o.catalogue,
+        clock: o.clock,
+        logger: o.logger,
+        budgetBytes: o.fetch.budgetMB * 1024 * 1024,
+        hasRoom: o.hasRoom,
+        retentionMs: o.retentionMs,
+      });
+      const r = await this.running.run(o.directory.entries());
+      o.logger.info('fetch for the signed-in trainer finished', {
+        fetched: r.fetched.length,
+        skipped: r.skipped.length,
+        failed: r.failed.length,
+        bytes: r.bytes,
+      });
+    } catch (err) {
+      this.last = { ...this.progress, state: 'error', lastError: describeError(err) };
+      o.logger.warn('fetch for the signed-in trainer failed (next run)', { error: describeError(err) });
+    } finally {
+      if (this.running) this.last = this.running.progress;
+      this.running = null;
+      source.close();
+    }
+  }
+
+  /** Keeps the entries of this kit's team from the office bucket (none when this kit is not in the directory). */
+  private async refreshDirectory(source: FetchSource, bucket: string): Promise<void> {
+    const listed = await source.list(bucket, 'directory/kits/');
+    const texts = await Promise.all(listed.filter((l) => l.key.endsWith('.json')).map(async (l) => (await source.get(bucket, l.key)).toString('utf8')));
+    const entries = texts.map((t, i) => ({ t, e: parseDirectoryEntry(t, listed[i]!.key) }));
+    const own = entries.find((x) => x.e.kitId === this.o.kitId && listed.some((l) => l.key === directoryKey(this.o.kitId)));
+    this.o.directory.save(own ? entries.filter((x) => x.e.team === own.e.team).map((x) => x.t) : []);
+  }
+
+  private source(): FetchSource | null {
+    if (this.o.source) return this.o.source();
+    const { endpoint, region, accessKeyId, secretAccessKey } = this.o.s3;
+    if (!accessKeyId || !secretAccessKey) return null;
+    return new S3FetchSource({ endpoint, region, accessKeyId, secretAccessKey });
+  }
+}
+
+/** The team-kit parts of sync for the kit's config (src/main.ts wires them in a few lines). */
+export function createTeamSync(
+  config: {
+    dataDir: string;
+    kitId: string;
+    storage: { reserveMB: number };
+    privacy: { deleteAfterUploadHours: number };
+    sync: { s3: FetchServiceOptions['s3']; fetch: FetchServiceOptions['fetch'] };
+  },
+  deps: { keys: KeyStore; catalogue: Catalogue; directory: DirectoryCache; clock: Clock; logger: Logger; hasRoom: (bytes: number) => boolean },
+): { fetch: FetchService; team: { manifestAlso: (clipId: string) => string[]; afterUpload: (target: UploadTarget) => Promise<void> } } {
+  const fetch = new FetchService({
+    kitId: config.kitId,
+    dataDir: config.dataDir,
+    ...deps,
+    logger: deps.logger.child('fetch'),
+    fetch: config.sync.fetch,
+    s3: config.sync.s3,
+    retentionMs: config.privacy.deleteAfterUploadHours * 3600_000,
+  });
+  return { fetch, team: { manifestAlso: (id) => deps.keys.recipientsFor(id).slice(1), afterUpload: (t) => fetch.afterUpload(t) } };
+}
+
+/** The sync status with the fetch's progress (`fetch`: what is being fetched, how much is ready). */
+export function withFetchProgress<S extends object>(status: () => S, fetch: FetchService): () => S & { fetch: FetchProgress } {
+  return () => ({ ...status(), fetch: fetch.progress });
+}
