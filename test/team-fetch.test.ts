@@ -3,7 +3,7 @@
 // real S3 server (OpenStack Swift), reading kit A's bucket through a Swift container ACL, verified
 // against the manifest's SHA-256 before it counts. Real store code, real age, real SQLite.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -189,11 +189,15 @@ describe('footage follows the trainer to another kit of the team', () => {
     expect(bad.failed[0]!.message).toMatch(new RegExp(`clip ${clipId} segment 2: SHA-256 .* does not match the manifest`));
     expect(b.catalogue.getClip(clipId)).toBeUndefined();
     await swift.put(BUCKET_A, key, good);
+    const onCard = readdirSync(path.join(b.dataDir, 'clips', clipId)).filter((n) => n.endsWith('.ts.age'));
+    expect(onCard.length).toBeGreaterThan(0);
+    expect(onCard).not.toContain('2.ts.age');
     const second = counting(bSource());
     const ok = await fetcher(second).run(team);
     expect(ok.fetched).toEqual([clipId]);
-    // segments 0 and 1 were on the card already, verified: not read again
-    expect(second.gets.filter((k) => k.endsWith('.ts.age')).sort()).toEqual([`kit-a/clips/${clipId}/2.ts.age`, `kit-a/clips/${clipId}/3.ts.age`]);
+    // the segments on the card already (verified) are not read again
+    const expected = ['0', '1', '2', '3'].map((n) => `${n}.ts.age`).filter((n) => !onCard.includes(n));
+    expect(second.gets.filter((k) => k.endsWith('.ts.age')).sort()).toEqual(expected.map((n) => `kit-a/clips/${clipId}/${n}`));
     first.close();
     second.close();
   });

@@ -1,4 +1,5 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { open, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import type { Clock } from '../core/clock.js';
@@ -6,11 +7,32 @@ import { AppError, describeError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Catalogue } from '../store/catalogue.js';
 import { decryptWith } from '../store/crypto.js';
-import { writeFileDurable, writeFileDurableSync } from '../store/durable.js';
+import { fsyncDir, writeFileDurableSync } from '../store/durable.js';
 import { CONTENT_ID_PATTERN, type KeyStore } from '../store/keys.js';
 import type { DirectoryEntry } from './fetch-directory.js';
 import { manifestKey, parseManifest, segmentKey, type ClipManifest } from './manifest.js';
 import { sha256Hex } from './targets.js';
+
+/** Flushes every fetched segment of a clip (in parallel: the file system commits them together), then renames them into place. */
+async function commitParts(parts: { part: string; file: string }[], dir: string): Promise<void> {
+  try {
+    await Promise.all(
+      parts.map(async ({ part }) => {
+        const fh = await open(part, 'r+');
+        try {
+          await fh.datasync();
+        } finally {
+          await fh.close();
+        }
+      }),
+    );
+  } catch (err) {
+    for (const p of parts) rmSync(p.part, { force: true });
+    throw err;
+  }
+  for (const { part, file } of parts) renameSync(part, file);
+  fsyncDir(dir);
+}
 
 /** One listed object: its name, size and when the store got it. */
 export interface ListedObject {
@@ -91,6 +113,8 @@ export interface FetchOptions {
   hasRoom: (bytes: number) => boolean;
   /** Raw clips older than this after the organisation confirmed them are not fetched (privacy.deleteAfterUploadHours). */
   retentionMs: number;
+  /** Segments fetched in parallel. Default 4. */
+  concurrency?: number;
 }
 
 export interface FetchProgress {
@@ -192,33 +216,58 @@ export class TrainerFetch {
     this.progressValue.bytesTotal += need;
     const dir = path.join(this.o.dataDir, 'clips', clipId);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    for (const s of manifest.segments) {
-      const file = path.join(dir, s.object);
-      if (existsSync(file) && sha256Hex(readFileSync(file)) === s.sha256) {
-        this.progressValue.bytesDone += s.bytes;
-        continue;
-      }
-      const body = await this.o.source.get(kit.bucket, segmentKey(kit.kitId, clipId, s.seq));
-      const got = sha256Hex(body);
-      if (got !== s.sha256 || body.length !== s.bytes) {
-        throw new AppError(
-          'BAD_REQUEST',
-          `clip ${clipId} segment ${s.seq}: SHA-256 ${got.slice(0, 12)}… does not match the manifest's ${s.sha256.slice(0, 12)}…`,
-          {
-            field: 'sha256',
-          },
-        );
-      }
-      await writeFileDurable(file, body);
-      this.progressValue.bytesDone += s.bytes;
-      result.bytes += s.bytes;
+    const queue = [...manifest.segments];
+    const parts: { part: string; file: string }[] = [];
+    const worker = async (): Promise<void> => {
+      for (let s = queue.shift(); s !== undefined; s = queue.shift()) await this.fetchSegment(kit, clipId, dir, s, result, parts);
+    };
+    // every worker ends before the clip fails (no write after the run returned)
+    const ends = await Promise.allSettled(Array.from({ length: Math.max(1, this.o.concurrency ?? 4) }, worker));
+    const failed = ends.find((e): e is PromiseRejectedResult => e.status === 'rejected');
+    if (failed) {
+      for (const p of parts) rmSync(p.part, { force: true });
+      throw failed.reason;
     }
+    await commitParts(parts, dir);
     await this.o.keys.importContentKey({ kind: 'clip', id: clipId }, identity);
     this.register(manifest, confirmedAt, trainer, kit.kitId);
     this.progressValue.clipsWaiting -= 1;
     this.progressValue.clipsReady += 1;
     result.fetched.push(clipId);
     return null;
+  }
+
+  /** One segment: kept when the card has it with the right SHA-256, else fetched and checked before it is written. */
+  private async fetchSegment(
+    kit: DirectoryEntry,
+    clipId: string,
+    dir: string,
+    s: ClipManifest['segments'][number],
+    result: FetchResult,
+    parts: { part: string; file: string }[],
+  ): Promise<void> {
+    const file = path.join(dir, s.object);
+    if (existsSync(file) && sha256Hex(readFileSync(file)) === s.sha256) {
+      this.progressValue.bytesDone += s.bytes;
+      return;
+    }
+    const body = await this.o.source.get(kit.bucket, segmentKey(kit.kitId, clipId, s.seq));
+    const got = sha256Hex(body);
+    if (got !== s.sha256 || body.length !== s.bytes) {
+      throw new AppError(
+        'BAD_REQUEST',
+        `clip ${clipId} segment ${s.seq}: SHA-256 ${got.slice(0, 12)}… does not match the manifest's ${s.sha256.slice(0, 12)}…`,
+        {
+          field: 'sha256',
+        },
+      );
+    }
+    // written now, made durable with the clip's other segments at once (commitParts): one flush per clip, not per segment
+    const part = path.join(dir, `.fetch-${s.object}`);
+    await writeFile(part, body, { mode: 0o600 });
+    parts.push({ part, file });
+    this.progressValue.bytesDone += s.bytes;
+    result.bytes += s.bytes;
   }
 
   /** The clip, its case (with this trainer) and its segments in the catalogue, in one step, after every segment was verified. */
