@@ -19,7 +19,7 @@ import { createTeamSync, withFetchProgress } from './sync/fetch-service.js';
 import { nominalBytesPerSecond, Recorder } from './session/recorder.js';
 import { Catalogue } from './store/catalogue.js';
 import { ClipStore } from './store/clips.js';
-import { KeyStore } from './store/keys.js';
+import { DEFAULT_TRAINER_ID, KeyStore } from './store/keys.js';
 import { StorageGuard } from './store/storage.js';
 import { DirLock, prepareDir } from './store/dir-lock.js';
 import { SpaceReserve } from './store/reserve.js';
@@ -363,6 +363,7 @@ function recoverStore(deps: { capture: CaptureSupervisor; catalogue: Catalogue; 
   if (catalogue.created) {
     privacy.restoreCases();
     const n = clips.rebuild();
+    catalogue.restoreCaseTrainers(DEFAULT_TRAINER_ID, clock.now());
     if (n > 0) logger.warn('catalogue was missing: rebuilt it from the data dir', { clips: n });
   }
   const { recovered, dropped } = clips.recover(clock.now());

@@ -69,7 +69,7 @@ async function opensAny(identities: string[], file: string): Promise<boolean> {
   }
 }
 
-describe('a team kit: trainers sign in as themselves and see only their cases', () => {
+describe('a team kit: trainers sign in as themselves and see only their cases', { timeout: 300_000 }, () => {
   const svc = new Service({ pin: null });
   const configFile = path.join(svc.dir, 'kit.yaml');
   const orgKey = path.join(svc.dir, 'org.key');
@@ -90,7 +90,7 @@ describe('a team kit: trainers sign in as themselves and see only their cases', 
     const recipient = cli(['keygen', '--out', orgKey], env).out.trim();
     writeFileSync(configFile, TEST_CAPTURE);
     expect(cli(['enrol', '--org-recipient', recipient, '--kit-id', 'kit-05', '--trainer-pin', '246810'], env).code).toBe(0);
-  });
+  }, 300_000);
   afterAll(async () => {
     await svc.stop();
     svc.cleanup();
@@ -119,7 +119,7 @@ describe('a team kit: trainers sign in as themselves and see only their cases', 
         .filter(Boolean)
         .map((l) => l.split(' ')[0]),
     ).toEqual(['T-001', 'T-017', 'T-018']);
-  });
+  }, 300_000);
 
   it('signs in by trainer id and PIN; an unknown id answers exactly like a wrong PIN; the session names the trainer', async () => {
     svc.configure({ configFile });
@@ -214,7 +214,7 @@ describe('a team kit: trainers sign in as themselves and see only their cases', 
   });
 });
 
-describe('a one-PIN kit of the format before (test/fixtures/kit-v1) keeps working as T-001', () => {
+describe('a one-PIN kit of the format before (test/fixtures/kit-v1) keeps working as T-001', { timeout: 300_000 }, () => {
   const FIXTURE = path.resolve(import.meta.dirname, 'fixtures/kit-v1');
   const svc = new Service({ pin: null });
   afterAll(async () => {

@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { writeFileDurableSync } from './durable.js';
 import Database from 'better-sqlite3';
 import { AppError } from '../core/errors.js';
 import { MIGRATIONS } from './migrations.js';
@@ -511,17 +513,46 @@ export class Catalogue {
 
   // --- issue 20: a case's trainers (migration 8) ---
 
-  /** Adds trainers to a case (idempotent). */
+  /** Adds trainers to a case (idempotent); kept in case-trainers.json too, so a rebuilt catalogue knows. */
   addCaseTrainers(code: string, trainerIds: string[], now: number): void {
+    const before = this.caseTrainers(code);
+    if (trainerIds.every((t) => before.includes(t))) return;
     for (const t of trainerIds) this.prep('INSERT OR IGNORE INTO case_trainers (case_code, trainer_id, added_at) VALUES (?, ?, ?)').run(code, t, now);
+    this.saveCaseTrainers();
   }
 
-  /** Sets a case's trainers to exactly these (the office directory's assignment). */
+  /** Sets a case's trainers to exactly these (the office directory's assignment, a trainer removed). */
   setCaseTrainers(code: string, trainerIds: string[], now: number): void {
     this.transaction(() => {
       this.prep('DELETE FROM case_trainers WHERE case_code = ?').run(code);
-      this.addCaseTrainers(code, trainerIds, now);
+      for (const t of trainerIds) this.prep('INSERT OR IGNORE INTO case_trainers (case_code, trainer_id, added_at) VALUES (?, ?, ?)').run(code, t, now);
     });
+    this.saveCaseTrainers();
+  }
+
+  private get caseTrainersFile(): string {
+    return path.join(path.dirname(this.file), 'case-trainers.json');
+  }
+
+  private saveCaseTrainers(): void {
+    const rows = this.prep('SELECT case_code AS c, trainer_id AS t, added_at AS at FROM case_trainers ORDER BY case_code, trainer_id').all();
+    writeFileDurableSync(this.caseTrainersFile, JSON.stringify(rows, null, 1));
+  }
+
+  /**
+   * Puts case-trainers.json back into a rebuilt catalogue; a case it does not name (a kit from before
+   * the file) becomes the default trainer's, as migration 8 does.
+   */
+  restoreCaseTrainers(defaultTrainer: string, now: number): void {
+    const rows = existsSync(this.caseTrainersFile) ? (JSON.parse(readFileSync(this.caseTrainersFile, 'utf8')) as { c: string; t: string; at: number }[]) : [];
+    this.transaction(() => {
+      for (const r of rows)
+        if (this.getCase(r.c)) this.prep('INSERT OR IGNORE INTO case_trainers (case_code, trainer_id, added_at) VALUES (?, ?, ?)').run(r.c, r.t, r.at);
+      for (const c of this.listCases())
+        if (this.caseTrainers(c.code).length === 0)
+          this.prep('INSERT INTO case_trainers (case_code, trainer_id, added_at) VALUES (?, ?, ?)').run(c.code, defaultTrainer, now);
+    });
+    this.saveCaseTrainers();
   }
 
   /** The trainers of a case, sorted. */

@@ -225,7 +225,8 @@ export class TrainerFetch {
     const ends = await Promise.allSettled(Array.from({ length: Math.max(1, this.o.concurrency ?? 4) }, worker));
     const failed = ends.find((e): e is PromiseRejectedResult => e.status === 'rejected');
     if (failed) {
-      for (const p of parts) rmSync(p.part, { force: true });
+      // the verified segments stay (durably), so that the next run does not fetch them again
+      await commitParts(parts, dir);
       throw failed.reason;
     }
     await commitParts(parts, dir);

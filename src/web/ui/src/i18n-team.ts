@@ -4,6 +4,9 @@ export const teamNl = {
   trainerIdHint: 'Bijvoorbeeld T-017. Leeg laten op een kit met één pincode.',
   myCases: 'Mijn casussen',
   signedInAs: 'Ingelogd als {id}',
+  fetchLabel: 'Voor het volgende bezoek',
+  fetchLine: '{ready} opnamen klaar, {waiting} worden opgehaald ({done} van {total} MB)',
+  fetchLocked: 'ophalen na inloggen',
 };
 
 export const teamEn: Record<keyof typeof teamNl, string> = {
@@ -11,4 +14,7 @@ export const teamEn: Record<keyof typeof teamNl, string> = {
   trainerIdHint: 'For example T-017. Leave empty on a kit with one PIN.',
   myCases: 'My cases',
   signedInAs: 'Signed in as {id}',
+  fetchLabel: 'For the next visit',
+  fetchLine: '{ready} clips ready, {waiting} being fetched ({done} of {total} MB)',
+  fetchLocked: 'fetching after sign-in',
 };

@@ -4,6 +4,7 @@ import { ApiError, type CaseRow, type Consent, type Status, type SyncStatus } fr
 import { fmtDuration, useT, type Key } from './i18n.js';
 import { useApp, useDebounced, useKitEvents } from './shared.js';
 import { attachHls, type Attached } from './video.js';
+import { FetchLine } from './team.js';
 
 const STATE_KEY: Record<Status['state'], Key> = {
   idle: 'stateIdle',
@@ -224,6 +225,7 @@ function KitCard({ status, sync, busy, run }: { status: Status; sync: SyncStatus
         <dd>{status.docked ? t('docked') : t('undocked')}</dd>
         <dt>{t('sync')}</dt>
         <dd>{syncText}</dd>
+        <FetchLine t={t} sync={sync} />
       </dl>
       {status.locked ? (
         <form onSubmit={unlock} class="row">

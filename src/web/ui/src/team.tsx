@@ -39,3 +39,20 @@ export function SignedInAs({ t, trainerId }: { t: T; trainerId: string | undefin
     </span>
   );
 }
+
+/** What the docked kit fetches for the signed-in trainer (the sync status's `fetch`), as a line of the kit card. */
+export function FetchLine({ t, sync }: { t: T; sync: object | null }) {
+  const f = (sync as { fetch?: { state: string; clipsReady: number; clipsWaiting: number; bytesDone: number; bytesTotal: number } } | null)?.fetch;
+  if (!f || f.state === 'idle') return null;
+  const mb = (b: number) => Math.round(b / 1e6);
+  return (
+    <>
+      <dt>{t('fetchLabel')}</dt>
+      <dd data-testid="fetch-line">
+        {f.state === 'locked'
+          ? t('fetchLocked')
+          : t('fetchLine', { ready: f.clipsReady, waiting: f.clipsWaiting, done: mb(f.bytesDone), total: mb(f.bytesTotal) })}
+      </dd>
+    </>
+  );
+}
