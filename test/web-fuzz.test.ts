@@ -104,6 +104,7 @@ beforeAll(async () => {
 
   // a few clips to aim at: finished with segments, markers and a still; one unassigned
   kit.catalogue.insertCase('fam-0042', 'k-vht', { recording: true, review: true, supervision: false, training: false }, Date.now());
+  kit.catalogue.addCaseTrainers('fam-0042', ['T-001'], Date.now()); // a case is its maker's (issue 20)
   clipIds = [];
   for (const caseCode of ['fam-0042', null]) {
     const now = Date.now();
