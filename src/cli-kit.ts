@@ -147,6 +147,16 @@ const ENROL_OPTIONS = {
 };
 
 async function enrolCommand({ values }: CommandArgs): Promise<void> {
+  const endpoint = str(values, 's3-endpoint');
+  if (endpoint?.startsWith('http://') && values['dock-allow-insecure'] !== true) {
+    throw new AppError(
+      'VALIDATION',
+      `--s3-endpoint ${endpoint}: plain http:// only with --dock-allow-insecure (a lab or test server; never for real footage)`,
+      {
+        field: '--s3-endpoint',
+      },
+    );
+  }
   const configFile = str(values, 'config') ?? process.env.VHT_KIT_CONFIG;
   if (!configFile) throw new AppError('VALIDATION', 'name the kit config file: --config FILE or VHT_KIT_CONFIG', { field: '--config' });
   const r = await enrol(
