@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../src/config/load.js';
 import { AppClock, phoneTimeDecision, systemClock, type Clock } from '../src/core/clock.js';
 import { createLogger } from '../src/core/logger.js';
+import { timeCheck } from '../src/doctor-time.js';
 import { createKit, type Kit } from '../src/main.js';
 
 const WEEK = 7 * 24 * 3600_000;
@@ -49,6 +50,7 @@ describe('phoneTimeDecision: when a phone may set the app clock', () => {
 describe('a kit whose clock is a week behind', () => {
   let root: string;
   let kit: Kit;
+  let kitConfig: ReturnType<typeof parseConfig>;
 
   beforeAll(async () => {
     root = mkdtempSync(path.join(os.tmpdir(), 'vht-clock-'));
@@ -59,9 +61,11 @@ describe('a kit whose clock is a week behind', () => {
       auth: { pin: PIN },
       capture: { profile: 'sim', armAtStart: true, ringDir: path.join('/dev/shm', path.basename(root)), width: 320, height: 240, bitrateKbps: 300 },
     });
+    kitConfig = config;
     kit = await createKit(config, { clock: weekBehind, logger: createLogger({ level: 'silent' }), timeSynchronised: async () => false });
     await kit.keys.start(PIN);
     kit.recorder.start();
+    await kit.control.start();
     // two segments in the ring: the camera runs
     await new Promise<void>((resolve) => {
       let n = 0;
@@ -75,6 +79,7 @@ describe('a kit whose clock is a week behind', () => {
   }, 60_000);
 
   afterAll(async () => {
+    await kit?.control.stop();
     await kit?.app.close();
     await kit?.recorder.stop();
     kit?.catalogue.close();
@@ -134,6 +139,13 @@ describe('a kit whose clock is a week behind', () => {
     expect(status.json().time).toMatchObject({ source: 'phone' });
     expect(Math.abs(status.json().time.offsetMs - WEEK)).toBeLessThan(5000);
   }, 60_000);
+
+  it('`doctor` says the time comes from the phone, asking the running kit', async () => {
+    const line = await timeCheck(kitConfig, async () => false);
+    expect(line.name).toBe('time');
+    expect(line.detail).toMatch(/^a trainer's phone at login: the system clock \+60[0-9]{4} s \(the system clock, not synchronised/);
+    expect(line.detail).toContain("retention uses the system's time");
+  }, 30_000);
 
   it('refuses a phone time before the last time the kit knew, audited; a wrong PIN never sets it; a bad value is a 400 naming it', async () => {
     const offset = kit.clock.time().offsetMs;
