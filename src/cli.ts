@@ -10,6 +10,7 @@ import { PROFILES, type Profile } from './config/schema.js';
 import { systemClock } from './core/clock.js';
 import { hotspotTerminalQr } from './appliance/hotspot.js';
 import { exportClip, listClips } from './sync/index.js';
+import { runOffice } from './office/cli.js';
 import { controlSocketPath, sendControl } from './web/control.js';
 import { createKit } from './main.js';
 
@@ -28,6 +29,7 @@ Usage:
               [--sync-target s3|dir --s3-endpoint URL --s3-bucket B --s3-region R --s3-prefix P
                --s3-access-key-id K --s3-secret-access-key S --sync-dir DIR --dock-ca-file F --dock-pin-sha256 H]
               [--tls-cert FILE --tls-key FILE]  the organisation's HTTPS certificate (else the kit makes its own)
+              [--case-tag-key org.key.case-tag]  the organisation's case-tag key (keygen writes it beside org.key)
                            write the kit's config (VHT_KIT_CONFIG or --config) and seal its key with the PIN
   vht-kit pin --current 123456 --new 654321
                            change the trainer PIN (clips stay playable)
@@ -36,6 +38,9 @@ Usage:
                            at the office: verify, decrypt, join and remux a clip to MP4 (+ markers
                            as .csv and ELAN .eaf); --list lists the clips found. S3 settings from
                            AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL
+  vht-kit office kits|case|erase|retention|audit …
+                           at the office: the fleet, a case across kits, erasure with receipt,
+                           retention, the office audit (vht-kit office help)
   vht-kit press [--long]   press the simulated record button of the running kit
   vht-kit dock [on|off]    put the running kit on its (simulated) dock, or take it off
   vht-kit network up|down  tell the running kit an office network came up (NetworkManager hook)
@@ -156,6 +161,7 @@ function need(values: Record<string, string | boolean | undefined>, name: string
 }
 
 async function main(argv: string[]): Promise<void> {
+  if (argv[0] === 'office') return runOffice(argv.slice(1), { env: process.env, out: process.stdout, err: process.stderr });
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -189,6 +195,7 @@ async function main(argv: string[]): Promise<void> {
       'dock-pin-sha256': { type: 'string' },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
+      'case-tag-key': { type: 'string' },
     },
   });
   const logger = createLogger({ level: 'warn' });
@@ -213,6 +220,7 @@ async function main(argv: string[]): Promise<void> {
           sync: syncFlags(values),
           ...(values['tls-cert'] ? { tlsCert: values['tls-cert'] } : {}),
           ...(values['tls-key'] ? { tlsKey: values['tls-key'] } : {}),
+          ...(values['case-tag-key'] ? { caseTagKey: values['case-tag-key'] } : {}),
         },
         logger,
       );

@@ -171,6 +171,24 @@ export const configSchema = z
         intervalSeconds: z.number().min(1).max(86_400).default(60),
         concurrency: z.number().int().min(1).max(8).default(2),
         requestTimeoutSeconds: z.number().min(1).max(600).default(60),
+        // issue 21: where the kit reads the organisation's erasure notices (before every upload)
+        office: z
+          .object({
+            /** S3: the office bucket, on the same endpoint with the kit's credentials (read only). */
+            bucket: z
+              .string()
+              .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name')
+              .nullable()
+              .default(null),
+            prefix: z
+              .string()
+              .regex(/^[A-Za-z0-9._/-]*$/, 'letters, digits, ".", "_", "-" and "/"')
+              .default(''),
+            /** dir target: the office's directory on the share. */
+            path: z.string().min(1).nullable().default(null),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),
