@@ -11,6 +11,7 @@ import { systemClock } from './core/clock.js';
 import { hotspotTerminalQr } from './appliance/hotspot.js';
 import { exportClip, listClips } from './sync/index.js';
 import { runOffice } from './office/cli.js';
+import { recordExport } from './office/export-audit.js';
 import { controlSocketPath, sendControl } from './web/control.js';
 import { createKit } from './main.js';
 
@@ -34,7 +35,7 @@ Usage:
   vht-kit pin --current 123456 --new 654321
                            change the trainer PIN (clips stay playable)
   vht-kit audit verify     check the hash chain of the audit log; exit 0 when it is whole
-  vht-kit export --identity org.key --from s3://BUCKET/PREFIX|DIR --clip ID --out clip.mp4
+  vht-kit export --identity org.key --from s3://BUCKET/PREFIX|DIR --clip ID --out clip.mp4 [--operator ID]
                            at the office: verify, decrypt, join and remux a clip to MP4 (+ markers
                            as .csv and ELAN .eaf); --list lists the clips found. S3 settings from
                            AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL
@@ -196,6 +197,7 @@ async function main(argv: string[]): Promise<void> {
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
       'case-tag-key': { type: 'string' },
+      operator: { type: 'string' },
     },
   });
   const logger = createLogger({ level: 'warn' });
@@ -248,6 +250,8 @@ async function main(argv: string[]): Promise<void> {
         return;
       }
       const r = await exportClip({ identityFile: need(values, 'identity'), from, clipId: need(values, 'clip'), out: need(values, 'out') });
+      const audited = await recordExport({ kitId: r.kitId, clipId: r.clipId, identityFile: need(values, 'identity'), operator: values.operator }, process.env);
+      process.stderr.write(audited.key !== null ? `recorded in the office audit: ${audited.key}\n` : `${audited.reason}\n`);
       process.stdout.write(
         `${r.mp4} (${(r.durationMs / 1000).toFixed(1)} s, ${r.segments} segments verified${r.hasAudio ? ', with sound' : ''})\n${r.csv}\n${r.eaf}\n${r.stills.map((f) => `${f}\n`).join('')}`,
       );

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, rmdir, stat } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import {
@@ -282,7 +282,18 @@ export class DirBucket implements BucketStore {
   }
 
   async delete(key: string): Promise<void> {
-    await rm(this.file(key), { force: true });
+    const file = this.file(key);
+    await rm(file, { force: true });
+    // folders emptied by the delete go too (a share has no object store's flat names)
+    for (let dir = path.dirname(file); dir.startsWith(this.root + path.sep) && dir !== this.root; dir = path.dirname(dir)) {
+      try {
+        await rmdir(dir);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'ENOENT') break;
+        throw new AppError('INTERNAL', `${this.describe}: removing the emptied folder ${JSON.stringify(dir)} failed: ${describeError(err)}`, { cause: err });
+      }
+    }
   }
 
   async exists(key: string): Promise<boolean> {
