@@ -20,14 +20,15 @@
 //    kits, case inventory time vs `clips` clips (the LIST of a case prefix does not read the rest).
 // 4. Erase GZ-BENCH: notice, deletes, HEAD verification, receipt; objects/s.
 // Writes bench/results/office.json and prints it.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
-import { log, machineInfo, median, numArg, onCleanup, REPO, round, runBench, tempDir } from './lib.mjs';
+import { cpuSeconds, freePortBlock, log, machineInfo, median, numArg, onCleanup, REPO, round, runBench, tempDir } from './lib.mjs';
 
 const run = promisify(execFile);
 const SCRIPT = path.join(REPO, 'scripts', 's3-test-server');
@@ -52,22 +53,6 @@ const PUT_CONC = numArg('put-concurrency', 48);
 const ORG = 'vht-bench';
 const CODE = 'GZ-BENCH';
 
-async function freeBlock(n) {
-  const free = (p) =>
-    new Promise((resolve) => {
-      const s = net.createServer();
-      s.once('error', () => resolve(false));
-      s.listen(p, '127.0.0.1', () => s.close(() => resolve(true)));
-    });
-  for (let i = 0; i < 50; i++) {
-    const base = 30000 + Math.floor(Math.random() * 5000);
-    let ok = true;
-    for (let p = base; p < base + n && ok; p++) ok = await free(p);
-    if (ok) return base;
-  }
-  throw new Error('no free port block');
-}
-
 async function pool(items, n, fn) {
   let next = 0;
   const worker = async () => {
@@ -85,12 +70,22 @@ function clipId(kit, i) {
 
 runBench('office', async () => {
   const dir = tempDir('vht-bench-office-');
-  const port = await freeBlock(5);
+  const port = await freePortBlock(5);
   const swiftDir = path.join(dir, 'swift');
   log('starting Swift');
   await run(SCRIPT, ['start', '--dir', swiftDir, '--port', String(port)], { timeout: 600_000 });
   onCleanup(() => run(SCRIPT, ['stop', '--dir', swiftDir], { timeout: 60_000 }));
   const endpoint = `http://127.0.0.1:${port}`;
+  const runDir = path.join(swiftDir, 'run');
+  /** CPU seconds of the Swift processes (proxy, object, container, account, memcached). */
+  const swiftCpu = () =>
+    readdirSync(runDir)
+      .filter((f) => f.endsWith('.pid'))
+      .reduce((a, f) => a + (cpuSeconds(Number(readFileSync(path.join(runDir, f), 'utf8'))) ?? 0), 0);
+  const ownCpu = () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1e6;
+  };
   const { S3Connection } = await dist('store/bucket-store.js');
   const { encryptTo } = await dist('store/crypto.js');
   const { caseTag, caseIndexKey, manifestKey, segmentKey, statusKey } = await dist('store/objects.js');
@@ -103,7 +98,9 @@ runBench('office', async () => {
 
   const orgKey = path.join(dir, 'org.key');
   execFileSync('age-keygen', ['-o', orgKey], { stdio: 'pipe' });
-  const identity = readFileSync(orgKey, 'utf8').split('\n').find((l) => l.startsWith('AGE-SECRET-KEY-1'));
+  const identity = readFileSync(orgKey, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('AGE-SECRET-KEY-1'));
   const recipient = /# public key: (age1\S+)/.exec(readFileSync(orgKey, 'utf8'))[1];
   const tagKey = randomBytes(32);
   const benchTag = caseTag(CODE, tagKey);
@@ -213,17 +210,31 @@ runBench('office', async () => {
     const layout = layoutFor(`${ORG}-kit-`);
     const kits = [];
     const cases = [];
+    const cpu = { swift: [], bench: [] };
     let items = 0;
     for (let r = 0; r < ROUNDS; r++) {
       const f = await timeIt(() => fleet(layout, [identity], Date.now(), undefined, { concurrency: CONC }));
       kits.push(f.ms);
+      const s0 = swiftCpu();
+      const b0 = ownCpu();
       const c = await timeIt(() => caseInventory(layout, [identity], benchTag, { caseCode: CODE, concurrency: CONC }));
+      cpu.swift.push(swiftCpu() - s0);
+      cpu.bench.push(ownCpu() - b0);
       cases.push(c.ms);
       items = c.r.items.length;
       if (f.r.length !== k) throw new Error(`office kits saw ${f.r.length} kits, not ${k}`);
     }
     layout.close();
-    steps.push({ kits: k, objects: written, kitsMs: round(median(kits), 0), caseMs: round(median(cases), 0), caseItems: items });
+    steps.push({
+      kits: k,
+      objects: written,
+      kitsMs: round(median(kits), 0),
+      caseMs: round(median(cases), 0),
+      caseItems: items,
+      caseCpuSwiftS: round(median(cpu.swift), 2),
+      caseCpuOfficeS: round(median(cpu.bench), 2),
+      loadavg1: round(os.loadavg()[0], 1),
+    });
     log(`  ${k} kits: office kits ${round(median(kits), 0)} ms, office case ${round(median(cases), 0)} ms (${items} items)`);
   }
   const writeSeconds = (performance.now() - writeStart) / 1000;
@@ -247,7 +258,9 @@ runBench('office', async () => {
   // 4. erase throughput (the bench case on the largest store)
   const layout = layoutFor(`${ORG}-kit-`);
   const clock = { now: () => Date.now(), monotonic: () => performance.now(), setTimeout, clearTimeout };
-  const e = await timeIt(() => eraseCase(layout, { identities: [identity], recipient, clock, operator: 'bench', concurrency: CONC }, benchTag, 'all', { caseCode: CODE }));
+  const e = await timeIt(() =>
+    eraseCase(layout, { identities: [identity], recipient, clock, operator: 'bench', concurrency: CONC }, benchTag, 'all', { caseCode: CODE }),
+  );
   layout.close();
   const erase = {
     objects: e.r.receipt.objectsDeleted,
@@ -262,8 +275,16 @@ runBench('office', async () => {
   const last = steps[steps.length - 1];
   const result = {
     machine: machineInfo(),
-    loadavg: (await import('node:os')).default.loadavg().map((x) => round(x, 2)),
-    settings: { kitCounts: KIT_COUNTS, clipsPerKit: CLIPS, segmentsPerClip: SEGMENTS, caseClips: CASE_CLIPS, rounds: ROUNDS, concurrency: CONC, putConcurrency: PUT_CONC },
+    loadavg: os.loadavg().map((x) => round(x, 2)),
+    settings: {
+      kitCounts: KIT_COUNTS,
+      clipsPerKit: CLIPS,
+      segmentsPerClip: SEGMENTS,
+      caseClips: CASE_CLIPS,
+      rounds: ROUNDS,
+      concurrency: CONC,
+      putConcurrency: PUT_CONC,
+    },
     putRatePerSecond: round(putRate, 0),
     objectsWritten: written,
     writeSeconds: round(writeSeconds, 0),

@@ -4,7 +4,7 @@ import { AppError } from '../core/errors.js';
 import { s3SettingsFromEnv } from '../store/bucket-store.js';
 import { recipientOf } from '../store/crypto.js';
 import { caseTag, CASE_TAG_PATTERN, ERASURE_SCOPES, type ErasureScope } from '../store/objects.js';
-import { readIdentityFile } from './identity.js';
+import { readIdentityFile } from '../store/identity-file.js';
 import { OfficeAudit } from './audit.js';
 import { caseInventory, eraseCase, type CaseInventory } from './cases.js';
 import { DEFAULT_THRESHOLDS, fleet, retentionDue, type FleetKit } from './fleet.js';

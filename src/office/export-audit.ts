@@ -3,7 +3,7 @@ import { AppError } from '../core/errors.js';
 import { openBucket, S3Connection, s3SettingsFromEnv } from '../store/bucket-store.js';
 import { recipientOf } from '../store/crypto.js';
 import { OfficeAudit } from './audit.js';
-import { readIdentityFile } from './identity.js';
+import { readIdentityFile } from '../store/identity-file.js';
 
 /**
  * `vht-kit export` records who exported what in the office audit (issue 21): the operator from
