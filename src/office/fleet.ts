@@ -20,7 +20,8 @@ export interface FleetThresholds {
 
 export const DEFAULT_THRESHOLDS: FleetThresholds = { staleDays: 14, waitingDays: 7, minFreeMb: 2048 };
 
-export type KitFlag = 'no-status' | 'unreadable-status' | 'not-seen' | 'clips-waiting-too-long' | 'low-storage' | 'old-software' | 'erase-pending' | string;
+/** no-status, unreadable-status, not-seen, clips-waiting-too-long, low-storage, old-software, erase-pending, or a kit's own warning. */
+export type KitFlag = string;
 
 export interface FleetKit {
   kitId: string;

@@ -77,7 +77,8 @@ export class OfficeLayout {
 /** The locations from options or the environment (VHT_OFFICE_KITS, VHT_OFFICE_BUCKET, VHT_OFFICE_PRIVATE). */
 export function locationsFrom(values: Record<string, unknown>, env: NodeJS.ProcessEnv): OfficeLocations {
   const pick = (opt: string, envName: string): string => {
-    const v = typeof values[opt] === 'string' ? (values[opt] as string) : env[envName];
+    const given = values[opt];
+    const v = typeof given === 'string' ? given : env[envName];
     if (!v) throw new AppError('VALIDATION', `--${opt} (or ${envName}) is required: s3://BUCKET[/PREFIX] or a directory`, { field: `--${opt}` });
     if (!v.startsWith('s3://') && !path.isAbsolute(v))
       throw new AppError('VALIDATION', `--${opt} ${JSON.stringify(v)} must be s3://… or an absolute directory`, { field: `--${opt}` });

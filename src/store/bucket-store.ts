@@ -311,6 +311,6 @@ export class DirBucket implements BucketStore {
 /** `s3://BUCKET[/PREFIX]` on `conn`, or an absolute directory. */
 export function openBucket(where: string, conn: () => S3Connection): BucketStore {
   const m = /^s3:\/\/([^/]+)\/?(.*)$/.exec(where);
-  if (m) return conn().bucket(m[1]!, m[2]!);
+  if (m?.[1] !== undefined) return conn().bucket(m[1], m[2] ?? '');
   return new DirBucket(path.resolve(where));
 }

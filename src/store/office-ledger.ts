@@ -1,12 +1,14 @@
 import type Database from 'better-sqlite3';
-import type { ErasureScope } from './objects.js';
+
+/** The scopes of an erasure notice (objects.ts ERASURE_SCOPES; not imported: the catalogue imports this file). */
+export type NoticeScope = 'all' | 'recording' | 'review' | 'supervision' | 'training';
 
 /** An erasure notice the kit read from the office bucket (its name only carries tag, scope and time). */
 export interface ErasureNoticeRow {
   source: string;
   key: string;
   caseTag: string;
-  scope: ErasureScope;
+  scope: NoticeScope;
   readAt: number;
   appliedAt: number | null;
 }
