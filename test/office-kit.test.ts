@@ -8,13 +8,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runOffice } from '../src/office/cli.js';
 import { recordExport } from '../src/office/export-audit.js';
 import { caseTagKeyFileText, readCaseTagKey, storeCaseTagKey } from '../src/office/tag-key.js';
-import { CASE_TAG_SECRET, CaseTagger } from '../src/session/case-tags.js';
-import { Privacy } from '../src/session/privacy.js';
+import { CASE_TAG_SECRET } from '../src/session/case-tags.js';
 import { DirBucket } from '../src/store/bucket-store.js';
 import { caseTag } from '../src/store/objects.js';
-import { OfficeLink } from '../src/sync/office-link.js';
 import { SyncService } from '../src/sync/service.js';
 import { DirTarget } from '../src/sync/targets.js';
+import { officeSide } from './helpers/office-kit.js';
 import { makeKit, recordClip, syntheticSegments } from './helpers/sync-kit.js';
 
 let root: string;
@@ -71,30 +70,7 @@ describe('the office over a directory share', () => {
     for (const d of [share, officeDir, privateDir]) mkdirSync(d);
     const kit = await makeKit(path.join(root, 'k2'), { orgKeyFile });
     await storeCaseTagKey(kit.keys, tagKeyFile);
-    const privacy = new Privacy(kit.catalogue, kit.clips, kit.clock, kit.logger, {
-      dataDir: kit.dataDir,
-      onWithdrawal: 'after-upload',
-      deleteAfterUploadHours: 336,
-      warnUnuploadedDays: 14,
-      retentionIntervalMs: 600_000,
-    });
-    const tagger = new CaseTagger({ catalogue: kit.catalogue, keys: kit.keys, privacy, clock: kit.clock, logger: kit.logger });
-    kit.keys.onUnlock(() => void tagger.tagCases());
-    const link = new OfficeLink({
-      catalogue: kit.catalogue,
-      kitId: 'kit-dir',
-      orgRecipient: () => kit.orgRecipient,
-      office: new DirBucket(officeDir),
-      tagger,
-      trainersOf: (id) => kit.keys.entitled({ kind: 'clip', id }),
-      trainerIds: () => kit.keys.trainerIds(),
-      pendingRotations: () => kit.keys.pendingRotations(),
-      storage: () => null,
-      warnings: () => [],
-      version: '0.2.0',
-      clock: kit.clock,
-      logger: kit.logger,
-    });
+    const { tagger, link } = officeSide(kit, 'kit-dir', new DirBucket(officeDir), { storage: () => null });
     const sync = new SyncService({
       catalogue: kit.catalogue,
       clips: kit.clips,

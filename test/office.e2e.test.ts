@@ -8,16 +8,17 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OfficeAudit } from '../src/office/audit.js';
 import { runOffice } from '../src/office/cli.js';
+import type { CaseTagger } from '../src/session/case-tags.js';
+import type { Privacy } from '../src/session/privacy.js';
+import type { OfficeLink } from '../src/sync/office-link.js';
 import { caseTagKeyFileText, readCaseTagKey, storeCaseTagKey } from '../src/office/tag-key.js';
-import { CaseTagger } from '../src/session/case-tags.js';
-import { Privacy } from '../src/session/privacy.js';
 import { S3Connection, type BucketStore } from '../src/store/bucket-store.js';
 import { encryptTo } from '../src/store/crypto.js';
 import { caseTag, statusKey } from '../src/store/objects.js';
-import { OfficeLink } from '../src/sync/office-link.js';
 import { SyncService } from '../src/sync/service.js';
 import { S3Target } from '../src/sync/targets.js';
 import { ageDecrypt } from './helpers/media.js';
+import { officeSide } from './helpers/office-kit.js';
 import { SwiftServer } from './helpers/swift.js';
 import { makeKit, recordClip, syntheticSegments, type TestKit } from './helpers/sync-kit.js';
 
@@ -46,30 +47,7 @@ interface OfficeKit {
 async function officeKit(kitId: string, opts: { storage?: () => { freeBytes: number; usableBytes: number }; version?: string } = {}): Promise<OfficeKit> {
   const kit = await makeKit(path.join(root, kitId), { orgKeyFile });
   await storeCaseTagKey(kit.keys, tagKeyFile);
-  const privacy = new Privacy(kit.catalogue, kit.clips, kit.clock, kit.logger, {
-    dataDir: kit.dataDir,
-    onWithdrawal: 'after-upload',
-    deleteAfterUploadHours: 336,
-    warnUnuploadedDays: 14,
-    retentionIntervalMs: 600_000,
-  });
-  const tagger = new CaseTagger({ catalogue: kit.catalogue, keys: kit.keys, privacy, clock: kit.clock, logger: kit.logger });
-  kit.keys.onUnlock(() => void tagger.tagCases());
-  const link = new OfficeLink({
-    catalogue: kit.catalogue,
-    kitId,
-    orgRecipient: () => kit.orgRecipient,
-    office: conn.bucket(OFFICE),
-    tagger,
-    trainersOf: (id) => kit.keys.entitled({ kind: 'clip', id }),
-    trainerIds: () => kit.keys.trainerIds(),
-    pendingRotations: () => kit.keys.pendingRotations(),
-    storage: opts.storage ?? (() => ({ freeBytes: 20e9, usableBytes: 19e9 })),
-    warnings: () => [],
-    version: opts.version ?? '0.2.0',
-    clock: kit.clock,
-    logger: kit.logger,
-  });
+  const { privacy, tagger, link } = officeSide(kit, kitId, conn.bucket(OFFICE), opts);
   await swift.createBucket(kitBucket(kitId));
   const target = new S3Target({
     endpoint: swift.endpoint,
