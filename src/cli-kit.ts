@@ -9,6 +9,7 @@ import { PROFILES, type Profile } from './config/schema.js';
 import { systemClock } from './core/clock.js';
 import { hotspotTerminalQr } from './appliance/hotspot.js';
 import { exportClip, listClips } from './sync/index.js';
+import { recordExport } from './office/export-audit.js';
 import { controlSocketPath, sendControl } from './web/control.js';
 import { createKit } from './main.js';
 
@@ -144,6 +145,7 @@ const ENROL_OPTIONS = {
   'dock-allow-insecure': b,
   'tls-cert': s,
   'tls-key': s,
+  'case-tag-key': s,
 };
 
 async function enrolCommand({ values }: CommandArgs): Promise<void> {
@@ -169,6 +171,7 @@ async function enrolCommand({ values }: CommandArgs): Promise<void> {
       sync: syncFlags(values),
       ...(str(values, 'tls-cert') ? { tlsCert: str(values, 'tls-cert')! } : {}),
       ...(str(values, 'tls-key') ? { tlsKey: str(values, 'tls-key')! } : {}),
+      ...(str(values, 'case-tag-key') ? { caseTagKey: str(values, 'case-tag-key')! } : {}),
     },
     warnLogger(),
   );
@@ -190,6 +193,8 @@ async function exportCommand({ values }: CommandArgs): Promise<void> {
     return;
   }
   const r = await exportClip({ identityFile: need(values, 'identity'), from, clipId: need(values, 'clip'), out: need(values, 'out') });
+  const audited = await recordExport({ kitId: r.kitId, clipId: r.clipId, identityFile: need(values, 'identity'), operator: str(values, 'operator') }, process.env);
+  process.stderr.write(audited.key !== null ? `recorded in the office audit: ${audited.key}\n` : `${audited.reason}\n`);
   process.stdout.write(
     `${r.mp4} (${(r.durationMs / 1000).toFixed(1)} s, ${r.segments} segments verified${r.hasAudio ? ', with sound' : ''})\n${r.csv}\n${r.eaf}\n${r.stills.map((f) => `${f}\n`).join('')}`,
   );
@@ -236,6 +241,7 @@ export const KIT_COMMANDS: CliCommand[] = [
 Dock:  --dock-ca-file F (the office CA, PEM) or --dock-pin-sha256 H (the endpoint's certificate);
        --dock-allow-insecure accepts a plain http:// endpoint (labs and tests only; refused without it)
 TLS:   --tls-cert FILE --tls-key FILE  the organisation's HTTPS certificate (else the kit makes its own)
+Case tags: --case-tag-key org.key.case-tag  the organisation's case-tag key (keygen writes it beside org.key)
 Re-enrolling needs the current PIN (--current-pin); existing clips stay playable.`,
     options: ENROL_OPTIONS,
     run: enrolCommand,
@@ -267,10 +273,11 @@ Re-enrolling needs the current PIN (--current-pin); existing clips stay playable
   },
   {
     name: 'export',
-    usage: 'export --identity org.key --from s3://BUCKET/PREFIX|DIR (--clip ID --out clip.mp4 | --list)',
+    usage: 'export --identity org.key --from s3://BUCKET/PREFIX|DIR (--clip ID --out clip.mp4 [--operator ID] | --list)',
     summary: 'at the office: verify, decrypt, join and remux a clip to MP4 (+ markers as .csv and ELAN .eaf)',
-    details: 'S3 settings from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL.',
-    options: { identity: s, from: s, clip: s, out: s, list: b },
+    details:
+      'S3 settings from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL.\nThe export is recorded in the office audit (VHT_OFFICE_PRIVATE) with the operator from --operator or VHT_OPERATOR.',
+    options: { identity: s, from: s, clip: s, out: s, list: b, operator: s },
     run: exportCommand,
   },
   {

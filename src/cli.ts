@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { AppError, describeError } from './core/errors.js';
 import type { CliCommand, CommandArgs } from './core/command.js';
 import { KIT_COMMANDS } from './cli-kit.js';
+import { runOffice } from './office/cli.js';
 
 /**
  * Every `vht-kit` command. Adding one is one entry here: a CliCommand exported by the module that
@@ -10,7 +11,16 @@ import { KIT_COMMANDS } from './cli-kit.js';
  */
 const COMMANDS: CliCommand[] = [
   ...KIT_COMMANDS,
-  // New commands: one entry each, e.g. trainerCommand, officeCommand (see src/core/command.ts).
+  {
+    name: 'office',
+    usage: 'office kits|case|erase|retention|audit …',
+    summary: 'at the office: the fleet, a case across kits, erasure with receipt, retention, the office audit',
+    details: '`vht-kit office help` lists the subcommands and their options (docs/office.md).',
+    options: {},
+    run: () => Promise.resolve(),
+    runRaw: (args) => runOffice(args, { env: process.env, out: process.stdout, err: process.stderr }),
+  },
+  // New commands: one entry each (see src/core/command.ts).
 ];
 
 const FOOTER = `Configuration: the YAML file named by VHT_KIT_CONFIG (see config/example.yaml), then VHT_KIT_*
@@ -62,6 +72,8 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const variants = COMMANDS.filter((c) => c.name === name);
+  const raw = variants.find((c) => c.runRaw !== undefined);
+  if (raw?.runRaw && argv[1] !== '--help' && argv[1] !== '-h') return raw.runRaw(argv.slice(1));
   if (variants.length === 0) {
     process.stderr.write(`vht-kit: unknown command ${JSON.stringify(name)}\n\n${usage()}`);
     process.exit(2);

@@ -33,6 +33,7 @@ import { buttonActions, controlCommands, PressOutcomes } from './wiring/control-
 import { Indicators } from './wiring/indicators.js';
 import { Lifecycle, type Component } from './wiring/lifecycle.js';
 import { syncStatusOf, wireSync, type SyncStatus } from './wiring/sync-status.js';
+import { wireOfficeLink } from './wiring/office-link.js';
 import { readinessComponent, watchdogComponent } from './wiring/systemd.js';
 
 export interface Kit {
@@ -101,6 +102,7 @@ export function syncConfigOf(config: Config): SyncConfig {
     intervalSeconds: s.intervalSeconds,
     concurrency: s.concurrency,
     requestTimeoutSeconds: s.requestTimeoutSeconds,
+    office: s.office,
   };
 }
 
@@ -138,6 +140,9 @@ export async function createKit(config: Config, opts: KitOptions = {}): Promise<
   const space = new SpaceReserve(config.dataDir, logger.child('store'));
   const { catalogue, keys, clips, privacy } = buildStore(config, profile, clock, logger, space);
   const { ringDir, capture, recorder } = buildRecording(config, profile, locks.ringDir, { catalogue, clips, bus, clock, logger, space });
+  // the organisation's side (issue 21): erasure notices before upload, case index, kit status
+  const storeGuard = new StorageGuard(config.dataDir, config.storage.reserveMB * 1024 * 1024, space);
+  const officeLink = wireOfficeLink({ config: syncConfigOf(config), kitId: config.kitId, catalogue, keys, privacy, guard: storeGuard, bus, clock, logger });
   // office sync: on docking, upload to the organisation's storage
   const sync = createSyncService({
     config: syncConfigOf(config),
@@ -147,6 +152,7 @@ export async function createKit(config: Config, opts: KitOptions = {}): Promise<
     orgRecipient: () => keys.requireOrgRecipient(),
     clock,
     logger,
+    ...(officeLink ? { extensions: [officeLink] } : {}),
   });
   const syncStatus = syncStatusOf(sync, config.sync.dock.allowInsecure);
   // kit hardware: button, LEDs, serial kit controller (or their simulated twins)

@@ -25,4 +25,6 @@ export interface CliCommand {
   options: NonNullable<ParseArgsConfig['options']>;
   /** Runs it; throw an AppError for bad input (the CLI prints it and exits non-zero). */
   run(args: CommandArgs): Promise<void>;
+  /** For a command with subcommands of its own (`office`): gets the words after its name unparsed. */
+  runRaw?(args: string[]): Promise<void>;
 }

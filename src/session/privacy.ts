@@ -255,6 +255,31 @@ export class Privacy {
     };
   }
 
+  /**
+   * Applies an erasure notice of the organisation (issue 21): the scope's consent is withdrawn for
+   * the case (the narrowest consent wins; `all` withdraws every scope), and the kit's copies in that
+   * scope are crypto-erased at once, uploaded or not (the organisation ordered it). Audited.
+   */
+  async applyErasureNotice(code: string, scope: 'all' | ConsentScope, notice: string): Promise<string[]> {
+    const current = this.requireCase(code);
+    const now = this.clock.now();
+    const scopes: ConsentScope[] = scope === 'all' ? [...CONSENT_SCOPES] : [scope];
+    const consent: Consent = { ...current.consent };
+    for (const s of scopes) consent[s] = false;
+    this.catalogue.updateCase(code, current.trajectory, consent, now);
+    const erased: string[] = [];
+    for (const clip of this.catalogue.clipsOfCase(code)) {
+      const hit = scope === 'all' || scope === 'recording' || (scope === 'supervision' && clip.purposes.includes('supervision'));
+      if (!hit || clip.state === 'recording') continue;
+      await this.eraseClip(clip, `erasure-notice-${scope}`);
+      erased.push(clip.id);
+    }
+    this.catalogue.audit('erasure.notice.applied', now, null, { case: code, scope, notice, erased: erased.length });
+    this.saveCases();
+    this.logger.info("applied the organisation's erasure notice", { scope, erased: erased.length });
+    return erased;
+  }
+
   /** Clips not yet confirmed by the organisation, and those older than the warning age. */
   uploadWarnings(): { pending: number; overdue: number } {
     const limit = this.clock.now() - this.opts.warnUnuploadedDays * 86_400_000;

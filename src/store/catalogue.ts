@@ -5,6 +5,7 @@ import { AppError } from '../core/errors.js';
 import { MIGRATIONS } from './migrations.js';
 import { NO_RESERVE, type MetadataSpace } from './reserve.js';
 import { SyncLedger } from './sync-ledger.js';
+import { OfficeLedger } from './office-ledger.js';
 
 /** A prepared statement as the catalogue uses it; `run` outside a transaction may use the reserve. */
 type Stmt = Pick<Database.Statement, 'get' | 'all' | 'run'>;
@@ -178,6 +179,8 @@ export class Catalogue {
   readonly fullAtOpen: boolean = false;
   /** What the upload targets confirmed, and the encrypted bodies waiting for confirmation. */
   readonly syncLedger: SyncLedger;
+  /** Case tags, erasure notices, case index entries (issue 21, migration 9). */
+  readonly officeLedger: OfficeLedger;
 
   /** space: the catalogue's reserve on a full card (a write outside a transaction runs with it). */
   constructor(
@@ -214,6 +217,7 @@ export class Catalogue {
     }
     this.migrate();
     this.syncLedger = new SyncLedger((sql) => this.prep(sql), this.db);
+    this.officeLedger = new OfficeLedger((sql) => this.prep(sql));
   }
 
   /**
