@@ -5,7 +5,9 @@ import type { FastifyInstance } from 'fastify';
 import { buildPipeline, resolveProfile } from './capture/profiles.js';
 import { CaptureSupervisor, RING_LOCK_FILE } from './capture/supervisor.js';
 import type { Config, Profile } from './config/schema.js';
-import { systemClock, type Clock } from './core/clock.js';
+import { AppClock, systemClock, type Clock } from './core/clock.js';
+import { PhoneTime } from './session/phone-time.js';
+import { systemClockSynchronised } from './appliance/time-sync.js';
 import { EventBus } from './core/events.js';
 import { createLogger, type Logger } from './core/logger.js';
 import { createDevices, type Devices } from './device/factory.js';
@@ -33,6 +35,7 @@ import { buttonActions, controlCommands, PressOutcomes } from './wiring/control-
 import { Indicators } from './wiring/indicators.js';
 import { Lifecycle, type Component } from './wiring/lifecycle.js';
 import { syncStatusOf, wireSync, type SyncStatus } from './wiring/sync-status.js';
+import { wireOfficeLink } from './wiring/office-link.js';
 import { readinessComponent, watchdogComponent } from './wiring/systemd.js';
 
 export interface Kit {
@@ -46,6 +49,8 @@ export interface Kit {
   capture: CaptureSupervisor;
   recorder: Recorder;
   privacy: Privacy;
+  /** The app's clock (a trainer's phone may correct it at login). */
+  clock: AppClock;
   devices: Devices;
   control: ControlServer;
   sync: SyncService | null;
@@ -99,7 +104,21 @@ export function syncConfigOf(config: Config): SyncConfig {
     intervalSeconds: s.intervalSeconds,
     concurrency: s.concurrency,
     requestTimeoutSeconds: s.requestTimeoutSeconds,
+    office: s.office,
   };
+}
+
+/** What createKit may be given instead of its defaults. */
+export interface KitOptions {
+  clock?: Clock;
+  logger?: Logger;
+  notifier?: Notifier;
+  /** The built web app (default dist/ui of the package; tests point it elsewhere). */
+  uiDir?: string;
+  /** Where a config key's value came from, for error messages (loadConfig's `origin`). */
+  origin?: (key: string) => string;
+  /** Whether the system clock is synchronised (default: timesyncd / timedatectl; tests say no). */
+  timeSynchronised?: () => Promise<boolean>;
 }
 
 /**
@@ -107,13 +126,9 @@ export function syncConfigOf(config: Config): SyncConfig {
  * the implementations), wires them, and gives them one lifecycle: started in list order, stopped in
  * reverse, each stop whatever the others do.
  */
-export async function createKit(
-  config: Config,
-  /** uiDir: the built web app (default dist/ui of the package; tests point it elsewhere). */
-  /** origin: where a config key's value came from, for error messages (loadConfig's `origin`). */
-  opts: { clock?: Clock; logger?: Logger; notifier?: Notifier; uiDir?: string; origin?: (key: string) => string } = {},
-): Promise<Kit> {
-  const clock = opts.clock ?? systemClock;
+export async function createKit(config: Config, opts: KitOptions = {}): Promise<Kit> {
+  // The app's clock: the system's, corrected by a trainer's phone at login when not synchronised.
+  const clock = new AppClock(opts.clock ?? systemClock);
   const logger = opts.logger ?? createLogger({ level: config.logLevel, component: 'vht-kit' });
   // systemd's notify protocol (no-op when NOTIFY_SOCKET is unset): READY, WATCHDOG, STOPPING.
   const notifier = opts.notifier ?? createNotifier({ logger: logger.child('systemd') });
@@ -126,22 +141,9 @@ export async function createKit(
   // The catalogue's own room on a full card (docs/reliability.md): login, reads, sync, delete go on.
   const space = new SpaceReserve(config.dataDir, logger.child('store'));
   const { catalogue, keys, clips, privacy, directory } = buildStore(config, profile, clock, logger, space);
-  // team kits (issue 20): keys sent to the trainer's other kits, the directory, the fetch after uploads
-  const guard = new StorageGuard(config.dataDir, config.storage.reserveMB * 1024 * 1024, space);
-  const team = createTeamSync(config, { keys, catalogue, directory, clock, logger, hasRoom: (b) => guard.hasRoom(b) });
   const { ringDir, capture, recorder } = buildRecording(config, profile, locks.ringDir, { catalogue, clips, bus, clock, logger, space });
-  // office sync: on docking, upload to the organisation's storage
-  const sync = createSyncService({
-    config: syncConfigOf(config),
-    kitId: config.kitId,
-    catalogue,
-    clips,
-    orgRecipient: () => keys.requireOrgRecipient(),
-    clock,
-    logger,
-    team: team.team,
-  });
-  const syncStatus = withFetchProgress(syncStatusOf(sync, config.sync.dock.allowInsecure), team.fetch);
+  // office sync: on docking, upload to the organisation's storage (with the team fetch and the office link)
+  const { sync, syncStatus } = buildSync(config, { catalogue, keys, clips, privacy, directory, bus, clock, logger, space });
   // kit hardware: button, LEDs, serial kit controller (or their simulated twins)
   const deviceConfig = deviceConfigFor(config, profile);
   const presses = new PressOutcomes({ bus, clock, logger });
@@ -161,14 +163,34 @@ export async function createKit(
   });
   const control = new ControlServer(
     controlSocketPath(config.dataDir),
-    controlCommands({ recorder, devices, deviceConfig, indicators, presses, bus, clock }),
+    controlCommands({ recorder, devices, deviceConfig, indicators, presses, bus, clock, time: () => clock.time() }),
     logger.child('control'),
   );
   if (sync) {
     const statusFile = path.join(config.dataDir, 'sync-status.json');
     wireSync({ sync, bus, privacy, status: syncStatus, statusFile, onStateChange: () => indicators.show(), clock, logger: logger.child('sync') });
   }
-  const app = await buildWeb(config, { recorder, catalogue, clips, keys, privacy, bus, clock, logger, indicators, uiDir: opts.uiDir, syncStatus, sync });
+  const phoneTime = new PhoneTime({
+    clock,
+    catalogue,
+    logger: logger.child('clock'),
+    synchronised: opts.timeSynchronised ?? (() => systemClockSynchronised()),
+  });
+  const app = await buildWeb(config, {
+    recorder,
+    catalogue,
+    clips,
+    keys,
+    privacy,
+    bus,
+    clock,
+    logger,
+    indicators,
+    uiDir: opts.uiDir,
+    syncStatus,
+    sync,
+    phoneTime,
+  });
 
   let listeners: Listeners | null = null;
   let recovered = 0;
@@ -232,6 +254,7 @@ export async function createKit(
     capture,
     recorder,
     privacy,
+    clock,
     devices,
     control,
     sync,
@@ -254,7 +277,7 @@ export async function createKit(
 }
 
 /** The data dir's parts: catalogue, keys, clip files, and the privacy rules over them. */
-function buildStore(config: Config, profile: Profile, clock: Clock, logger: Logger, space: SpaceReserve) {
+function buildStore(config: Config, profile: Profile, clock: AppClock, logger: Logger, space: SpaceReserve) {
   const catalogue = new Catalogue(path.join(config.dataDir, 'catalogue.db'), space);
   const directory = new DirectoryCache(config.dataDir, config.kitId);
   const keys = new KeyStore({
@@ -276,8 +299,47 @@ function buildStore(config: Config, profile: Profile, clock: Clock, logger: Logg
     retentionIntervalMs: p.retentionIntervalMinutes * 60_000,
     unusedFragmentDays: p.unusedFragmentDays,
     afterReviewHeldDays: p.afterReviewHeldDays,
+    // Retention and erasure act on the system's time, never on one only a phone vouches for.
+    trustedNow: () => clock.systemNow(),
   });
   return { catalogue, keys, clips, privacy, directory };
+}
+
+/**
+ * The office sync: the uploads, issue 20's team fetch after them (keys sent to the trainer's other
+ * kits, the directory) and issue 21's office link (erasure notices before upload, case index, kit
+ * status); both keep to the storage reserve.
+ */
+function buildSync(
+  config: Config,
+  deps: {
+    catalogue: Catalogue;
+    keys: KeyStore;
+    clips: ClipStore;
+    privacy: Privacy;
+    directory: DirectoryCache;
+    bus: EventBus;
+    clock: Clock;
+    logger: Logger;
+    space: SpaceReserve;
+  },
+) {
+  const { catalogue, keys, clips, privacy, directory, bus, clock, logger } = deps;
+  const guard = new StorageGuard(config.dataDir, config.storage.reserveMB * 1024 * 1024, deps.space);
+  const team = createTeamSync(config, { keys, catalogue, directory, clock, logger, hasRoom: (b) => guard.hasRoom(b) });
+  const officeLink = wireOfficeLink({ config: syncConfigOf(config), kitId: config.kitId, catalogue, keys, privacy, guard, bus, clock, logger });
+  const sync = createSyncService({
+    config: syncConfigOf(config),
+    kitId: config.kitId,
+    catalogue,
+    clips,
+    orgRecipient: () => keys.requireOrgRecipient(),
+    clock,
+    logger,
+    team: team.team,
+    ...(officeLink ? { extensions: [officeLink] } : {}),
+  });
+  return { sync, syncStatus: withFetchProgress(syncStatusOf(sync, config.sync.dock.allowInsecure), team.fetch) };
 }
 
 /** The camera's supervised capture worker (its state on the bus) and the recorder over it. */
@@ -325,9 +387,10 @@ function buildWeb(
     uiDir: string | undefined;
     syncStatus: () => SyncStatus;
     sync: SyncService | null;
+    phoneTime: PhoneTime;
   },
 ): Promise<FastifyInstance> {
-  const { indicators, uiDir, syncStatus, sync, ...parts } = deps;
+  const { indicators, uiDir, syncStatus, sync, phoneTime, ...parts } = deps;
   return buildApp({
     ...parts,
     logger: parts.logger.child('web'),
@@ -335,6 +398,7 @@ function buildWeb(
     markerLabels: config.markers.labels,
     kitId: config.kitId,
     fps: config.capture.fps,
+    playback: config.playback,
     pairingCodeMinutes: config.tv.pairingCodeMinutes,
     allowedHosts: config.http.allowedHosts,
     ...(uiDir ? { uiDir } : {}),
@@ -344,6 +408,8 @@ function buildWeb(
     hardware: () => indicators.hardware(),
     hotspot: () => hotspotFor(config, parts.logger),
     sync: { status: syncStatus, run: sync ? () => void sync.runOnce() : null },
+    phoneTime: (clientTime) => phoneTime.fromLogin(clientTime),
+    time: () => phoneTime.time(),
   });
 }
 

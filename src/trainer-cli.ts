@@ -1,8 +1,10 @@
 import path from 'node:path';
+import { loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { systemClock } from './core/clock.js';
+import type { CliCommand } from './core/command.js';
 import { AppError } from './core/errors.js';
-import type { Logger } from './core/logger.js';
+import { createLogger, type Logger } from './core/logger.js';
 import { Catalogue } from './store/catalogue.js';
 import { recipientOf } from './store/crypto.js';
 import { DirLock } from './store/dir-lock.js';
@@ -113,7 +115,7 @@ export async function listTrainers(config: Config, logger: Logger): Promise<Trai
   });
 }
 
-/** The `vht-kit trainer add|remove|list` command (one entry in src/cli.ts). */
+/** Runs `vht-kit trainer add|remove|list` with the words after `trainer` and the parsed options. */
 export async function trainerCommand(config: Config, args: string[], values: Record<string, string | boolean | undefined>, logger: Logger): Promise<void> {
   const [sub, id] = args;
   const str = (k: string) => (typeof values[k] === 'string' ? values[k] : undefined);
@@ -141,3 +143,15 @@ export async function trainerCommand(config: Config, args: string[], values: Rec
   const r = await removeTrainer(config, id, auth, logger);
   process.stdout.write(`removed ${id}: ${r.destroyed} content keys only they held were destroyed\n`);
 }
+
+/** The `vht-kit trainer` entry of the CLI's command table (src/cli.ts). */
+export const TRAINER_COMMAND: CliCommand = {
+  name: 'trainer',
+  usage: 'trainer add T-017 --pin 123456 (--org-identity org.key | --auth-trainer T-001 --auth-pin …) | remove T-017 (same) | list',
+  summary: "add or remove a trainer of this kit (their own PIN and keys), or list the kit's trainer ids",
+  details: `--org-identity FILE  the organisation identity (the office; read into RAM, never stored on the kit)
+--auth-trainer T-… --auth-pin PIN  an existing trainer of the kit instead (counted in the PIN lock-out)
+A kit with no trainer yet needs neither. Stop the kit first (the data dir is locked). See docs/security.md.`,
+  options: { pin: { type: 'string' }, 'org-identity': { type: 'string' }, 'auth-trainer': { type: 'string' }, 'auth-pin': { type: 'string' } },
+  run: ({ positionals, values }) => trainerCommand(loadConfig().config, positionals, values, createLogger({ level: 'warn' })),
+};

@@ -60,6 +60,8 @@ export const statusReply = z.object({
   state: z.enum(['idle', 'armed', 'recording', 'error']),
   clipId: z.string().optional(),
   elapsedMs: z.number().optional(),
+  clipTimeMs: z.number().optional().describe("the take's position on the clip's time line (0 = first pre-roll frame), as markers count"),
+  pressMs: z.number().optional().describe('where the press falls on the clip time line (the pre-roll the take got)'),
   preRollMs: z.number(),
   storage: z.object({ freeBytes: z.number(), minutesLeft: z.number() }),
   camera: z.object({ profile: z.string(), ok: z.boolean(), error: z.string().optional() }),
@@ -67,6 +69,10 @@ export const statusReply = z.object({
   uploads: z.object({ pending: z.number(), overdue: z.number() }),
   battery: z.object({ percent: z.number(), charging: z.boolean() }).nullable(),
   docked: z.boolean(),
+  time: z
+    .object({ source: z.enum(['system', 'phone']), offsetMs: z.number(), setAt: z.number().nullable() })
+    .optional()
+    .describe("where the kit's time comes from: the system clock, or a trainer's phone at login (offset added)"),
 });
 export const recorderStateReply = z.object({ state: z.enum(['idle', 'armed', 'recording', 'error']) });
 export const startBody = z.object({ caseCode: caseCodeSchema.nullable().optional() }).strict();
@@ -87,6 +93,7 @@ export const clipSummary = z
     startedAt: z.number().nullable(),
     stoppedAt: z.number().nullable(),
     preRollMs: z.number(),
+    pressMs: z.number().describe('where the press falls on the clip time line (the pre-roll the take got; 0 without pre-roll)'),
     durationMs: z.number(),
     segmentCount: z.number(),
     markerCount: z.number(),
@@ -240,7 +247,8 @@ export const syncReply = z
     bytesTotal: z.number().optional(),
     etaSeconds: z.number().optional(),
     lastError: z.string().optional(),
-    docked: z.boolean().optional(),
+    docked: z.boolean().optional().describe('on the dock: the same answer as GET /api/status'),
+    officeReachable: z.boolean().optional().describe("the last run's check of the office endpoint (absent before the first)"),
     dockReason: z.string().optional(),
     lastSuccessAt: z.number().optional(),
     target: z.string().optional(),
@@ -253,6 +261,8 @@ export const uiConfigReply = z.object({
   consentScopes: z.array(z.string()),
   kitId: z.string(),
   fps: z.number(),
+  markerLeadInMs: z.number().describe('a jump to a marker lands this long before it (playback.markerLeadInMs)'),
+  fragmentLeadOutMs: z.number().describe('a fragment made from a marker ends this long after it (playback.fragmentLeadOutMs)'),
 });
 export const healthReply = z.object({ ok: z.boolean() });
 
@@ -260,8 +270,11 @@ export const healthReply = z.object({ ok: z.boolean() });
 
 /** A pseudonymous trainer id: `T-` and 3 to 6 digits, never a name (TRAINER_ID_PATTERN in src/store/keys.ts). */
 export const trainerIdSchema = z.string().regex(/^T-[0-9]{3,6}$/, 'a trainer id like T-017 (T- and 3 to 6 digits)');
-/** Login: the trainer's id (none: the kit's first trainer, as on a one-PIN kit) and PIN. */
-export const loginBody = pinBody.extend({ trainerId: trainerIdSchema.optional() });
+/**
+ * Login: the trainer's id (none: the kit's first trainer, as on a one-PIN kit) and PIN, and the
+ * phone's time (ms since 1970) for a kit whose clock is not synchronised (issue 18).
+ */
+export const loginBody = pinBody.extend({ trainerId: trainerIdSchema.optional(), clientTime: z.number().int().min(0).max(8.64e15).optional() }).strict();
 
 // --- the types the UI uses (derived, never copied) ---
 

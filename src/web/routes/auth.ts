@@ -60,6 +60,8 @@ export async function authRoutes(fastify: FastifyInstance, { ctx }: { ctx: WebCo
     async (req, reply) => {
       const trainerId = req.body.trainerId ?? deps.keys.defaultTrainerId;
       await checkPinAndUnlock(ctx, req.body.pin, trainerId);
+      // only a signed-in trainer's phone may set the app clock (after the PIN check)
+      await deps.phoneTime?.(req.body.clientTime);
       // The kit is one trainer's at a time: another trainer's sessions end, and their TVs must pair again.
       const ended = ctx.sessions.endOthers(trainerId);
       for (const t of ended) ctx.presentation.forgetViews(t);
