@@ -260,10 +260,11 @@ export function encryptedSize(recipients: number, n: number): number {
 
 /** Parses age1… recipients for encryptSync; throws naming the recipient that is not one. */
 export function parseRecipients(recipients: readonly string[]): ParsedRecipients {
-  if (!Array.isArray(recipients) || recipients.length === 0) {
+  const given: unknown = recipients; // callers in plain JavaScript may pass anything
+  if (!Array.isArray(given) || given.length === 0) {
     throw new AppError('VALIDATION', `recipients ${JSON.stringify(recipients)?.slice(0, 80)}: at least one age1… recipient is needed`, { field: 'recipients' });
   }
-  return { recipients: [...recipients], keys: recipients.map((r, i) => parseRecipient(r, i, recipients.length)) };
+  return { recipients: recipients.slice(), keys: recipients.map((r, i) => parseRecipient(r, i, recipients.length)) };
 }
 
 /**
