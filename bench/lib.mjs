@@ -2,12 +2,30 @@
 // HTTP API, read CPU time and RSS from /proc. Plain Node ESM, no dependencies beyond Node itself.
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, readdirSync, createWriteStream, statSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export { sleep };
+
+/** A block of `n` free loopback ports from 30000–34999 (a Swift test server's ports). */
+export async function freePortBlock(n) {
+  const free = (p) =>
+    new Promise((resolve) => {
+      const s = net.createServer();
+      s.once('error', () => resolve(false));
+      s.listen(p, '127.0.0.1', () => s.close(() => resolve(true)));
+    });
+  for (let i = 0; i < 50; i++) {
+    const base = 30000 + Math.floor(Math.random() * 5000);
+    let ok = true;
+    for (let p = base; p < base + n && ok; p++) ok = await free(p);
+    if (ok) return base;
+  }
+  throw new Error('no free port block');
+}
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const CLK_TCK = 100; // Linux USER_HZ; checked at run time in machineInfo()

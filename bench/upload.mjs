@@ -28,7 +28,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { cpuSeconds, flagArg, log, machineInfo, median, numArg, onCleanup, REPO, round, runBench, tempDir } from './lib.mjs';
+import { cpuSeconds, flagArg, freePortBlock, log, machineInfo, median, numArg, onCleanup, REPO, round, runBench, tempDir } from './lib.mjs';
 
 const run = promisify(execFile);
 const GB = numArg('gb', 1);
@@ -44,22 +44,6 @@ const BUCKET = 'vht-bench';
 const KIT = 'kit-bench';
 
 const dist = (p) => import(path.join(REPO, 'dist', p));
-
-async function freeBlock(n) {
-  const free = (p) =>
-    new Promise((resolve) => {
-      const s = net.createServer();
-      s.once('error', () => resolve(false));
-      s.listen(p, '127.0.0.1', () => s.close(() => resolve(true)));
-    });
-  for (let i = 0; i < 50; i++) {
-    const base = 30000 + Math.floor(Math.random() * 5000);
-    let ok = true;
-    for (let p = base; p < base + n && ok; p++) ok = await free(p);
-    if (ok) return base;
-  }
-  throw new Error('no free port block');
-}
 
 class Swift {
   constructor(dir, port) {
@@ -291,7 +275,7 @@ runBench('upload', async () => {
   const machine = machineInfo();
   if (!existsSync(path.join(REPO, 'dist', 'sync', 'queue.js'))) throw new Error('dist/ is missing: run npm run build first');
   const dir = tempDir('vht-bench-upload-');
-  const swift = new Swift(path.join(dir, 'swift'), await freeBlock(5));
+  const swift = new Swift(path.join(dir, 'swift'), await freePortBlock(5));
   log(`starting Swift on ${swift.endpoint}`);
   await swift.start();
   onCleanup(() => swift.stop());

@@ -3,11 +3,12 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { parseConfig } from './config/load.js';
 import { AppError } from './core/errors.js';
-import type { Logger } from './core/logger.js';
+import { createLogger, type Logger } from './core/logger.js';
 import { Catalogue } from './store/catalogue.js';
 import { generateIdentity } from './store/crypto.js';
 import { writeFileDurableSync } from './store/durable.js';
 import { checkNewPin, identityFileText, KeyStore } from './store/keys.js';
+import { caseTagKeyFileText, storeCaseTagKey } from './office/tag-key.js';
 import { ensureHotspotSecret } from './appliance/hotspot.js';
 import { clearPinLockout } from './web/pin-lockout.js';
 import { checkCertificatePair, ensureKitCertificate, tlsFiles } from './web/tls.js';
@@ -17,6 +18,8 @@ export async function keygen(out: string): Promise<string> {
   if (existsSync(out)) throw new AppError('CONFLICT', `${out} exists already; choose another --out (an identity is never overwritten)`, { field: '--out' });
   const { identity, recipient } = await generateIdentity();
   writeFileDurableSync(path.resolve(out), identityFileText(identity, recipient, 'VHT Kit organisation identity: keep it at the office, never on a kit'), 0o600);
+  // issue 21: the organisation's case-tag key beside it (names cases in the store; enrol gives it to kits)
+  if (!existsSync(`${out}.case-tag`)) writeFileDurableSync(path.resolve(`${out}.case-tag`), caseTagKeyFileText(), 0o600);
   return recipient;
 }
 
@@ -31,6 +34,8 @@ export interface EnrolArgs {
   /** The organisation's certificate and key for the kit's HTTPS (else the kit makes its own). */
   tlsCert?: string;
   tlsKey?: string;
+  /** The organisation's case-tag key file (`<org.key>.case-tag`): wrapped to the kit's trainers (issue 21). */
+  caseTagKey?: string;
 }
 
 /**
@@ -73,7 +78,12 @@ export async function enrol(args: EnrolArgs, logger: Logger): Promise<{ dataDir:
     }
     await checkCertificatePair(args.tlsCert, args.tlsKey); // before anything changes
   }
-  const store = new KeyStore({ dataDir, orgRecipient: args.orgRecipient, allowDemoOrg: false, logger });
+  const existing = new KeyStore({ dataDir, orgRecipient: args.orgRecipient, allowDemoOrg: false, logger });
+  // A first enrolment seals the key right after loading the store: the store's "no PIN yet" warning
+  // at that load is not for the person enrolling (errors still show).
+  const store = existing.hasMaster
+    ? existing
+    : new KeyStore({ dataDir, orgRecipient: args.orgRecipient, allowDemoOrg: false, logger: createLogger({ level: 'error' }) });
   let reenrolled = false;
   if (store.hasMaster) {
     reenrolled = true;
@@ -94,6 +104,7 @@ export async function enrol(args: EnrolArgs, logger: Logger): Promise<{ dataDir:
     await store.start(null);
     await store.createMaster(args.trainerPin);
   }
+  if (args.caseTagKey !== undefined) await storeCaseTagKey(store, args.caseTagKey);
   // The web server's certificate: the organisation's, else the kit's own (kept across re-enrolment).
   const tls = await ensureKitCertificate(tlsFiles(dataDir, config.http), config.kitId, {
     ...(args.tlsCert !== undefined ? { cert: args.tlsCert } : {}),

@@ -1,6 +1,20 @@
 import { z } from 'zod';
 
 /** The VHT labels a trainer can put on a marker (configurable; the UI shows them as buttons). */
+/** An S3 bucket name, or null (sync.s3.bucket, sync.office.bucket). */
+const s3BucketName = () =>
+  z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name')
+    .nullable()
+    .default(null);
+/** A key prefix in a bucket (sync.s3.prefix, sync.office.prefix). */
+const s3KeyPrefix = () =>
+  z
+    .string()
+    .regex(/^[A-Za-z0-9._/-]*$/, 'letters, digits, ".", "_", "-" and "/"')
+    .default('');
+
 export const DEFAULT_MARKER_LABELS = ['initiatief kind', 'ontvangen', 'beurt', 'benoemen', 'instemmen', 'leiding geven'] as const;
 
 export const PROFILES = ['auto', 'sim', 'pi4', 'pi5', 'uvc-h264'] as const;
@@ -138,15 +152,8 @@ export const configSchema = z
           .object({
             endpoint: z.string().url('a URL like https://s3.example.org').nullable().default(null),
             region: z.string().min(1).default('us-east-1'),
-            bucket: z
-              .string()
-              .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name')
-              .nullable()
-              .default(null),
-            prefix: z
-              .string()
-              .regex(/^[A-Za-z0-9._/-]*$/, 'letters, digits, ".", "_", "-" and "/"')
-              .default(''),
+            bucket: s3BucketName(),
+            prefix: s3KeyPrefix(),
             accessKeyId: z.string().min(1).nullable().default(null),
             secretAccessKey: z.string().min(1).nullable().default(null),
             forcePathStyle: z.boolean().default(true),
@@ -171,6 +178,17 @@ export const configSchema = z
         intervalSeconds: z.number().min(1).max(86_400).default(60),
         concurrency: z.number().int().min(1).max(8).default(2),
         requestTimeoutSeconds: z.number().min(1).max(600).default(60),
+        // issue 21: where the kit reads the organisation's erasure notices (before every upload)
+        office: z
+          .object({
+            /** S3: the office bucket, on the same endpoint with the kit's credentials (read only). */
+            bucket: s3BucketName(),
+            prefix: s3KeyPrefix(),
+            /** dir target: the office's directory on the share. */
+            path: z.string().min(1).nullable().default(null),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),
@@ -229,6 +247,13 @@ export const configSchema = z
           .min(1)
           .max(30)
           .default([...DEFAULT_MARKER_LABELS]),
+      })
+      .strict()
+      .prefault({}),
+    playback: z
+      .object({
+        markerLeadInMs: z.number().int().min(0).max(10_000).default(3000),
+        fragmentLeadOutMs: z.number().int().min(0).max(10_000).default(7000),
       })
       .strict()
       .prefault({}),

@@ -78,7 +78,8 @@ export class Privacy {
   // --- cases ---
 
   createCase(code: string, trajectory: Trajectory, consent: Consent): CaseRow {
-    if (this.catalogue.getCase(code)) throw new AppError('CONFLICT', `case ${code} exists already; change its consent instead`, { field: 'body.code' });
+    if (this.catalogue.getCase(code))
+      throw new AppError('CONFLICT', `case ${code} exists already; change its consent instead`, { field: 'body.code', reason: 'case_exists' });
     const now = this.clock.now();
     this.catalogue.insertCase(code, trajectory, consent, now);
     this.catalogue.audit('case.created', now, null, { case: code, trajectory, consent });
@@ -106,7 +107,7 @@ export class Privacy {
 
   requireCase(code: string): CaseRow {
     const c = this.catalogue.getCase(code);
-    if (!c) throw new AppError('NOT_FOUND', `no case ${JSON.stringify(code)}`, { field: 'caseCode' });
+    if (!c) throw new AppError('NOT_FOUND', `no case ${JSON.stringify(code)}`, { field: 'caseCode', reason: 'case_not_found' });
     return c;
   }
 
@@ -124,10 +125,16 @@ export class Privacy {
       c = this.catalogue.getCase(code)!;
     }
     if (this.catalogue.caseClosedAt(code) !== null) {
-      throw new AppError('FORBIDDEN', `case ${code} is closed (its trajectory ended): no new takes (casus is afgesloten)`, { field: 'caseCode' });
+      throw new AppError('FORBIDDEN', `case ${code} is closed (its trajectory ended): no new takes (casus is afgesloten)`, {
+        field: 'caseCode',
+        reason: 'case_closed',
+      });
     }
     if (!c.consent.recording) {
-      throw new AppError('FORBIDDEN', `case ${code} has no consent for recording (geen toestemming voor opnemen)`, { field: 'caseCode' });
+      throw new AppError('FORBIDDEN', `case ${code} has no consent for recording (geen toestemming voor opnemen)`, {
+        field: 'caseCode',
+        reason: 'case_no_recording_consent',
+      });
     }
     return c.consent;
   }
@@ -137,10 +144,16 @@ export class Privacy {
     if (clip.caseCode === null || clip.consent === null) {
       throw new AppError('FORBIDDEN', `clip ${clip.id} has no case yet: assign it to a case before ${SCOPE_NL[scope]} (eerst een casus kiezen)`, {
         field: 'caseCode',
+        reason: 'clip_unassigned',
+        params: { scope },
       });
     }
     if (!consentInForce(clip.consent, this.catalogue.getCase(clip.caseCode)?.consent)[scope]) {
-      throw new AppError('FORBIDDEN', `no consent for ${scope} for this clip's case (geen toestemming voor ${SCOPE_NL[scope]})`, { field: `consent.${scope}` });
+      throw new AppError('FORBIDDEN', `no consent for ${scope} for this clip's case (geen toestemming voor ${SCOPE_NL[scope]})`, {
+        field: `consent.${scope}`,
+        reason: 'consent_missing',
+        params: { scope },
+      });
     }
   }
 
@@ -240,6 +253,31 @@ export class Privacy {
       erased: erased.filter((id) => ofCase.has(id)),
       waitingForUpload: this.catalogue.clipsOfCase(code).map((c) => c.id),
     };
+  }
+
+  /**
+   * Applies an erasure notice of the organisation (issue 21): the scope's consent is withdrawn for
+   * the case (the narrowest consent wins; `all` withdraws every scope), and the kit's copies in that
+   * scope are crypto-erased at once, uploaded or not (the organisation ordered it). Audited.
+   */
+  async applyErasureNotice(code: string, scope: 'all' | ConsentScope, notice: string): Promise<string[]> {
+    const current = this.requireCase(code);
+    const now = this.clock.now();
+    const scopes: ConsentScope[] = scope === 'all' ? [...CONSENT_SCOPES] : [scope];
+    const consent: Consent = { ...current.consent };
+    for (const s of scopes) consent[s] = false;
+    this.catalogue.updateCase(code, current.trajectory, consent, now);
+    const erased: string[] = [];
+    for (const clip of this.catalogue.clipsOfCase(code)) {
+      const hit = scope === 'all' || scope === 'recording' || (scope === 'supervision' && clip.purposes.includes('supervision'));
+      if (!hit || clip.state === 'recording') continue;
+      await this.eraseClip(clip, `erasure-notice-${scope}`);
+      erased.push(clip.id);
+    }
+    this.catalogue.audit('erasure.notice.applied', now, null, { case: code, scope, notice, erased: erased.length });
+    this.saveCases();
+    this.logger.info("applied the organisation's erasure notice", { scope, erased: erased.length });
+    return erased;
   }
 
   /** Clips not yet confirmed by the organisation, and those older than the warning age. */

@@ -5,6 +5,7 @@ import { AppError } from '../core/errors.js';
 import { MIGRATIONS } from './migrations.js';
 import { NO_RESERVE, type MetadataSpace } from './reserve.js';
 import { SyncLedger } from './sync-ledger.js';
+import { OfficeLedger } from './office-ledger.js';
 
 /** A prepared statement as the catalogue uses it; `run` outside a transaction may use the reserve. */
 type Stmt = Pick<Database.Statement, 'get' | 'all' | 'run'>;
@@ -178,6 +179,8 @@ export class Catalogue {
   readonly fullAtOpen: boolean = false;
   /** What the upload targets confirmed, and the encrypted bodies waiting for confirmation. */
   readonly syncLedger: SyncLedger;
+  /** Case tags, erasure notices, case index entries (issue 21, migration 9). */
+  readonly officeLedger: OfficeLedger;
 
   /** space: the catalogue's reserve on a full card (a write outside a transaction runs with it). */
   constructor(
@@ -214,6 +217,7 @@ export class Catalogue {
     }
     this.migrate();
     this.syncLedger = new SyncLedger((sql) => this.prep(sql), this.db);
+    this.officeLedger = new OfficeLedger((sql) => this.prep(sql));
   }
 
   /**
@@ -477,6 +481,12 @@ export class Catalogue {
     return this.prep('SELECT id, ts, type, clip_id AS clipId, details, prev_hash AS prevHash, hash FROM audit_events WHERE id > ? ORDER BY id').all(
       afterId,
     ) as AuditEventRow[];
+  }
+
+  /** The time of the newest audit event (the last time the kit wrote down), or null with none. */
+  latestAuditTs(): number | null {
+    const row = this.prep('SELECT MAX(ts) AS ts FROM audit_events').get() as { ts: number | null } | undefined;
+    return row?.ts ?? null;
   }
 
   /** Every audit event's id, time, type and clip. */

@@ -138,6 +138,7 @@ export class KeyStore {
   private readonly rotateDir: string;
   private readonly defaultTrainer: string;
   private queue: Promise<unknown> = Promise.resolve();
+  private readonly unlockListeners: ((trainerId: string) => void)[] = [];
   private migrated = false;
 
   constructor(private readonly opts: KeyStoreOptions) {
@@ -375,7 +376,7 @@ export class KeyStore {
     if (!this.hasMaster || !existsSync(f)) return false;
     const params = this.readTrainerFile(f).sealed;
     let kek = await deriveKek(pin, params);
-    return this.serial(async () => {
+    const ok = await this.serial(async () => {
       if (!existsSync(f)) return false;
       const t = this.readTrainerFile(f);
       if (t.sealed.salt !== kek.salt) kek = await deriveKek(pin, t.sealed); // the PIN changed meanwhile
@@ -389,6 +390,8 @@ export class KeyStore {
       }
       return true;
     });
+    if (ok) for (const fn of this.unlockListeners) fn(trainerId);
+    return ok;
   }
 
   lock(): void {
@@ -523,6 +526,68 @@ export class KeyStore {
     return run;
   }
 
+  // --- issue 21: organisation secrets (the case-tag key), wrapped like a content key to each trainer ---
+
+  /** Calls fn after each successful sign-in (the case tagger computes tags then). */
+  onUnlock(fn: (trainerId: string) => void): void {
+    this.unlockListeners.push(fn);
+  }
+
+  private orgSecretPath(name: string): string {
+    if (!/^[a-z][a-z0-9-]{0,31}$/.test(name))
+      throw new AppError('VALIDATION', `organisation secret name ${JSON.stringify(name)} is not [a-z0-9-]`, { field: 'name' });
+    return path.join(this.dir, 'org', `${name}.json`);
+  }
+
+  /** Whether the kit holds this organisation secret (wrapped; opening it needs a signed-in trainer). */
+  hasOrgSecret(name: string): boolean {
+    return existsSync(this.orgSecretPath(name));
+  }
+
+  /** Wraps an organisation secret to every trainer on the kit (public keys only) and keeps it, replacing an older one. */
+  async storeOrgSecret(name: string, secret: string): Promise<void> {
+    const file = this.orgSecretPath(name);
+    await this.serial(async () => {
+      const wraps: Record<string, string> = {};
+      for (const [t, r] of this.wrapTargets(this.trainerIds())) wraps[t] = await this.wrapTo(r, secret);
+      if (Object.keys(wraps).length === 0)
+        throw new AppError('NOT_CONFIGURED', `no trainer on this kit to wrap the ${name} key to: enrol first`, { field: name });
+      mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+      writeFileDurableSync(file, JSON.stringify({ v: 1, name, wraps }));
+    });
+  }
+
+  /** The organisation secret for the signed-in trainer (wrapped to trainers who lack it then); null when absent; 423 while locked. */
+  async orgSecret(name: string): Promise<string | null> {
+    const file = this.orgSecretPath(name);
+    if (!existsSync(file)) return null;
+    const s = this.session;
+    if (!s) throw new AppError('LOCKED', `the kit is locked: the ${name} key opens only while a trainer is signed in`);
+    const data = JSON.parse(readFileSync(file, 'utf8')) as { v: 1; name: string; wraps: Record<string, string> };
+    const wrapped = data.wraps[s.trainerId];
+    if (wrapped === undefined) throw new AppError('FORBIDDEN', `the ${name} key is not wrapped to trainer ${s.trainerId} on this kit`, { field: name });
+    const ref: ContentRef = { kind: 'clip', id: name };
+    const secret = await this.unwrap(wrapped, s.next ? [s.identity, s.next] : [s.identity], ref);
+    const missing = this.trainerIds().filter((t) => !(t in data.wraps));
+    if (missing.length) await this.storeOrgSecret(name, secret);
+    return secret;
+  }
+
+  /** A rotation re-wraps the trainer's wraps of organisation secrets too (inside the queue). */
+  private async rewrapOrgSecrets(trainerId: string, identities: string[], recipient: string): Promise<void> {
+    const dir = path.join(this.dir, 'org');
+    if (!existsSync(dir)) return;
+    for (const name of readdirSync(dir)) {
+      if (!name.endsWith('.json') || name.startsWith('.tmp-')) continue;
+      const file = path.join(dir, name);
+      const data = JSON.parse(readFileSync(file, 'utf8')) as { v: 1; name: string; wraps: Record<string, string> };
+      const wrapped = data.wraps[trainerId];
+      if (wrapped === undefined) continue;
+      const secret = await this.unwrap(wrapped, identities, { kind: 'clip', id: data.name });
+      writeFileDurableSync(file, JSON.stringify({ ...data, wraps: { ...data.wraps, [trainerId]: await this.wrapTo(recipient, secret) } }));
+    }
+  }
+
   private async markAndRotate(trainers: string[]): Promise<'complete' | 'pending'> {
     const onKit = new Set(this.trainerIds());
     const affected = trainers.filter((t) => onKit.has(t));
@@ -563,6 +628,7 @@ export class KeyStore {
       // recorder, a take's key) instead of holding the event loop for the whole rotation.
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
+    await this.rewrapOrgSecrets(s.trainerId, [s.identity, next.identity], next.recipient);
     renameSync(nextFile, this.trainerPath(s.trainerId));
     fsyncDir(this.trainersDir);
     rmSync(path.join(this.rotateDir, s.trainerId), { force: true });

@@ -202,4 +202,29 @@ export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
       END;
     `,
   },
+  {
+    version: 9,
+    name: "issue 21: case tags (the name of a case in the organisation's store), erasure notices read from the office, case index entries confirmed",
+    sql: `
+      ALTER TABLE cases ADD COLUMN tag TEXT;
+      CREATE INDEX cases_tag ON cases(tag);
+      CREATE TABLE erasure_notices (
+        source TEXT NOT NULL,
+        key TEXT NOT NULL,
+        case_tag TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        read_at INTEGER NOT NULL,
+        applied_at INTEGER,
+        PRIMARY KEY (source, key)
+      );
+      CREATE INDEX erasure_notices_tag ON erasure_notices(case_tag);
+      CREATE TABLE case_index_objects (
+        target TEXT NOT NULL,
+        key TEXT NOT NULL,
+        clip_id TEXT,
+        confirmed_at INTEGER NOT NULL,
+        PRIMARY KEY (target, key)
+      );
+    `,
+  },
 ];

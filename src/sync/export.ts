@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,7 +8,9 @@ import { promisify } from 'node:util';
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { AppError, describeError } from '../core/errors.js';
 import { CLIP_ID_PATTERN } from '../store/clips.js';
+import { S3Connection, s3SettingsFromEnv } from '../store/bucket-store.js';
 import { decryptWith } from '../store/crypto.js';
+import { readIdentityFile } from '../store/identity-file.js';
 import { checkKitId, decryptManifest, KIT_ID_PATTERN, MANIFEST_NAME, type ClipManifest, type ManifestMarker } from './manifest.js';
 
 const run = promisify(execFile);
@@ -34,6 +36,7 @@ export interface SourceOptions {
 class S3Source implements ObjectSource {
   readonly describe: string;
   private readonly client: S3Client;
+  private readonly conn: S3Connection;
 
   constructor(
     private readonly bucket: string,
@@ -41,23 +44,8 @@ class S3Source implements ObjectSource {
     env: NodeJS.ProcessEnv,
   ) {
     this.describe = `s3://${bucket}/${prefix}`;
-    const endpoint = env.AWS_ENDPOINT_URL || undefined;
-    this.client = new S3Client({
-      region: env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1',
-      ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
-      ...(env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
-        ? {
-            credentials: {
-              accessKeyId: env.AWS_ACCESS_KEY_ID,
-              secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
-              ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
-            },
-          }
-        : {}),
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-      maxAttempts: 4,
-    });
+    this.conn = new S3Connection({ ...s3SettingsFromEnv(env), maxSockets: 4 });
+    this.client = this.conn.client;
   }
 
   private full(key: string): string {
@@ -99,7 +87,7 @@ class S3Source implements ObjectSource {
   }
 
   close(): void {
-    this.client.destroy();
+    this.conn.close();
   }
 }
 
@@ -163,21 +151,7 @@ export function openSource(from: string, opts: SourceOptions = {}): ObjectSource
 }
 
 /** The identities (AGE-SECRET-KEY-1…) in an age identity file (`vht-kit keygen` / age-keygen). */
-export function readIdentities(identityFile: string): string[] {
-  let text: string;
-  try {
-    text = readFileSync(identityFile, 'utf8');
-  } catch (err) {
-    throw new AppError('NOT_FOUND', `--identity ${JSON.stringify(identityFile)} cannot be read: ${describeError(err)}`, { field: 'identityFile', cause: err });
-  }
-  const ids = text
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l.startsWith('AGE-SECRET-KEY-1'));
-  if (ids.length === 0)
-    throw new AppError('VALIDATION', `--identity ${JSON.stringify(identityFile)} holds no AGE-SECRET-KEY-1… line`, { field: 'identityFile' });
-  return ids;
-}
+export const readIdentities = (identityFile: string): string[] => readIdentityFile(identityFile);
 
 const MANIFEST_KEY = /^([^/]+)\/clips\/([^/]+)\/manifest\.json\.age$/;
 

@@ -1,16 +1,28 @@
 import type { Clock } from '../core/clock.js';
 import { AppError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import { DirBucket, S3Connection, type BucketStore } from '../store/bucket-store.js';
 import type { Catalogue } from '../store/catalogue.js';
 import { checkDock, checkShareDock, type DockOptions, type DockResult } from './dock.js';
-import { SyncService, type RetryPolicy, type SyncClipFiles } from './service.js';
+import { SyncService, type RetryPolicy, type SyncClipFiles, type SyncExtension } from './service.js';
 import { DirTarget, S3Target, type DirTargetOptions, type S3TargetOptions, type UploadTarget } from './targets.js';
 
 export { checkDock, checkShareDock, type DockOptions, type DockResult } from './dock.js';
 export { SyncError, type SyncErrorReason } from './errors.js';
 export { exportClip, listClips, markersCsv, markersEaf, openSource, type ExportOptions, type ExportResult, type ListedClip } from './export.js';
 export { auditKey, buildManifest, decryptManifest, manifestKey, segmentKey, type AuditExport, type ClipManifest } from './manifest.js';
-export { SyncService, type SyncClipFiles, type SyncEvents, type SyncProgress, type SyncRunResult, type SyncServiceOptions, type SyncState } from './service.js';
+export { OfficeLink, type OfficeLinkOptions } from './office-link.js';
+export {
+  SyncService,
+  type SyncExtension,
+  type SyncIo,
+  type SyncClipFiles,
+  type SyncEvents,
+  type SyncProgress,
+  type SyncRunResult,
+  type SyncServiceOptions,
+  type SyncState,
+} from './service.js';
 export { DirTarget, S3Target, type DirTargetOptions, type S3TargetOptions, type UploadTarget } from './targets.js';
 
 /** The `sync` section of the kit's config in the shape the sync module takes (main.ts maps it). */
@@ -26,6 +38,22 @@ export interface SyncConfig {
   retry?: Partial<RetryPolicy>;
   /** Per-request timeout for S3. Default 60. */
   requestTimeoutSeconds?: number;
+  /** Where erasure notices are read (issue 21): the office bucket on the S3 endpoint, or a directory. */
+  office?: { bucket: string | null; prefix: string; path: string | null };
+}
+
+/** The office location the kit reads erasure notices from, or null when not configured. */
+export function openOfficeBucket(config: SyncConfig): BucketStore | null {
+  const o = config.office;
+  if (config.target === 's3' && o?.bucket && config.s3) {
+    const { endpoint, region, accessKeyId, secretAccessKey, forcePathStyle } = config.s3;
+    return new S3Connection({ endpoint, region, accessKeyId, secretAccessKey, forcePathStyle: forcePathStyle ?? true, maxSockets: 2 }).bucket(
+      o.bucket,
+      o.prefix,
+    );
+  }
+  if (config.target === 'dir' && o?.path) return new DirBucket(o.path);
+  return null;
 }
 
 /** Makes the configured target, or null for `target: off`. */
@@ -66,6 +94,7 @@ export function createSyncService(deps: {
   orgRecipient: string | (() => string);
   clock: Clock;
   logger: Logger;
+  extensions?: SyncExtension[];
 }): SyncService | null {
   const target = createTarget(deps.config, deps.clock);
   if (!target) return null;
@@ -81,5 +110,6 @@ export function createSyncService(deps: {
     ...(deps.config.concurrency ? { concurrency: deps.config.concurrency } : {}),
     ...(deps.config.retry ? { retry: deps.config.retry } : {}),
     intervalMs: (deps.config.intervalSeconds ?? 60) * 1000,
+    ...(deps.extensions ? { extensions: deps.extensions } : {}),
   });
 }

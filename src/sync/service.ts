@@ -101,6 +101,27 @@ export interface SyncServiceOptions {
   exportAudit?: boolean;
   /** For the backoff jitter; default Math.random. */
   random?: () => number;
+  /** Steps of the organisation's side (issue 21: erasure notices, case index, kit status), in order. */
+  extensions?: SyncExtension[];
+}
+
+/** What an extension may do during a run: PUT through the run's retrying uploader. */
+export interface SyncIo {
+  targetId: string;
+  signal: AbortSignal;
+  put(key: string, body: Uint8Array): Promise<void>;
+}
+
+/** Extra steps of a run, each in its own module (src/sync/office-link.ts); a throw stops the run. */
+export interface SyncExtension {
+  /** After the dock check, before anything is uploaded. */
+  beforeUpload?(io: SyncIo): Promise<void>;
+  /** A clip with a case that must wait anyway (counted as waiting). */
+  holds?(clip: ClipRow): boolean;
+  /** After a clip's manifest is confirmed, before the clip is marked uploaded. */
+  afterManifest?(clip: ClipRow, io: SyncIo): Promise<void>;
+  /** At the end of a run that reached the target (failures of this step are logged, not fatal). */
+  afterRun?(result: SyncRunResult, progress: SyncProgress, io: SyncIo): Promise<void>;
 }
 
 export interface SyncEvents {
@@ -242,9 +263,21 @@ export class SyncService {
     const waiting: ClipRow[] = [];
     for (const c of this.opts.catalogue.allClips()) {
       if (c.state === 'recording' || c.uploadedAt !== null) continue;
-      (c.caseCode ? pending : waiting).push(c);
+      (c.caseCode && !this.extensions.some((x) => x.holds?.(c)) ? pending : waiting).push(c);
     }
     return { pending, waiting };
+  }
+
+  private get extensions(): SyncExtension[] {
+    return this.opts.extensions ?? [];
+  }
+
+  private io(signal: AbortSignal, result: SyncRunResult): SyncIo {
+    return {
+      targetId: this.targetId,
+      signal,
+      put: (key, body) => this.putter.put(key, body, md5Hex(body), signal, this.observer(result), sha256Hex(body)).then(() => undefined),
+    };
   }
 
   private orgRecipient(): string {
@@ -277,6 +310,8 @@ export class SyncService {
           return result;
         }
       }
+      // erasure notices before any upload (a still added later must not bring an erased case back)
+      for (const x of this.extensions) await x.beforeUpload?.(this.io(signal, result));
       const { pending, waiting } = this.counts();
       result.waitingForCase = waiting.map((c) => c.id);
       let bytesTotal = 0;
@@ -322,6 +357,11 @@ export class SyncService {
         ...(failed ? {} : { lastError: undefined }),
         ...(complete ? { lastSuccessAt: clock.now() } : {}),
       });
+      for (const x of this.extensions) {
+        await x.afterRun?.(result, this.progress, this.io(signal, result)).catch((err: unknown) => {
+          logger.warn('a step after the upload failed; it runs again next time', { error: describeError(err) });
+        });
+      }
       logger.info('sync run finished', {
         uploaded: result.uploaded.length,
         failed: result.failed.length,
@@ -497,6 +537,8 @@ export class SyncService {
       });
       this.addDone(stored.body.byteLength);
     }
+
+    for (const x of this.extensions) await x.afterManifest?.(clip, this.io(signal, result));
 
     // From here on nothing awaits: the check and the mark see the same catalogue.
     const uploadedManifest = stored;

@@ -1,0 +1,137 @@
+// Issue 21 without an S3 server: the case-tag key on the kit (wrapped like a content key, through
+// rotations), and the whole office loop over directories (a mounted share for kits and office).
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runOffice } from '../src/office/cli.js';
+import { recordExport } from '../src/office/export-audit.js';
+import { caseTagKeyFileText, readCaseTagKey, storeCaseTagKey } from '../src/office/tag-key.js';
+import { CASE_TAG_SECRET } from '../src/session/case-tags.js';
+import { DirBucket } from '../src/store/bucket-store.js';
+import { caseTag } from '../src/store/objects.js';
+import { SyncService } from '../src/sync/service.js';
+import { DirTarget } from '../src/sync/targets.js';
+import { officeSide } from './helpers/office-kit.js';
+import { makeKit, recordClip, syntheticSegments } from './helpers/sync-kit.js';
+
+let root: string;
+let orgKeyFile: string;
+let tagKeyFile: string;
+
+beforeAll(() => {
+  root = mkdtempSync(path.join(os.tmpdir(), 'vht-office-kit-'));
+  orgKeyFile = path.join(root, 'org.key');
+  execFileSync('age-keygen', ['-o', orgKeyFile], { stdio: 'pipe' });
+  tagKeyFile = path.join(root, 'org.key.case-tag');
+  writeFileSync(tagKeyFile, caseTagKeyFileText());
+});
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+describe('the case-tag key on the kit', () => {
+  it('opens only while a trainer is signed in, survives the rotation after a deletion, and reaches a trainer added later', async () => {
+    const kit = await makeKit(path.join(root, 'k1'), { orgKeyFile });
+    await storeCaseTagKey(kit.keys, tagKeyFile);
+    const hex = Buffer.from(readCaseTagKey(tagKeyFile)).toString('hex');
+    await expect(kit.keys.orgSecret(CASE_TAG_SECRET)).rejects.toMatchObject({ code: 'LOCKED' });
+    expect(await kit.keys.unlock('4821')).toBe(true);
+    expect(await kit.keys.orgSecret(CASE_TAG_SECRET)).toBe(hex);
+    // a deletion rotates the signed-in trainer's wrapping key: the tag key is re-wrapped with it
+    const id = await recordClip(kit, { caseCode: 'GZ-1', segments: syntheticSegments(1, 1000) });
+    expect(await kit.keys.destroyClipKey(id)).toBe('complete');
+    kit.keys.lock();
+    expect(await kit.keys.unlock('4821')).toBe(true);
+    expect(await kit.keys.orgSecret(CASE_TAG_SECRET)).toBe(hex);
+    // a trainer added later gets a wrap the next time a holder opens it
+    await kit.keys.addTrainer('T-002', '246802');
+    expect(await kit.keys.orgSecret(CASE_TAG_SECRET)).toBe(hex);
+    kit.keys.lock();
+    expect(await kit.keys.unlock('246802', 'T-002')).toBe(true);
+    expect(await kit.keys.orgSecret(CASE_TAG_SECRET)).toBe(hex);
+    // the file holds no plaintext key
+    const file = path.join(kit.dataDir, 'keys', 'org', 'case-tag.json');
+    expect(execFileSync('cat', [file]).toString()).not.toContain(hex);
+    kit.catalogue.close();
+  });
+
+  it('a bad case-tag key file is named, not used', () => {
+    const bad = path.join(root, 'bad.case-tag');
+    writeFileSync(bad, 'abc\n');
+    expect(() => readCaseTagKey(bad)).toThrow(/--case-tag-key: the case-tag key must be 64\+ hex characters \(got 3\)/);
+  });
+});
+
+describe('the office over a directory share', () => {
+  it('kit sync → office case → office erase → the kit erases at its next dock; bad input is named', async () => {
+    const share = path.join(root, 'share');
+    const officeDir = path.join(root, 'office');
+    const privateDir = path.join(root, 'private');
+    for (const d of [share, officeDir, privateDir]) mkdirSync(d);
+    const kit = await makeKit(path.join(root, 'k2'), { orgKeyFile });
+    await storeCaseTagKey(kit.keys, tagKeyFile);
+    const { tagger, link } = officeSide(kit, 'kit-dir', new DirBucket(officeDir), { storage: () => null });
+    const sync = new SyncService({
+      catalogue: kit.catalogue,
+      clips: kit.clips,
+      target: new DirTarget({ path: share }),
+      kitId: 'kit-dir',
+      orgRecipient: kit.orgRecipient,
+      clock: kit.clock,
+      logger: kit.logger,
+      exportAudit: false,
+      extensions: [link],
+    });
+    expect(await kit.keys.unlock('4821')).toBe(true);
+    const clip = await recordClip(kit, { caseCode: 'KV-7', segments: syntheticSegments(2, 2000) });
+    await tagger.tagCases();
+    expect((await sync.runOnce()).uploaded).toEqual([clip]);
+
+    const env = {
+      VHT_OFFICE_KITS: share,
+      VHT_OFFICE_BUCKET: officeDir,
+      VHT_OFFICE_PRIVATE: privateDir,
+      VHT_OFFICE_IDENTITY: orgKeyFile,
+      VHT_OFFICE_CASE_TAG_KEY: tagKeyFile,
+    };
+    let out = '';
+    const io = (e: NodeJS.ProcessEnv = {}) => ({ env: { ...env, ...e }, out: { write: (s: string) => (out += s) }, err: { write: () => true } });
+    // no operator: refused, named
+    await expect(runOffice(['case', 'KV-7'], io())).rejects.toThrow(/--operator \(or VHT_OPERATOR\) is required/);
+    await expect(runOffice(['erase', 'KV-7', '--scope', 'everything', '--operator', 'op-1'], io())).rejects.toThrow(/--scope "everything" is not one of/);
+    await expect(runOffice(['kits', '--stale-days', 'soon', '--operator', 'op-1'], io())).rejects.toThrow(/--stale-days "soon" must be a number/);
+    out = '';
+    await runOffice(['case', 'KV-7', '--operator', 'op-1'], io());
+    expect(out).toContain(`case KV-7 (tag ${caseTag('KV-7', readCaseTagKey(tagKeyFile))}): 1 item(s) on 1 kit(s)`);
+    expect(out).toContain(`kit-dir\tclip ${clip}`);
+    out = '';
+    await runOffice(['erase', 'KV-7', '--operator', 'op-1'], io());
+    expect(out).toMatch(/erased \d+ object\(s\) of KV-7 \(scope all\) on 1 kit\(s\); verified gone/);
+    expect(existsSync(path.join(share, 'kit-dir', 'clips', clip))).toBe(false);
+    expect(existsSync(path.join(share, 'kit-dir', 'status.json.age'))).toBe(true);
+    expect(readdirSync(path.join(officeDir, 'erasures'))).toHaveLength(1);
+    expect(readdirSync(path.join(privateDir, 'receipts'))).toHaveLength(1);
+    // the kit docks: reads the notice, erases its copy, uploads nothing of the case
+    expect((await sync.runOnce()).uploaded).toEqual([]);
+    expect(kit.catalogue.getClip(clip)).toBeUndefined();
+    expect(kit.keys.hasClipKey(clip)).toBe(false);
+    out = '';
+    await runOffice(['audit', 'verify', '--operator', 'op-1'], io());
+    expect(out).toMatch(/^office audit whole: 2 entries/);
+    // `vht-kit export` records who exported what (operator from the option or VHT_OPERATOR)
+    expect(await recordExport({ kitId: 'kit-dir', clipId: clip, identityFile: orgKeyFile }, {})).toMatchObject({
+      key: null,
+      reason: /VHT_OFFICE_PRIVATE is not set/,
+    });
+    await expect(recordExport({ kitId: 'kit-dir', clipId: clip, identityFile: orgKeyFile }, { VHT_OFFICE_PRIVATE: privateDir })).rejects.toThrow(
+      /--operator \(or VHT_OPERATOR\)/,
+    );
+    const rec = await recordExport({ kitId: 'kit-dir', clipId: clip, identityFile: orgKeyFile }, { VHT_OFFICE_PRIVATE: privateDir, VHT_OPERATOR: 'op-2' });
+    expect(rec.key).toMatch(/^audit\//);
+    out = '';
+    await runOffice(['audit', 'list', '--json', '--operator', 'op-1'], io());
+    const last = JSON.parse(out).at(-1).entry;
+    expect(last).toMatchObject({ operator: 'op-2', action: 'clip.exported', details: { kitId: 'kit-dir', clip } });
+    kit.catalogue.close();
+  });
+});
