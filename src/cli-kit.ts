@@ -193,7 +193,10 @@ async function exportCommand({ values }: CommandArgs): Promise<void> {
     return;
   }
   const r = await exportClip({ identityFile: need(values, 'identity'), from, clipId: need(values, 'clip'), out: need(values, 'out') });
-  const audited = await recordExport({ kitId: r.kitId, clipId: r.clipId, identityFile: need(values, 'identity'), operator: str(values, 'operator') }, process.env);
+  const audited = await recordExport(
+    { kitId: r.kitId, clipId: r.clipId, identityFile: need(values, 'identity'), operator: str(values, 'operator') },
+    process.env,
+  );
   process.stderr.write(audited.key !== null ? `recorded in the office audit: ${audited.key}\n` : `${audited.reason}\n`);
   process.stdout.write(
     `${r.mp4} (${(r.durationMs / 1000).toFixed(1)} s, ${r.segments} segments verified${r.hasAudio ? ', with sound' : ''})\n${r.csv}\n${r.eaf}\n${r.stills.map((f) => `${f}\n`).join('')}`,
