@@ -4,93 +4,23 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { EventBus } from '../src/core/events.js';
-import { Fragments } from '../src/session/fragments.js';
-import { KeptStills } from '../src/session/kept-stills.js';
-import { Library } from '../src/session/library.js';
-import { Presentation } from '../src/session/presentation.js';
-import { Privacy } from '../src/session/privacy.js';
-import { ReviewNotes } from '../src/session/review-notes.js';
-import { Reviews } from '../src/session/review.js';
-import { FragmentStore } from '../src/store/fragments.js';
 import { ageDecrypt } from './helpers/media.js';
-import { makeKit, recordClip, type TestKit } from './helpers/sync-kit.js';
+import { reviewCycleKit } from './helpers/review-kit.js';
 
 const DAY = 86_400_000;
-const JPEG = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.from('a look between mother and child '.repeat(10)), Buffer.from([0xff, 0xd9])]);
 const roots: string[] = [];
 afterAll(() => {
   for (const r of roots) rmSync(r, { recursive: true, force: true });
 });
-
-function segs(n: number, tag: string) {
-  return Array.from({ length: n }, (_, i) => ({ data: Buffer.from(`${tag} second ${i} `.repeat(100)), durationMs: 1000 }));
-}
-
-/** A kit with the review cycle's use-cases over the real store, and a trusted time the test sets. */
-async function cycle() {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'vht-review-ret-'));
-  roots.push(dir);
-  const kit: TestKit = await makeKit(path.join(dir, 'kit'));
-  expect(await kit.keys.unlock('4821')).toBe(true);
-  const store = new FragmentStore(kit.dataDir, kit.catalogue, kit.keys, kit.logger);
-  let now = kit.clock.now();
-  const privacy = new Privacy(kit.catalogue, kit.clips, kit.clock, kit.logger, {
-    dataDir: kit.dataDir,
-    onWithdrawal: 'after-upload',
-    deleteAfterUploadHours: 336,
-    warnUnuploadedDays: 7,
-    retentionIntervalMs: 3_600_000,
-    trustedNow: () => now,
-    kept: {
-      deleteFragment: (id) => store.deleteFragment(id),
-      deleteKeptStill: (id) => store.deleteKeptStill(id),
-      destroyReviewKey: (id) => kit.keys.destroyContentKey({ kind: 'review', id }),
-    },
-  });
-  const bus = new EventBus();
-  const presentation = new Presentation({
-    catalogue: kit.catalogue,
-    keys: kit.keys,
-    privacy,
-    bus,
-    clock: kit.clock,
-    logger: kit.logger,
-    lockAfterIdleMs: DAY,
-    fps: 25,
-  });
-  const library = new Library({ catalogue: kit.catalogue, clips: kit.clips, privacy, presentation, bus, clock: kit.clock });
-  const notes = new ReviewNotes(kit.keys, store);
-  const common = { catalogue: kit.catalogue, store, keys: kit.keys, notes, library, privacy, bus, clock: kit.clock };
-  const fragments = new Fragments({ ...common, logger: kit.logger, leadInMs: 3000, leadOutMs: 7000 });
-  const stills = new KeptStills(common);
-  const reviews = new Reviews({ catalogue: kit.catalogue, keys: kit.keys, privacy, clock: kit.clock });
-  const clipId = await recordClip(kit, { caseCode: 'GZ-0042', segments: segs(8, 'visit 1') });
-  await kit.clips.addStill(clipId, JPEG, 2000, kit.clock.now());
-  const ledger = kit.catalogue.reviewLedger;
-  const confirm = (kind: 'fragment' | 'still' | 'review', id: string) => ledger.confirm(kind, id, 1, now);
-  const audits = () => kit.catalogue.auditEvents().map((e) => e.type);
-  return {
-    kit,
-    store,
-    privacy,
-    fragments,
-    stills,
-    reviews,
-    clipId,
-    ledger,
-    confirm,
-    audits,
-    at: (t: number) => (now = t),
-    get now() {
-      return now;
-    },
-  };
+function tmp(): string {
+  const d = mkdtempSync(path.join(os.tmpdir(), 'vht-review-ret-'));
+  roots.push(d);
+  return d;
 }
 
 describe('retention of fragments, kept stills and reviews (the table, issue 19)', () => {
   it('never-in-review: a fragment or kept still goes 30 days after saving, once confirmed; its footage then opens with nothing on the kit', async () => {
-    const c = await cycle();
+    const c = await reviewCycleKit(tmp());
     const f = await c.fragments.save(c.clipId, { inMs: 1000, outMs: 3000, label: 'naming', note: 'Wat ziet u?' });
     const s = await c.stills.keep(c.clipId, 1, 'een blik');
     const segFile = path.join(c.store.fragmentsDir, f.id, '1.ts.age');
@@ -113,7 +43,7 @@ describe('retention of fragments, kept stills and reviews (the table, issue 19)'
   });
 
   it('review-held: a review, its fragments and stills go 14 days after it was held; an unheld review keeps them past 30 days', async () => {
-    const c = await cycle();
+    const c = await reviewCycleKit(tmp());
     const f = await c.fragments.save(c.clipId, { inMs: 0, outMs: 2000 });
     const s = await c.stills.keep(c.clipId, 1, null);
     const r = await c.reviews.create({
@@ -143,7 +73,7 @@ describe('retention of fragments, kept stills and reviews (the table, issue 19)'
   });
 
   it('consent-review-withdrawn: fragments, stills and reviews go at once, confirmed or not; the raw clip stays', async () => {
-    const c = await cycle();
+    const c = await reviewCycleKit(tmp());
     const f = await c.fragments.save(c.clipId, { inMs: 0, outMs: 2000 });
     const s = await c.stills.keep(c.clipId, 1, 'bijschrift');
     const r = await c.reviews.create({ caseCode: 'GZ-0042', items: [{ kind: 'fragment', id: f.id }] });
@@ -155,7 +85,7 @@ describe('retention of fragments, kept stills and reviews (the table, issue 19)'
   });
 
   it('case-closed: everything of the case waits for its confirmation, then goes', async () => {
-    const c = await cycle();
+    const c = await reviewCycleKit(tmp());
     const f = await c.fragments.save(c.clipId, { inMs: 0, outMs: 2000 });
     await c.privacy.closeCase('GZ-0042');
     c.at(c.kit.clock.now() + 1000);
@@ -166,7 +96,7 @@ describe('retention of fragments, kept stills and reviews (the table, issue 19)'
   });
 
   it('deletion-requested: a deleted fragment goes once the organisation confirmed it; meanwhile it says so', async () => {
-    const c = await cycle();
+    const c = await reviewCycleKit(tmp());
     const f = await c.fragments.save(c.clipId, { inMs: 0, outMs: 2000 });
     expect(await c.fragments.remove(f.id)).toEqual({ deleted: false });
     expect((await c.fragments.get(f.id)).deleteRequested).toBe(true);
@@ -175,7 +105,7 @@ describe('retention of fragments, kept stills and reviews (the table, issue 19)'
   });
 
   it('a raw clip erased by its own rule leaves its fragments playable, and the library lists it as removed with them', async () => {
-    const c = await cycle();
+    const c = await reviewCycleKit(tmp());
     const f = await c.fragments.save(c.clipId, { inMs: 2000, outMs: 4000 });
     c.kit.catalogue.markUploaded(c.clipId, c.now);
     c.at(c.now + 15 * DAY);
