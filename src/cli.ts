@@ -10,6 +10,7 @@ import { PROFILES, type Profile } from './config/schema.js';
 import { systemClock } from './core/clock.js';
 import { hotspotTerminalQr } from './appliance/hotspot.js';
 import { exportClip, listClips } from './sync/index.js';
+import { runReviewExport } from './sync/export-review.js';
 import { controlSocketPath, sendControl } from './web/control.js';
 import { createKit } from './main.js';
 
@@ -33,6 +34,7 @@ Usage:
                            change the trainer PIN (clips stay playable)
   vht-kit audit verify     check the hash chain of the audit log; exit 0 when it is whole
   vht-kit export --identity org.key --from s3://BUCKET/PREFIX|DIR --clip ID --out clip.mp4
+  vht-kit export --identity org.key --from s3://BUCKET/PREFIX|DIR --review ID --out DIR   (fragments as MP4, stills, notes and talk markers as CSV/ELAN)
                            at the office: verify, decrypt, join and remux a clip to MP4 (+ markers
                            as .csv and ELAN .eaf); --list lists the clips found. S3 settings from
                            AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL
@@ -176,6 +178,7 @@ async function main(argv: string[]): Promise<void> {
       identity: { type: 'string' },
       from: { type: 'string' },
       clip: { type: 'string' },
+      review: { type: 'string' },
       list: { type: 'boolean' },
       'sync-target': { type: 'string' },
       's3-endpoint': { type: 'string' },
@@ -237,6 +240,10 @@ async function main(argv: string[]): Promise<void> {
           );
         }
         process.stderr.write(`${clips.length} clip(s) in ${from}\n`);
+        return;
+      }
+      if (values.review) {
+        await runReviewExport({ identityFile: need(values, 'identity'), from, reviewId: values.review, outDir: need(values, 'out') });
         return;
       }
       const r = await exportClip({ identityFile: need(values, 'identity'), from, clipId: need(values, 'clip'), out: need(values, 'out') });

@@ -10,7 +10,7 @@ import { Privacy } from '../../src/session/privacy.js';
 import { ReviewNotes } from '../../src/session/review-notes.js';
 import { Reviews } from '../../src/session/review.js';
 import { FragmentStore } from '../../src/store/fragments.js';
-import { makeKit, recordClip, type TestKit } from './sync-kit.js';
+import { makeKit, recordClip, type SegmentInput, type TestKit } from './sync-kit.js';
 
 const DAY = 86_400_000;
 export const JPEG = Buffer.concat([
@@ -24,7 +24,7 @@ export function segs(n: number, tag: string) {
 }
 
 /** A kit with the review cycle's use-cases over the real store, and a trusted time the test sets. */
-export async function reviewCycleKit(dir: string) {
+export async function reviewCycleKit(dir: string, opts: { segments?: SegmentInput[] } = {}) {
   const kit: TestKit = await makeKit(path.join(dir, 'kit'));
   expect(await kit.keys.unlock('4821')).toBe(true);
   const store = new FragmentStore(kit.dataDir, kit.catalogue, kit.keys, kit.logger);
@@ -59,7 +59,7 @@ export async function reviewCycleKit(dir: string) {
   const fragments = new Fragments({ ...common, logger: kit.logger, leadInMs: 3000, leadOutMs: 7000 });
   const stills = new KeptStills(common);
   const reviews = new Reviews({ catalogue: kit.catalogue, keys: kit.keys, privacy, clock: kit.clock });
-  const clipId = await recordClip(kit, { caseCode: 'GZ-0042', segments: segs(8, 'visit 1') });
+  const clipId = await recordClip(kit, { caseCode: 'GZ-0042', segments: opts.segments ?? segs(8, 'visit 1') });
   await kit.clips.addStill(clipId, JPEG, 2000, kit.clock.now());
   const ledger = kit.catalogue.reviewLedger;
   const confirm = (kind: 'fragment' | 'still' | 'review', id: string) => ledger.confirm(kind, id, 1, now);
