@@ -8,7 +8,7 @@ import { decryptWith } from '../store/crypto.js';
 import { segmentsForRange, type FragmentStore } from '../store/fragments.js';
 import type { KeyStore } from '../store/keys.js';
 import { isDiskFull } from '../store/reserve.js';
-import type { FragmentRow, ReviewLedger } from '../store/review-ledger.js';
+import type { FragmentRow } from '../store/review-ledger.js';
 import type { Library } from './library.js';
 import type { Privacy } from './privacy.js';
 import type { ReviewNotes } from './review-notes.js';

@@ -25,7 +25,7 @@ import { reviewRoutes } from './routes/reviews.js';
 import { recordingRoutes } from './routes/recording.js';
 import { siteRoutes } from './routes/site.js';
 import { syncRoutes } from './routes/sync.js';
-import { tvRoutes } from './routes/tv.js';
+import { presentRoutes, tvRoutes } from './routes/tv.js';
 import { HostCheck, TvPairing } from './security.js';
 import { findUiBuildDir, UiFiles } from './static.js';
 import { zodValidatorCompiler } from './validate.js';
@@ -138,6 +138,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     fragmentRoutes,
     keptStillRoutes,
     reviewRoutes,
+    presentRoutes,
     tvRoutes,
     caseRoutes,
     syncRoutes,

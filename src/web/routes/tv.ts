@@ -30,72 +30,6 @@ export async function tvRoutes(fastify: FastifyInstance, { ctx }: { ctx: WebCont
   const guarded = { access: 'trainer', whenLocked: 'refuse' } as const;
 
   app.post(
-    '/api/present',
-    {
-      config: guarded,
-      schema: { summary: 'Show a clip, or an item of a review, on the TV', body: presentBody, response: replies({ 200: presentReply }) },
-    },
-    async (req) => {
-      const { clipId, reviewId, item } = req.body;
-      if (reviewId !== undefined && item !== undefined) {
-        const review = presentation.presentItem(reviewId, item, { sessionKey: callerOf(req).key, source: 'phone' });
-        return { clipId: null, review, player: presentation.playerState };
-      }
-      return { clipId: presentation.present(ctx.library.getClip(clipId!)), review: null, player: presentation.playerState };
-    },
-  );
-  for (const [path, direction] of [
-    ['/api/present/next', 1],
-    ['/api/present/previous', -1],
-  ] as const) {
-    app.post(
-      path,
-      {
-        config: guarded,
-        schema: {
-          summary: `The ${direction > 0 ? 'next' : 'previous'} item of the presented review`,
-          body: emptyBody,
-          response: replies({ 200: presentReply }),
-        },
-      },
-      async (req) => ({
-        clipId: null,
-        review: presentation.step(direction, { sessionKey: callerOf(req).key, source: 'phone' }),
-        player: presentation.playerState,
-      }),
-    );
-  }
-  app.get(
-    '/api/present',
-    {
-      config: { access: 'trainer' },
-      schema: { summary: 'What is on the TV (a clip or a review item) and the player state', response: replies({ 200: presentReply }) },
-    },
-    async () => ({ clipId: presentation.presented, review: presentation.presentedItem, player: presentation.playerState }),
-  );
-  app.delete(
-    '/api/present',
-    {
-      config: { access: 'trainer' },
-      schema: { summary: 'Nothing on the TV', response: replies({ 200: presentReply }) },
-    },
-    async () => {
-      presentation.end({ visitOver: false });
-      return { clipId: null, review: null };
-    },
-  );
-
-  // The phone drives the TV's player; the TV answers each command with tv.ack {id}.
-  app.post(
-    '/api/present/control',
-    {
-      config: guarded,
-      schema: { summary: 'A player command for the TV', body: controlBody, response: replies({ 200: controlReply }) },
-    },
-    async (req) => ({ id: presentation.control(req.body) }),
-  );
-
-  app.post(
     '/api/tv/pairing',
     {
       config: guarded,
@@ -200,5 +134,78 @@ export async function tvRoutes(fastify: FastifyInstance, { ctx }: { ctx: WebCont
       const offs = [deps.bus.on('present', (p) => write('present', p)), deps.bus.on('tv.control', (c) => write('tv.control', c))];
       req.raw.on('close', () => offs.forEach((off) => off()));
     },
+  );
+}
+
+/** Presenting on the family's TV from the phone: a clip or a review item, next/previous, player commands. */
+export async function presentRoutes(fastify: FastifyInstance, { ctx }: { ctx: WebContext }): Promise<void> {
+  const app = fastify.withTypeProvider<ZodTypeProvider>();
+  const { presentation } = ctx;
+  const guarded = { access: 'trainer', whenLocked: 'refuse' } as const;
+
+  app.post(
+    '/api/present',
+    {
+      config: guarded,
+      schema: { summary: 'Show a clip, or an item of a review, on the TV', body: presentBody, response: replies({ 200: presentReply }) },
+    },
+    async (req) => {
+      const { clipId, reviewId, item } = req.body;
+      if (reviewId !== undefined && item !== undefined) {
+        const review = presentation.presentItem(reviewId, item, { sessionKey: callerOf(req).key, source: 'phone' });
+        return { clipId: null, review, player: presentation.playerState };
+      }
+      return { clipId: presentation.present(ctx.library.getClip(clipId!)), review: null, player: presentation.playerState };
+    },
+  );
+  for (const [path, direction] of [
+    ['/api/present/next', 1],
+    ['/api/present/previous', -1],
+  ] as const) {
+    app.post(
+      path,
+      {
+        config: guarded,
+        schema: {
+          summary: `The ${direction > 0 ? 'next' : 'previous'} item of the presented review`,
+          body: emptyBody,
+          response: replies({ 200: presentReply }),
+        },
+      },
+      async (req) => ({
+        clipId: null,
+        review: presentation.step(direction, { sessionKey: callerOf(req).key, source: 'phone' }),
+        player: presentation.playerState,
+      }),
+    );
+  }
+  app.get(
+    '/api/present',
+    {
+      config: { access: 'trainer' },
+      schema: { summary: 'What is on the TV (a clip or a review item) and the player state', response: replies({ 200: presentReply }) },
+    },
+    async () => ({ clipId: presentation.presented, review: presentation.presentedItem, player: presentation.playerState }),
+  );
+  app.delete(
+    '/api/present',
+    {
+      config: { access: 'trainer' },
+      schema: { summary: 'Nothing on the TV', response: replies({ 200: presentReply }) },
+    },
+    async () => {
+      presentation.end({ visitOver: false });
+      return { clipId: null, review: null };
+    },
+  );
+
+  // The phone drives the TV's player; the TV answers each command with tv.ack {id}.
+  app.post(
+    '/api/present/control',
+    {
+      config: guarded,
+      schema: { summary: 'A player command for the TV', body: controlBody, response: replies({ 200: controlReply }) },
+    },
+    async (req) => ({ id: presentation.control(req.body) }),
   );
 }
