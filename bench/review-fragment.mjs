@@ -34,9 +34,17 @@ await runBench('review-fragment', async () => {
   const clips = new ClipStore(dataDir, catalogue, keys, logger);
   const now = Date.now();
   catalogue.insertCase('GZ-0042', 'k-vht', { recording: true, review: true, supervision: false, training: false }, now);
-  const clipId = clips.createClip({ caseCode: 'GZ-0042', now, requestedAt: now, preRollMs: 0, originMs: now, consent: { recording: true, review: true, supervision: false, training: false } });
+  const clipId = clips.createClip({
+    caseCode: 'GZ-0042',
+    now,
+    requestedAt: now,
+    preRollMs: 0,
+    originMs: now,
+    consent: { recording: true, review: true, supervision: false, training: false },
+  });
   await clips.prepareKey(clipId);
-  for (let seq = 0; seq < 60; seq++) await clips.persistSegment(clipId, seq, randomBytes(SEG_BYTES), { startMs: now + seq * 1000, durationMs: 1000, discontinuity: false });
+  for (let seq = 0; seq < 60; seq++)
+    await clips.persistSegment(clipId, seq, randomBytes(SEG_BYTES), { startMs: now + seq * 1000, durationMs: 1000, discontinuity: false });
   clips.finishClip(clipId, 'complete', now + 60_000, 'stopped');
   const store = new FragmentStore(dataDir, catalogue, keys, logger);
   const seqs = segmentsForRange(catalogue.segments(clipId), 20_500, 30_500);
@@ -55,10 +63,22 @@ await runBench('review-fragment', async () => {
     const playableMs = performance.now() - t;
     const fragBytes = frag.segments.reduce((n, s) => n + s.bytes, 0);
     // What the upload sends for it: the metadata object (names the clip's segments), never the footage.
-    const meta = JSON.stringify({ format: 'vht-kit.fragment', v: 1, id: frag.id, sourceClipId: clipId, inMs: 20_500, outMs: 30_500, segments: frag.segments, label: 'naming', noteAge: null });
+    const meta = JSON.stringify({
+      format: 'vht-kit.fragment',
+      v: 1,
+      id: frag.id,
+      sourceClipId: clipId,
+      inMs: 20_500,
+      outMs: 30_500,
+      segments: frag.segments,
+      label: 'naming',
+      noteAge: null,
+    });
     const metaBytes = (await encryptTo([org.recipient, keys.recipientsOf({ kind: 'fragment', id: frag.id })[1]], meta)).byteLength;
     rounds.push({ baselineMs, saveMs, playableMs, fragBytes, metaBytes });
-    log(`round ${r + 1}: raw range ${round(baselineMs)} ms, save ${round(saveMs)} ms, playable ${round(playableMs)} ms; kept ${fragBytes} B, metadata ${metaBytes} B`);
+    log(
+      `round ${r + 1}: raw range ${round(baselineMs)} ms, save ${round(saveMs)} ms, playable ${round(playableMs)} ms; kept ${fragBytes} B, metadata ${metaBytes} B`,
+    );
     await store.deleteFragment(frag.id);
   }
   const result = {

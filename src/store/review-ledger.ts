@@ -1,5 +1,7 @@
 import type Database from 'better-sqlite3';
-import type { Consent } from './catalogue.js';
+
+/** A consent snapshot (the catalogue's Consent; declared here so that the catalogue and its ledger do not import each other). */
+type Consent = { recording: boolean; review: boolean; supervision: boolean; training: boolean };
 
 type Prep = (sql: string) => Pick<Database.Statement, 'get' | 'all' | 'run'>;
 
