@@ -155,7 +155,7 @@ export async function presentRoutes(fastify: FastifyInstance, { ctx }: { ctx: We
         const review = presentation.presentItem(reviewId, item, { sessionKey: callerOf(req).key, source: 'phone' });
         return { clipId: null, review, player: presentation.playerState };
       }
-      return { clipId: presentation.present(ctx.library.getClip(clipId!)), review: null, player: presentation.playerState };
+      return { clipId: presentation.present(ctx.library.getClip(clipId!)) };
     },
   );
   for (const [path, direction] of [
@@ -185,7 +185,10 @@ export async function presentRoutes(fastify: FastifyInstance, { ctx }: { ctx: We
       config: { access: 'trainer' },
       schema: { summary: 'What is on the TV (a clip or a review item) and the player state', response: replies({ 200: presentReply }) },
     },
-    async () => ({ clipId: presentation.presented, review: presentation.presentedItem, player: presentation.playerState }),
+    async () => {
+      const review = presentation.presentedItem;
+      return review ? { clipId: null, review, player: presentation.playerState } : { clipId: presentation.presented };
+    },
   );
   app.delete(
     '/api/present',
@@ -195,7 +198,7 @@ export async function presentRoutes(fastify: FastifyInstance, { ctx }: { ctx: We
     },
     async () => {
       presentation.end({ visitOver: false });
-      return { clipId: null, review: null };
+      return { clipId: null };
     },
   );
 
