@@ -212,11 +212,12 @@ export class Presentation {
     durationMs: number;
     markers: { offsetMs: number; label: string | null }[];
     fps: number;
-    review: PresentedReviewItem | null;
-    player: PlayerState;
+    review?: PresentedReviewItem | null;
+    player?: PlayerState;
   } {
     const clip = this.presentedId === null ? undefined : this.o.catalogue.getClip(this.presentedId);
-    const extra = { review: this.item ? { ...this.item } : null, player: this.playerState };
+    // A whole clip: the TV learns what it did before (no review fields); a review item: it and the player state.
+    const extra = this.item ? { review: { ...this.item }, player: this.playerState } : {};
     if (!clip) {
       const f = this.item?.kind === 'fragment' ? this.o.catalogue.reviewLedger.fragment(this.item.refId) : undefined;
       return { clipId: null, durationMs: f?.playlistDurationMs ?? 0, markers: [], fps: this.o.fps, ...extra };
