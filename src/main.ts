@@ -15,10 +15,12 @@ import { deviceConfigFor } from './device/wiring.js';
 import { describeError } from './core/errors.js';
 import { ControlServer, controlSocketPath } from './web/control.js';
 import { Privacy } from './session/privacy.js';
-import { createSyncService, type SyncConfig, type SyncService } from './sync/index.js';
+import { ReviewNotes } from './session/review-notes.js';
+import { createSyncService, type ReviewUploadSource, type SyncConfig, type SyncService } from './sync/index.js';
 import { nominalBytesPerSecond, Recorder } from './session/recorder.js';
 import { Catalogue } from './store/catalogue.js';
 import { ClipStore } from './store/clips.js';
+import { FragmentStore } from './store/fragments.js';
 import { KeyStore } from './store/keys.js';
 import { StorageGuard } from './store/storage.js';
 import { DirLock, prepareDir } from './store/dir-lock.js';
@@ -138,7 +140,7 @@ export async function createKit(config: Config, opts: KitOptions = {}): Promise<
   const locks = lockDirs(config, opts.origin ?? (() => 'the configuration'));
   // The catalogue's own room on a full card (docs/reliability.md): login, reads, sync, delete go on.
   const space = new SpaceReserve(config.dataDir, logger.child('store'));
-  const { catalogue, keys, clips, privacy } = buildStore(config, profile, clock, logger, space);
+  const { catalogue, keys, clips, privacy, fragmentStore } = buildStore(config, profile, clock, logger, space);
   const { ringDir, capture, recorder } = buildRecording(config, profile, locks.ringDir, { catalogue, clips, bus, clock, logger, space });
   // the organisation's side (issue 21): erasure notices before upload, case index, kit status
   const storeGuard = new StorageGuard(config.dataDir, config.storage.reserveMB * 1024 * 1024, space);
@@ -153,6 +155,7 @@ export async function createKit(config: Config, opts: KitOptions = {}): Promise<
     clock,
     logger,
     ...(officeLink ? { extensions: [officeLink] } : {}),
+    review: reviewUploadSource(keys, fragmentStore),
   });
   const syncStatus = syncStatusOf(sync, config.sync.dock.allowInsecure);
   // kit hardware: button, LEDs, serial kit controller (or their simulated twins)
@@ -201,6 +204,7 @@ export async function createKit(config: Config, opts: KitOptions = {}): Promise<
     syncStatus,
     sync,
     phoneTime,
+    fragmentStore,
   });
 
   let listeners: Listeners | null = null;
@@ -228,7 +232,7 @@ export async function createKit(config: Config, opts: KitOptions = {}): Promise<
     },
     watchdogComponent(notifier),
     { name: 'keys', start: () => startKeys(keys, config.auth.pin, space, dropped, logger), stop: () => keys.lock() },
-    { name: 'privacy', start: () => privacy.start(), stop: () => privacy.stop() },
+    { name: 'privacy', start: () => startPrivacy(privacy, fragmentStore), stop: () => privacy.stop() },
     { name: 'sync', start: () => sync?.start(), stop: () => stopSync(sync) },
     { name: 'cec', start: () => startCec(cec, logger), stop: () => cec.stop() },
     { name: 'recorder', start: () => recorder.start(), stop: () => recorder.stop() },
@@ -293,7 +297,14 @@ function buildStore(config: Config, profile: Profile, clock: AppClock, logger: L
   const keys = new KeyStore({ dataDir: config.dataDir, orgRecipient: config.keys.orgRecipient, allowDemoOrg: profile === 'sim', logger: logger.child('keys') });
   const clips = new ClipStore(config.dataDir, catalogue, keys, logger.child('store'), space);
   const p = config.privacy;
+  // Fragments and kept stills (issue 19): their own keys and files; retention erases them too.
+  const fragmentStore = new FragmentStore(config.dataDir, catalogue, keys, logger.child('fragments'));
   const privacy = new Privacy(catalogue, clips, clock, logger.child('privacy'), {
+    kept: {
+      deleteFragment: (id) => fragmentStore.deleteFragment(id),
+      deleteKeptStill: (id) => fragmentStore.deleteKeptStill(id),
+      destroyReviewKey: (id) => keys.destroyContentKey({ kind: 'review', id }),
+    },
     dataDir: config.dataDir,
     onWithdrawal: p.onWithdrawal,
     deleteAfterUploadHours: p.deleteAfterUploadHours,
@@ -304,7 +315,24 @@ function buildStore(config: Config, profile: Profile, clock: AppClock, logger: L
     // Retention and erasure act on the system's time, never on one only a phone vouches for.
     trustedNow: () => clock.systemNow(),
   });
-  return { catalogue, keys, clips, privacy };
+  return { catalogue, keys, clips, privacy, fragmentStore };
+}
+
+/** What the upload of fragment, kept-still and review metadata reads (public keys and stored files only). */
+function reviewUploadSource(keys: KeyStore, fragmentStore: FragmentStore): ReviewUploadSource {
+  const notes = new ReviewNotes(keys, fragmentStore);
+  return {
+    recipientsOf: (ref) => keys.recipientsOf(ref),
+    fragment: (id) => fragmentStore.fragment(id),
+    keptStillCiphertext: (id) => fragmentStore.readKeptStill(id),
+    noteCiphertext: (ref) => notes.ciphertext(ref),
+  };
+}
+
+/** Fragments or kept stills a crash left unfinished go (with their keys) before retention starts. */
+async function startPrivacy(privacy: Privacy, fragmentStore: FragmentStore): Promise<void> {
+  await fragmentStore.recover();
+  privacy.start();
 }
 
 /** The camera's supervised capture worker (its state on the bus) and the recorder over it. */
@@ -347,7 +375,7 @@ function buildRecording(
 /** The web app (Fastify, built apart from listen) with what its routes use. */
 function buildWeb(
   config: Config,
-  deps: Pick<Parameters<typeof buildApp>[0], 'recorder' | 'catalogue' | 'clips' | 'keys' | 'privacy' | 'bus' | 'clock' | 'logger'> & {
+  deps: Pick<Parameters<typeof buildApp>[0], 'recorder' | 'catalogue' | 'clips' | 'keys' | 'privacy' | 'bus' | 'clock' | 'logger' | 'fragmentStore'> & {
     indicators: Indicators;
     uiDir: string | undefined;
     syncStatus: () => SyncStatus;

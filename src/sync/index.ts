@@ -4,6 +4,7 @@ import type { Logger } from '../core/logger.js';
 import { DirBucket, S3Connection, type BucketStore } from '../store/bucket-store.js';
 import type { Catalogue } from '../store/catalogue.js';
 import { checkDock, checkShareDock, type DockOptions, type DockResult } from './dock.js';
+import type { ReviewUploadSource } from './review-upload.js';
 import { SyncService, type RetryPolicy, type SyncClipFiles, type SyncExtension } from './service.js';
 import { DirTarget, S3Target, type DirTargetOptions, type S3TargetOptions, type UploadTarget } from './targets.js';
 
@@ -23,6 +24,7 @@ export {
   type SyncServiceOptions,
   type SyncState,
 } from './service.js';
+export { uploadReviewMetadata, type FragmentObject, type KeptStillObject, type ReviewObject, type ReviewUploadSource } from './review-upload.js';
 export { DirTarget, S3Target, type DirTargetOptions, type S3TargetOptions, type UploadTarget } from './targets.js';
 
 /** The `sync` section of the kit's config in the shape the sync module takes (main.ts maps it). */
@@ -95,6 +97,7 @@ export function createSyncService(deps: {
   clock: Clock;
   logger: Logger;
   extensions?: SyncExtension[];
+  review?: ReviewUploadSource;
 }): SyncService | null {
   const target = createTarget(deps.config, deps.clock);
   if (!target) return null;
@@ -111,5 +114,6 @@ export function createSyncService(deps: {
     ...(deps.config.retry ? { retry: deps.config.retry } : {}),
     intervalMs: (deps.config.intervalSeconds ?? 60) * 1000,
     ...(deps.extensions ? { extensions: deps.extensions } : {}),
+    ...(deps.review ? { review: deps.review } : {}),
   });
 }
