@@ -2,6 +2,7 @@
 import { useCallback, useEffect, useState } from 'preact/hooks';
 import type { CaseRow, ClipSummary } from './api.js';
 import { fmtDuration, useT } from './i18n.js';
+import { ClipPlace, RemovedClips } from './library-place.js';
 import { useApp, useDebounced, useKitEvents } from './shared.js';
 
 interface Group {
@@ -81,6 +82,7 @@ function ClipCard({ clip, cases, markers, reload }: { clip: ClipSummary; cases: 
         {clip.state === 'recovered' && <span class="badge warn">{t('badgeRecovered')}</span>}
         {clip.unassigned && <span class="badge warn">{t('badgeUnassigned')}</span>}
         {clip.uploaded && <span class="badge ok">{t('badgeUploaded')}</span>}
+        <ClipPlace place={clip.place} />
       </span>
       <div class="clip-actions">
         {clip.unassigned && cases.length > 0 && (
@@ -170,6 +172,7 @@ export function Library() {
           ))}
         </section>
       ))}
+      <RemovedClips />
     </div>
   );
 }

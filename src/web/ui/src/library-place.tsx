@@ -1,0 +1,65 @@
+// Where a clip is, in the library: on the kit, at the organisation (and removed from the kit), and
+// how many of its fragments and stills are kept for a review; the clips already removed from the
+// kit of which something is kept.
+import { useCallback, useEffect, useState } from 'preact/hooks';
+import { fmtDuration, useT } from './i18n.js';
+import { dayText, type ClipPlace as Place, type RemovedClip } from './review-api.js';
+import { useApp, useDebounced, useKitEvents } from './shared.js';
+import './review.css';
+
+/** The badges of a clip's place. */
+export function ClipPlace({ place }: { place: Place }) {
+  const t = useT();
+  const where = place.onKit ? (place.atOrganisation ? t('whereOrgAndKit') : t('whereKit')) : place.atOrganisation ? t('whereOrg') : t('whereRemoved');
+  return (
+    <>
+      <span class={`badge ${place.onKit ? '' : 'warn'} place`} data-testid="clip-place">
+        {where}
+      </span>
+      {place.fragments > 0 && (
+        <span class="badge ok" data-testid="clip-fragments">
+          {place.fragments === 1 ? t('fragmentsKeptOne') : t('fragmentsKept', { n: place.fragments })}
+        </span>
+      )}
+      {place.keptStills > 0 && <span class="badge ok">{t('stillsKept', { n: place.keptStills })}</span>}
+    </>
+  );
+}
+
+/** The clips removed from the kit (at the organisation) of which fragments or stills are kept. */
+export function RemovedClips() {
+  const t = useT();
+  const { api, events, fail } = useApp();
+  const [removed, setRemoved] = useState<RemovedClip[]>([]);
+  const load = useCallback(async () => {
+    try {
+      setRemoved((await api.get<{ removed?: RemovedClip[] }>('/api/clips?limit=500')).removed ?? []);
+    } catch (err) {
+      fail(err);
+    }
+  }, [api, fail]);
+  useEffect(() => void load(), [load]);
+  const loadSoon = useDebounced(() => void load(), 250);
+  useKitEvents(events, ['clip.updated', 'clip.stopped', 'sync'], loadSoon);
+  if (removed.length === 0) return null;
+  return (
+    <section class="card" aria-labelledby="removed-title" data-testid="removed-clips">
+      <h2 id="removed-title">{t('removedTitle')}</h2>
+      <p class="hint">{t('removedExplain')}</p>
+      <ul class="clips">
+        {removed.map((c) => (
+          <li key={c.id} class="clip" data-clip={c.id}>
+            <span class="clip-open">
+              <span class="code">{c.caseCode ?? t('unassignedGroup')}</span>
+              <span>{c.visitId !== null ? t('visit', { n: c.visitId }) : dayText(c.createdAt, t.lang)}</span>
+              <span>{fmtDuration(c.durationMs)}</span>
+            </span>
+            <span class="badges">
+              <ClipPlace place={c.place} />
+            </span>
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}
