@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import { AppError } from '../core/errors.js';
 import { MIGRATIONS } from './migrations.js';
 import { NO_RESERVE, type MetadataSpace } from './reserve.js';
+import { ReviewLedger } from './review-ledger.js';
 import { SyncLedger } from './sync-ledger.js';
 
 /** A prepared statement as the catalogue uses it; `run` outside a transaction may use the reserve. */
@@ -178,6 +179,8 @@ export class Catalogue {
   readonly fullAtOpen: boolean = false;
   /** What the upload targets confirmed, and the encrypted bodies waiting for confirmation. */
   readonly syncLedger: SyncLedger;
+  /** Fragments, kept stills and reviews (issue 19, migration 7). */
+  readonly reviewLedger: ReviewLedger;
 
   /** space: the catalogue's reserve on a full card (a write outside a transaction runs with it). */
   constructor(
@@ -214,6 +217,7 @@ export class Catalogue {
     }
     this.migrate();
     this.syncLedger = new SyncLedger((sql) => this.prep(sql), this.db);
+    this.reviewLedger = new ReviewLedger((sql) => this.prep(sql), this.db);
   }
 
   /**

@@ -25,8 +25,10 @@ import {
   stillReply,
 } from '../schemas.js';
 
-/** A clip as the library lists it. */
-export function summary(c: ClipRow): z.infer<typeof clipSummary> {
+type Kept = { fragments: number; keptStills: number };
+
+/** A clip as the library lists it; `kept`: its fragments and kept stills on the kit (issue 19). */
+export function summary(c: ClipRow, kept: Kept = { fragments: 0, keptStills: 0 }): z.infer<typeof clipSummary> {
   return {
     id: c.id,
     caseCode: c.caseCode,
@@ -46,7 +48,34 @@ export function summary(c: ClipRow): z.infer<typeof clipSummary> {
     purposes: c.purposes,
     uploaded: c.uploadedAt !== null,
     deleteRequested: c.deleteRequestedAt !== null,
+    place: { onKit: true, atOrganisation: c.uploadedAt !== null, fragments: kept.fragments, keptStills: kept.keptStills },
   };
+}
+
+/** The library's list: clips on the kit, and erased ones of which fragments or stills are kept. */
+function clipList(ctx: WebContext, limit: number, offset: number): z.infer<typeof clipListReply> {
+  const { catalogue } = ctx.deps;
+  const counts = catalogue.reviewLedger.keptCounts();
+  const none = { fragments: 0, keptStills: 0 };
+  return {
+    clips: catalogue.listClips(limit, offset).map((c) => summary(c, counts.get(c.id) ?? none)),
+    removed:
+      offset > 0
+        ? []
+        : catalogue.reviewLedger.erasedClipsWithKept().map((e) => ({
+            id: e.clipId,
+            caseCode: e.caseCode,
+            visitId: e.visitId,
+            createdAt: e.createdAt,
+            durationMs: e.durationMs,
+            place: { onKit: false, atOrganisation: e.uploadedAt !== null, ...(counts.get(e.clipId) ?? none) },
+          })),
+  };
+}
+
+/** The kept fragments and stills of one clip. */
+function keptOf(ctx: WebContext, id: string): Kept {
+  return ctx.deps.catalogue.reviewLedger.keptCounts().get(id) ?? { fragments: 0, keptStills: 0 };
 }
 
 /** The library: list and read clips (straight from the catalogue); markers, stills, case, purposes, delete (use-cases). */
@@ -62,7 +91,7 @@ export async function clipRoutes(fastify: FastifyInstance, { ctx }: { ctx: WebCo
       config: guarded,
       schema: { summary: 'The clips, newest first', querystring: clipListQuery, response: replies({ 200: clipListReply }) },
     },
-    async (req) => ({ clips: catalogue.listClips(req.query.limit, req.query.offset).map(summary) }),
+    async (req) => clipList(ctx, req.query.limit, req.query.offset),
   );
 
   app.get(
@@ -75,7 +104,7 @@ export async function clipRoutes(fastify: FastifyInstance, { ctx }: { ctx: WebCo
       const { id } = req.params;
       const clip = library.getClip(id);
       return {
-        ...summary(clip),
+        ...summary(clip, keptOf(ctx, id)),
         segments: catalogue.segments(id).map((s) => ({
           seq: s.seq,
           startMs: s.startMs,
@@ -135,7 +164,7 @@ export async function clipRoutes(fastify: FastifyInstance, { ctx }: { ctx: WebCo
       config: guarded,
       schema: { summary: 'Assign an unassigned clip to a case', params: clipIdParams, body: assignBody, response: replies({ 200: clipSummary }) },
     },
-    async (req) => summary(library.assign(req.params.id, req.body.caseCode)),
+    async (req) => summary(library.assign(req.params.id, req.body.caseCode), keptOf(ctx, req.params.id)),
   );
 
   // Deleting asks for the clip id again. Footage goes only once the organisation has it.
@@ -168,7 +197,7 @@ export async function clipRoutes(fastify: FastifyInstance, { ctx }: { ctx: WebCo
       config: guarded,
       schema: { summary: 'Set the uses beyond the visit', params: clipIdParams, body: purposesBody, response: replies({ 200: clipSummary }) },
     },
-    async (req) => summary(library.setPurposes(req.params.id, req.body)),
+    async (req) => summary(library.setPurposes(req.params.id, req.body), keptOf(ctx, req.params.id)),
   );
 }
 

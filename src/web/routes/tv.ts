@@ -34,7 +34,10 @@ export async function tvRoutes(fastify: FastifyInstance, { ctx }: { ctx: WebCont
       config: guarded,
       schema: { summary: 'Show a clip on the TV', body: presentBody, response: replies({ 200: presentReply }) },
     },
-    async (req) => ({ clipId: presentation.present(ctx.library.getClip(req.body.clipId)) }),
+    async (req) => {
+      if (req.body.clipId === undefined) throw new AppError('NOT_CONFIGURED', 'presenting a review item: not built yet (issue 19)', { field: 'reviewId' });
+      return { clipId: presentation.present(ctx.library.getClip(req.body.clipId)) };
+    },
   );
   app.get(
     '/api/present',
