@@ -124,10 +124,14 @@ async function sample(page: Page, sel: string, ms: number): Promise<number[]> {
 }
 
 async function waitSync(pred: (s: any) => boolean, timeoutMs = 60_000): Promise<any> {
-  return until('sync', async () => {
-    const s = (await svc.request('GET', '/api/sync')).json;
-    return pred(s) ? s : undefined;
-  }, timeoutMs);
+  return until(
+    'sync',
+    async () => {
+      const s = (await svc.request('GET', '/api/sync')).json;
+      return pred(s) ? s : undefined;
+    },
+    timeoutMs,
+  );
 }
 
 /** Files under `dir` whose bytes contain `needle`. */
@@ -184,7 +188,8 @@ async function fragmentsOf(clipId: string): Promise<Frag[]> {
 const phoneItem = () => phone.page.getAttribute('[data-testid=present-status]', 'data-item');
 
 beforeAll(async () => {
-  if (!existsSync(path.join(ROOT, 'dist', 'ui', 'index.html'))) throw new Error('dist/ui is missing: run `npx vite build --config src/web/ui/vite.config.ts` first');
+  if (!existsSync(path.join(ROOT, 'dist', 'ui', 'index.html')))
+    throw new Error('dist/ui is missing: run `npx vite build --config src/web/ui/vite.config.ts` first');
   mkdirSync(SHOTS, { recursive: true });
   svc = new Service({ config: '' });
   swift = await SwiftServer.create(path.join(svc.dir, 'swift'));
@@ -331,9 +336,7 @@ describe('the VHT review cycle (Chromium as phone and TV, the real kit, Swift)',
       const ids = await page.$$eval('[data-testid=review-items] > li', (els) => els.map((e) => e.getAttribute('data-item')));
       return JSON.stringify(ids) === JSON.stringify(want) ? true : undefined;
     });
-    await until('focus kept on the moved item', () =>
-      page.evaluate((id) => document.activeElement?.id === `up-${id}` || undefined, keptStillId),
-    );
+    await until('focus kept on the moved item', () => page.evaluate((id) => document.activeElement?.id === `up-${id}` || undefined, keptStillId));
     // buttons for thumbs: at least 44 × 44 px
     for (const b of await page.locator('[data-testid=review-items] button').all()) {
       const box = (await b.boundingBox())!;
@@ -456,7 +459,9 @@ describe('the VHT review cycle (Chromium as phone and TV, the real kit, Swift)',
     await tv.page.keyboard.press('ArrowDown');
     const slower = before === 1 ? 0.5 : 0.25;
     await until('TV slower', async () => ((await media(tv.page, tvVideo(f2.id))).rate === slower ? true : undefined));
-    await until('phone follows the speed', async () => ((await page.getAttribute(`[data-testid="review-rate-${slower}"]`, 'aria-pressed')) === 'true' ? true : undefined));
+    await until('phone follows the speed', async () =>
+      (await page.getAttribute(`[data-testid="review-rate-${slower}"]`, 'aria-pressed')) === 'true' ? true : undefined,
+    );
     // pause from the phone
     await page.click('[data-testid=review-play]');
     await until('TV paused', async () => ((await media(tv.page, tvVideo(f2.id))).paused ? true : undefined));
@@ -481,7 +486,11 @@ describe('the VHT review cycle (Chromium as phone and TV, the real kit, Swift)',
   it('the review held: after its retention nothing left on the kit decrypts a copy of the fragments taken before', async () => {
     const copy = path.join(svc.dir, 'copy-before-held');
     cpSync(svc.dataDir, copy, { recursive: true });
-    const segs = frags.flatMap((fr) => readdirSync(path.join(copy, 'fragments', fr.id)).filter((n) => n.endsWith('.ts.age')).map((n) => path.join(copy, 'fragments', fr.id, n)));
+    const segs = frags.flatMap((fr) =>
+      readdirSync(path.join(copy, 'fragments', fr.id))
+        .filter((n) => n.endsWith('.ts.age'))
+        .map((n) => path.join(copy, 'fragments', fr.id, n)),
+    );
     const stillFile = path.join(copy, 'stills', `${keptStillId}.jpg.age`);
     expect(segs.length).toBeGreaterThanOrEqual(3);
     // the copy's own keys open them (so the check below can fail)

@@ -86,7 +86,14 @@ export function FragmentPlayer({ fragmentId }: { fragmentId: string }) {
     setRate(r);
   };
   usePlayerKeys((e) => {
-    const keys: Record<string, () => void> = { ' ': toggle, ',': () => step(-1), '.': () => step(1), '1': () => speed(1), '2': () => speed(0.5), '4': () => speed(0.25) };
+    const keys: Record<string, () => void> = {
+      ' ': toggle,
+      ',': () => step(-1),
+      '.': () => step(1),
+      '1': () => speed(1),
+      '2': () => speed(0.5),
+      '4': () => speed(0.25),
+    };
     keys[e.key]?.();
     return e.key in keys;
   });
@@ -117,7 +124,8 @@ export function FragmentPlayer({ fragmentId }: { fragmentId: string }) {
         </p>
       )}
       <p class="time" data-testid="fragment-time">
-        {fmtClipTime(Math.max(0, now - a))} / {fmtClipTime(b - a)} · {RATE_LABEL[rate]} · {t('fragmentLoops', { a: fmtClipTime(f.inMs / 1000), b: fmtClipTime(f.outMs / 1000) })}
+        {fmtClipTime(Math.max(0, now - a))} / {fmtClipTime(b - a)} · {RATE_LABEL[rate]} ·{' '}
+        {t('fragmentLoops', { a: fmtClipTime(f.inMs / 1000), b: fmtClipTime(f.outMs / 1000) })}
       </p>
       <div class="controls" role="toolbar" aria-label={t('playerTitle')}>
         <button type="button" onClick={() => step(-1)} aria-label={t('frameBack')} data-testid="frame-back">

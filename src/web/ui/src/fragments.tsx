@@ -129,7 +129,13 @@ function FragmentMaker(props: { clipId: string; clip: ClipDetail | null; clockRe
               </option>
             ))}
           </select>
-          <button type="button" class="secondary" disabled={busy || !chosenMarker} onClick={() => save({ markerId: Number(chosenMarker) })} data-testid="fragment-from-marker">
+          <button
+            type="button"
+            class="secondary"
+            disabled={busy || !chosenMarker}
+            onClick={() => save({ markerId: Number(chosenMarker) })}
+            data-testid="fragment-from-marker"
+          >
             {t('fragmentFromMarker')}
           </button>
         </div>

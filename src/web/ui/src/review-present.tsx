@@ -27,15 +27,19 @@ function usePresented() {
   const [p, setP] = useState<PresentReply | null>(null);
   const load = useCallback(() => rapi.presented().then(setP, fail), [rapi, fail]);
   useEffect(() => void load(), [load]);
-  useKitEvents(events, ['present', 'present.player', 'tv.control'], (name, data: { action?: string; rate?: number; source?: string } & Partial<PresentReply>) => {
-    if (name === 'tv.control' && data.action === 'rate' && typeof data.rate === 'number') {
-      const rate = data.rate;
-      setP((x) => (x?.player ? { ...x, player: { ...x.player, rate } } : x));
-    } else if (name === 'tv.control' && (data.action === 'play' || data.action === 'pause')) {
-      const playing = data.action === 'play';
-      setP((x) => (x?.player ? { ...x, player: { ...x.player, playing } } : x));
-    } else if (name !== 'tv.control') void load();
-  });
+  useKitEvents(
+    events,
+    ['present', 'present.player', 'tv.control'],
+    (name, data: { action?: string; rate?: number; source?: string } & Partial<PresentReply>) => {
+      if (name === 'tv.control' && data.action === 'rate' && typeof data.rate === 'number') {
+        const rate = data.rate;
+        setP((x) => (x?.player ? { ...x, player: { ...x.player, rate } } : x));
+      } else if (name === 'tv.control' && (data.action === 'play' || data.action === 'pause')) {
+        const playing = data.action === 'play';
+        setP((x) => (x?.player ? { ...x, player: { ...x.player, playing } } : x));
+      } else if (name !== 'tv.control') void load();
+    },
+  );
   return { presented: p, setPresented: setP, reload: load };
 }
 
@@ -142,11 +146,22 @@ export function PresentPanel({ review, notes }: { review: Review; notes: Map<str
           </div>
           {mine.kind === 'fragment' && (
             <div class="row" role="group" aria-label={t('speed')}>
-              <button type="button" onClick={() => control({ action: player?.playing ? 'pause' : 'play' })} aria-label={player?.playing ? t('pause') : t('play')} data-testid="review-play">
+              <button
+                type="button"
+                onClick={() => control({ action: player?.playing ? 'pause' : 'play' })}
+                aria-label={player?.playing ? t('pause') : t('play')}
+                data-testid="review-play"
+              >
                 {player?.playing ? '❚❚' : '▶︎'}
               </button>
               {RATES.map((r) => (
-                <button key={r} type="button" aria-pressed={player?.rate === r} onClick={() => control({ action: 'rate', rate: r })} data-testid={`review-rate-${r}`}>
+                <button
+                  key={r}
+                  type="button"
+                  aria-pressed={player?.rate === r}
+                  onClick={() => control({ action: 'rate', rate: r })}
+                  data-testid={`review-rate-${r}`}
+                >
                   {RATE_LABEL[r]}
                 </button>
               ))}

@@ -95,39 +95,46 @@ function ItemList(props: { review: Review; notes: Map<string, string>; setItems:
   };
   return (
     <>
-    {items.length === 0 && <p class="hint">{t('reviewItemsNone')}</p>}
-    <ol class="review-items" data-testid="review-items">
-      {items.map((it, i) => (
-        <li key={it.id} data-item={it.id} data-kind={it.kind}>
-          <span class="item-text">{itemText(t, it, i + 1)}</span>
-          {notes.get(it.id) && <span class="fragment-note">{notes.get(it.id)}</span>}
-          <span class="row item-buttons">
-            <button type="button" id={`up-${it.id}`} disabled={i === 0} onClick={() => move(i, -1)} aria-label={`${t('reviewUp')}: ${i + 1}`} data-testid="item-up">
-              ↑
-            </button>
-            <button
-              type="button"
-              id={`down-${it.id}`}
-              disabled={i === items.length - 1}
-              onClick={() => move(i, 1)}
-              aria-label={`${t('reviewDown')}: ${i + 1}`}
-              data-testid="item-down"
-            >
-              ↓
-            </button>
-            <button
-              type="button"
-              class="danger quiet"
-              onClick={() => setItems(items.filter((x) => x.id !== it.id).map(refOf))}
-              aria-label={`${t('reviewRemove')}: ${i + 1}`}
-              data-testid="item-remove"
-            >
-              ✕
-            </button>
-          </span>
-        </li>
-      ))}
-    </ol>
+      {items.length === 0 && <p class="hint">{t('reviewItemsNone')}</p>}
+      <ol class="review-items" data-testid="review-items">
+        {items.map((it, i) => (
+          <li key={it.id} data-item={it.id} data-kind={it.kind}>
+            <span class="item-text">{itemText(t, it, i + 1)}</span>
+            {notes.get(it.id) && <span class="fragment-note">{notes.get(it.id)}</span>}
+            <span class="row item-buttons">
+              <button
+                type="button"
+                id={`up-${it.id}`}
+                disabled={i === 0}
+                onClick={() => move(i, -1)}
+                aria-label={`${t('reviewUp')}: ${i + 1}`}
+                data-testid="item-up"
+              >
+                ↑
+              </button>
+              <button
+                type="button"
+                id={`down-${it.id}`}
+                disabled={i === items.length - 1}
+                onClick={() => move(i, 1)}
+                aria-label={`${t('reviewDown')}: ${i + 1}`}
+                data-testid="item-down"
+              >
+                ↓
+              </button>
+              <button
+                type="button"
+                class="danger quiet"
+                onClick={() => setItems(items.filter((x) => x.id !== it.id).map(refOf))}
+                aria-label={`${t('reviewRemove')}: ${i + 1}`}
+                data-testid="item-remove"
+              >
+                ✕
+              </button>
+            </span>
+          </li>
+        ))}
+      </ol>
     </>
   );
 }
@@ -174,7 +181,12 @@ function HeldButton({ review, onHeld }: { review: Review; onHeld: (r: Review) =>
   const { fail } = useApp();
   const rapi = useReviewApi();
   const [confirming, setConfirming] = useState(false);
-  if (review.heldAt !== null) return <p class="badge ok" data-testid="review-held">{t('reviewHeldAt', { date: dayText(review.heldAt, t.lang) })}</p>;
+  if (review.heldAt !== null)
+    return (
+      <p class="badge ok" data-testid="review-held">
+        {t('reviewHeldAt', { date: dayText(review.heldAt, t.lang) })}
+      </p>
+    );
   if (!confirming)
     return (
       <button type="button" class="secondary" onClick={() => setConfirming(true)} data-testid="review-held-button">
@@ -253,7 +265,13 @@ function ReviewPage({ reviewId }: { reviewId: string }) {
       <h1>{t('reviewFor', { code: review.caseCode })}</h1>
       <div class="row">
         <label for="review-day">{t('reviewVisit')}</label>
-        <input id="review-day" type="date" value={review.plannedFor ?? ''} onChange={(e) => plan((e.target as HTMLInputElement).value)} data-testid="review-day" />
+        <input
+          id="review-day"
+          type="date"
+          value={review.plannedFor ?? ''}
+          onChange={(e) => plan((e.target as HTMLInputElement).value)}
+          data-testid="review-day"
+        />
         <HeldButton review={review} onHeld={setReview} />
       </div>
       <PresentPanel review={review} notes={notes} />

@@ -36,7 +36,19 @@ function playMuted(v: HTMLVideoElement): void {
 }
 
 /** The fragment on the TV: its playlist, its range enforced, the kit's player state and the phone's commands. */
-function FragmentScreen({ api, item, player, commands, fps }: { api: Api; item: PresentedItem; player: PlayerState | undefined; commands: CommandHub; fps: number }) {
+function FragmentScreen({
+  api,
+  item,
+  player,
+  commands,
+  fps,
+}: {
+  api: Api;
+  item: PresentedItem;
+  player: PlayerState | undefined;
+  commands: CommandHub;
+  fps: number;
+}) {
   const t = useT();
   const ref = useRef<HTMLVideoElement>(null);
   const guardRef = useRef<RangeGuard | null>(null);
@@ -160,7 +172,10 @@ export function ReviewScreen(props: { api: Api; item: PresentedItem; player: Pla
  * items, ↑ ↓ change speed, OK plays/pauses. Null for a key that means nothing here.
  */
 export function reviewKey(key: string, video: HTMLVideoElement | null): TvKey | null {
-  const rateIdx = Math.max(0, RATES.findIndex((r) => r === (video?.playbackRate ?? 1)));
+  const rateIdx = Math.max(
+    0,
+    RATES.findIndex((r) => r === (video?.playbackRate ?? 1)),
+  );
   switch (key) {
     case 'ArrowLeft':
     case 'MediaTrackPrevious':

@@ -176,7 +176,10 @@ function Screen({ api, state, commands }: { api: Api; state: TvState; commands: 
 
 /** A key of the TV's remote on the page itself (a TV browser): the local TV keys of the TV page. */
 function localKey(key: string, video: HTMLVideoElement | null): Command | null {
-  const rateIdx = Math.max(0, RATES.findIndex((r) => r === (video?.playbackRate ?? 1)));
+  const rateIdx = Math.max(
+    0,
+    RATES.findIndex((r) => r === (video?.playbackRate ?? 1)),
+  );
   switch (key) {
     case 'Enter':
     case ' ':
@@ -299,7 +302,8 @@ function Tv() {
   let body;
   if (phase === 'loading') body = <p class="tv-idle">{t('loading')}</p>;
   else if (phase === 'pair') body = <Pairing api={api} onPaired={start} />;
-  else if (state?.review) body = <ReviewScreen key={presentKey(state)} api={api} item={state.review} player={state.player} commands={commands} fps={state.fps} />;
+  else if (state?.review)
+    body = <ReviewScreen key={presentKey(state)} api={api} item={state.review} player={state.player} commands={commands} fps={state.fps} />;
   else if (!state || !state.clipId)
     body = (
       <div class="tv-idle" data-testid="tv-idle">
