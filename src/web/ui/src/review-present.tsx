@@ -51,7 +51,8 @@ function TalkButton({ review }: { review: Review }) {
   const [take, setTake] = useState<string | null>(null);
   const [refusal, setRefusal] = useState('');
   useEffect(() => {
-    api.get<{ state: string }>('/api/status').then((s) => s.state !== 'recording' && setTake(null), fail);
+    // a take running when the page opens (the talk, started before a reload) can be stopped here
+    api.get<{ state: string; clipId?: string | null }>('/api/status').then((s) => setTake(s.state === 'recording' ? (s.clipId ?? null) : null), fail);
   }, [api, fail]);
   useKitEvents(events, ['clip.stopped'], (_n, d: { clipId?: string }) => d.clipId === take && setTake(null));
   const toggle = async () => {

@@ -16,7 +16,7 @@ export function presentKey(p: { clipId?: string | null; review?: PresentedItem |
   return p.review ? `${p.review.reviewId}:${p.review.item}:${p.review.refId}` : (p.clipId ?? null);
 }
 
-/** Applies the kit's player state to a fragment's video; the position only when asked (first load, paused). */
+/** Applies the kit's player state to a fragment's video; the position only when asked (the first load: later the TV's own position is the truer one). */
 function applyState(v: HTMLVideoElement, guard: RangeGuard, s: PlayerState, position: boolean): void {
   if (s.loop) guard.set(s.loop);
   if (s.rate > 0 && v.playbackRate !== s.rate) v.playbackRate = s.rate;
@@ -128,7 +128,7 @@ function FragmentScreen({
   // A changed player state from the kit (the TV's keys, a reconnect): speed, play state, loop.
   useEffect(() => {
     const v = ref.current;
-    if (v && guardRef.current && player && v.readyState >= 1) applyState(v, guardRef.current, player, !player.playing);
+    if (v && guardRef.current && player && v.readyState >= 1) applyState(v, guardRef.current, player, false);
   }, [player?.playing, player?.rate, player?.loop?.[0], player?.loop?.[1]]);
 
   return (
