@@ -300,7 +300,7 @@ describe('the VHT review cycle (Chromium as phone and TV, the real kit, Swift)',
     expect(fromMarker.inMs).toBe(markerOffsetMs - leadInMs);
     expect(fromMarker.outMs).toBeGreaterThan(markerOffsetMs);
     frags.push(manual, fromMarker);
-    const kept = (await svc.request('GET', `/api/stills?clipId=${clips[0]}`)).json.stills;
+    const kept = (await svc.request('GET', `/api/clips/${clips[0]}/kept-stills`)).json.stills;
     expect(kept).toHaveLength(1);
     expect(kept[0].caption).toBe(CAPTION);
     keptStillId = kept[0].id;

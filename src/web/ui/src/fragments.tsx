@@ -258,7 +258,7 @@ export function ClipReviewTools({ clipId, clip, clockRef }: { clipId: string; cl
   const [kept, setKept] = useState<KeptStill[]>([]);
   const load = useCallback(async () => {
     try {
-      const [f, k] = await Promise.all([rapi.clipFragments(clipId), rapi.keptStills({ clipId })]);
+      const [f, k] = await Promise.all([rapi.clipFragments(clipId), rapi.clipKeptStills(clipId)]);
       setFragments(f);
       setKept(k);
     } catch (err) {

@@ -18,7 +18,7 @@ export type {
   ReviewItemRef,
   TvKey,
 } from '../../schemas.js';
-import type { Fragment, FragmentCreate, KeptStill, PresentReply, Review, ReviewItem, ReviewItemRef, TvKey } from '../../schemas.js';
+import type { ClipSummary, Fragment, FragmentCreate, KeptStill, PresentReply, RemovedClip, Review, ReviewItem, ReviewItemRef, TvKey } from '../../schemas.js';
 
 export { REVIEW_LABELS };
 
@@ -78,20 +78,28 @@ export class ReviewApi {
     return this.api.del(`/api/fragments/${id}`);
   }
 
-  /** The fragments of a case (every clip's). */
-  async caseFragments(caseCode: string): Promise<Fragment[]> {
-    return (await this.api.get<{ fragments: Fragment[] }>(`/api/fragments?caseCode=${encodeURIComponent(caseCode)}`)).fragments;
+  /** The kept stills of a clip. */
+  async clipKeptStills(clipId: string): Promise<KeptStill[]> {
+    return (await this.api.get<{ stills: KeptStill[] }>(`/api/clips/${clipId}/kept-stills`)).stills;
   }
 
-  /** The kept stills of a case, or of one clip. */
-  async keptStills(q: { caseCode?: string; clipId?: string }): Promise<KeptStill[]> {
-    const qs = new URLSearchParams(Object.entries(q).filter((e): e is [string, string] => typeof e[1] === 'string'));
-    return (await this.api.get<{ stills: KeptStill[] }>(`/api/stills?${qs}`)).stills;
+  /**
+   * The fragments and kept stills of a case, from every clip of it (on the kit or already removed):
+   * only the clips whose place says something is kept are asked.
+   */
+  async caseKept(caseCode: string): Promise<{ fragments: Fragment[]; stills: KeptStill[] }> {
+    const list = await this.api.get<{ clips: ClipSummary[]; removed?: RemovedClip[] }>('/api/clips?limit=500');
+    const mine = [...list.clips, ...(list.removed ?? [])].filter((c) => c.caseCode === caseCode);
+    const [f, s] = await Promise.all([
+      Promise.all(mine.filter((c) => c.place.fragments > 0).map((c) => this.clipFragments(c.id))),
+      Promise.all(mine.filter((c) => c.place.keptStills > 0).map((c) => this.clipKeptStills(c.id))),
+    ]);
+    return { fragments: f.flat().sort((a, b) => a.createdAt - b.createdAt), stills: s.flat().sort((a, b) => a.createdAt - b.createdAt) };
   }
 
   /** Keeps a clip's still for a review, with an optional caption. */
   keepStill(clipId: string, stillId: number, caption: string | null): Promise<KeptStill> {
-    return this.api.post<KeptStill>(`/api/clips/${clipId}/stills/keep`, { stillId, caption });
+    return this.api.post<KeptStill>(`/api/clips/${clipId}/kept-stills`, { stillId, caption });
   }
 
   /** Changes a kept still's caption. */
@@ -154,7 +162,7 @@ export class ReviewApi {
 
 /** The TV's key within a presented review (the TV page's own client). */
 export function sendTvKey(api: Api, key: TvKey): Promise<unknown> {
-  return api.post('/api/tv/key', key);
+  return api.post('/api/tv/keys', key);
 }
 
 /** Media URLs. */

@@ -226,7 +226,7 @@ function ReviewPage({ reviewId }: { reviewId: string }) {
   const load = useCallback(async () => {
     try {
       const r = await rapi.review(reviewId);
-      const [f, s] = await Promise.all([rapi.caseFragments(r.caseCode), rapi.keptStills({ caseCode: r.caseCode })]);
+      const { fragments: f, stills: s } = await rapi.caseKept(r.caseCode);
       setReview(r);
       setFragments(f);
       setStills(s);
