@@ -27,19 +27,15 @@ function usePresented() {
   const [p, setP] = useState<PresentReply | null>(null);
   const load = useCallback(() => rapi.presented().then(setP, fail), [rapi, fail]);
   useEffect(() => void load(), [load]);
-  useKitEvents(
-    events,
-    ['present', 'present.player', 'tv.control'],
-    (name, data: { action?: string; rate?: number; source?: string } & Partial<PresentReply>) => {
-      if (name === 'tv.control' && data.action === 'rate' && typeof data.rate === 'number') {
-        const rate = data.rate;
-        setP((x) => (x?.player ? { ...x, player: { ...x.player, rate } } : x));
-      } else if (name === 'tv.control' && (data.action === 'play' || data.action === 'pause')) {
-        const playing = data.action === 'play';
-        setP((x) => (x?.player ? { ...x, player: { ...x.player, playing } } : x));
-      } else if (name !== 'tv.control') void load();
-    },
-  );
+  useKitEvents(events, ['present', 'tv.control'], (name, data: { action?: string; rate?: number; source?: string } & Partial<PresentReply>) => {
+    if (name === 'tv.control' && data.action === 'rate' && typeof data.rate === 'number') {
+      const rate = data.rate;
+      setP((x) => (x?.player ? { ...x, player: { ...x.player, rate } } : x));
+    } else if (name === 'tv.control' && (data.action === 'play' || data.action === 'pause')) {
+      const playing = data.action === 'play';
+      setP((x) => (x?.player ? { ...x, player: { ...x.player, playing } } : x));
+    } else if (name !== 'tv.control') void load();
+  });
   return { presented: p, setPresented: setP, reload: load };
 }
 

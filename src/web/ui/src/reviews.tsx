@@ -9,7 +9,7 @@ import { FragmentPlayer } from './fragment-player.js';
 import { useT } from './i18n.js';
 import { PresentPanel } from './review-present.js';
 import { dayText, itemText, labelName, secs, type Fragment, type KeptStill, type Review, type ReviewItem, type ReviewItemRef } from './review-api.js';
-import { useApp, useKitEvents } from './shared.js';
+import { useApp } from './shared.js';
 import './review.css';
 
 /** The page for a review route (#/reviews, #/review/<id>, #/fragment/<id>), or null for another hash. */
@@ -218,7 +218,7 @@ function HeldButton({ review, onHeld }: { review: Review; onHeld: (r: Review) =>
 /** One review: its items, what can be added, the planned visit, held; presenting it. */
 function ReviewPage({ reviewId }: { reviewId: string }) {
   const t = useT();
-  const { events, fail, notify } = useApp();
+  const { fail, notify } = useApp();
   const rapi = useReviewApi();
   const [review, setReview] = useState<Review | null>(null);
   const [fragments, setFragments] = useState<Fragment[]>([]);
@@ -235,7 +235,6 @@ function ReviewPage({ reviewId }: { reviewId: string }) {
     }
   }, [rapi, reviewId, fail]);
   useEffect(() => void load(), [load]);
-  useKitEvents(events, ['review.updated'], (_n, d: { reviewId?: string }) => d.reviewId === reviewId && void load());
   const setItems = async (items: ReviewItemRef[], focus?: string) => {
     try {
       setReview(await rapi.patchReview(reviewId, { items }));
