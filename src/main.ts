@@ -17,6 +17,7 @@ import { createSyncService, type SyncConfig, type SyncService } from './sync/ind
 import { nominalBytesPerSecond, Recorder } from './session/recorder.js';
 import { Catalogue } from './store/catalogue.js';
 import { ClipStore } from './store/clips.js';
+import { FragmentStore } from './store/fragments.js';
 import { KeyStore } from './store/keys.js';
 import { StorageGuard } from './store/storage.js';
 import { DirLock, prepareDir } from './store/dir-lock.js';
@@ -123,7 +124,7 @@ export async function createKit(
   const locks = lockDirs(config, opts.origin ?? (() => 'the configuration'));
   // The catalogue's own room on a full card (docs/reliability.md): login, reads, sync, delete go on.
   const space = new SpaceReserve(config.dataDir, logger.child('store'));
-  const { catalogue, keys, clips, privacy } = buildStore(config, profile, clock, logger, space);
+  const { catalogue, keys, clips, privacy, fragmentStore } = buildStore(config, profile, clock, logger, space);
   const { ringDir, capture, recorder } = buildRecording(config, profile, locks.ringDir, { catalogue, clips, bus, clock, logger, space });
   // office sync: on docking, upload to the organisation's storage
   const sync = createSyncService({
@@ -162,7 +163,10 @@ export async function createKit(
     const statusFile = path.join(config.dataDir, 'sync-status.json');
     wireSync({ sync, bus, privacy, status: syncStatus, statusFile, onStateChange: () => indicators.show(), clock, logger: logger.child('sync') });
   }
-  const app = await buildWeb(config, { recorder, catalogue, clips, keys, privacy, bus, clock, logger, indicators, uiDir: opts.uiDir, syncStatus, sync });
+  const app = await buildWeb(config, {
+    ...{ recorder, catalogue, clips, keys, privacy, bus, clock, logger, indicators, uiDir: opts.uiDir, syncStatus, sync },
+    fragmentStore,
+  });
 
   let listeners: Listeners | null = null;
   let recovered = 0;
@@ -189,7 +193,7 @@ export async function createKit(
     },
     watchdogComponent(notifier),
     { name: 'keys', start: () => startKeys(keys, config.auth.pin, space, dropped, logger), stop: () => keys.lock() },
-    { name: 'privacy', start: () => privacy.start(), stop: () => privacy.stop() },
+    { name: 'privacy', start: () => startPrivacy(privacy, fragmentStore), stop: () => privacy.stop() },
     { name: 'sync', start: () => sync?.start(), stop: () => stopSync(sync) },
     { name: 'cec', start: () => startCec(cec, logger), stop: () => cec.stop() },
     { name: 'recorder', start: () => recorder.start(), stop: () => recorder.stop() },
@@ -253,7 +257,14 @@ function buildStore(config: Config, profile: Profile, clock: Clock, logger: Logg
   const keys = new KeyStore({ dataDir: config.dataDir, orgRecipient: config.keys.orgRecipient, allowDemoOrg: profile === 'sim', logger: logger.child('keys') });
   const clips = new ClipStore(config.dataDir, catalogue, keys, logger.child('store'), space);
   const p = config.privacy;
+  // Fragments and kept stills (issue 19): their own keys and files; retention erases them too.
+  const fragmentStore = new FragmentStore(config.dataDir, catalogue, keys, logger.child('fragments'));
   const privacy = new Privacy(catalogue, clips, clock, logger.child('privacy'), {
+    kept: {
+      deleteFragment: (id) => fragmentStore.deleteFragment(id),
+      deleteKeptStill: (id) => fragmentStore.deleteKeptStill(id),
+      destroyReviewKey: (id) => keys.destroyContentKey({ kind: 'review', id }),
+    },
     dataDir: config.dataDir,
     onWithdrawal: p.onWithdrawal,
     deleteAfterUploadHours: p.deleteAfterUploadHours,
@@ -262,7 +273,13 @@ function buildStore(config: Config, profile: Profile, clock: Clock, logger: Logg
     unusedFragmentDays: p.unusedFragmentDays,
     afterReviewHeldDays: p.afterReviewHeldDays,
   });
-  return { catalogue, keys, clips, privacy };
+  return { catalogue, keys, clips, privacy, fragmentStore };
+}
+
+/** Fragments or kept stills a crash left unfinished go (with their keys) before retention starts. */
+async function startPrivacy(privacy: Privacy, fragmentStore: FragmentStore): Promise<void> {
+  await fragmentStore.recover();
+  privacy.start();
 }
 
 /** The camera's supervised capture worker (its state on the bus) and the recorder over it. */
@@ -305,7 +322,7 @@ function buildRecording(
 /** The web app (Fastify, built apart from listen) with what its routes use. */
 function buildWeb(
   config: Config,
-  deps: Pick<Parameters<typeof buildApp>[0], 'recorder' | 'catalogue' | 'clips' | 'keys' | 'privacy' | 'bus' | 'clock' | 'logger'> & {
+  deps: Pick<Parameters<typeof buildApp>[0], 'recorder' | 'catalogue' | 'clips' | 'keys' | 'privacy' | 'bus' | 'clock' | 'logger' | 'fragmentStore'> & {
     indicators: Indicators;
     uiDir: string | undefined;
     syncStatus: () => SyncStatus;

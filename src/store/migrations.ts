@@ -268,6 +268,11 @@ export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
         PRIMARY KEY (review_id, position)
       );
       CREATE INDEX review_items_ref ON review_items(kind, ref_id);
+      CREATE TABLE review_talks (
+        clip_id TEXT PRIMARY KEY REFERENCES clips(id) ON DELETE CASCADE,
+        review_id TEXT NOT NULL,
+        started_at INTEGER NOT NULL
+      );
       CREATE TABLE clip_erasures (
         clip_id TEXT PRIMARY KEY,
         case_code TEXT,

@@ -322,4 +322,24 @@ export class ReviewLedger {
        ORDER BY created_at DESC`,
     ).all() as ClipErasureRow[];
   }
+
+  // --- review talks: takes that record a review being presented (purpose supervision) ---
+
+  /** Links a take to the review it records. */
+  insertReviewTalk(clipId: string, reviewId: string, at: number): void {
+    this.prep('INSERT OR REPLACE INTO review_talks (clip_id, review_id, started_at) VALUES (?, ?, ?)').run(clipId, reviewId, at);
+  }
+
+  /** The review a take records, or null. */
+  reviewOfTalk(clipId: string): string | null {
+    const r = this.prep('SELECT review_id AS reviewId FROM review_talks WHERE clip_id = ?').get(clipId) as { reviewId: string } | undefined;
+    return r?.reviewId ?? null;
+  }
+
+  /** The takes that record a review. */
+  talksOfReview(reviewId: string): string[] {
+    return (this.prep('SELECT clip_id AS clipId FROM review_talks WHERE review_id = ? ORDER BY started_at').all(reviewId) as { clipId: string }[]).map(
+      (r) => r.clipId,
+    );
+  }
 }

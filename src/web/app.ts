@@ -5,7 +5,12 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler } from 'fastify-type-provider-zod';
 import { STILL_MAX_BYTES } from '../core/media.js';
 import { Library } from '../session/library.js';
+import { Fragments } from '../session/fragments.js';
+import { KeptStills } from '../session/kept-stills.js';
 import { Playback } from '../session/playback.js';
+import { ReviewNotes } from '../session/review-notes.js';
+import { ReviewTalk } from '../session/review-talk.js';
+import { Reviews } from '../session/review.js';
 import { Presentation } from '../session/presentation.js';
 import { Sessions } from './auth.js';
 import type { AppDeps, WebContext } from './context.js';
@@ -15,6 +20,8 @@ import { headersPlugin } from './plugins/headers.js';
 import { authRoutes } from './routes/auth.js';
 import { caseRoutes } from './routes/cases.js';
 import { clipPlaybackRoutes, clipRoutes } from './routes/clips.js';
+import { fragmentRoutes, keptStillRoutes } from './routes/fragments.js';
+import { reviewRoutes } from './routes/reviews.js';
 import { recordingRoutes } from './routes/recording.js';
 import { siteRoutes } from './routes/site.js';
 import { syncRoutes } from './routes/sync.js';
@@ -33,7 +40,9 @@ const VIEWER_IDLE_MS = 12 * 60 * 60_000;
 /** The web layer's state and the session use-cases it calls, made from the dependencies. */
 function makeContext(deps: AppDeps): WebContext {
   const fps = deps.fps ?? 25;
+  const sessions = new Sessions(deps.clock, deps.sessionIdleMs);
   const presentation = new Presentation({
+    sessionAlive: (key) => sessions.alive(key),
     catalogue: deps.catalogue,
     keys: deps.keys,
     privacy: deps.privacy,
@@ -55,7 +64,8 @@ function makeContext(deps: AppDeps): WebContext {
     playback,
     viewers,
     fps,
-    sessions: new Sessions(deps.clock, deps.sessionIdleMs),
+    sessions,
+    ...reviewCycle(deps, library, presentation),
     pairing: new TvPairing(deps.clock, (deps.pairingCodeMinutes ?? 10) * 60_000),
     hosts: new HostCheck(deps.kitId ?? 'vht-kit', deps.allowedHosts ?? [], deps.hostname),
     ui: new UiFiles(deps.uiDir ?? findUiBuildDir()),
@@ -63,6 +73,30 @@ function makeContext(deps: AppDeps): WebContext {
     viewerIdleMs: VIEWER_IDLE_MS,
     pinLockout: deps.pinLockout ?? new PinLockout({ clock: deps.clock, file: null, logger: deps.logger }),
     streams: new StreamLimit(),
+  };
+}
+
+/** The review cycle's use-cases (issue 19). */
+function reviewCycle(deps: AppDeps, library: Library, presentation: Presentation) {
+  const { catalogue, keys, privacy, bus, clock } = deps;
+  const store = deps.fragmentStore;
+  const notes = new ReviewNotes(keys, store);
+  const leads = deps.fragmentLeads ?? { leadInMs: 3000, leadOutMs: 7000 };
+  const common = { catalogue, store, keys, notes, library, privacy, bus, clock };
+  return {
+    fragments: new Fragments({ ...common, logger: deps.logger, ...leads }),
+    keptStills: new KeptStills(common),
+    reviews: new Reviews({ catalogue, keys, privacy, clock }),
+    reviewTalk: new ReviewTalk({
+      catalogue,
+      privacy,
+      recorder: deps.recorder,
+      setPurposes: (id, wanted) => library.setPurposes(id, wanted),
+      presentedItem: () => presentation.presentedItem,
+      bus,
+      clock,
+      logger: deps.logger,
+    }),
   };
 }
 
@@ -79,7 +113,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   installJsonDepthLimit(app);
   // A still is a JPEG body (the only non-JSON body), up to the still limit.
   app.addContentTypeParser('image/jpeg', { parseAs: 'buffer', bodyLimit: STILL_MAX_BYTES }, (_req, body, done) => done(null, body));
-  app.addHook('onClose', async () => ctx.presentation.close());
+  app.addHook('onClose', async () => {
+    ctx.presentation.close();
+    ctx.reviewTalk.close();
+  });
 
   await app.register(headersPlugin);
   await app.register(errorsPlugin, { logger: deps.logger });
@@ -93,7 +130,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     transform: jsonSchemaTransform,
     transformObject: jsonSchemaTransformObject,
   });
-  for (const routes of [authRoutes, recordingRoutes, clipRoutes, clipPlaybackRoutes, tvRoutes, caseRoutes, syncRoutes, siteRoutes]) {
+  for (const routes of [
+    authRoutes,
+    recordingRoutes,
+    clipRoutes,
+    clipPlaybackRoutes,
+    fragmentRoutes,
+    keptStillRoutes,
+    reviewRoutes,
+    tvRoutes,
+    caseRoutes,
+    syncRoutes,
+    siteRoutes,
+  ]) {
     await app.register(routes, { ctx });
   }
   return app;

@@ -228,7 +228,7 @@ export const presentedItem = z
     kind: z.enum(['fragment', 'still']),
     /** A fragment's id (play /api/fragments/:id/index.m3u8) or a kept still's id (/api/stills/:id/image.jpg). */
     refId: z.string(),
-    label: z.enum(REVIEW_LABEL_IDS).nullable(),
+    label: z.string().nullable().describe('a label id of the VHT vocabulary (src/core/vht-labels.ts)'),
     /** Fragments: the range to loop, in seconds of the fragment's playlist. */
     range: z.tuple([z.number(), z.number()]).nullable(),
   })

@@ -73,6 +73,14 @@ export async function recordingRoutes(fastify: FastifyInstance, { ctx }: { ctx: 
     },
     async (req) => {
       const code = req.body.caseCode ?? null;
+      if (req.body.reviewId !== undefined) {
+        if (code === null)
+          throw new AppError('VALIDATION', 'caseCode: needed with reviewId (the review talk belongs to the case)', {
+            field: 'caseCode',
+            reason: 'case_needed_for_review_talk',
+          });
+        return ctx.reviewTalk.start(code, req.body.reviewId);
+      }
       const consent = code === null ? null : privacy.consentForRecording(code);
       return recorder.startTake(code, consent);
     },

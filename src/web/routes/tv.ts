@@ -17,6 +17,7 @@ import {
   presentReply,
   replies,
   sessionReply,
+  tvKeyBody,
   tvStateReply,
 } from '../schemas.js';
 import { cookie, isLoopbackRequest } from '../security.js';
@@ -32,20 +33,45 @@ export async function tvRoutes(fastify: FastifyInstance, { ctx }: { ctx: WebCont
     '/api/present',
     {
       config: guarded,
-      schema: { summary: 'Show a clip on the TV', body: presentBody, response: replies({ 200: presentReply }) },
+      schema: { summary: 'Show a clip, or an item of a review, on the TV', body: presentBody, response: replies({ 200: presentReply }) },
     },
     async (req) => {
-      if (req.body.clipId === undefined) throw new AppError('NOT_CONFIGURED', 'presenting a review item: not built yet (issue 19)', { field: 'reviewId' });
-      return { clipId: presentation.present(ctx.library.getClip(req.body.clipId)) };
+      const { clipId, reviewId, item } = req.body;
+      if (reviewId !== undefined && item !== undefined) {
+        const review = presentation.presentItem(reviewId, item, { sessionKey: callerOf(req).key, source: 'phone' });
+        return { clipId: null, review, player: presentation.playerState };
+      }
+      return { clipId: presentation.present(ctx.library.getClip(clipId!)), review: null, player: presentation.playerState };
     },
   );
+  for (const [path, direction] of [
+    ['/api/present/next', 1],
+    ['/api/present/previous', -1],
+  ] as const) {
+    app.post(
+      path,
+      {
+        config: guarded,
+        schema: {
+          summary: `The ${direction > 0 ? 'next' : 'previous'} item of the presented review`,
+          body: emptyBody,
+          response: replies({ 200: presentReply }),
+        },
+      },
+      async (req) => ({
+        clipId: null,
+        review: presentation.step(direction, { sessionKey: callerOf(req).key, source: 'phone' }),
+        player: presentation.playerState,
+      }),
+    );
+  }
   app.get(
     '/api/present',
     {
       config: { access: 'trainer' },
-      schema: { summary: 'The clip on the TV', response: replies({ 200: presentReply }) },
+      schema: { summary: 'What is on the TV (a clip or a review item) and the player state', response: replies({ 200: presentReply }) },
     },
-    async () => ({ clipId: presentation.presented }),
+    async () => ({ clipId: presentation.presented, review: presentation.presentedItem, player: presentation.playerState }),
   );
   app.delete(
     '/api/present',
@@ -55,7 +81,7 @@ export async function tvRoutes(fastify: FastifyInstance, { ctx }: { ctx: WebCont
     },
     async () => {
       presentation.end({ visitOver: false });
-      return { clipId: null };
+      return { clipId: null, review: null };
     },
   );
 
@@ -134,6 +160,19 @@ export async function tvRoutes(fastify: FastifyInstance, { ctx }: { ctx: WebCont
     },
   );
 
+  // A key on the TV within a review the trainer presents now: previous/next item, speed, play/pause.
+  app.post(
+    '/api/tv/keys',
+    {
+      config: { access: 'viewer' },
+      schema: { summary: 'A TV key within a presented review (the phone follows)', body: tvKeyBody, response: replies({ 200: presentReply }) },
+    },
+    async (req) => {
+      const { review, player } = presentation.key(req.body);
+      return { clipId: null, review, player };
+    },
+  );
+
   app.post(
     '/api/tv/ack',
     {
@@ -156,8 +195,9 @@ export async function tvRoutes(fastify: FastifyInstance, { ctx }: { ctx: WebCont
       // at most MAX_STREAMS_PER_SESSION per session (429 beyond); the slot frees when the stream closes
       req.raw.on('close', ctx.streams.acquire(callerOf(req).key));
       const write = openEventStream(req, reply, stillAlive(ctx, callerOf(req)));
-      write('present', { clipId: presentation.presented });
-      const offs = [deps.bus.on('present', (p) => write('present', { clipId: p.clipId })), deps.bus.on('tv.control', (c) => write('tv.control', c))];
+      const item = presentation.presentedItem;
+      write('present', item ? { clipId: null, review: item, player: presentation.playerState } : { clipId: presentation.presented });
+      const offs = [deps.bus.on('present', (p) => write('present', p)), deps.bus.on('tv.control', (c) => write('tv.control', c))];
       req.raw.on('close', () => offs.forEach((off) => off()));
     },
   );
