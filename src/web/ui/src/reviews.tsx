@@ -261,7 +261,9 @@ function ReviewPage({ reviewId }: { reviewId: string }) {
       <p>
         <a href="#/reviews">← {t('reviewBack')}</a>
       </p>
-      <h1>{t('reviewFor', { code: review.caseCode })}</h1>
+      <h1>
+        {t('reviewFor')} <span class="nowrap">{review.caseCode}</span>
+      </h1>
       <div class="row">
         <label for="review-day">{t('reviewVisit')}</label>
         <input

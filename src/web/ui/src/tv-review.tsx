@@ -1,6 +1,6 @@
 // The TV's side of a presented review: a fragment plays from its in point and loops its range at
 // the chosen speed (the player state from the kit: loop, rate, position, playing), a still fills
-// the screen. The note never reaches the TV: the kit sends only the item's footage and range.
+// the screen; nothing else but the speed (no note, no label, no count). The note never reaches the TV: the kit sends only the item's footage and range.
 // The TV's own keys go to the kit (POST /api/tv/key): it steps items and changes speed, and the
 // phone follows.
 import { useEffect, useRef, useState } from 'preact/hooks';
@@ -137,9 +137,6 @@ function FragmentScreen({
       <div class="tv-osd" aria-hidden="true">
         {paused && <span class="tv-paused">❚❚</span>}
         {rate !== 1 && <span class="tv-rate">{RATE_LABEL[rate] ?? `${rate}×`}</span>}
-        <span class="tv-count">
-          {item.item + 1}/{item.count}
-        </span>
       </div>
     </div>
   );
@@ -153,11 +150,6 @@ function StillScreen({ api, item, commands }: { api: Api; item: PresentedItem; c
   return (
     <div class="tv-screen">
       <img class="tv-still" src={keptStillImage(item.refId)} alt={t('stills')} data-testid="tv-still" data-still={item.refId} />
-      <div class="tv-osd" aria-hidden="true">
-        <span class="tv-count">
-          {item.item + 1}/{item.count}
-        </span>
-      </div>
     </div>
   );
 }
