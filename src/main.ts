@@ -13,7 +13,8 @@ import { deviceConfigFor } from './device/wiring.js';
 import { describeError } from './core/errors.js';
 import { ControlServer, controlSocketPath } from './web/control.js';
 import { Privacy } from './session/privacy.js';
-import { createSyncService, type SyncConfig, type SyncService } from './sync/index.js';
+import { ReviewNotes } from './session/review-notes.js';
+import { createSyncService, type ReviewUploadSource, type SyncConfig, type SyncService } from './sync/index.js';
 import { nominalBytesPerSecond, Recorder } from './session/recorder.js';
 import { Catalogue } from './store/catalogue.js';
 import { ClipStore } from './store/clips.js';
@@ -135,6 +136,7 @@ export async function createKit(
     orgRecipient: () => keys.requireOrgRecipient(),
     clock,
     logger,
+    review: reviewUploadSource(keys, fragmentStore),
   });
   const syncStatus = syncStatusOf(sync, config.sync.dock.allowInsecure);
   // kit hardware: button, LEDs, serial kit controller (or their simulated twins)
@@ -274,6 +276,17 @@ function buildStore(config: Config, profile: Profile, clock: Clock, logger: Logg
     afterReviewHeldDays: p.afterReviewHeldDays,
   });
   return { catalogue, keys, clips, privacy, fragmentStore };
+}
+
+/** What the upload of fragment, kept-still and review metadata reads (public keys and stored files only). */
+function reviewUploadSource(keys: KeyStore, fragmentStore: FragmentStore): ReviewUploadSource {
+  const notes = new ReviewNotes(keys, fragmentStore);
+  return {
+    recipientsOf: (ref) => keys.recipientsOf(ref),
+    fragment: (id) => fragmentStore.fragment(id),
+    keptStillCiphertext: (id) => fragmentStore.readKeptStill(id),
+    noteCiphertext: (ref) => notes.ciphertext(ref),
+  };
 }
 
 /** Fragments or kept stills a crash left unfinished go (with their keys) before retention starts. */

@@ -97,7 +97,10 @@ export class Fragments {
     const segments = this.o.catalogue.segments(clip.id);
     const seqs = segmentsForRange(segments, inMs, outMs);
     if (seqs.length === 0) {
-      throw new AppError('VALIDATION', `inMs: clip ${clip.id} has no footage in [${inMs}, ${outMs}] ms`, { field: 'inMs', reason: 'fragment_no_footage' });
+      throw new AppError('VALIDATION', `body.inMs: clip ${clip.id} has no footage in [${inMs}, ${outMs}] ms`, {
+        field: 'body.inMs',
+        reason: 'fragment_no_footage',
+      });
     }
     const now = this.o.clock.now();
     const file = await this.copy(clip.id, seqs, now);
@@ -185,8 +188,8 @@ export class Fragments {
     if (input.markerId !== undefined) {
       const m = this.o.catalogue.markers(clip.id).find((x) => x.id === input.markerId);
       if (!m) {
-        throw new AppError('NOT_FOUND', `markerId: clip ${clip.id} has no marker ${input.markerId}`, {
-          field: 'markerId',
+        throw new AppError('NOT_FOUND', `body.markerId: clip ${clip.id} has no marker ${input.markerId}`, {
+          field: 'body.markerId',
           reason: 'marker_not_found',
           params: { markerId: input.markerId },
         });
@@ -196,8 +199,8 @@ export class Fragments {
     const inMs = input.inMs ?? 0;
     const outMs = input.outMs ?? 0;
     if (outMs > clip.durationMs) {
-      throw new AppError('VALIDATION', `outMs: ${outMs} is past the end of clip ${clip.id} (${clip.durationMs} ms)`, {
-        field: 'outMs',
+      throw new AppError('VALIDATION', `body.outMs: ${outMs} is past the end of clip ${clip.id} (${clip.durationMs} ms)`, {
+        field: 'body.outMs',
         reason: 'time_past_clip_end',
         params: { value: outMs, durationMs: clip.durationMs },
       });

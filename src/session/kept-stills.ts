@@ -69,8 +69,8 @@ export class KeptStills {
     const clip = this.o.library.getClip(clipId);
     this.o.privacy.assertAllowed(clip, 'review');
     if (!this.o.catalogue.still(clipId, stillId)) {
-      throw new AppError('NOT_FOUND', `stillId: clip ${clipId} has no still ${stillId}`, {
-        field: 'stillId',
+      throw new AppError('NOT_FOUND', `body.stillId: clip ${clipId} has no still ${stillId}`, {
+        field: 'body.stillId',
         reason: 'still_not_found',
         params: { still: stillId },
       });

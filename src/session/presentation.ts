@@ -113,8 +113,8 @@ export class Presentation {
     const items = this.reviewItems(reviewId);
     const it = items[index];
     if (!it) {
-      throw new AppError('NOT_FOUND', `item: review ${reviewId} has ${items.length} items; there is no item ${index} (0-based)`, {
-        field: 'item',
+      throw new AppError('NOT_FOUND', `body.item: review ${reviewId} has ${items.length} items; there is no item ${index} (0-based)`, {
+        field: 'body.item',
         reason: 'review_item_out_of_range',
         params: { item: index, count: items.length },
       });
@@ -255,7 +255,7 @@ export class Presentation {
   private reviewItems(reviewId: string) {
     const ledger = this.o.catalogue.reviewLedger;
     if (!ledger.review(reviewId)) {
-      throw new AppError('NOT_FOUND', `reviewId: no review ${JSON.stringify(reviewId)}`, { field: 'reviewId', reason: 'review_not_found' });
+      throw new AppError('NOT_FOUND', `body.reviewId: no review ${JSON.stringify(reviewId)}`, { field: 'body.reviewId', reason: 'review_not_found' });
     }
     const out: {
       kind: 'fragment' | 'still';

@@ -103,6 +103,9 @@ export class Privacy {
       for (const clip of this.catalogue.clipsOfCase(code)) this.clips.requestDelete(clip.id, now, 'consent withdrawn');
       this.logger.info("recording consent withdrawn: the case's clips are marked for deletion", { policy: this.opts.onWithdrawal });
       await this.runRetention();
+    } else if (current.consent.review && !consent.review) {
+      // Fragments, kept stills and reviews of the case go at once (consent-review-withdrawn).
+      await this.runRetention();
     }
     return this.catalogue.getCase(code)!;
   }

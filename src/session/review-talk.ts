@@ -58,10 +58,11 @@ export class ReviewTalk {
   /** Starts the talk's take; 403 naming the missing consent, 404 for an unknown review or one of another case. */
   start(caseCode: string, reviewId: string): { clipId: string } {
     const review = this.o.catalogue.reviewLedger.review(reviewId);
-    if (!review) throw new AppError('NOT_FOUND', `reviewId: no review ${JSON.stringify(reviewId)}`, { field: 'reviewId', reason: 'review_not_found' });
+    if (!review)
+      throw new AppError('NOT_FOUND', `body.reviewId: no review ${JSON.stringify(reviewId)}`, { field: 'body.reviewId', reason: 'review_not_found' });
     if (review.caseCode !== caseCode) {
-      throw new AppError('VALIDATION', `reviewId: review ${reviewId} belongs to another case than ${caseCode}`, {
-        field: 'reviewId',
+      throw new AppError('VALIDATION', `body.reviewId: review ${reviewId} belongs to another case than ${caseCode}`, {
+        field: 'body.reviewId',
         reason: 'review_other_case',
       });
     }

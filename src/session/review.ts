@@ -76,7 +76,7 @@ export class Reviews {
     const c = this.o.privacy.requireCase(input.caseCode);
     if (!c.consent.review) {
       throw new AppError('FORBIDDEN', `case ${c.code} has no consent for review (geen toestemming voor nabespreken)`, {
-        field: 'caseCode',
+        field: 'body.caseCode',
         reason: 'no_review_consent',
       });
     }
@@ -111,7 +111,10 @@ export class Reviews {
     const r = this.row(id);
     const items = patch.items === undefined ? undefined : this.checkItems(r.caseCode, patch.items);
     if (items && r.heldAt !== null) {
-      throw new AppError('CONFLICT', `review ${id} was held already: make a new review for the next visit`, { field: 'items', reason: 'review_already_held' });
+      throw new AppError('CONFLICT', `review ${id} was held already: make a new review for the next visit`, {
+        field: 'body.items',
+        reason: 'review_already_held',
+      });
     }
     const now = this.o.clock.now();
     this.o.catalogue.reviewLedger.updateReview(
@@ -148,7 +151,7 @@ export class Reviews {
   private checkItems(caseCode: string, items: readonly ReviewItemInput[]): { kind: ReviewItemKind; refId: string }[] {
     const seen = new Set<string>();
     return items.map((it, i) => {
-      const field = `items.${i}.id`;
+      const field = `body.items.${i}.id`;
       const key = `${it.kind}:${it.id}`;
       if (seen.has(key)) throw new AppError('VALIDATION', `${field}: ${it.kind} ${it.id} is in the review twice`, { field, reason: 'review_item_twice' });
       seen.add(key);

@@ -3,6 +3,7 @@ import { AppError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Catalogue } from '../store/catalogue.js';
 import { checkDock, checkShareDock, type DockOptions, type DockResult } from './dock.js';
+import type { ReviewUploadSource } from './review-upload.js';
 import { SyncService, type RetryPolicy, type SyncClipFiles } from './service.js';
 import { DirTarget, S3Target, type DirTargetOptions, type S3TargetOptions, type UploadTarget } from './targets.js';
 
@@ -10,6 +11,7 @@ export { checkDock, checkShareDock, type DockOptions, type DockResult } from './
 export { SyncError, type SyncErrorReason } from './errors.js';
 export { exportClip, listClips, markersCsv, markersEaf, openSource, type ExportOptions, type ExportResult, type ListedClip } from './export.js';
 export { auditKey, buildManifest, decryptManifest, manifestKey, segmentKey, type AuditExport, type ClipManifest } from './manifest.js';
+export { uploadReviewMetadata, type FragmentObject, type KeptStillObject, type ReviewObject, type ReviewUploadSource } from './review-upload.js';
 export { SyncService, type SyncClipFiles, type SyncEvents, type SyncProgress, type SyncRunResult, type SyncServiceOptions, type SyncState } from './service.js';
 export { DirTarget, S3Target, type DirTargetOptions, type S3TargetOptions, type UploadTarget } from './targets.js';
 
@@ -66,6 +68,7 @@ export function createSyncService(deps: {
   orgRecipient: string | (() => string);
   clock: Clock;
   logger: Logger;
+  review?: ReviewUploadSource;
 }): SyncService | null {
   const target = createTarget(deps.config, deps.clock);
   if (!target) return null;
@@ -81,5 +84,6 @@ export function createSyncService(deps: {
     ...(deps.config.concurrency ? { concurrency: deps.config.concurrency } : {}),
     ...(deps.config.retry ? { retry: deps.config.retry } : {}),
     intervalMs: (deps.config.intervalSeconds ?? 60) * 1000,
+    ...(deps.review ? { review: deps.review } : {}),
   });
 }

@@ -206,9 +206,10 @@ export const presentBody = z
       ctx.addIssue({ code: 'custom', path: [path], message, input: undefined, params: { reason } });
     if (b.clipId !== undefined && (b.reviewId !== undefined || b.item !== undefined))
       issue('clipId', 'either clipId, or reviewId with item', 'present_clip_or_review');
-    else if (b.clipId === undefined && b.reviewId === undefined) issue('clipId', 'give clipId, or reviewId with item', 'present_clip_or_review');
-    else if (b.reviewId !== undefined && b.item === undefined) issue('item', 'needed with reviewId (0-based index of the item)', 'item_needed_for_review');
+    else if (b.clipId !== undefined) return;
     else if (b.reviewId === undefined && b.item !== undefined) issue('reviewId', 'needed with item', 'review_needed_for_item');
+    else if (b.reviewId === undefined) issue('clipId', 'give clipId, or reviewId with item', 'present_clip_or_review');
+    else if (b.item === undefined) issue('item', 'needed with reviewId (0-based index of the item)', 'item_needed_for_review');
   });
 /** The player state the TV follows (loop range and position in seconds of the presented playlist). */
 export const playerState = z

@@ -75,8 +75,8 @@ export async function recordingRoutes(fastify: FastifyInstance, { ctx }: { ctx: 
       const code = req.body.caseCode ?? null;
       if (req.body.reviewId !== undefined) {
         if (code === null)
-          throw new AppError('VALIDATION', 'caseCode: needed with reviewId (the review talk belongs to the case)', {
-            field: 'caseCode',
+          throw new AppError('VALIDATION', 'body.caseCode: needed with reviewId (the review talk belongs to the case)', {
+            field: 'body.caseCode',
             reason: 'case_needed_for_review_talk',
           });
         return ctx.reviewTalk.start(code, req.body.reviewId);
