@@ -43,6 +43,7 @@ export const REVIEW_NL = {
   reviewAdd: 'Toevoegen',
   reviewAddable: 'Fragmenten en stills van deze casus',
   reviewAddableNone: 'Nog geen fragmenten of bewaarde stills in deze casus.',
+  reviewAddableAllIn: 'Alles wat van deze casus bewaard is, staat in de nabespreking.',
   reviewUp: 'Omhoog',
   reviewDown: 'Omlaag',
   reviewRemove: 'Uit de nabespreking halen',
@@ -81,6 +82,7 @@ export const REVIEW_NL = {
   fragmentsKept: '{n} fragmenten bewaard',
   fragmentsKeptOne: '1 fragment bewaard',
   stillsKept: '{n} stills bewaard',
+  stillsKeptOne: '1 still bewaard',
   removedTitle: 'Van de kit verwijderd',
   removedExplain: 'Deze opnamen staan bij de organisatie. Wat u ervan bewaarde, staat nog op de kit.',
 };
@@ -126,6 +128,7 @@ export const REVIEW_EN: Record<ReviewKey, string> = {
   reviewAdd: 'Add',
   reviewAddable: "This case's fragments and stills",
   reviewAddableNone: 'No fragments or kept stills in this case yet.',
+  reviewAddableAllIn: 'Everything kept of this case is in the review.',
   reviewUp: 'Up',
   reviewDown: 'Down',
   reviewRemove: 'Take out of the review',
@@ -162,6 +165,7 @@ export const REVIEW_EN: Record<ReviewKey, string> = {
   fragmentsKept: '{n} fragments kept',
   fragmentsKeptOne: '1 fragment kept',
   stillsKept: '{n} stills kept',
+  stillsKeptOne: '1 still kept',
   removedTitle: 'Removed from the kit',
   removedExplain: 'These clips are at the organisation. What you kept of them is still on the kit.',
 };

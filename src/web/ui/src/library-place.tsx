@@ -1,10 +1,8 @@
 // Where a clip is, in the library: on the kit, at the organisation (and removed from the kit), and
 // how many of its fragments and stills are kept for a review; the clips already removed from the
-// kit of which something is kept.
-import { useCallback, useEffect, useState } from 'preact/hooks';
+// kit of which something is kept (the library passes them: one request for both lists).
 import { fmtDuration, useT } from './i18n.js';
 import { dayText, type ClipPlace as Place, type RemovedClip } from './review-api.js';
-import { useApp, useDebounced, useKitEvents } from './shared.js';
 import './review.css';
 
 /** The badges of a clip's place. */
@@ -21,26 +19,14 @@ export function ClipPlace({ place }: { place: Place }) {
           {place.fragments === 1 ? t('fragmentsKeptOne') : t('fragmentsKept', { n: place.fragments })}
         </span>
       )}
-      {place.keptStills > 0 && <span class="badge ok">{t('stillsKept', { n: place.keptStills })}</span>}
+      {place.keptStills > 0 && <span class="badge ok">{place.keptStills === 1 ? t('stillsKeptOne') : t('stillsKept', { n: place.keptStills })}</span>}
     </>
   );
 }
 
 /** The clips removed from the kit (at the organisation) of which fragments or stills are kept. */
-export function RemovedClips() {
+export function RemovedClips({ removed }: { removed: RemovedClip[] }) {
   const t = useT();
-  const { api, events, fail } = useApp();
-  const [removed, setRemoved] = useState<RemovedClip[]>([]);
-  const load = useCallback(async () => {
-    try {
-      setRemoved((await api.get<{ removed?: RemovedClip[] }>('/api/clips?limit=500')).removed ?? []);
-    } catch (err) {
-      fail(err);
-    }
-  }, [api, fail]);
-  useEffect(() => void load(), [load]);
-  const loadSoon = useDebounced(() => void load(), 250);
-  useKitEvents(events, ['clip.updated', 'clip.stopped', 'sync'], loadSoon);
   if (removed.length === 0) return null;
   return (
     <section class="card" aria-labelledby="removed-title" data-testid="removed-clips">

@@ -148,7 +148,7 @@ function Addable({ review, fragments, stills, add }: { review: Review; fragments
   return (
     <section class="card" aria-labelledby="addable-title">
       <h2 id="addable-title">{t('reviewAddable')}</h2>
-      {f.length + s.length === 0 && <p class="hint">{t('reviewAddableNone')}</p>}
+      {f.length + s.length === 0 && <p class="hint">{fragments.length + stills.length === 0 ? t('reviewAddableNone') : t('reviewAddableAllIn')}</p>}
       <ul class="list addable" data-testid="addable">
         {f.map((x) => (
           <li key={x.id} data-fragment={x.id}>
