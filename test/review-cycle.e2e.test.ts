@@ -393,6 +393,13 @@ describe('the VHT review cycle (Chromium as phone and TV, the real kit, Swift)',
     // the note is on the phone, with its item
     expect(await page.textContent(`[data-item="${frags[0]!.id}"]`)).toContain(NOTE);
     await shot(page, 'review-editor', true);
+    // English second: the same page in English, then back to Dutch
+    await page.click('[data-testid=lang]');
+    await until('English', async () => ((await page.textContent('h1'))?.includes('Review for') ? true : undefined));
+    expect(await page.textContent('[data-testid=review-present]')).toBe('Show on the TV from the start');
+    expect(await page.textContent('[data-testid=talk]')).toBe('Record the review talk');
+    await page.click('[data-testid=lang]');
+    await until('Dutch', async () => ((await page.textContent('h1'))?.includes('Nabespreking voor') ? true : undefined));
     await page.goto('/#/reviews');
     await page.waitForSelector(`[data-review="${reviewId}"]`);
     await shot(page, 'review-list');
