@@ -218,12 +218,20 @@ describe('watchdog supervision (the harness plays systemd: WatchdogSec=1s, Resta
       const start = await first.request('POST', '/api/recording/start', {});
       expect(start.status).toBe(200);
       const clipId = start.json.clipId as string;
-      await sleep(2000);
+      // Wait for the take to hold more than a second of stored segments and for a ping (events, not
+      // a fixed sleep: a loaded CI machine may take longer than 2 s to store two segments).
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const now = (await first.request('GET', `/api/clips/${clipId}`)).json;
+        if ((now.durationMs ?? 0) > 1500) break;
+        if (Date.now() > deadline) throw new Error(`take ${clipId} still holds ${now.durationMs} ms after 30 s`);
+        await sleep(100);
+      }
+      await sock.waitFor('WATCHDOG', 5000); // it was pinging before the hang
 
       // The event loop stalls (SIGSTOP stands in for a hang); systemd's check: no WATCHDOG=1
       // within WatchdogSec → WatchdogSignal (SIGABRT), then a restart.
       const pid = first.proc!.pid!;
-      expect(sock.with('WATCHDOG').length).toBeGreaterThan(0); // it was pinging before the hang
       const exited = new Promise<void>((resolve) => first.proc!.once('exit', () => resolve()));
       process.kill(pid, 'SIGSTOP');
       await sleep(1200); // past WatchdogSec (1 s)
