@@ -11,14 +11,15 @@ export async function everythingLeftOnTheKit(dataDir: string, pin: string): Prom
   const keysDir = path.join(dataDir, 'keys');
   const ids: string[] = [];
   for (const t of readdirSync(path.join(keysDir, 'trainers')).filter((n) => n.endsWith('.json'))) {
-    const s = await unseal(JSON.parse(readFileSync(path.join(keysDir, 'trainers', t), 'utf8')).sealed, pin);
+    const file = readJsonIfThere(path.join(keysDir, 'trainers', t));
+    const s = file ? await unseal(file.sealed, pin) : null;
     if (s) ids.push(s);
   }
   for (const kind of ['clips', 'fragments', 'stills', 'reviews']) {
     const dir = path.join(keysDir, kind);
     if (!existsSync(dir)) continue;
     for (const f of readdirSync(dir)) {
-      const wraps = JSON.parse(readFileSync(path.join(dir, f), 'utf8')).wraps as Record<string, string>;
+      const wraps = (readJsonIfThere(path.join(dir, f))?.wraps ?? {}) as Record<string, string>;
       for (const w of Object.values(wraps)) {
         for (const id of [...ids]) {
           try {
@@ -31,6 +32,19 @@ export async function everythingLeftOnTheKit(dataDir: string, pin: string): Prom
     }
   }
   return ids;
+}
+
+/**
+ * A JSON file, or null when it is gone: a running kit writes keys durably (a temporary file renamed
+ * into place), so a file listed a moment ago may have been renamed since.
+ */
+function readJsonIfThere(file: string): any {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
 }
 
 /** Whether any of `ids` decrypts `data` (an age file). */
