@@ -10,7 +10,7 @@ import { decryptWith } from '../src/store/crypto.js';
 import { FragmentStore, segmentsForRange } from '../src/store/fragments.js';
 import { everythingLeftOnTheKit, opensWithAny } from './helpers/kit-keys.js';
 import { ageDecrypt } from './helpers/media.js';
-import { makeKit, recordClip, type TestKit } from './helpers/sync-kit.js';
+import { makeKit, recordClip } from './helpers/sync-kit.js';
 
 const roots: string[] = [];
 afterAll(() => {
