@@ -21,6 +21,7 @@ export class RangeGuard {
     this.off = clock.onFrame((t) => this.check(t));
     video.addEventListener('timeupdate', this.onTime);
     video.addEventListener('seeking', this.onSeeking);
+    video.addEventListener('ended', this.onEnded);
   }
 
   /** The range in seconds of the playlist. */
@@ -49,6 +50,12 @@ export class RangeGuard {
 
   private onSeeking = () => this.clamp(this.video.currentTime);
 
+  /** An out point at the very end of the playlist: the video ends before a frame reaches it; loop anyway. */
+  private onEnded = () => {
+    this.video.currentTime = this.range[0];
+    this.video.play().catch((err: unknown) => console.warn('fragment loop', err));
+  };
+
   private clamp(t: number): void {
     const [a, b] = this.range;
     if (t < a - SLACK) this.video.currentTime = a;
@@ -68,5 +75,6 @@ export class RangeGuard {
     this.off();
     this.video.removeEventListener('timeupdate', this.onTime);
     this.video.removeEventListener('seeking', this.onSeeking);
+    this.video.removeEventListener('ended', this.onEnded);
   }
 }
