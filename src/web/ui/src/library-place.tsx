@@ -5,13 +5,13 @@ import { fmtDuration, useT } from './i18n.js';
 import { dayText, type ClipPlace as Place, type RemovedClip } from './review-api.js';
 import './review.css';
 
-/** The badges of a clip's place. */
+/** Where a clip is (plain text beside the badges), and what of it is kept (badges). */
 export function ClipPlace({ place }: { place: Place }) {
   const t = useT();
   const where = place.onKit ? (place.atOrganisation ? t('whereOrgAndKit') : t('whereKit')) : place.atOrganisation ? t('whereOrg') : t('whereRemoved');
   return (
     <>
-      <span class={`badge ${place.onKit ? '' : 'warn'} place`} data-testid="clip-place">
+      <span class={`place${place.onKit ? '' : ' removed'}`} data-testid="clip-place">
         {where}
       </span>
       {place.fragments > 0 && (

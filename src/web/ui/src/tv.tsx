@@ -174,12 +174,11 @@ function Screen({ api, state, commands }: { api: Api; state: TvState; commands: 
   );
 }
 
-/** A key of the TV's remote on the page itself (a TV browser): the local TV keys of the TV page. */
-function localKey(key: string, video: HTMLVideoElement | null): Command | null {
-  const rateIdx = Math.max(
-    0,
-    RATES.findIndex((r) => r === (video?.playbackRate ?? 1)),
-  );
+/**
+ * A key of the TV's remote on the page itself (a TV browser), as before reviews: `rate.idx` counts
+ * the ↓/↑ presses from 1× (it does not read the video's rate).
+ */
+function localKey(key: string, rate: { idx: number }): Command | null {
   switch (key) {
     case 'Enter':
     case ' ':
@@ -194,9 +193,11 @@ function localKey(key: string, video: HTMLVideoElement | null): Command | null {
     case 'ArrowRight':
       return { action: 'step', direction: 1 };
     case 'ArrowDown':
-      return { action: 'rate', rate: RATES[Math.min(RATES.length - 1, rateIdx + 1)]! };
+      rate.idx = Math.min(RATES.length - 1, rate.idx + 1);
+      return { action: 'rate', rate: RATES[rate.idx]! };
     case 'ArrowUp':
-      return { action: 'rate', rate: RATES[Math.max(0, rateIdx - 1)]! };
+      rate.idx = Math.max(0, rate.idx - 1);
+      return { action: 'rate', rate: RATES[rate.idx]! };
     case 'Backspace':
     case 'Escape':
     case 'BrowserBack':
@@ -218,20 +219,20 @@ function useTvKeys(active: boolean, api: Api, commands: CommandHub, state: TvSta
   errRef.current = onError;
   useEffect(() => {
     if (!active) return;
+    const rate = { idx: 0 };
     const on = (e: KeyboardEvent) => {
       if ((e.target as HTMLElement | null)?.tagName === 'INPUT') return;
-      const video = document.querySelector<HTMLVideoElement>('video.tv-video');
-      const local = localKey(e.key, video);
       if (stateRef.current?.review) {
-        const k = reviewKey(e.key, video);
+        const k = reviewKey(e.key, document.querySelector<HTMLVideoElement>('video.tv-video'));
         if (k) {
           e.preventDefault();
           if (k.action !== 'marker') commands.send({ action: k.action, ...(k.rate ? { rate: k.rate } : {}), source: 'keys' });
           pressReviewKey(api, k, (err) => errRef.current(err));
           return;
         }
-        if (local?.action !== 'back') return;
+        if (!['Backspace', 'Escape', 'BrowserBack'].includes(e.key)) return;
       }
+      const local = localKey(e.key, rate);
       if (!local) return;
       e.preventDefault();
       commands.send({ ...local, source: 'keys' });
