@@ -3,7 +3,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { parseConfig } from './config/load.js';
 import { AppError } from './core/errors.js';
-import type { Logger } from './core/logger.js';
+import { createLogger, type Logger } from './core/logger.js';
 import { Catalogue } from './store/catalogue.js';
 import { generateIdentity } from './store/crypto.js';
 import { writeFileDurableSync } from './store/durable.js';
@@ -73,7 +73,12 @@ export async function enrol(args: EnrolArgs, logger: Logger): Promise<{ dataDir:
     }
     await checkCertificatePair(args.tlsCert, args.tlsKey); // before anything changes
   }
-  const store = new KeyStore({ dataDir, orgRecipient: args.orgRecipient, allowDemoOrg: false, logger });
+  const existing = new KeyStore({ dataDir, orgRecipient: args.orgRecipient, allowDemoOrg: false, logger });
+  // A first enrolment seals the key right after loading the store: the store's "no PIN yet" warning
+  // at that load is not for the person enrolling (errors still show).
+  const store = existing.hasMaster
+    ? existing
+    : new KeyStore({ dataDir, orgRecipient: args.orgRecipient, allowDemoOrg: false, logger: createLogger({ level: 'error' }) });
   let reenrolled = false;
   if (store.hasMaster) {
     reenrolled = true;

@@ -12,6 +12,7 @@ import { deviceConfigFor } from './device/wiring.js';
 import { applianceChecks, realSystem, type HealthSystem } from './appliance/health.js';
 import { certificateInfo, kitNames, tlsFiles } from './web/tls.js';
 import { describeError } from './core/errors.js';
+import { timeCheck } from './doctor-time.js';
 
 /** The web app's certificate: present, names the kit, not near its end (phones refuse an expired one). */
 async function tlsCheck(config: Config, profile: string): Promise<Check> {
@@ -220,6 +221,7 @@ export async function runDoctor(config: Config, opts: { system?: HealthSystem } 
     ...(config.auth.pin ? {} : { fix: 'set auth.pin (VHT_KIT_PIN)' }),
   });
   checks.push(await tlsCheck(config, profile));
+  checks.push(await timeCheck(config));
   // The appliance: services, watchdog, hotspot, HDMI-CEC, temperature, throttling, SD card, clock.
   checks.push(...applianceChecks(config, opts.system ?? realSystem()));
   return checks;

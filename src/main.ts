@@ -5,7 +5,9 @@ import type { FastifyInstance } from 'fastify';
 import { buildPipeline, resolveProfile } from './capture/profiles.js';
 import { CaptureSupervisor, RING_LOCK_FILE } from './capture/supervisor.js';
 import type { Config, Profile } from './config/schema.js';
-import { systemClock, type Clock } from './core/clock.js';
+import { AppClock, systemClock, type Clock } from './core/clock.js';
+import { PhoneTime } from './session/phone-time.js';
+import { systemClockSynchronised } from './appliance/time-sync.js';
 import { EventBus } from './core/events.js';
 import { createLogger, type Logger } from './core/logger.js';
 import { createDevices, type Devices } from './device/factory.js';
@@ -46,6 +48,8 @@ export interface Kit {
   capture: CaptureSupervisor;
   recorder: Recorder;
   privacy: Privacy;
+  /** The app's clock (a trainer's phone may correct it at login). */
+  clock: AppClock;
   devices: Devices;
   control: ControlServer;
   sync: SyncService | null;
@@ -102,18 +106,27 @@ export function syncConfigOf(config: Config): SyncConfig {
   };
 }
 
+/** What createKit may be given instead of its defaults. */
+export interface KitOptions {
+  clock?: Clock;
+  logger?: Logger;
+  notifier?: Notifier;
+  /** The built web app (default dist/ui of the package; tests point it elsewhere). */
+  uiDir?: string;
+  /** Where a config key's value came from, for error messages (loadConfig's `origin`). */
+  origin?: (key: string) => string;
+  /** Whether the system clock is synchronised (default: timesyncd / timedatectl; tests say no). */
+  timeSynchronised?: () => Promise<boolean>;
+}
+
 /**
  * Composition root: constructs every component from the config (this is the one place that knows
  * the implementations), wires them, and gives them one lifecycle: started in list order, stopped in
  * reverse, each stop whatever the others do.
  */
-export async function createKit(
-  config: Config,
-  /** uiDir: the built web app (default dist/ui of the package; tests point it elsewhere). */
-  /** origin: where a config key's value came from, for error messages (loadConfig's `origin`). */
-  opts: { clock?: Clock; logger?: Logger; notifier?: Notifier; uiDir?: string; origin?: (key: string) => string } = {},
-): Promise<Kit> {
-  const clock = opts.clock ?? systemClock;
+export async function createKit(config: Config, opts: KitOptions = {}): Promise<Kit> {
+  // The app's clock: the system's, corrected by a trainer's phone at login when not synchronised.
+  const clock = new AppClock(opts.clock ?? systemClock);
   const logger = opts.logger ?? createLogger({ level: config.logLevel, component: 'vht-kit' });
   // systemd's notify protocol (no-op when NOTIFY_SOCKET is unset): READY, WATCHDOG, STOPPING.
   const notifier = opts.notifier ?? createNotifier({ logger: logger.child('systemd') });
@@ -158,15 +171,33 @@ export async function createKit(
   });
   const control = new ControlServer(
     controlSocketPath(config.dataDir),
-    controlCommands({ recorder, devices, deviceConfig, indicators, presses, bus, clock }),
+    controlCommands({ recorder, devices, deviceConfig, indicators, presses, bus, clock, time: () => clock.time() }),
     logger.child('control'),
   );
   if (sync) {
     const statusFile = path.join(config.dataDir, 'sync-status.json');
     wireSync({ sync, bus, privacy, status: syncStatus, statusFile, onStateChange: () => indicators.show(), clock, logger: logger.child('sync') });
   }
+  const phoneTime = new PhoneTime({
+    clock,
+    catalogue,
+    logger: logger.child('clock'),
+    synchronised: opts.timeSynchronised ?? (() => systemClockSynchronised()),
+  });
   const app = await buildWeb(config, {
-    ...{ recorder, catalogue, clips, keys, privacy, bus, clock, logger, indicators, uiDir: opts.uiDir, syncStatus, sync },
+    recorder,
+    catalogue,
+    clips,
+    keys,
+    privacy,
+    bus,
+    clock,
+    logger,
+    indicators,
+    uiDir: opts.uiDir,
+    syncStatus,
+    sync,
+    phoneTime,
     fragmentStore,
   });
 
@@ -232,6 +263,7 @@ export async function createKit(
     capture,
     recorder,
     privacy,
+    clock,
     devices,
     control,
     sync,
@@ -254,7 +286,7 @@ export async function createKit(
 }
 
 /** The data dir's parts: catalogue, keys, clip files, and the privacy rules over them. */
-function buildStore(config: Config, profile: Profile, clock: Clock, logger: Logger, space: SpaceReserve) {
+function buildStore(config: Config, profile: Profile, clock: AppClock, logger: Logger, space: SpaceReserve) {
   const catalogue = new Catalogue(path.join(config.dataDir, 'catalogue.db'), space);
   const keys = new KeyStore({ dataDir: config.dataDir, orgRecipient: config.keys.orgRecipient, allowDemoOrg: profile === 'sim', logger: logger.child('keys') });
   const clips = new ClipStore(config.dataDir, catalogue, keys, logger.child('store'), space);
@@ -274,6 +306,8 @@ function buildStore(config: Config, profile: Profile, clock: Clock, logger: Logg
     retentionIntervalMs: p.retentionIntervalMinutes * 60_000,
     unusedFragmentDays: p.unusedFragmentDays,
     afterReviewHeldDays: p.afterReviewHeldDays,
+    // Retention and erasure act on the system's time, never on one only a phone vouches for.
+    trustedNow: () => clock.systemNow(),
   });
   return { catalogue, keys, clips, privacy, fragmentStore };
 }
@@ -340,9 +374,10 @@ function buildWeb(
     uiDir: string | undefined;
     syncStatus: () => SyncStatus;
     sync: SyncService | null;
+    phoneTime: PhoneTime;
   },
 ): Promise<FastifyInstance> {
-  const { indicators, uiDir, syncStatus, sync, ...parts } = deps;
+  const { indicators, uiDir, syncStatus, sync, phoneTime, ...parts } = deps;
   return buildApp({
     ...parts,
     logger: parts.logger.child('web'),
@@ -350,6 +385,7 @@ function buildWeb(
     markerLabels: config.markers.labels,
     kitId: config.kitId,
     fps: config.capture.fps,
+    playback: config.playback,
     pairingCodeMinutes: config.tv.pairingCodeMinutes,
     allowedHosts: config.http.allowedHosts,
     ...(uiDir ? { uiDir } : {}),
@@ -359,6 +395,8 @@ function buildWeb(
     hardware: () => indicators.hardware(),
     hotspot: () => hotspotFor(config, parts.logger),
     sync: { status: syncStatus, run: sync ? () => void sync.runOnce() : null },
+    phoneTime: (clientTime) => phoneTime.fromLogin(clientTime),
+    time: () => phoneTime.time(),
   });
 }
 

@@ -9,7 +9,8 @@
 // ½×, next/previous from the phone and from the TV's keys with the phone following, 403 for raw
 // footage outside the fragment; the review talk recorded with its markers; the review held → after
 // its retention (0 days here) nothing left on the kit decrypts a copy of the fragments taken before.
-// Screenshots of the review screens go to docs/screenshots/review-*.png.
+// Screenshots of the review screens: review-*.png in test-artifacts/screenshots (scripts/screenshots
+// puts them in docs/screenshots).
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -23,7 +24,8 @@ import { freePortBlock, SwiftServer } from './helpers/swift.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const BIN = path.join(ROOT, 'bin', 'vht-kit');
-const SHOTS = path.join(ROOT, 'docs', 'screenshots');
+/** test-artifacts/screenshots, or docs/screenshots when scripts/screenshots refreshes them. */
+const SHOTS = path.resolve(ROOT, process.env.VHT_SCREENSHOTS_DIR ?? path.join('test-artifacts', 'screenshots'));
 const CASE = 'GZ-0042';
 const BUCKET = 'vht-review';
 const DAY_MS = 86_400_000;

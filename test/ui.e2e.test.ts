@@ -3,7 +3,8 @@
 // `npx tsc -p tsconfig.build.json && npx vite build --config src/web/ui/vite.config.ts`).
 // A trainer context (phone size) records, marks, reviews frame by frame, takes a still and presents
 // on a TV context (TV size) that was paired with a code; the viewer's limits are checked from the
-// TV context. Screenshots of every page go to docs/screenshots/.
+// TV context. Screenshots of every page go to test-artifacts/screenshots/ (VHT_SCREENSHOTS_DIR;
+// scripts/screenshots points it at docs/screenshots/ to refresh the docs' pictures).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
@@ -14,13 +15,15 @@ import { Service } from './helpers/service.js';
 import { ensureHotspotSecret } from '../src/appliance/hotspot.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
-const SHOTS = path.join(ROOT, 'docs', 'screenshots');
+const SHOTS = path.resolve(ROOT, process.env.VHT_SCREENSHOTS_DIR ?? path.join('test-artifacts', 'screenshots'));
 
 let svc: Service;
 let browser: Browser;
 let phone: { context: BrowserContext; page: Page; errors: string[] };
 let tv: { context: BrowserContext; page: Page; errors: string[] };
 let clipId = '';
+/** The remote's timer just before the stop (seconds). */
+let timerAtStop = 0;
 let otherClipId = '';
 let fps = 25;
 let loopbackPort = 0;
@@ -29,9 +32,10 @@ const nativeScripts: string[] = [];
 
 /**
  * Errors a page may log by design: resources answered 401/403/423 (before login, the viewer's
- * refusals, the locked library). Any other failed load (404, 500) counts.
+ * refusals, the locked library) and the new cases the test has refused on purpose (400). Any other
+ * failed load (404, 500) counts.
  */
-const unexpected = (errors: string[]) => errors.filter((e) => !/status of (401|403|423)\b/.test(e));
+const unexpected = (errors: string[]) => errors.filter((e) => !/status of (401|403|423)\b|status of 400 .*\/api\/cases\)$/.test(e));
 
 async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: path.join(SHOTS, `${name}.png`), animations: 'disabled', caret: 'hide' });
@@ -58,6 +62,20 @@ async function text(loc: Locator, want: string | RegExp, timeout = 10_000, exact
     if (Date.now() > deadline) throw new Error(`text of ${String(loc)}: wanted ${String(want)}, got ${JSON.stringify(last)}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** Seconds of an mm:ss (or h:mm:ss) text. */
+function seconds(text: string): number {
+  return text
+    .trim()
+    .split(':')
+    .reduce((acc, part) => acc * 60 + Number(part), 0);
+}
+
+/** mm:ss of milliseconds, as the remote writes it. */
+function mmss(ms: number): string {
+  const s = Math.floor(ms / 1000);
+  return `${String(Math.floor(s / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
 }
 
 /** Waits until the locator matches `n` elements. */
@@ -134,9 +152,12 @@ describe('web app (Chromium against the real kit)', () => {
     await visible(page.locator('#pin'));
     await page.fill('#pin', '0000');
     await page.click('form.login button[type=submit]');
-    // A Dutch lead and the server's own message.
-    const err = await text(page.locator('form.login [role=alert]'), 'Eerst inloggen');
-    expect(err).toMatch(/PIN|pincode/);
+    // A wrong PIN is said at the PIN field, in one language, and the field gets focus.
+    const err = await text(page.getByTestId('field-error'), 'Verkeerde pincode.', 10_000, true);
+    expect(err).not.toMatch(/inloggen|wrong|401|fout/i);
+    expect(await page.getAttribute('#pin', 'aria-invalid')).toBe('true');
+    expect(await page.getAttribute('#pin', 'aria-describedby')).toBe('pin-error');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('pin');
     await page.fill('#pin', '1234');
     await page.click('form.login button[type=submit]');
     await visible(page.locator('[data-testid=start]'), 15_000);
@@ -152,9 +173,49 @@ describe('web app (Chromium against the real kit)', () => {
 
     // A new case (pseudonymous code, trajectory, consent scopes), shown with its consent.
     await page.getByRole('button', { name: 'Nieuwe casus' }).click();
+    const form = page.locator('form[aria-label="Nieuwe casus"]');
+    // Consent is an explicit act: nothing is ticked, each scope is explained in a line.
+    expect(await form.locator('input[type=radio]:checked, input[type=checkbox]:checked').count()).toBe(0);
+    expect(await form.locator('input[name=consent-recording]').count()).toBe(2);
+    for (const line of ['Opnemen:', 'Nabespreken:', 'Supervisie:', 'Scholing:']) await visible(form.getByText(line));
+    // Trajectories by their Dutch names, never the internal ids.
+    const trajectories = await page.$$eval('#case-trajectory option', (os) => os.map((o) => o.textContent));
+    expect(trajectories).toEqual([
+      'K-VHT',
+      'VHT-VoorZorg',
+      'Lokale teams',
+      'Jeugdhulp/GGZ',
+      'Verstandelijke beperkingen',
+      'Communicatieve beperkingen',
+      'Gehechtheid',
+      'Complexe problemen',
+    ]);
+    // A code without two digits: the kit's refusal appears at the code's field, in Dutch, with focus.
+    await page.fill('#case-code', 'GZ-A');
+    await form.locator('input#consent-recording-yes').check();
+    await form.locator('button[type=submit]').click();
+    const codeErr = await text(form.getByTestId('field-error'), 'minstens twee cijfers');
+    expect(codeErr).not.toMatch(/400|body|code:|fout/i);
+    expect(await page.getAttribute('#case-code', 'aria-invalid')).toBe('true');
+    expect(await page.getAttribute('#case-code', 'aria-describedby')).toContain('case-code-error');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('case-code');
+    expect(await page.getByTestId('notice').textContent()).toBe('');
+    await form.locator('input#case-code').scrollIntoViewIfNeeded();
+    await shot(page, 'case-error-phone');
+    // No choice for recording: the form says so at the choice and sends nothing.
+    await page.reload();
+    await visible(page.locator('[data-testid=start]'), 15_000);
+    await page.getByRole('button', { name: 'Nieuwe casus' }).click();
     await page.fill('#case-code', 'GZ-0042');
-    await page.locator('form[aria-label="Nieuwe casus"] button[type=submit]').click();
+    await form.locator('button[type=submit]').click();
+    await text(form.getByTestId('field-error'), 'Kies of de ouders toestemming geven om op te nemen.', 10_000, true);
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('consent-recording-yes');
+    expect((await svc.request('GET', '/api/cases')).json.cases).toEqual([]);
+    await form.locator('input#consent-recording-yes').check();
+    await form.locator('input[data-scope=review]').check();
+    await form.locator('button[type=submit]').click();
     await text(page.getByTestId('notice'), 'Casus GZ-0042 aangemaakt');
+    expect(await page.$eval('#case-select', (el) => (el as HTMLSelectElement).selectedOptions[0]?.textContent)).toContain('K-VHT');
     await text(page.getByTestId('case-consent'), 'opnemen, nabespreken');
     // The take itself stays unassigned: the library assigns it afterwards.
     await page.selectOption('#case-select', '');
@@ -169,12 +230,25 @@ describe('web app (Chromium against the real kit)', () => {
     await page.waitForTimeout(2200);
     const second = await page.textContent('[data-testid=timer]');
     expect(second).not.toBe(first);
-    expect(second).toMatch(/^00:0[1-9]$/);
+    // The timer runs on the clip's time line: it includes the pre-roll, and says how much.
+    const running = await svc.status();
+    const preS = Math.round(running.pressMs / 1000);
+    expect(preS).toBeGreaterThanOrEqual(2);
+    await text(page.getByTestId('preroll'), `inclusief ${preS} s vooraf`, 10_000, true);
+    expect(seconds(second!)).toBeGreaterThanOrEqual(preS + 1);
     // A marker with one of the configured VHT labels, and one without.
     const labels: string[] = (await svc.request('GET', '/api/config/ui')).json.markerLabels;
     expect(labels.length).toBeGreaterThan(0);
-    await page.getByRole('button', { name: labels[0]!, exact: true }).click();
-    await text(page.getByTestId('notice'), 'Gemarkeerd');
+    const [markRes] = await Promise.all([
+      page.waitForResponse((r) => r.url().endsWith('/api/markers') && r.request().method() === 'POST'),
+      page.getByRole('button', { name: labels[0]!, exact: true }).click(),
+    ]);
+    const timerAtMark = seconds((await page.textContent('[data-testid=timer]'))!);
+    const markAt = ((await markRes.json()) as { offsetMs: number }).offsetMs;
+    // The toast, the timer and the marker's own time agree (the timer ticks 4× a second).
+    const toast = await text(page.getByTestId('notice'), 'Gemarkeerd');
+    expect(toast).toContain(`op ${mmss(markAt)}`);
+    expect(Math.abs(timerAtMark - markAt / 1000)).toBeLessThanOrEqual(1.5);
     await page.waitForTimeout(600);
     // the stop below must not overtake the mark's request
     await Promise.all([page.waitForResponse((r) => r.url().endsWith('/api/markers') && r.request().method() === 'POST'), page.click('[data-testid=mark]')]);
@@ -183,11 +257,31 @@ describe('web app (Chromium against the real kit)', () => {
     const st = await svc.status();
     expect(st.state).toBe('recording');
     clipId = st.clipId;
+    timerAtStop = seconds((await page.textContent('[data-testid=timer]'))!);
     await page.click('[data-testid=stop]');
     await visible(page.locator('[data-testid=start]'), 10_000);
-    // the remote offers the take just stopped for review
-    expect(await page.getAttribute('[data-testid=review-last]', 'href')).toBe(`#/clip/${clipId}`);
     const clip = (await svc.request('GET', `/api/clips/${clipId}`)).json;
+    // the remote offers the take just stopped for review, from the press
+    // (the status and the clip round the same span apart: a millisecond either way)
+    const href = (await page.getAttribute('[data-testid=review-last]', 'href'))!;
+    expect(href).toMatch(new RegExp(`^#/clip/${clipId}\\?t=\\d+$`));
+    expect(Math.abs(Number(href.split('?t=')[1]) - clip.pressMs)).toBeLessThanOrEqual(2);
+    expect(Math.abs(clip.pressMs - running.pressMs)).toBeLessThanOrEqual(2);
+    // "Review the last take" opens the player at the press, not at 0:00 of the pre-roll.
+    await page.click('[data-testid=review-last]');
+    await page.waitForFunction(
+      (at) => {
+        const v = document.querySelector('[data-testid="player-video"]') as HTMLVideoElement | null;
+        return !!v && v.readyState >= 2 && !v.seeking && Math.abs(v.currentTime - at) < 0.1;
+      },
+      clip.pressMs / 1000,
+      { timeout: 20_000 },
+    );
+    // the player's own time display says the same (the frame on screen: within a frame)
+    const shown = (await text(page.getByTestId('time'), /^\d+:\d\d\.\d\d \//)).split(' ')[0]!;
+    expect(Math.abs(seconds(shown) - clip.pressMs / 1000)).toBeLessThanOrEqual(0.1);
+    await page.click('nav a[href="#/"]');
+    await visible(page.locator('[data-testid=start]'), 10_000);
     expect(clip.state).toBe('complete');
     expect(clip.markers).toHaveLength(2);
     expect(clip.markers[0].label).toBe(labels[0]);
@@ -207,6 +301,13 @@ describe('web app (Chromium against the real kit)', () => {
     await page.click('nav a[href="#/library"]');
     await visible(page.locator(`[data-clip="${clipId}"]`));
     await text(page.locator(`[data-clip="${clipId}"]`), '2 markeringen');
+    // The library's length is the timer's at the stop (a stop ends with the segment that covers
+    // it: up to a second more), with the pre-roll named.
+    const listed = seconds(await text(page.locator(`[data-clip="${clipId}"] [data-testid=clip-duration]`), /^\d\d:\d\d$/));
+    expect(listed - timerAtStop).toBeGreaterThanOrEqual(0);
+    expect(listed - timerAtStop).toBeLessThanOrEqual(2);
+    const pressMs = (await svc.request('GET', `/api/clips/${clipId}`)).json.pressMs as number;
+    await text(page.locator(`[data-clip="${clipId}"]`), `+${Math.round(pressMs / 1000)} s vooraf`);
     await text(page.locator(`[data-clip="${clipId}"] .badge`).first(), 'niet toegewezen', 10_000, true);
     await visible(page.getByRole('heading', { name: 'Niet toegewezen' }));
     // Assign the unassigned clip to the case.
@@ -270,18 +371,28 @@ describe('web app (Chromium against the real kit)', () => {
     const t4 = await settled(page);
     expect(Math.abs(t3 - t4 - frame)).toBeLessThanOrEqual(frame / 2);
 
-    // Next marker from the start: the first marker's time.
+    // Next marker from the start: the lead-in (playback.markerLeadInMs) before the first marker;
+    // the next jump counts from that marker, not from where the lead-in put the player.
+    const leadIn = ((await svc.request('GET', '/api/config/ui')).json.markerLeadInMs as number) / 1000;
+    expect(leadIn).toBe(3);
     const markers: { offsetMs: number }[] = (await svc.request('GET', `/api/clips/${clipId}`)).json.markers;
+    const landing = (i: number) => Math.max(0, markers[i]!.offsetMs / 1000 - leadIn);
     await page.$eval('[data-testid="player-video"]', (el) => ((el as HTMLVideoElement).currentTime = 0));
     await settled(page);
     await page.click('[data-testid=next-marker]');
     const tm = await settled(page);
-    expect(Math.abs(tm - markers[0]!.offsetMs / 1000)).toBeLessThan(frame);
+    expect(Math.abs(tm - landing(0))).toBeLessThan(frame);
     await page.locator('body').press(']');
     const tm2 = await settled(page);
-    expect(Math.abs(tm2 - markers[1]!.offsetMs / 1000)).toBeLessThan(frame);
+    expect(Math.abs(tm2 - landing(1))).toBeLessThan(frame);
     await page.locator('body').press('[');
-    expect(Math.abs((await settled(page)) - markers[0]!.offsetMs / 1000)).toBeLessThan(frame);
+    expect(Math.abs((await settled(page)) - landing(0))).toBeLessThan(frame);
+    // The markers are ticks on the time line, where they are.
+    const ticks = await page.$$eval('[data-testid=marker-ticks] .tick', (els) => els.map((e) => Number((e as HTMLElement).dataset.offsetMs)));
+    expect(ticks).toEqual(markers.map((m) => m.offsetMs));
+    // The buttons say what they do.
+    expect(await page.textContent('[data-testid=prev-marker]')).toMatch(/markering/);
+    expect(await page.textContent('[data-testid=loop]')).toBe('Lus: begin hier zetten');
   }, 60_000);
 
   it('takes a still of the frame on screen and lists it with the clip', async () => {
@@ -322,9 +433,15 @@ describe('web app (Chromium against the real kit)', () => {
     expect(code).toMatch(/^[0-9]{6}$/);
     await p.locator('[data-testid=pair-code]').scrollIntoViewIfNeeded();
     await shot(p, 'pairing-phone');
+    // The hint gives the full address to type on the TV, and a QR code of it.
+    await text(p.getByTestId('pair-hint'), `Open ${svc.url}/tv in de browser van de tv`);
+    await visible(p.locator('[data-testid=qr] path'));
     await tvPage.fill('#tv-code', code);
     await tvPage.press('#tv-code', 'Enter');
     await visible(tvPage.getByTestId('tv-idle'), 10_000);
+    // The phone confirms, and the used code is gone.
+    await text(p.getByTestId('tv-paired'), 'Tv gekoppeld', 10_000, true);
+    await count(p.getByTestId('pair-code'), 0);
     await shot(tvPage, 'tv-idle');
 
     await p.click('[data-testid=present]');
@@ -522,6 +639,15 @@ describe('web app (Chromium against the real kit)', () => {
     expect(await page.locator('html').getAttribute('lang')).toBe('en');
     await page.reload();
     await text(page.locator('nav a[href="#/library"]'), 'Clips', 10_000, true);
+    // A form's error in English once switched.
+    await page.click('nav a[href="#/"]');
+    await page.getByRole('button', { name: 'New case' }).click();
+    await page.fill('#case-code', 'AB');
+    await page.locator('input#consent-recording-yes').check();
+    await page.locator('form[aria-label="New case"] button[type=submit]').click();
+    await text(page.getByTestId('field-error'), 'Use a code with at least two digits, e.g. GZ-0042; never a name.', 10_000, true);
+    await page.getByRole('button', { name: 'Cancel' }).click();
+    await page.click('nav a[href="#/library"]');
     await page.click('[data-testid=lang]');
     await text(page.locator('nav a[href="#/library"]'), 'Opnamen', 10_000, true);
   }, 60_000);
@@ -616,6 +742,25 @@ describe('web app (Chromium against the real kit)', () => {
     await visible(page.getByRole('heading', { name: 'GZ-0042' }));
     expect((await svc.request('GET', '/api/session')).json.locked).toBe(false);
     await page.click('nav a[href="#/"]');
+  }, 60_000);
+
+  it('every control on the remote, the library and the player is at least 44 px high', async () => {
+    const { page } = phone;
+    for (const hash of ['#/', '#/library', `#/clip/${clipId}`]) {
+      await page.evaluate((h) => (location.hash = h), hash);
+      await page.waitForTimeout(400);
+      const small = await page.evaluate(() =>
+        Array.from(document.querySelectorAll('button, a, select, input:not([type=checkbox]):not([type=radio]):not([type=range]), label.check'))
+          .filter((e) => (e as HTMLElement).offsetParent !== null && !e.closest('.sr-only, .skip'))
+          .map((e) => [e.outerHTML.slice(0, 80), e.getBoundingClientRect().height] as const)
+          .filter(([, h]) => h < 44),
+      );
+      expect(small, hash).toEqual([]);
+    }
+    // "Camerabeeld" once on the remote: the heading (the switch says "Tonen").
+    await page.evaluate(() => (location.hash = '#/'));
+    await visible(page.locator('#preview-title'));
+    expect(await page.getByText('Camerabeeld', { exact: true }).count()).toBe(1);
   }, 60_000);
 
   it('works with large text (200 %) on a phone: nothing wider than the screen', async () => {

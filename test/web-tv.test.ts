@@ -354,6 +354,8 @@ describe('the TV: pairing, a viewer limited to the presented clip, phone → TV 
       consentScopes: ['recording', 'review', 'supervision', 'training'],
       kitId: 'kit-dev',
       fps: 25,
+      markerLeadInMs: 3000,
+      fragmentLeadOutMs: 7000,
     });
     const live = await svc.request('GET', '/api/live.m3u8');
     expect(live.status).toBe(200);

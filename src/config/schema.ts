@@ -232,6 +232,13 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    playback: z
+      .object({
+        markerLeadInMs: z.number().int().min(0).max(10_000).default(3000),
+        fragmentLeadOutMs: z.number().int().min(0).max(10_000).default(7000),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict()
   .superRefine((c, ctx) => {

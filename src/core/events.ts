@@ -21,6 +21,7 @@ export const KIT_EVENT_NAMES = [
   'present',
   'tv.control',
   'tv.ack',
+  'tv.paired',
 ] as const;
 
 export type KitEventName = (typeof KIT_EVENT_NAMES)[number];
@@ -96,6 +97,8 @@ export interface KitEvents {
   'tv.control': TvControl;
   /** The TV page has carried out the command with this id (for the phone's reaction-time display). */
   'tv.ack': { id: number };
+  /** A TV browser joined with the pairing code (the phone says so; the code is used up). */
+  'tv.paired': { at: number };
 }
 
 // Compile-time: the list and the payload table name the same events (an error here names the odd one).

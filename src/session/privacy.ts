@@ -81,7 +81,8 @@ export class Privacy {
   // --- cases ---
 
   createCase(code: string, trajectory: Trajectory, consent: Consent): CaseRow {
-    if (this.catalogue.getCase(code)) throw new AppError('CONFLICT', `case ${code} exists already; change its consent instead`, { field: 'body.code' });
+    if (this.catalogue.getCase(code))
+      throw new AppError('CONFLICT', `case ${code} exists already; change its consent instead`, { field: 'body.code', reason: 'case_exists' });
     const now = this.clock.now();
     this.catalogue.insertCase(code, trajectory, consent, now);
     this.catalogue.audit('case.created', now, null, { case: code, trajectory, consent });
@@ -112,7 +113,7 @@ export class Privacy {
 
   requireCase(code: string): CaseRow {
     const c = this.catalogue.getCase(code);
-    if (!c) throw new AppError('NOT_FOUND', `no case ${JSON.stringify(code)}`, { field: 'caseCode' });
+    if (!c) throw new AppError('NOT_FOUND', `no case ${JSON.stringify(code)}`, { field: 'caseCode', reason: 'case_not_found' });
     return c;
   }
 
@@ -130,10 +131,16 @@ export class Privacy {
       c = this.catalogue.getCase(code)!;
     }
     if (this.catalogue.caseClosedAt(code) !== null) {
-      throw new AppError('FORBIDDEN', `case ${code} is closed (its trajectory ended): no new takes (casus is afgesloten)`, { field: 'caseCode' });
+      throw new AppError('FORBIDDEN', `case ${code} is closed (its trajectory ended): no new takes (casus is afgesloten)`, {
+        field: 'caseCode',
+        reason: 'case_closed',
+      });
     }
     if (!c.consent.recording) {
-      throw new AppError('FORBIDDEN', `case ${code} has no consent for recording (geen toestemming voor opnemen)`, { field: 'caseCode' });
+      throw new AppError('FORBIDDEN', `case ${code} has no consent for recording (geen toestemming voor opnemen)`, {
+        field: 'caseCode',
+        reason: 'case_no_recording_consent',
+      });
     }
     return c.consent;
   }
@@ -143,10 +150,16 @@ export class Privacy {
     if (clip.caseCode === null || clip.consent === null) {
       throw new AppError('FORBIDDEN', `clip ${clip.id} has no case yet: assign it to a case before ${SCOPE_NL[scope]} (eerst een casus kiezen)`, {
         field: 'caseCode',
+        reason: 'clip_unassigned',
+        params: { scope },
       });
     }
     if (!consentInForce(clip.consent, this.catalogue.getCase(clip.caseCode)?.consent)[scope]) {
-      throw new AppError('FORBIDDEN', `no consent for ${scope} for this clip's case (geen toestemming voor ${SCOPE_NL[scope]})`, { field: `consent.${scope}` });
+      throw new AppError('FORBIDDEN', `no consent for ${scope} for this clip's case (geen toestemming voor ${SCOPE_NL[scope]})`, {
+        field: `consent.${scope}`,
+        reason: 'consent_missing',
+        params: { scope },
+      });
     }
   }
 

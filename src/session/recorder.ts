@@ -102,6 +102,10 @@ export interface RecorderStatus {
   state: RecorderStateName;
   clipId?: string;
   elapsedMs?: number;
+  /** Where the take is now on the clip's time line (0 = its first pre-roll frame), as markers count. */
+  clipTimeMs?: number;
+  /** Where the press falls on the clip's time line: the pre-roll the take really got. */
+  pressMs?: number;
   preRollMs: number;
   storage: { freeBytes: number; minutesLeft: number };
   camera: { profile: string; ok: boolean; error?: string };
@@ -178,7 +182,7 @@ export class Recorder {
   }
 
   async disarm(): Promise<void> {
-    if (this.take) throw new AppError('CONFLICT', `a take is running (clip ${this.take.clipId}): stop it first`);
+    if (this.take) throw new AppError('CONFLICT', `a take is running (clip ${this.take.clipId}): stop it first`, { reason: 'take_running' });
     await this.capture.disarm();
     for (const seg of this.ring) rmSync(seg.path, { force: true });
     this.ring = [];
@@ -215,6 +219,9 @@ export class Recorder {
     if (this.take) {
       s.clipId = this.take.clipId;
       s.elapsedMs = Math.max(0, Math.round(this.clock.monotonic() - this.take.requestedMono));
+      const origin = this.take.originMono ?? this.take.requestedMono;
+      s.clipTimeMs = Math.max(0, Math.round(this.clock.monotonic() - origin - this.take.gapMs));
+      s.pressMs = Math.max(0, Math.round(this.take.requestedMono - origin));
     }
     return s;
   }
@@ -222,18 +229,18 @@ export class Recorder {
   /** Starts a take; its first segment is the one covering `now − preRoll`. */
   startTake(caseCode: string | null, consent: Consent | null = null): { clipId: string } {
     if (this.take) {
-      throw new AppError('CONFLICT', `a take is already running (clip ${this.take.clipId})`);
+      throw new AppError('CONFLICT', `a take is already running (clip ${this.take.clipId})`, { reason: 'take_running' });
     }
     const cam = this.capture.status;
     if (!cam.armed) {
       // Disarmed until a visit starts: the button still works, without pre-roll.
       this.capture.arm();
     } else if (cam.error !== undefined) {
-      throw new AppError('CAMERA_NOT_READY', `the camera is not recording: ${cam.error}`);
+      throw new AppError('CAMERA_NOT_READY', `the camera is not recording: ${cam.error}`, { reason: 'camera_not_ready' });
     }
     const perSecond = this.bytesPerSecond || this.nominalBytesPerSecond;
     if (!this.guard.hasRoom(perSecond * 60)) {
-      throw new AppError('STORAGE_FULL', this.guard.refusal(perSecond * 60), { field: 'storage.reserveMB' });
+      throw new AppError('STORAGE_FULL', this.guard.refusal(perSecond * 60), { field: 'storage.reserveMB', reason: 'storage_full' });
     }
     const now = this.clock.now();
     const nowMono = this.clock.monotonic();
@@ -292,7 +299,7 @@ export class Recorder {
   /** Stops the take with the segment covering the stop time; resolves once the clip is complete. */
   async stopTake(reason = 'stopped'): Promise<{ clipId: string; durationMs: number }> {
     const take = this.take;
-    if (!take) throw new AppError('CONFLICT', 'no take is running');
+    if (!take) throw new AppError('CONFLICT', 'no take is running', { reason: 'no_take' });
     if (take.stopAtMono === null) {
       take.stopAtMono = this.clock.monotonic();
       take.stopReason = reason;
@@ -319,7 +326,7 @@ export class Recorder {
   /** Drops a marker at the current position of the running take. */
   mark(label: string | null): { markerId: number; offsetMs: number; clipId: string } {
     const take = this.take;
-    if (!take || take.stopAtMono !== null) throw new AppError('CONFLICT', 'no take is running: start recording before marking a moment');
+    if (!take || take.stopAtMono !== null) throw new AppError('CONFLICT', 'no take is running: start recording before marking a moment', { reason: 'no_take' });
     const now = this.clock.now();
     const origin = take.originMono ?? take.requestedMono;
     const offsetMs = Math.max(0, Math.round(this.clock.monotonic() - origin - take.gapMs));

@@ -483,6 +483,12 @@ export class Catalogue {
     ) as AuditEventRow[];
   }
 
+  /** The time of the newest audit event (the last time the kit wrote down), or null with none. */
+  latestAuditTs(): number | null {
+    const row = this.prep('SELECT MAX(ts) AS ts FROM audit_events').get() as { ts: number | null } | undefined;
+    return row?.ts ?? null;
+  }
+
   /** Every audit event's id, time, type and clip. */
   auditEvents(): { id: number; ts: number; type: string; clipId: string | null }[] {
     return this.prep('SELECT id, ts, type, clip_id AS clipId FROM audit_events ORDER BY id').all() as {

@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Clock } from '../core/clock.js';
+import type { AppTime, Clock } from '../core/clock.js';
 import { AppError } from '../core/errors.js';
 import type { EventBus } from '../core/events.js';
 import type { Logger } from '../core/logger.js';
@@ -44,6 +44,12 @@ export interface AppDeps {
   kitId?: string;
   /** Frames per second of the camera (the player steps by 1/fps). Default 25. */
   fps?: number;
+  /** A phone's time from an authenticated login (a kit whose clock is not synchronised takes it); absent: ignored. */
+  phoneTime?: (clientTime: number | undefined) => Promise<unknown>;
+  /** Where the app's time comes from, for /api/status. */
+  time?: () => AppTime;
+  /** Marker jumps land this long before the moment; a fragment from a marker ends this long after it (playback.*). */
+  playback?: { markerLeadInMs: number; fragmentLeadOutMs: number };
   /** How long a TV pairing code stays valid (tv.pairingCodeMinutes). Default 10. */
   pairingCodeMinutes?: number;
   /** Extra host names the kit answers to (http.allowedHosts). */

@@ -30,6 +30,8 @@ export const reviewId = z.string().regex(CLIP_ID_PATTERN, 'a review id (10–32 
 
 export const emptyBody = z.object({}).strict();
 export const pinBody = z.object({ pin: z.string().regex(/^[0-9]{4,12}$/, '4 to 12 digits') }).strict();
+/** The login: the PIN, and the phone's time (ms since 1970) for a kit whose clock is not synchronised. */
+export const loginBody = pinBody.extend({ clientTime: z.number().int().min(0).max(8.64e15).optional() }).strict();
 export const trajectorySchema = z.enum(TRAJECTORIES);
 export const consentSchema = z.object({ recording: z.boolean(), review: z.boolean(), supervision: z.boolean(), training: z.boolean() }).strict();
 const consentScope = z.enum(['recording', 'review', 'supervision', 'training']);
@@ -66,6 +68,8 @@ export const statusReply = z.object({
   state: z.enum(['idle', 'armed', 'recording', 'error']),
   clipId: z.string().optional(),
   elapsedMs: z.number().optional(),
+  clipTimeMs: z.number().optional().describe("the take's position on the clip's time line (0 = first pre-roll frame), as markers count"),
+  pressMs: z.number().optional().describe('where the press falls on the clip time line (the pre-roll the take got)'),
   preRollMs: z.number(),
   storage: z.object({ freeBytes: z.number(), minutesLeft: z.number() }),
   camera: z.object({ profile: z.string(), ok: z.boolean(), error: z.string().optional() }),
@@ -73,6 +77,10 @@ export const statusReply = z.object({
   uploads: z.object({ pending: z.number(), overdue: z.number() }),
   battery: z.object({ percent: z.number(), charging: z.boolean() }).nullable(),
   docked: z.boolean(),
+  time: z
+    .object({ source: z.enum(['system', 'phone']), offsetMs: z.number(), setAt: z.number().nullable() })
+    .optional()
+    .describe("where the kit's time comes from: the system clock, or a trainer's phone at login (offset added)"),
 });
 export const recorderStateReply = z.object({ state: z.enum(['idle', 'armed', 'recording', 'error']) });
 export const startBody = z
@@ -109,6 +117,7 @@ export const clipSummary = z
     startedAt: z.number().nullable(),
     stoppedAt: z.number().nullable(),
     preRollMs: z.number(),
+    pressMs: z.number().describe('where the press falls on the clip time line (the pre-roll the take got; 0 without pre-roll)'),
     durationMs: z.number(),
     segmentCount: z.number(),
     markerCount: z.number(),
@@ -321,7 +330,8 @@ export const syncReply = z
     bytesTotal: z.number().optional(),
     etaSeconds: z.number().optional(),
     lastError: z.string().optional(),
-    docked: z.boolean().optional(),
+    docked: z.boolean().optional().describe('on the dock: the same answer as GET /api/status'),
+    officeReachable: z.boolean().optional().describe("the last run's check of the office endpoint (absent before the first)"),
     dockReason: z.string().optional(),
     lastSuccessAt: z.number().optional(),
     target: z.string().optional(),
@@ -334,6 +344,8 @@ export const uiConfigReply = z.object({
   consentScopes: z.array(z.string()),
   kitId: z.string(),
   fps: z.number(),
+  markerLeadInMs: z.number().describe('a jump to a marker lands this long before it (playback.markerLeadInMs)'),
+  fragmentLeadOutMs: z.number().describe('a fragment made from a marker ends this long after it (playback.fragmentLeadOutMs)'),
 });
 export const healthReply = z.object({ ok: z.boolean() });
 

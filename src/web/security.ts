@@ -126,12 +126,15 @@ export class TvPairing {
       throw new AppError(
         'UNAUTHORIZED',
         'body.code: no pairing code is waiting (used, burnt or never made): make a new one on the phone (geen geldige koppelcode)',
-        { field: 'body.code' },
+        { field: 'body.code', reason: 'pairing_none' },
       );
     }
     if (this.clock.now() > cur.expiresAt) {
       this.current = null;
-      throw new AppError('UNAUTHORIZED', 'body.code: the pairing code has expired: make a new one on the phone (koppelcode verlopen)', { field: 'body.code' });
+      throw new AppError('UNAUTHORIZED', 'body.code: the pairing code has expired: make a new one on the phone (koppelcode verlopen)', {
+        field: 'body.code',
+        reason: 'pairing_expired',
+      });
     }
     if (!tokenMatches(cur.code, given)) {
       cur.failures += 1;
@@ -140,11 +143,13 @@ export class TvPairing {
         throw new AppError(
           'TOO_MANY_ATTEMPTS',
           `body.code: ${cur.failures} wrong pairing codes: this code is no longer valid, make a new one on the phone (te vaak een verkeerde code)`,
-          { field: 'body.code' },
+          { field: 'body.code', reason: 'pairing_burnt' },
         );
       }
       throw new AppError('UNAUTHORIZED', `body.code: wrong pairing code (verkeerde koppelcode); ${this.maxAttempts - cur.failures} tries left`, {
         field: 'body.code',
+        reason: 'pairing_wrong',
+        params: { triesLeft: this.maxAttempts - cur.failures },
       });
     }
     this.current = null;

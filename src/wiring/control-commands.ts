@@ -1,4 +1,4 @@
-import type { Clock } from '../core/clock.js';
+import type { AppTime, Clock } from '../core/clock.js';
 import { AppError, describeError } from '../core/errors.js';
 import type { EventBus } from '../core/events.js';
 import type { Logger } from '../core/logger.js';
@@ -60,6 +60,8 @@ export interface ControlDeps {
   presses: PressOutcomes;
   bus: EventBus;
   clock: Clock;
+  /** Where the app's time comes from (the system clock, or a trainer's phone). */
+  time?: () => AppTime;
 }
 
 /**
@@ -81,7 +83,7 @@ export function controlCommands(deps: ControlDeps): ControlHandler {
         bus.emit('dock', { docked: req.up, source: 'network' });
         return { ok: true };
       case 'status':
-        return { ...recorder.status(), ...indicators.hardware() };
+        return { ...recorder.status(), ...indicators.hardware(), ...(deps.time ? { time: deps.time() } : {}) };
       case 'disarm':
         await recorder.disarm(); // CONFLICT while a take runs
         return recorder.status();

@@ -63,7 +63,8 @@ export class SwiftServer {
 
   async start(): Promise<void> {
     try {
-      await run(SCRIPT, ['start', '--dir', this.dir, '--port', String(this.port)], { timeout: 600_000 });
+      // no bucket of the script's own: each test makes the buckets it needs
+      await run(SCRIPT, ['start', '--dir', this.dir, '--port', String(this.port), '--bucket', ''], { timeout: 600_000 });
     } catch (err) {
       const e = err as { stderr?: string; message: string };
       throw new Error(`scripts/s3-test-server start failed: ${e.stderr || e.message}`);

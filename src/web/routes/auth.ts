@@ -3,7 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { AppError } from '../../core/errors.js';
 import { CSRF_COOKIE, pinMatches, SESSION_COOKIE } from '../auth.js';
 import { callerOf, cookieOpts, noContentReply, type WebContext } from '../context.js';
-import { emptyBody, noContent, pinBody, replies, sessionReply } from '../schemas.js';
+import { emptyBody, loginBody, noContent, pinBody, replies, sessionReply } from '../schemas.js';
 import { cookie } from '../security.js';
 
 /**
@@ -48,10 +48,11 @@ export async function authRoutes(fastify: FastifyInstance, { ctx }: { ctx: WebCo
     '/api/login',
     {
       config: { access: 'session-start' },
-      schema: { summary: 'Log in with the trainer PIN (unlocks the playback key)', body: pinBody, response: replies({ 204: noContent }) },
+      schema: { summary: 'Log in with the trainer PIN (unlocks the playback key)', body: loginBody, response: replies({ 204: noContent }) },
     },
     async (req, reply) => {
       await checkPinAndUnlock(ctx, req.body.pin);
+      await deps.phoneTime?.(req.body.clientTime);
       const { token: t, csrf } = ctx.sessions.create();
       auditSession(ctx, 'login', { unlocked: deps.keys.unlocked });
       const maxAge = Math.round(deps.sessionIdleMs / 1000) * 48;

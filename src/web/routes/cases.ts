@@ -24,6 +24,8 @@ export async function caseRoutes(fastify: FastifyInstance, { ctx }: { ctx: WebCo
       consentScopes: [...CONSENT_SCOPES],
       kitId: deps.kitId ?? 'vht-kit',
       fps: ctx.fps,
+      markerLeadInMs: deps.playback?.markerLeadInMs ?? 3000,
+      fragmentLeadOutMs: deps.playback?.fragmentLeadOutMs ?? 7000,
     }),
   );
 

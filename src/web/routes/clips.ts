@@ -39,6 +39,7 @@ export function summary(c: ClipRow, kept: Kept = { fragments: 0, keptStills: 0 }
     startedAt: c.originMs,
     stoppedAt: c.stoppedAt,
     preRollMs: c.preRollMs,
+    pressMs: c.originMs === null ? 0 : Math.max(0, c.requestedAt - c.originMs),
     durationMs: c.durationMs,
     segmentCount: c.segmentCount,
     markerCount: c.markerCount,

@@ -29,6 +29,7 @@ export function kitStatus(ctx: WebContext): z.infer<typeof statusReply> {
     uploads: deps.privacy.uploadWarnings(),
     battery: h.battery ? { percent: h.battery.percent, charging: h.battery.charging } : null,
     docked: h.docked,
+    ...(deps.time ? { time: deps.time() } : {}),
   });
 }
 

@@ -7,7 +7,12 @@ import { emptyBody, replies, syncReply } from '../schemas.js';
 /** Office sync: its progress, and a check started at once. */
 export async function syncRoutes(fastify: FastifyInstance, { ctx }: { ctx: WebContext }): Promise<void> {
   const app = fastify.withTypeProvider<ZodTypeProvider>();
-  const { sync } = ctx.deps;
+  const { sync, hardware } = ctx.deps;
+  /** The sync's progress; `docked` is the kit's dock as /api/status says it, the endpoint check is `officeReachable`. */
+  const status = () => {
+    const { docked: reachable, ...rest } = sync.status() as ReturnType<typeof sync.status> & { docked?: boolean };
+    return { ...rest, docked: hardware().docked, ...(typeof reachable === 'boolean' ? { officeReachable: reachable } : {}) };
+  };
 
   app.get(
     '/api/sync',
@@ -15,7 +20,7 @@ export async function syncRoutes(fastify: FastifyInstance, { ctx }: { ctx: WebCo
       config: { access: 'trainer' },
       schema: { summary: 'Office sync progress', response: replies({ 200: syncReply }) },
     },
-    async () => sync.status(),
+    async () => status(),
   );
 
   app.post(
@@ -32,7 +37,7 @@ export async function syncRoutes(fastify: FastifyInstance, { ctx }: { ctx: WebCo
         });
       sync.run();
       reply.status(202);
-      return sync.status();
+      return status();
     },
   );
 }

@@ -126,6 +126,7 @@ export async function tvRoutes(fastify: FastifyInstance, { ctx }: { ctx: WebCont
       }
       const { token: t, csrf } = ctx.viewers.create();
       deps.catalogue.audit('tv.paired', now());
+      deps.bus.emit('tv.paired', { at: now() });
       const maxAge = Math.round(ctx.viewerIdleMs / 1000);
       reply.header('set-cookie', [cookie(VIEWER_COOKIE, t, cookieOpts(req, true, maxAge)), cookie(CSRF_COOKIE, csrf, cookieOpts(req, false, maxAge))]);
       return { role: 'viewer' as const, csrf, locked: !deps.keys.unlocked };

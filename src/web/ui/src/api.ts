@@ -1,36 +1,9 @@
 // The kit's HTTP API as the pages use it: JSON in and out, the CSRF token on every state-changing
 // request, the server's error message kept for display.
-import type { T } from './i18n.js';
 
-export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly field?: string,
-    /** The server's stable name of what is wrong (for a translated message), and its values. */
-    readonly reason?: string,
-    readonly params?: ErrorBody['params'],
-  ) {
-    super(message);
-  }
-}
-
-/** A message for the user: a translated lead ("Fout", "Eerst inloggen", …) and the server's own text. */
-export function errorText(err: unknown, t: T): string {
-  if (err instanceof ApiError) {
-    const lead =
-      err.status === 0
-        ? t('errorNetwork')
-        : err.status === 401
-          ? t('errorUnauthorized')
-          : err.status === 403
-            ? t('errorForbidden')
-            : t('errorStatus', { status: err.status });
-    return err.message && err.status !== 0 ? `${lead} ${err.message}` : lead;
-  }
-  return `${t('errorPrefix')}: ${err instanceof Error ? err.message : String(err)}`;
-}
+// ApiError and errorText live in errors.ts (the translated messages); re-exported here for the pages.
+export { ApiError, errorText } from './errors.js';
+import { ApiError } from './errors.js';
 
 // The API's shapes come from the server's route schemas (type-only: no zod in the bundle).
 export type { CaseRow, ClipDetail, ClipSummary, Consent, ControlBody, Marker, Session, Still, Status, SyncStatus, TvState, UiConfig } from '../../schemas.js';

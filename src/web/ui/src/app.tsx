@@ -8,6 +8,7 @@ import { Player } from './player.js';
 import { KIT_EVENT_NAMES } from '../../../core/events.js';
 import { Remote } from './remote.js';
 import { reviewRoute } from './reviews.js';
+import { useFieldErrors } from './errors.js';
 import { AppCtx, DEFAULT_CONFIG, type Ctx, type Notice } from './shared.js';
 
 /** Events of /api/events the pages listen to: the kit's status first, then every bus event. */
@@ -37,6 +38,9 @@ function PinForm({ api, t, onDone, kind }: { api: Api; t: T; onDone: () => void;
   const [pin, setPin] = useState('');
   const [error, setError] = useState('');
   const [busy, setBusy] = useState(false);
+  const id = kind === 'login' ? 'pin' : 'unlock-card-pin';
+  const fields = useMemo(() => ({ pin: id }), [id]);
+  const pinError = useFieldErrors(fields, t);
   useEffect(() => {
     // Unlocked meanwhile (on the remote, or another phone)? Then straight on.
     if (kind === 'unlock')
@@ -49,16 +53,18 @@ function PinForm({ api, t, onDone, kind }: { api: Api; t: T; onDone: () => void;
     e.preventDefault();
     setBusy(true);
     setError('');
+    pinError.clear();
     try {
-      await api.post(kind === 'login' ? '/api/login' : '/api/unlock', { pin });
+      // The phone's time goes with a login: a kit whose clock is not synchronised takes it.
+      await api.post(kind === 'login' ? '/api/login' : '/api/unlock', kind === 'login' ? { pin, clientTime: Date.now() } : { pin });
       onDone();
     } catch (err) {
-      setError(errorText(err, t));
+      // A wrong PIN (or a lock-out) is said at the PIN field; anything else below the button.
+      if (!pinError.show(err)) setError(errorText(err, t));
     } finally {
       setBusy(false);
     }
   };
-  const id = kind === 'login' ? 'pin' : 'unlock-card-pin';
   return (
     <form class="card login" onSubmit={submit} aria-labelledby={`${kind}-title`} data-testid={kind === 'unlock' ? 'unlock-card' : undefined}>
       <h1 id={`${kind}-title`}>{t(kind === 'login' ? 'loginTitle' : 'lockedTitle')}</h1>
@@ -75,7 +81,13 @@ function PinForm({ api, t, onDone, kind }: { api: Api; t: T; onDone: () => void;
         value={pin}
         onInput={(e) => setPin((e.target as HTMLInputElement).value)}
         autoFocus
+        {...pinError.attrs(id)}
       />
+      {pinError.error && (
+        <p class="field-error" id={`${id}-error`} role="alert" data-testid="field-error">
+          {pinError.error.text}
+        </p>
+      )}
       <button type="submit" class="primary big" disabled={busy}>
         {t(kind === 'login' ? 'loginButton' : 'unlock')}
       </button>

@@ -46,7 +46,11 @@ function ClipCard({ clip, cases, markers, reload }: { clip: ClipSummary; cases: 
   const { api, fail, notify } = useApp();
   const [assignTo, setAssignTo] = useState('');
   const [confirming, setConfirming] = useState(false);
-  const time = new Date(clip.startedAt ?? clip.createdAt).toLocaleTimeString(t.lang === 'nl' ? 'nl-NL' : 'en-GB', { hour: '2-digit', minute: '2-digit' });
+  // The time of the press; the length counts the pre-roll too, and says so.
+  const time = new Date(clip.startedAt !== null ? clip.startedAt + clip.pressMs : clip.createdAt).toLocaleTimeString(t.lang === 'nl' ? 'nl-NL' : 'en-GB', {
+    hour: '2-digit',
+    minute: '2-digit',
+  });
 
   const assign = async (e: Event) => {
     e.preventDefault();
@@ -75,7 +79,8 @@ function ClipCard({ clip, cases, markers, reload }: { clip: ClipSummary; cases: 
     <li class="clip" data-clip={clip.id}>
       <a class="clip-open" href={`#/clip/${clip.id}`} aria-label={`${t('open')} ${time}`}>
         <span class="clip-time">{time}</span>
-        <span>{fmtDuration(clip.durationMs)}</span>
+        <span data-testid="clip-duration">{fmtDuration(clip.durationMs)}</span>
+        {clip.pressMs >= 1000 && <span class="hint">{t('preRollBadge', { s: Math.round(clip.pressMs / 1000) })}</span>}
         <span>{t('markerCount', { n: markers })}</span>
       </a>
       <span class="badges">

@@ -4,7 +4,8 @@ import type { RefObject } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { ClipDetail, ControlBody } from './api.js';
 import { fmtClipTime, useT } from './i18n.js';
-import { useApp } from './shared.js';
+import { Qr } from './qr.js';
+import { useApp, useKitEvents } from './shared.js';
 import { knownRate, type FrameClock } from './video.js';
 
 /** Presenting this clip on the TV, and a pairing code for a TV browser. */
@@ -19,8 +20,15 @@ export function TvSection(props: {
 }) {
   const { clipId, presenting, setPresenting, latency, control, videoRef, clockRef } = props;
   const t = useT();
-  const { api, fail } = useApp();
+  const { api, events, fail, notify } = useApp();
   const [pairing, setPairing] = useState<{ code: string; expiresAt: number } | null>(null);
+  const [paired, setPaired] = useState(false);
+  // A TV joined with the code: say so, and the used code goes.
+  useKitEvents(events, ['tv.paired'], () => {
+    setPairing(null);
+    setPaired(true);
+    notify(t('tvPaired'));
+  });
   // When this page starts presenting, bring the TV to where the phone is (not on a mere reload).
   const syncTv = useRef(false);
 
@@ -53,12 +61,14 @@ export function TvSection(props: {
 
   const pair = async () => {
     try {
+      setPaired(false);
       setPairing(await api.post<{ code: string; expiresAt: number }>('/api/tv/pairing', {}));
     } catch (err) {
       fail(err);
     }
   };
 
+  const tvUrl = `${location.origin}/tv`;
   return (
     <section class="card" aria-labelledby="tv-title">
       <h2 id="tv-title" class="sr-only">
@@ -83,16 +93,44 @@ export function TvSection(props: {
           <p class="pair-code" data-testid="pair-code" aria-label={t('pairingCode', { code: pairing.code })}>
             {pairing.code}
           </p>
-          <p class="hint">{t('pairingHint', { time: new Date(pairing.expiresAt).toLocaleTimeString(t.lang === 'nl' ? 'nl-NL' : 'en-GB') })}</p>
+          <p class="hint" data-testid="pair-hint">
+            {t('pairingHint', { url: tvUrl, time: new Date(pairing.expiresAt).toLocaleTimeString(t.lang === 'nl' ? 'nl-NL' : 'en-GB') })}
+          </p>
+          <Qr text={tvUrl} label={t('pairingQr')} class="pair-qr" />
         </div>
       )}
+      {paired && (
+        <p role="status" data-testid="tv-paired">
+          {t('tvPaired')}
+        </p>
+      )}
     </section>
+  );
+}
+
+/** The markers as ticks under the time slider, where they are on the clip's time line. */
+export function MarkerTicks({ markers, total }: { markers: ClipDetail['markers']; total: number }) {
+  const t = useT();
+  if (!total) return null;
+  return (
+    <div class="timeline" aria-hidden="true" data-testid="marker-ticks">
+      {markers.map((m) => (
+        <span
+          key={m.id}
+          class="tick"
+          style={{ left: `${Math.min(100, (m.offsetMs / 1000 / total) * 100)}%` }}
+          title={t('markerTick', { label: m.label ?? t('markerNoLabel'), time: fmtClipTime(m.offsetMs / 1000) })}
+          data-offset-ms={m.offsetMs}
+        />
+      ))}
+    </div>
   );
 }
 
 /** The clip's markers; a press seeks there. */
 export function MarkerList({ clip, seek }: { clip: ClipDetail | null; seek: (time: number) => void }) {
   const t = useT();
+  const { config } = useApp();
   return (
     <section class="card" aria-labelledby="markers-title">
       <h2 id="markers-title">{t('markers')}</h2>
@@ -100,7 +138,7 @@ export function MarkerList({ clip, seek }: { clip: ClipDetail | null; seek: (tim
       <ul class="list" data-testid="markers">
         {clip?.markers.map((m, i) => (
           <li key={m.id ?? i}>
-            <button type="button" class="link" onClick={() => seek(m.offsetMs / 1000)}>
+            <button type="button" class="link" onClick={() => seek(Math.max(0, m.offsetMs - config.markerLeadInMs) / 1000)}>
               {fmtClipTime(m.offsetMs / 1000)} · {m.label ?? t('markerNoLabel')}
             </button>
           </li>

@@ -1,10 +1,10 @@
 // The player for micro-analysis: slow motion, frame steps, markers, A/B loop, stills; and the
 // remote control of the TV while the clip is presented there.
-import { useCallback, useEffect, useMemo, useState } from 'preact/hooks';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { ClipDetail } from './api.js';
 import { fmtClipTime, fmtDuration, useT } from './i18n.js';
 import { ClipReviewTools } from './fragments.js';
-import { frameJpeg, MarkerList, StillList, TvSection } from './player-parts.js';
+import { frameJpeg, MarkerList, MarkerTicks, StillList, TvSection } from './player-parts.js';
 import { useClipVideo, usePlayerKeys, useTvControl } from './player-hooks.js';
 import { useApp, useKitEvents } from './shared.js';
 import { neighbourMarker, RATE_LABEL, RATES, type Rate } from './video.js';
@@ -43,7 +43,7 @@ function PlayerControls(props: {
     <>
       <div class="controls" role="toolbar" aria-label={t('playerTitle')}>
         <button type="button" onClick={() => a.jumpMarker(-1)} title="[" aria-label={t('prevMarker')} data-testid="prev-marker">
-          ◀ M
+          ◀ {t('markerWord')}
         </button>
         <button type="button" onClick={() => a.step(-1)} title="," aria-label={t('frameBack')} data-testid="frame-back">
           ◀︎|
@@ -55,7 +55,7 @@ function PlayerControls(props: {
           |▶︎
         </button>
         <button type="button" onClick={() => a.jumpMarker(1)} title="]" aria-label={t('nextMarker')} data-testid="next-marker">
-          M ▶
+          {t('markerWord')} ▶
         </button>
       </div>
       <div class="controls" role="group" aria-label={t('speed')}>
@@ -64,8 +64,8 @@ function PlayerControls(props: {
             {RATE_LABEL[r]}
           </button>
         ))}
-        <button type="button" aria-pressed={loopA !== null && loopB !== null} onClick={a.toggleLoop} title="l">
-          {loopA === null ? t('loopA') : loopB === null ? t('loopB') : t('loopOff')}
+        <button type="button" class="secondary" onClick={a.toggleLoop} title="l" data-testid="loop">
+          {loopA === null ? t('loopSetA') : loopB === null ? t('loopSetB') : t('loopClear')}
         </button>
       </div>
       <div class="controls">
@@ -109,6 +109,29 @@ function useClipDetail(clipId: string) {
   return { clip, loadClip };
 }
 
+/**
+ * A jump to the previous or next marker lands `leadInMs` before it; the next jump counts from that
+ * marker while the player is still where the last jump put it. Null: no marker that way.
+ */
+function markerJump(markersMs: number[], now: number, last: { marker: number; landed: number } | null, direction: -1 | 1, leadInMs: number) {
+  const from = last && Math.abs(now - last.landed) < 0.1 ? last.marker : now;
+  const target = neighbourMarker(markersMs, from, direction);
+  return target === null ? null : { marker: target, landed: Math.max(0, target - Math.max(0, leadInMs) / 1000) };
+}
+
+/** `#/clip/<id>?t=<ms>` opens the clip at that time (the press of a take, for "review the last take"). */
+function useStartAt(videoRef: { current: HTMLVideoElement | null }, seek: (time: number) => void) {
+  useEffect(() => {
+    const v = videoRef.current;
+    const ms = Number(new URLSearchParams(location.hash.split('?')[1] ?? '').get('t'));
+    if (!v || !Number.isFinite(ms) || ms <= 0) return;
+    const go = () => seek(ms / 1000);
+    if (v.readyState >= 1) go();
+    else v.addEventListener('loadedmetadata', go, { once: true });
+    return () => v.removeEventListener('loadedmetadata', go);
+  }, []);
+}
+
 export function Player({ clipId }: { clipId: string }) {
   const t = useT();
   const { api, config, fail, notify } = useApp();
@@ -117,6 +140,7 @@ export function Player({ clipId }: { clipId: string }) {
   const [loopA, setLoopA] = useState<number | null>(null);
   const [loopB, setLoopB] = useState<number | null>(null);
   const [label, setLabel] = useState('');
+  const lastJump = useRef<{ marker: number; landed: number } | null>(null);
   const { videoRef, clockRef, looperRef, paused, now, duration, videoError } = useClipVideo(clipId);
   const tv = useTvControl(clipId);
   const { control } = tv;
@@ -155,8 +179,8 @@ export function Player({ clipId }: { clipId: string }) {
       void control({ action: 'step', direction });
     },
     jumpMarker: (direction) => {
-      const target = neighbourMarker(markerTimes, clock().now(), direction);
-      if (target !== null) seek(target);
+      const jump = markerJump(markerTimes, clock().now(), lastJump.current, direction, config.markerLeadInMs);
+      if (jump) seek((lastJump.current = jump).landed);
     },
     setRate: (r) => {
       v().playbackRate = r;
@@ -205,10 +229,13 @@ export function Player({ clipId }: { clipId: string }) {
   });
 
   const total = duration || (clip ? clip.durationMs / 1000 : 0);
+  useStartAt(videoRef, seek);
   return (
     <div class="player">
       <p>
-        <a href="#/library">← {t('back')}</a>
+        <a class="back" href="#/library">
+          ← {t('back')}
+        </a>
       </p>
       <h1 class="sr-only">{t('playerTitle')}</h1>
       <div class="video-wrap">
@@ -236,6 +263,7 @@ export function Player({ clipId }: { clipId: string }) {
         onChange={(e) => seek(Number((e.target as HTMLInputElement).value))}
         class="seek"
       />
+      <MarkerTicks markers={clip?.markers ?? []} total={total} />
       <PlayerControls a={actions} paused={paused} rate={rate} loop={[loopA, loopB]} label={label} setLabel={setLabel} />
       <TvSection clipId={clipId} {...tv} videoRef={videoRef} clockRef={clockRef} />
       <ClipReviewTools clipId={clipId} clip={clip} clockRef={clockRef} />

@@ -1,6 +1,7 @@
 // The remote: what the trainer holds in one hand during a visit.
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
-import { ApiError, type CaseRow, type Consent, type Status, type SyncStatus } from './api.js';
+import type { Status, SyncStatus } from './api.js';
+import { CasePicker } from './case-picker.js';
 import { fmtDuration, useT, type Key } from './i18n.js';
 import { useApp, useDebounced, useKitEvents } from './shared.js';
 import { attachHls, type Attached } from './video.js';
@@ -11,122 +12,6 @@ const STATE_KEY: Record<Status['state'], Key> = {
   recording: 'stateRecording',
   error: 'stateError',
 };
-
-const SCOPES: (keyof Consent)[] = ['recording', 'review', 'supervision', 'training'];
-
-function consentText(c: Consent, term: (s: string) => string, none: string): string {
-  const on = SCOPES.filter((s) => c[s]).map(term);
-  return on.length ? on.join(', ') : none;
-}
-
-function CasePicker({ selected, setSelected, locked }: { selected: string; setSelected: (c: string) => void; locked: boolean }) {
-  const t = useT();
-  const { api, config, fail, notify } = useApp();
-  const [cases, setCases] = useState<CaseRow[]>([]);
-  const [creating, setCreating] = useState(false);
-  const [code, setCode] = useState('');
-  const [trajectory, setTrajectory] = useState('');
-  const [consent, setConsent] = useState<Consent>({ recording: true, review: true, supervision: false, training: false });
-
-  const load = useCallback(async () => {
-    try {
-      setCases((await api.get<{ cases: CaseRow[] }>('/api/cases')).cases);
-    } catch (err) {
-      // Locked: the list stays as it was (the chosen case still goes with a take); the remote
-      // shows the unlock form.
-      if (err instanceof ApiError && err.status === 423) return;
-      fail(err);
-    }
-  }, [api, fail]);
-  useEffect(() => void load(), [load, locked]);
-
-  const create = async (e: Event) => {
-    e.preventDefault();
-    try {
-      const traj = trajectory || config.trajectories[0] || '';
-      const row = await api.post<CaseRow>('/api/cases', { code, trajectory: traj, consent });
-      notify(t('caseCreated', { code: row?.code ?? code }));
-      setCreating(false);
-      setCode('');
-      await load();
-      setSelected(row?.code ?? code);
-    } catch (err) {
-      fail(err);
-    }
-  };
-
-  const current = cases.find((c) => c.code === selected);
-  const scopes = (config.consentScopes.length ? config.consentScopes : SCOPES).filter((s): s is keyof Consent => (SCOPES as string[]).includes(s));
-  return (
-    <section class="card" aria-labelledby="case-title">
-      <h2 id="case-title">{t('caseTitle')}</h2>
-      <label for="case-select">{t('caseSelect')}</label>
-      <select id="case-select" value={selected} onChange={(e) => setSelected((e.target as HTMLSelectElement).value)}>
-        <option value="">{t('caseNone')}</option>
-        {cases.map((c) => (
-          <option key={c.code} value={c.code}>
-            {c.code}
-            {c.trajectory ? ` · ${c.trajectory}` : ''} · {consentText(c.consent, t.term, t('consentNone'))}
-          </option>
-        ))}
-      </select>
-      {current && (
-        <p class="hint" data-testid="case-consent">
-          {t('trajectory')}: {current.trajectory ?? '–'} · {t('consent')}: {consentText(current.consent, t.term, t('consentNone'))}
-        </p>
-      )}
-      {!creating ? (
-        <button type="button" class="secondary" onClick={() => setCreating(true)}>
-          {t('caseNew')}
-        </button>
-      ) : (
-        <form onSubmit={create} class="stack" aria-label={t('caseNew')}>
-          <label for="case-code">{t('caseCode')}</label>
-          <input
-            id="case-code"
-            required
-            value={code}
-            autoComplete="off"
-            aria-describedby="case-code-hint"
-            onInput={(e) => setCode((e.target as HTMLInputElement).value.trim())}
-          />
-          <p class="hint" id="case-code-hint">
-            {t('caseCodeHint')}
-          </p>
-          <label for="case-trajectory">{t('trajectory')}</label>
-          <select
-            id="case-trajectory"
-            value={trajectory || config.trajectories[0] || ''}
-            onChange={(e) => setTrajectory((e.target as HTMLSelectElement).value)}
-          >
-            {config.trajectories.map((tr) => (
-              <option key={tr} value={tr}>
-                {tr}
-              </option>
-            ))}
-          </select>
-          <fieldset>
-            <legend>{t('consent')}</legend>
-            {scopes.map((s) => (
-              <label key={s} class="check">
-                <input type="checkbox" checked={consent[s]} onChange={(e) => setConsent({ ...consent, [s]: (e.target as HTMLInputElement).checked })} />
-                {t.term(s)}
-              </label>
-            ))}
-          </fieldset>
-          <div class="row">
-            <button type="submit" class="primary">
-              {t('create')}
-            </button>
-            <button type="button" class="secondary" onClick={() => setCreating(false)}>
-              {t('cancel')}
-            </button>
-          </div>
-        </form>
-      )}
-    </section>
-  );
-}
 
 function Preview({ active }: { active: boolean }) {
   const t = useT();
@@ -158,7 +43,7 @@ function Preview({ active }: { active: boolean }) {
         <h2 id="preview-title">{t('preview')}</h2>
         <label class="check">
           <input type="checkbox" checked={show} onChange={(e) => setShow((e.target as HTMLInputElement).checked)} />
-          {t('preview')}
+          {t('previewShow')}
         </label>
       </div>
       <video ref={ref} class="preview" muted playsInline autoPlay hidden={!visible} aria-label={t('preview')} />
@@ -270,7 +155,10 @@ export function Remote() {
   const [sync, setSync] = useState<SyncStatus | null>(null);
   const [caseCode, setCaseCode] = useState(() => sessionStorage.getItem('vht-case') ?? '');
   const [busy, setBusy] = useState(false);
-  const base = useRef({ elapsedMs: 0, at: 0 });
+  // The timer runs on the clip's time line (as markers and the library count): from the first
+  // pre-roll frame, so at the press it already shows the pre-roll the take got.
+  const base = useRef({ clipTimeMs: 0, at: 0 });
+  const pressMs = useRef(0);
   const [, tick] = useState(0);
 
   const selectCase = (c: string) => {
@@ -279,7 +167,8 @@ export function Remote() {
   };
 
   const apply = (s: Status) => {
-    base.current = { elapsedMs: s.elapsedMs ?? 0, at: performance.now() };
+    base.current = { clipTimeMs: s.clipTimeMs ?? s.elapsedMs ?? 0, at: performance.now() };
+    if (s.state === 'recording') pressMs.current = s.pressMs ?? 0;
     setStatus(s);
   };
   const refresh = useCallback(async () => {
@@ -325,16 +214,18 @@ export function Remote() {
   };
 
   const start = () => run(() => api.post('/api/recording/start', caseCode ? { caseCode } : {}));
-  const [lastClip, setLastClip] = useState<string | null>(null);
+  const [lastClip, setLastClip] = useState<{ id: string; pressMs: number } | null>(null);
   const stop = () =>
     run(async () => {
+      const at = pressMs.current;
       const r = await api.post<{ clipId?: string }>('/api/recording/stop', {});
-      if (r?.clipId) setLastClip(r.clipId);
+      if (r?.clipId) setLastClip({ id: r.clipId, pressMs: at });
     });
   const arm = () => run(() => api.post('/api/recording/arm', {}));
 
   if (!status) return <p>{t('loading')}</p>;
-  const elapsed = recording ? base.current.elapsedMs + (performance.now() - base.current.at) : 0;
+  const elapsed = recording ? base.current.clipTimeMs + (performance.now() - base.current.at) : 0;
+  const preRollS = Math.round((status.pressMs ?? 0) / 1000);
 
   return (
     <div class="remote" data-state={status.state}>
@@ -349,6 +240,11 @@ export function Remote() {
         <p class="timer" role="timer" aria-label={t('timer')} data-testid="timer">
           {fmtDuration(elapsed)}
         </p>
+        {recording && preRollS > 0 && (
+          <p class="preroll" data-testid="preroll">
+            {t('preRollNote', { s: preRollS })}
+          </p>
+        )}
         {status.state === 'idle' ? (
           <button type="button" class="primary huge" onClick={arm} disabled={busy}>
             {t('arm')}
@@ -363,7 +259,7 @@ export function Remote() {
           </button>
         )}
         {!recording && lastClip && (
-          <a class="button secondary review" href={`#/clip/${lastClip}`} data-testid="review-last">
+          <a class="button secondary review" href={`#/clip/${lastClip.id}${lastClip.pressMs > 0 ? `?t=${lastClip.pressMs}` : ''}`} data-testid="review-last">
             {t('reviewLast')}
           </a>
         )}

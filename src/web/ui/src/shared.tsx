@@ -72,4 +72,6 @@ export const DEFAULT_CONFIG: UiConfig = {
   consentScopes: ['recording', 'review', 'supervision', 'training'],
   kitId: '',
   fps: 25,
+  markerLeadInMs: 3000,
+  fragmentLeadOutMs: 7000,
 };
