@@ -2,8 +2,10 @@
 // is remembered in localStorage ("vht-lang").
 import { createContext } from 'preact';
 import { useContext } from 'preact/hooks';
+import { REVIEW_EN, REVIEW_NL } from './i18n-review.js';
 
 const nl = {
+  ...REVIEW_NL,
   appName: 'VHT Kit',
   language: 'Language: English',
   languageSwitchTo: 'en',
@@ -166,6 +168,7 @@ const nl = {
 export type Key = keyof typeof nl;
 
 const en: Record<Key, string> = {
+  ...REVIEW_EN,
   appName: 'VHT Kit',
   language: 'Taal: Nederlands',
   languageSwitchTo: 'nl',
