@@ -1,51 +1,49 @@
-// A "before" build for the CPU benches: a copy of dist/ in which src/store/crypto.ts's age
-// functions are the previous ones (age-encryption 0.3.1, pure JavaScript ChaCha20-Poly1305,
-// HKDF and HMAC; X25519 through WebCrypto), as at commit 3db2df8. Everything else, the PIN sealing
-// included, is the current code, so a before/after pair in one run differs only in age.
-import { cpSync, renameSync, writeFileSync } from 'node:fs';
+// A "before" build for the CPU benches: the service as it was at an earlier commit, built from that
+// commit's src/ into a temp dir inside the repo (so that node_modules resolves), beside the current
+// dist/. Default commit: BEFORE_COMMIT below, the last commit before the main-process work of
+// issue 16's second round (2026-12-07); `--before <commit>` picks another. The first round's
+// "before" (age-encryption instead of node:crypto) was a shimmed copy of dist/; its figures stay in
+// docs/performance.md and bench/results/main-cpu-round1.json.
+import { execFileSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { REPO, tempDir } from './lib.mjs';
+import { log, REPO, tempDir } from './lib.mjs';
 
-const SHIM = `// Written by bench/before-build.mjs: the age functions before issue 16 (age-encryption).
-import * as age from 'age-encryption';
-import { AppError } from '../core/errors.js';
-export * from './crypto-native.js';
+/** The commit the second round of issue 16 started from. */
+export const BEFORE_COMMIT = '455986f';
 
-export async function encryptTo(recipients, data) {
-  const e = new age.Encrypter();
-  for (const r of recipients) e.addRecipient(r);
-  return e.encrypt(data);
-}
-
-export async function decryptWith(identity, data, what = 'encrypted data') {
-  const d = new age.Decrypter();
-  for (const id of typeof identity === 'string' ? [identity] : identity) d.addIdentity(id);
-  try {
-    return await d.decrypt(data);
-  } catch (err) {
-    throw new AppError('BAD_REQUEST', \`\${what} cannot be decrypted with the given identity: \${err.message}\`, { cause: err });
+/** The commit given by `--before <commit>` (or `--before=<commit>`), else BEFORE_COMMIT. */
+export function beforeCommitArg() {
+  const argv = process.argv.slice(2);
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--before' && i + 1 < argv.length) return argv[i + 1];
+    if (argv[i].startsWith('--before=')) return argv[i].slice('--before='.length);
   }
+  return BEFORE_COMMIT;
 }
-
-export async function generateIdentity() {
-  const identity = await age.generateX25519Identity();
-  return { identity, recipient: await age.identityToRecipient(identity) };
-}
-
-export async function recipientOf(identity) {
-  return age.identityToRecipient(identity);
-}
-`;
 
 /**
- * Copies dist/ under a temp dir inside the repo (so node_modules resolves) with the age-encryption
- * crypto module; returns the path of its cli.js. The web UI (dist/ui) comes along.
+ * Builds `commit`'s src/ with tsc into a temp dir (git archive + tsconfig of that commit); the web
+ * app (dist/ui) comes from the current build when there is one. Returns the path of its cli.js and
+ * the full commit id.
  */
-export function beforeBuild() {
+export function beforeBuild(commit = beforeCommitArg()) {
+  const full = execFileSync('git', ['-C', REPO, 'rev-parse', '--verify', `${commit}^{commit}`], { encoding: 'utf8' }).trim();
   const root = tempDir('.bench-before-', REPO);
-  const dist = path.join(root, 'dist');
-  cpSync(path.join(REPO, 'dist'), dist, { recursive: true });
-  renameSync(path.join(dist, 'store', 'crypto.js'), path.join(dist, 'store', 'crypto-native.js'));
-  writeFileSync(path.join(dist, 'store', 'crypto.js'), SHIM);
-  return path.join(dist, 'cli.js');
+  const tar = execFileSync('git', ['-C', REPO, 'archive', full, 'src', 'tsconfig.json', 'tsconfig.build.json', 'package.json'], {
+    maxBuffer: 256 * 1024 * 1024,
+  });
+  execFileSync('tar', ['-x', '-C', root], { input: tar });
+  log(`building the "before" commit ${full.slice(0, 10)} in ${path.relative(REPO, root)}`);
+  // tsconfig.json includes test/ and bench/ too; the build config names src/ only
+  execFileSync(process.execPath, [path.join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(root, 'tsconfig.build.json')], {
+    cwd: root,
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const ui = path.join(REPO, 'dist', 'ui');
+  if (existsSync(ui)) {
+    mkdirSync(path.join(root, 'dist'), { recursive: true });
+    cpSync(ui, path.join(root, 'dist', 'ui'), { recursive: true });
+  }
+  return { cli: path.join(root, 'dist', 'cli.js'), commit: full };
 }

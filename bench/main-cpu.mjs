@@ -1,11 +1,15 @@
 #!/usr/bin/env node
-// The main process's CPU per recorded minute, before (age in JavaScript: age-encryption 0.3.1) and
-// after (age on node:crypto) in the same run, and the playback decrypt path over HTTP for both.
+// The main process's CPU per take minute, before (an earlier commit, built by bench/before-build.mjs;
+// default: the commit issue 16's second round started from) and after (this dist/) in the same run,
+// and the playback decrypt path over HTTP for both.
 //
-//   node bench/main-cpu.mjs [--rounds 3] [--seconds 60] [--passes 2] [--port 18240]
+//   node bench/main-cpu.mjs [--rounds 3] [--seconds 60] [--warmup 12] [--passes 2] [--port 18240] [--before <commit>]
 //
 // Per round, one service at a time, the order alternating (before, after; then after, before): a
-// service (sim profile, defaults) armed with a full pre-roll ring; CPU (utime+stime) of the main
+// service (sim profile, defaults) armed for `warmup` seconds (at least a full pre-roll; the default
+// 12 s is the pre-roll + 2 s as in the first round; a longer one leaves out the start-up's own
+// after-effects: V8's memory-reducing collections of the start-up heap ≈ 40–60 s after start, and
+// the JIT's work); CPU (utime+stime) of the main
 // process and of the worker from just before POST /api/recording/start until the answer of the
 // stop sent `seconds` later. The take stores the 10 s pre-roll too, so a 60 s take records ≈ 70 s:
 // "per take minute" = main CPU-s ÷ take wall minutes (the issue's figure, target ≤ 0.35), "per
@@ -14,11 +18,12 @@
 // process): MB/s of plaintext and main CPU-s per MB. The "before" build is dist/ with the old
 // crypto functions only (bench/before-build.mjs).
 import { beforeBuild } from './before-build.mjs';
-import { cpuSeconds, log, machineInfo, median, numArg, round, runBench, sleep, startService, waitForPreRoll } from './lib.mjs';
+import { cpuSeconds, log, machineInfo, median, numArg, round, runBench, sleep, startService } from './lib.mjs';
 
 const ROUNDS = numArg('rounds', 3);
 const SECONDS = numArg('seconds', 60);
 const PASSES = numArg('passes', 2);
+const WARMUP = numArg('warmup', 12);
 const PORT = numArg('port', 18240);
 const TARGET = 0.35; // main-process CPU-s per minute of take
 
@@ -37,7 +42,9 @@ async function fetchBytes(svc, url) {
 
 async function measure(variant, entry, port) {
   const svc = await startService({ port, name: `maincpu-${variant}`, entry });
-  await waitForPreRoll(svc.status.preRollMs);
+  const needMs = Math.max(WARMUP * 1000, svc.status.preRollMs + 2000);
+  log(`${variant}: armed ${needMs} ms before the take`);
+  await sleep(needMs);
   const m0 = cpu(svc.pid);
   const w0 = cpu(svc.workerPid);
   const t0 = performance.now();
@@ -95,12 +102,13 @@ async function measure(variant, entry, port) {
 runBench('main-cpu', async () => {
   const machine = machineInfo();
   const before = beforeBuild();
+  machine.before = before.commit;
   const rounds = [];
   for (let r = 0; r < ROUNDS; r++) {
     const order = r % 2 === 0 ? ['before', 'after'] : ['after', 'before'];
     log(`round ${r + 1}/${ROUNDS}: ${order.join(', ')}`);
     const res = { round: r + 1, order };
-    for (const [i, v] of order.entries()) res[v] = await measure(v, v === 'before' ? before : undefined, PORT + 2 * r + i);
+    for (const [i, v] of order.entries()) res[v] = await measure(v, v === 'before' ? before.cli : undefined, PORT + 2 * r + i);
     res.mainRatio = round(res.after.take.mainCpuS / res.before.take.mainCpuS, 3);
     res.playbackCpuRatio = round(res.after.playback.mainCpuSPerMB / res.before.playback.mainCpuSPerMB, 3);
     log(`round ${r + 1}: main CPU after ÷ before ${res.mainRatio}; playback CPU per MB after ÷ before ${res.playbackCpuRatio}`);
@@ -122,7 +130,14 @@ runBench('main-cpu', async () => {
   log(`median main CPU per take minute: before ${summary.beforePerTakeMin}, after ${summary.afterPerTakeMin} (target ≤ ${TARGET})`);
   return {
     machine,
-    params: { rounds: ROUNDS, seconds: SECONDS, passes: PASSES, config: 'defaults (sim, 1280x720@25, 2500 kbps, 1 s segments, pre-roll 10 s)' },
+    params: {
+      rounds: ROUNDS,
+      seconds: SECONDS,
+      warmupS: WARMUP,
+      passes: PASSES,
+      before: before.commit,
+      config: 'defaults (sim, 1280x720@25, 2500 kbps, 1 s segments, pre-roll 10 s)',
+    },
     target: { mainCpuSPerTakeMin: TARGET },
     summary,
     rounds,

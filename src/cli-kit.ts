@@ -10,6 +10,7 @@ import { systemClock } from './core/clock.js';
 import { hotspotTerminalQr } from './appliance/hotspot.js';
 import { exportClip, listClips } from './sync/index.js';
 import { recordExport } from './office/export-audit.js';
+import { runReviewExport } from './sync/export-review.js';
 import { controlSocketPath, sendControl } from './web/control.js';
 import { createKit } from './main.js';
 
@@ -282,6 +283,16 @@ Re-enrolling needs the current PIN (--current-pin); existing clips stay playable
       'S3 settings from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL.\nThe export is recorded in the office audit (VHT_OFFICE_PRIVATE) with the operator from --operator or VHT_OPERATOR.',
     options: { identity: s, from: s, clip: s, out: s, list: b, operator: s },
     run: exportCommand,
+  },
+  {
+    name: 'export',
+    flag: 'review',
+    usage: 'export --identity org.key --from s3://BUCKET/PREFIX|DIR --review ID --out DIR',
+    summary:
+      "at the office: a review (nabespreking) as files: each fragment as an MP4 trimmed to its range, the stills as JPEG, notes and the review talk's markers as CSV and ELAN",
+    options: { identity: s, from: s, review: s, out: s },
+    run: ({ values }) =>
+      runReviewExport({ identityFile: need(values, 'identity'), from: need(values, 'from'), reviewId: need(values, 'review'), outDir: need(values, 'out') }),
   },
   {
     name: 'press',

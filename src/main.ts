@@ -15,12 +15,14 @@ import { deviceConfigFor } from './device/wiring.js';
 import { describeError } from './core/errors.js';
 import { ControlServer, controlSocketPath } from './web/control.js';
 import { Privacy } from './session/privacy.js';
-import { createSyncService, type SyncConfig, type SyncService } from './sync/index.js';
+import { ReviewNotes } from './session/review-notes.js';
+import { createSyncService, type ReviewUploadSource, type SyncConfig, type SyncService } from './sync/index.js';
 import { DirectoryCache } from './sync/fetch-directory.js';
 import { createTeamSync, withFetchProgress } from './sync/fetch-service.js';
 import { nominalBytesPerSecond, Recorder } from './session/recorder.js';
 import { Catalogue } from './store/catalogue.js';
 import { ClipStore } from './store/clips.js';
+import { FragmentStore } from './store/fragments.js';
 import { DEFAULT_TRAINER_ID, KeyStore } from './store/keys.js';
 import { StorageGuard } from './store/storage.js';
 import { DirLock, prepareDir } from './store/dir-lock.js';
@@ -140,10 +142,10 @@ export async function createKit(config: Config, opts: KitOptions = {}): Promise<
   const locks = lockDirs(config, opts.origin ?? (() => 'the configuration'));
   // The catalogue's own room on a full card (docs/reliability.md): login, reads, sync, delete go on.
   const space = new SpaceReserve(config.dataDir, logger.child('store'));
-  const { catalogue, keys, clips, privacy, directory } = buildStore(config, profile, clock, logger, space);
+  const { catalogue, keys, clips, privacy, directory, fragmentStore } = buildStore(config, profile, clock, logger, space);
   const { ringDir, capture, recorder } = buildRecording(config, profile, locks.ringDir, { catalogue, clips, bus, clock, logger, space });
   // office sync: on docking, upload to the organisation's storage (with the team fetch and the office link)
-  const { sync, syncStatus } = buildSync(config, { catalogue, keys, clips, privacy, directory, bus, clock, logger, space });
+  const { sync, syncStatus } = buildSync(config, { catalogue, keys, clips, privacy, directory, fragmentStore, bus, clock, logger, space });
   // kit hardware: button, LEDs, serial kit controller (or their simulated twins)
   const deviceConfig = deviceConfigFor(config, profile);
   const presses = new PressOutcomes({ bus, clock, logger });
@@ -190,6 +192,7 @@ export async function createKit(config: Config, opts: KitOptions = {}): Promise<
     syncStatus,
     sync,
     phoneTime,
+    fragmentStore,
   });
 
   let listeners: Listeners | null = null;
@@ -217,7 +220,7 @@ export async function createKit(config: Config, opts: KitOptions = {}): Promise<
     },
     watchdogComponent(notifier),
     { name: 'keys', start: () => startKeys(keys, config.auth.pin, space, dropped, logger), stop: () => keys.lock() },
-    { name: 'privacy', start: () => privacy.start(), stop: () => privacy.stop() },
+    { name: 'privacy', start: () => startPrivacy(privacy, fragmentStore), stop: () => privacy.stop() },
     { name: 'sync', start: () => sync?.start(), stop: () => stopSync(sync) },
     { name: 'cec', start: () => startCec(cec, logger), stop: () => cec.stop() },
     { name: 'recorder', start: () => recorder.start(), stop: () => recorder.stop() },
@@ -291,7 +294,14 @@ function buildStore(config: Config, profile: Profile, clock: AppClock, logger: L
   // Every audit entry names the trainer: the one signed in, else the kit's holder (issue 20).
   catalogue.setAuditActor(() => keys.unlockedTrainer ?? keys.holder());
   const p = config.privacy;
+  // Fragments and kept stills (issue 19): their own keys and files; retention erases them too.
+  const fragmentStore = new FragmentStore(config.dataDir, catalogue, keys, logger.child('fragments'));
   const privacy = new Privacy(catalogue, clips, clock, logger.child('privacy'), {
+    kept: {
+      deleteFragment: (id) => fragmentStore.deleteFragment(id),
+      deleteKeptStill: (id) => fragmentStore.deleteKeptStill(id),
+      destroyReviewKey: (id) => keys.destroyContentKey({ kind: 'review', id }),
+    },
     dataDir: config.dataDir,
     onWithdrawal: p.onWithdrawal,
     deleteAfterUploadHours: p.deleteAfterUploadHours,
@@ -302,13 +312,13 @@ function buildStore(config: Config, profile: Profile, clock: AppClock, logger: L
     // Retention and erasure act on the system's time, never on one only a phone vouches for.
     trustedNow: () => clock.systemNow(),
   });
-  return { catalogue, keys, clips, privacy, directory };
+  return { catalogue, keys, clips, privacy, directory, fragmentStore };
 }
 
 /**
  * The office sync: the uploads, issue 20's team fetch after them (keys sent to the trainer's other
- * kits, the directory) and issue 21's office link (erasure notices before upload, case index, kit
- * status); both keep to the storage reserve.
+ * kits, the directory), issue 21's office link (erasure notices before upload, case index, kit
+ * status; both keep to the storage reserve) and issue 19's fragment, kept-still and review metadata.
  */
 function buildSync(
   config: Config,
@@ -318,6 +328,7 @@ function buildSync(
     clips: ClipStore;
     privacy: Privacy;
     directory: DirectoryCache;
+    fragmentStore: FragmentStore;
     bus: EventBus;
     clock: Clock;
     logger: Logger;
@@ -338,8 +349,26 @@ function buildSync(
     logger,
     team: team.team,
     ...(officeLink ? { extensions: [officeLink] } : {}),
+    review: reviewUploadSource(keys, deps.fragmentStore),
   });
   return { sync, syncStatus: withFetchProgress(syncStatusOf(sync, config.sync.dock.allowInsecure), team.fetch) };
+}
+
+/** What the upload of fragment, kept-still and review metadata reads (public keys and stored files only). */
+function reviewUploadSource(keys: KeyStore, fragmentStore: FragmentStore): ReviewUploadSource {
+  const notes = new ReviewNotes(keys, fragmentStore);
+  return {
+    recipientsOf: (ref) => keys.recipientsOf(ref),
+    fragment: (id) => fragmentStore.fragment(id),
+    keptStillCiphertext: (id) => fragmentStore.readKeptStill(id),
+    noteCiphertext: (ref) => notes.ciphertext(ref),
+  };
+}
+
+/** Fragments or kept stills a crash left unfinished go (with their keys) before retention starts. */
+async function startPrivacy(privacy: Privacy, fragmentStore: FragmentStore): Promise<void> {
+  await fragmentStore.recover();
+  privacy.start();
 }
 
 /** The camera's supervised capture worker (its state on the bus) and the recorder over it. */
@@ -382,7 +411,7 @@ function buildRecording(
 /** The web app (Fastify, built apart from listen) with what its routes use. */
 function buildWeb(
   config: Config,
-  deps: Pick<Parameters<typeof buildApp>[0], 'recorder' | 'catalogue' | 'clips' | 'keys' | 'privacy' | 'bus' | 'clock' | 'logger'> & {
+  deps: Pick<Parameters<typeof buildApp>[0], 'recorder' | 'catalogue' | 'clips' | 'keys' | 'privacy' | 'bus' | 'clock' | 'logger' | 'fragmentStore'> & {
     indicators: Indicators;
     uiDir: string | undefined;
     syncStatus: () => SyncStatus;

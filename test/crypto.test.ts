@@ -11,7 +11,17 @@ import * as age from 'age-encryption';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { AppError } from '../src/core/errors.js';
-import { decryptSync, decryptWith, encryptSync, encryptTo, generateIdentity, hkdfSha256, recipientOf } from '../src/store/crypto.js';
+import {
+  decryptSync,
+  decryptWith,
+  encryptedSize,
+  encryptSync,
+  encryptTo,
+  generateIdentity,
+  hkdfSha256,
+  parseRecipients,
+  recipientOf,
+} from '../src/store/crypto.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'vht-crypto-'));
 const CHUNK = 64 * 1024;
@@ -119,6 +129,32 @@ describe('age interoperability, both ways', () => {
       }
     });
   }
+
+  it('into a reused buffer, with recipients parsed once: each file as the age CLI reads it, the buffer reused only where it fits', () => {
+    const parsed = parseRecipients([a.recipient, b.recipient]);
+    const scratch = Buffer.alloc(encryptedSize(2, 70_000));
+    const files: Buffer[] = [];
+    for (const size of [70_000, 0, 65_536, 1]) {
+      const plain = pattern(size, size + 7);
+      const ct = encryptSync(parsed, plain, scratch);
+      expect(ct.length).toBe(encryptedSize(2, size));
+      // written into the scratch buffer (same memory), not a new one
+      expect(ct.buffer).toBe(scratch.buffer);
+      expect(ageDecrypt(a, ct).out.equals(plain)).toBe(true);
+      expect(ageDecrypt(b, ct).out.equals(plain)).toBe(true);
+      files.push(Buffer.from(ct));
+    }
+    // a file larger than the buffer gets its own; the buffer keeps the last file that fitted
+    const big = pattern(70_001, 3);
+    const own = encryptSync(parsed, big, scratch);
+    expect(own.buffer).not.toBe(scratch.buffer);
+    expect(ageDecrypt(a, own).out.equals(big)).toBe(true);
+    expect(scratch.subarray(0, files[3]!.length).equals(files[3]!)).toBe(true);
+    // a fresh file key and nonce each time: the same plaintext never gives the same bytes
+    expect(encryptSync(parsed, pattern(1000, 1)).equals(encryptSync(parsed, pattern(1000, 1)))).toBe(false);
+    expect(() => parseRecipients([a.recipient, 'age1nope'])).toThrow(/recipient 2 of 2 \("age1nope"\)/);
+    expect(() => parseRecipients([])).toThrow(/at least one age1… recipient/);
+  });
 
   it('text is encrypted as UTF-8', async () => {
     const text = 'manifest “ünïcode” ✓';

@@ -6,10 +6,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { SegmentRow } from '../src/store/catalogue.js';
-import { decryptWith, unseal } from '../src/store/crypto.js';
+import { decryptWith } from '../src/store/crypto.js';
 import { FragmentStore, segmentsForRange } from '../src/store/fragments.js';
+import { everythingLeftOnTheKit, opensWithAny } from './helpers/kit-keys.js';
 import { ageDecrypt } from './helpers/media.js';
-import { makeKit, recordClip, type TestKit } from './helpers/sync-kit.js';
+import { makeKit, recordClip } from './helpers/sync-kit.js';
 
 const roots: string[] = [];
 afterAll(() => {
@@ -25,45 +26,6 @@ const JPEG = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.from('
 
 function segs(n: number, tag: string): { data: Buffer; durationMs: number }[] {
   return Array.from({ length: n }, (_, i) => ({ data: Buffer.from(`${tag} second ${i} `.repeat(200)), durationMs: 1000 }));
-}
-
-/** Every identity that can be got from what is on the kit now, given the PIN: the trainer's and every content key's. */
-async function everythingLeftOnTheKit(kit: TestKit, pin: string): Promise<string[]> {
-  const keysDir = path.join(kit.dataDir, 'keys');
-  const ids: string[] = [];
-  for (const t of readdirSync(path.join(keysDir, 'trainers')).filter((n) => n.endsWith('.json'))) {
-    const s = await unseal(JSON.parse(readFileSync(path.join(keysDir, 'trainers', t), 'utf8')).sealed, pin);
-    if (s) ids.push(s);
-  }
-  for (const kind of ['clips', 'fragments', 'stills', 'reviews']) {
-    const dir = path.join(keysDir, kind);
-    if (!existsSync(dir)) continue;
-    for (const f of readdirSync(dir)) {
-      const wraps = JSON.parse(readFileSync(path.join(dir, f), 'utf8')).wraps as Record<string, string>;
-      for (const w of Object.values(wraps)) {
-        for (const id of [...ids]) {
-          try {
-            ids.push(Buffer.from(await decryptWith(id, Buffer.from(w, 'base64'))).toString());
-          } catch {
-            // not wrapped to this one
-          }
-        }
-      }
-    }
-  }
-  return ids;
-}
-
-async function opensWithAny(ids: string[], data: Uint8Array): Promise<boolean> {
-  for (const id of ids) {
-    try {
-      await decryptWith(id, data);
-      return true;
-    } catch {
-      // not this one
-    }
-  }
-  return false;
 }
 
 describe('fragments and kept stills', () => {
@@ -100,7 +62,7 @@ describe('fragments and kept stills', () => {
     expect(ageDecrypt(kit.orgKeyFile, path.join(kit.dataDir, 'stills', `${kept.id}.jpg.age`)).equals(JPEG)).toBe(true);
 
     // a copy of the data dir taken before: nothing left on the kit opens the raw clip's segments or still
-    const left = await everythingLeftOnTheKit(kit, '4821');
+    const left = await everythingLeftOnTheKit(kit.dataDir, '4821');
     expect(left.length).toBeGreaterThanOrEqual(3); // the trainer's key + the fragment's + the still's
     for (let seq = 0; seq < 6; seq++) {
       expect(await opensWithAny(left, readFileSync(path.join(oldCopy, 'clips', clipId, `${seq}.ts.age`)))).toBe(false);
@@ -115,7 +77,7 @@ describe('fragments and kept stills', () => {
     expect(await fragments.deleteFragment(frag.id)).toBe('complete');
     expect(await fragments.deleteKeptStill(kept.id)).toBe('complete');
     expect(fragments.list()).toEqual({ fragments: [], stills: [] });
-    const left2 = await everythingLeftOnTheKit(kit, '4821');
+    const left2 = await everythingLeftOnTheKit(kit.dataDir, '4821');
     expect(await opensWithAny(left2, readFileSync(path.join(before2, 'fragments', frag.id, '1.ts.age')))).toBe(false);
     expect(await opensWithAny(left2, readFileSync(path.join(before2, 'stills', `${kept.id}.jpg.age`)))).toBe(false);
   }, 60_000);

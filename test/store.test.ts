@@ -154,6 +154,24 @@ describe('clip store and catalogue', () => {
     expect(readdirSync(path.dirname(file)).filter((n) => n.startsWith('.tmp-'))).toEqual([]);
   });
 
+  it('segments of one take, of growing and shrinking sizes and two at once, each keep their own bytes (the encryption buffers are reused)', async () => {
+    const id = store.createClip({ caseCode: null, now: 1000, requestedAt: 1000, preRollMs: 0, originMs: 1000 });
+    const sizes = [300_000, 120_000, 410_000, 5, 410_000, 299_999];
+    const plains = sizes.map((n, i) => Buffer.alloc(n, i + 1));
+    // the first two at once (two callers; the recorder sends one at a time), then one after the other
+    await Promise.all([0, 1].map((seq) => store.persistSegment(id, seq, plains[seq]!, { startMs: 1000 * (seq + 1), durationMs: 1000, discontinuity: false })));
+    for (let seq = 2; seq < sizes.length; seq++) {
+      await store.persistSegment(id, seq, plains[seq]!, { startMs: 1000 * (seq + 1), durationMs: 1000, discontinuity: false });
+    }
+    const rows = catalogue.segments(id);
+    expect(rows.map((r) => r.seq)).toEqual([0, 1, 2, 3, 4, 5]);
+    for (const [seq, plain] of plains.entries()) {
+      const file = store.segmentFile(id, seq);
+      expect(rows[seq]!.bytes).toBe(readFileSync(file).length);
+      expect(execFileSync('age', ['-d', '-i', org.file, file], { maxBuffer: 8 << 20 }).equals(plain)).toBe(true);
+    }
+  });
+
   it('recovers an unfinished clip from whole segments only, after a crash left debris', async () => {
     const id = store.createClip({ caseCode: null, now: 1000, requestedAt: 1000, preRollMs: 0, originMs: 1000 });
     for (let seq = 0; seq < 4; seq++) {

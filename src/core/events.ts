@@ -55,6 +55,27 @@ export interface TvControl {
   id: number;
 }
 
+/** The player state the TV follows while a review item is presented (seconds of the item's playlist). */
+export interface PlayerState {
+  playing: boolean;
+  rate: number;
+  positionS: number;
+  loop: [number, number] | null;
+}
+
+/** A review item on the TV: which one, its footage and its range; never its note. */
+export interface PresentedReviewItem {
+  reviewId: string;
+  /** 0-based index in the review's items. */
+  item: number;
+  count: number;
+  kind: 'fragment' | 'still';
+  refId: string;
+  label: string | null;
+  /** Fragments: the range to loop, in seconds of the fragment's playlist. */
+  range: [number, number] | null;
+}
+
 /** The payload of each event; its keys are exactly KIT_EVENT_NAMES (checked below). */
 export interface KitEvents {
   state: { state: RecorderStateName; clipId?: string; error?: string };
@@ -70,8 +91,8 @@ export interface KitEvents {
   dock: { docked: boolean; source: string };
   button: { kind: string; action: string; ok: boolean; error?: string };
   sync: { state: string; pending: number; bytesDone: number; bytesTotal: number; etaSeconds?: number; lastError?: string };
-  /** The clip shown on the family's TV changed (null = nothing presented). */
-  present: { clipId: string | null };
+  /** The clip or review item shown on the family's TV changed (clipId null and no review = nothing presented). */
+  present: { clipId: string | null; review?: PresentedReviewItem | null; player?: PlayerState };
   /** A player command for the TV page: from the trainer's phone, or the TV remote over HDMI-CEC. */
   'tv.control': TvControl;
   /** The TV page has carried out the command with this id (for the phone's reaction-time display). */

@@ -8,6 +8,7 @@ import { CONSENT_SCOPES, consentInForce, type CaseRow, type Catalogue, type Clip
 import type { ClipStore } from '../store/clips.js';
 import { writeFileDurableSync } from '../store/durable.js';
 import { DEFAULT_RETENTION, evictionOrder, retentionDue, type RetainedItem, type RetentionPolicy } from '../store/retention.js';
+import { keptRetention, type KeptFootage } from './kept-retention.js';
 
 export type Trajectory = (typeof TRAJECTORIES)[number];
 
@@ -27,6 +28,8 @@ export interface PrivacyOptions {
   afterReviewHeldDays?: number;
   /** The time retention acts on (src/store/retention.ts trustedNow); null = none trusted yet. Default: the clock. */
   trustedNow?: () => number | null;
+  /** Fragments, kept stills and review keys (issue 19): retention erases them by the same table. */
+  kept?: KeptFootage;
 }
 
 const SCOPE_NL: Record<ConsentScope, string> = {
@@ -100,6 +103,9 @@ export class Privacy {
     if (current.consent.recording && !consent.recording) {
       for (const clip of this.catalogue.clipsOfCase(code)) this.clips.requestDelete(clip.id, now, 'consent withdrawn');
       this.logger.info("recording consent withdrawn: the case's clips are marked for deletion", { policy: this.opts.onWithdrawal });
+      await this.runRetention();
+    } else if (current.consent.review && !consent.review) {
+      // Fragments, kept stills and reviews of the case go at once (consent-review-withdrawn).
       await this.runRetention();
     }
     return this.catalogue.getCase(code)!;
@@ -180,6 +186,7 @@ export class Privacy {
       deleteRequestedAt: clip.deleteRequestedAt,
       withdrawn: clip.deleteReason === 'consent withdrawn' && !withdrawn.includes('recording') ? [...withdrawn, 'recording'] : withdrawn,
       caseClosedAt: clip.caseCode ? this.catalogue.caseClosedAt(clip.caseCode) : null,
+      reviewTalk: this.catalogue.reviewLedger.reviewOfTalk(clip.id) !== null,
     };
   }
 
@@ -202,7 +209,8 @@ export class Privacy {
         await this.eraseClip(clip, answer.rule);
         deleted.push(clip.id);
       }
-      if (deleted.length) this.logger.info('retention deleted clips', { count: deleted.length });
+      if (this.opts.kept) deleted.push(...(await keptRetention(this.catalogue, this.opts.kept, policy, now, this.clock)));
+      if (deleted.length) this.logger.info('retention deleted clips, fragments, stills or reviews', { count: deleted.length });
     } finally {
       this.running = false;
     }
@@ -227,6 +235,19 @@ export class Privacy {
   }
 
   private async eraseClip(clip: ClipRow, rule: string): Promise<void> {
+    // The library still says where an erased clip is while fragments or stills of it are kept.
+    if (this.catalogue.reviewLedger.keptCounts().has(clip.id)) {
+      this.catalogue.reviewLedger.recordClipErasure({
+        clipId: clip.id,
+        caseCode: clip.caseCode,
+        visitId: clip.visitId,
+        createdAt: clip.createdAt,
+        durationMs: clip.durationMs,
+        uploadedAt: clip.uploadedAt,
+        erasedAt: this.clock.now(),
+        rule,
+      });
+    }
     const erase = await this.clips.deleteClip(clip.id);
     const now = this.clock.now();
     this.catalogue.audit('clip.deleted', now, clip.id, { reason: rule, uploaded: clip.uploadedAt !== null });

@@ -6,6 +6,7 @@ import Database from 'better-sqlite3';
 import { AppError } from '../core/errors.js';
 import { MIGRATIONS } from './migrations.js';
 import { NO_RESERVE, type MetadataSpace } from './reserve.js';
+import { ReviewLedger } from './review-ledger.js';
 import { SyncLedger } from './sync-ledger.js';
 import { OfficeLedger } from './office-ledger.js';
 
@@ -186,6 +187,8 @@ export class Catalogue {
   readonly syncLedger: SyncLedger;
   /** Case tags, erasure notices, case index entries (issue 21, migration 9). */
   readonly officeLedger: OfficeLedger;
+  /** Fragments, kept stills and reviews (issue 19, migration 7). */
+  readonly reviewLedger: ReviewLedger;
 
   /** space: the catalogue's reserve on a full card (a write outside a transaction runs with it). */
   constructor(
@@ -223,6 +226,7 @@ export class Catalogue {
     this.migrate();
     this.syncLedger = new SyncLedger((sql) => this.prep(sql), this.db);
     this.officeLedger = new OfficeLedger((sql) => this.prep(sql));
+    this.reviewLedger = new ReviewLedger((sql) => this.prep(sql), this.db);
   }
 
   /**

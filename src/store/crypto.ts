@@ -242,12 +242,39 @@ function sharedWithRecipient(eph: KeyObject, pub: KeyObject, recipients: readonl
   }
 }
 
-/** Encrypts to age X25519 recipients, synchronously (a few OpenSSL calls; see encryptTo). */
-export function encryptSync(recipients: readonly string[], data: Uint8Array | string): Buffer {
-  if (!Array.isArray(recipients) || recipients.length === 0) {
+/**
+ * Recipients parsed once (bech32 decoding and the key import cost ≈ 0.1 ms a recipient): a caller
+ * that encrypts many files to the same recipients (a take's segments) keeps one and passes it
+ * instead of the strings. Public keys only; nothing secret is held.
+ */
+export interface ParsedRecipients {
+  readonly recipients: readonly string[];
+  readonly keys: readonly { key: KeyObject; raw: Buffer }[];
+}
+
+/** Bytes of the age file encryptSync writes for `n` plaintext bytes to `recipients` X25519 recipients. */
+export function encryptedSize(recipients: number, n: number): number {
+  // version line; per recipient "-> X25519 <43>\n<43>\n"; "--- <43>\n"; nonce; sealed payload
+  return VERSION_LINE.length + 1 + recipients * (10 + 43 + 1 + 43 + 1) + 4 + 43 + 1 + NONCE_BYTES + sealedPayloadSize(n);
+}
+
+/** Parses age1… recipients for encryptSync; throws naming the recipient that is not one. */
+export function parseRecipients(recipients: readonly string[]): ParsedRecipients {
+  const given: unknown = recipients; // callers in plain JavaScript may pass anything
+  if (!Array.isArray(given) || given.length === 0) {
     throw new AppError('VALIDATION', `recipients ${JSON.stringify(recipients)?.slice(0, 80)}: at least one age1… recipient is needed`, { field: 'recipients' });
   }
-  const keys = recipients.map((r, i) => parseRecipient(r, i, recipients.length));
+  return { recipients: recipients.slice(), keys: recipients.map((r, i) => parseRecipient(r, i, recipients.length)) };
+}
+
+/**
+ * Encrypts to age X25519 recipients, synchronously (a few OpenSSL calls; see encryptTo). With
+ * `into` (a scratch buffer the caller reuses, e.g. per segment) the file is written there when it
+ * fits and a view of it is returned: valid until the caller reuses `into`; otherwise a new Buffer.
+ */
+export function encryptSync(recipients: readonly string[] | ParsedRecipients, data: Uint8Array | string, into?: Buffer): Buffer {
+  const parsed = Array.isArray(recipients) ? parseRecipients(recipients) : (recipients as ParsedRecipients);
+  const keys = parsed.keys;
   const plaintext = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
   if (!(plaintext instanceof Uint8Array)) {
     throw new AppError('VALIDATION', `data to encrypt must be bytes or text, not ${typeof data}`, { field: 'data' });
@@ -257,7 +284,7 @@ export function encryptSync(recipients: readonly string[], data: Uint8Array | st
   for (const [i, pub] of keys.entries()) {
     const eph = generateKeyPairSync('x25519');
     const share = rawPublic(eph.publicKey);
-    const wrapKey = hkdfSha256(sharedWithRecipient(eph.privateKey, pub.key, recipients, i), Buffer.concat([share, pub.raw]), X25519_INFO);
+    const wrapKey = hkdfSha256(sharedWithRecipient(eph.privateKey, pub.key, parsed.recipients, i), Buffer.concat([share, pub.raw]), X25519_INFO);
     const body = Buffer.alloc(FILE_KEY_BYTES + TAG);
     sealInto(wrapKey, ZERO_NONCE, fileKey, body, 0);
     header += `-> X25519 ${b64(share)}\n${wrapBody(body)}`;
@@ -267,7 +294,9 @@ export function encryptSync(recipients: readonly string[], data: Uint8Array | st
 
   const nonce = randomBytes(NONCE_BYTES);
   const payloadKey = hkdfSha256(fileKey, nonce, 'payload');
-  const out = Buffer.allocUnsafe(header.length + NONCE_BYTES + sealedPayloadSize(plaintext.length));
+  const size = header.length + NONCE_BYTES + sealedPayloadSize(plaintext.length);
+  if (size !== encryptedSize(keys.length, plaintext.length)) throw new Error(`age: header of ${header.length} bytes, not as encryptedSize says (a bug)`);
+  const out = into && into.length >= size ? into.subarray(0, size) : Buffer.allocUnsafe(size);
   let at = out.write(header, 0, 'latin1');
   at += nonce.copy(out, at);
   const chunks = Math.max(1, Math.ceil(plaintext.length / CHUNK));

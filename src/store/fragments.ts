@@ -216,7 +216,7 @@ export class FragmentStore {
   async deleteKeptStill(id: string): Promise<'complete' | 'pending'> {
     this.checkId(id, 'stillId');
     const erase = await this.keys.destroyContentKey({ kind: 'still', id });
-    for (const ext of ['.jpg.age', '.json']) rmSync(path.join(this.stillsDir, `${id}${ext}`), { force: true });
+    for (const ext of ['.jpg.age', '.caption.json.age', '.json']) rmSync(path.join(this.stillsDir, `${id}${ext}`), { force: true });
     fsyncDir(this.stillsDir);
     return erase;
   }

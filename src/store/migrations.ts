@@ -203,6 +203,89 @@ export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
     `,
   },
   {
+    version: 7,
+    name: 'issue 19: fragments, kept stills, reviews and their items; raw clips erased while their fragments live on',
+    // No free text here: notes and captions are files encrypted to [org, content key]. A fragment or
+    // kept still names its source clip without a foreign key: it outlives the clip.
+    sql: `
+      CREATE TABLE fragments (
+        id TEXT PRIMARY KEY,
+        clip_id TEXT NOT NULL,
+        case_code TEXT NOT NULL REFERENCES cases(code),
+        visit_id INTEGER,
+        clip_created_at INTEGER NOT NULL,
+        in_ms INTEGER NOT NULL,
+        out_ms INTEGER NOT NULL CHECK (out_ms > in_ms),
+        playlist_start_ms INTEGER NOT NULL,
+        playlist_duration_ms INTEGER NOT NULL,
+        bytes INTEGER NOT NULL,
+        label TEXT,
+        has_note INTEGER NOT NULL DEFAULT 0,
+        consent TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        confirmed_at INTEGER,
+        confirmed_version INTEGER,
+        delete_requested_at INTEGER
+      );
+      CREATE INDEX fragments_clip ON fragments(clip_id, in_ms);
+      CREATE INDEX fragments_case ON fragments(case_code);
+      CREATE TABLE kept_stills (
+        id TEXT PRIMARY KEY,
+        clip_id TEXT NOT NULL,
+        still_n INTEGER NOT NULL,
+        case_code TEXT NOT NULL REFERENCES cases(code),
+        visit_id INTEGER,
+        clip_created_at INTEGER NOT NULL,
+        time_ms INTEGER NOT NULL,
+        bytes INTEGER NOT NULL,
+        has_caption INTEGER NOT NULL DEFAULT 0,
+        consent TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        confirmed_at INTEGER,
+        confirmed_version INTEGER,
+        delete_requested_at INTEGER
+      );
+      CREATE INDEX kept_stills_clip ON kept_stills(clip_id);
+      CREATE TABLE reviews (
+        id TEXT PRIMARY KEY,
+        case_code TEXT NOT NULL REFERENCES cases(code),
+        planned_for TEXT,
+        planned_visit_uid TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        held_at INTEGER,
+        confirmed_at INTEGER,
+        confirmed_version INTEGER
+      );
+      CREATE INDEX reviews_case ON reviews(case_code, created_at);
+      CREATE TABLE review_items (
+        review_id TEXT NOT NULL REFERENCES reviews(id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('fragment', 'still')),
+        ref_id TEXT NOT NULL,
+        PRIMARY KEY (review_id, position)
+      );
+      CREATE INDEX review_items_ref ON review_items(kind, ref_id);
+      CREATE TABLE review_talks (
+        clip_id TEXT PRIMARY KEY REFERENCES clips(id) ON DELETE CASCADE,
+        review_id TEXT NOT NULL,
+        started_at INTEGER NOT NULL
+      );
+      CREATE TABLE clip_erasures (
+        clip_id TEXT PRIMARY KEY,
+        case_code TEXT,
+        visit_id INTEGER,
+        created_at INTEGER NOT NULL,
+        duration_ms INTEGER NOT NULL,
+        uploaded_at INTEGER,
+        erased_at INTEGER NOT NULL,
+        rule TEXT NOT NULL
+      );
+    `,
+  },
+  {
     version: 8,
     name: "issue 20: a case's trainers (the kit where a case is made adds its holder; a one-PIN kit's cases are T-001's); every audit entry names its trainer",
     sql: `

@@ -4,6 +4,7 @@ import type { Logger } from '../core/logger.js';
 import { DirBucket, S3Connection, type BucketStore } from '../store/bucket-store.js';
 import type { Catalogue } from '../store/catalogue.js';
 import { checkDock, checkShareDock, type DockOptions, type DockResult } from './dock.js';
+import type { ReviewUploadSource } from './review-upload.js';
 import { SyncService, type RetryPolicy, type SyncClipFiles, type SyncExtension, type SyncServiceOptions } from './service.js';
 import { DirTarget, S3Target, type DirTargetOptions, type S3TargetOptions, type UploadTarget } from './targets.js';
 
@@ -23,6 +24,7 @@ export {
   type SyncServiceOptions,
   type SyncState,
 } from './service.js';
+export { uploadReviewMetadata, type FragmentObject, type KeptStillObject, type ReviewObject, type ReviewUploadSource } from './review-upload.js';
 export { DirTarget, S3Target, type DirTargetOptions, type S3TargetOptions, type UploadTarget } from './targets.js';
 
 /** The `sync` section of the kit's config in the shape the sync module takes (main.ts maps it). */
@@ -98,6 +100,7 @@ export function createSyncService(deps: {
   team?: Pick<SyncServiceOptions, 'manifestAlso' | 'afterUpload'>;
   /** Issue 21: the organisation's side (src/sync/office-link.ts). */
   extensions?: SyncExtension[];
+  review?: ReviewUploadSource;
 }): SyncService | null {
   const target = createTarget(deps.config, deps.clock);
   if (!target) return null;
@@ -115,5 +118,6 @@ export function createSyncService(deps: {
     intervalMs: (deps.config.intervalSeconds ?? 60) * 1000,
     ...deps.team,
     ...(deps.extensions ? { extensions: deps.extensions } : {}),
+    ...(deps.review ? { review: deps.review } : {}),
   });
 }

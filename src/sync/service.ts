@@ -12,6 +12,7 @@ import { buildManifest, checkKitId, encryptManifest, manifestJson, manifestKey, 
 import { RetryingPut, type PutObserver, type RetryPolicy } from './retries.js';
 import { md5Hex, sha256Hex, type UploadTarget } from './targets.js';
 import { runUploadPool } from './upload-pool.js';
+import { uploadReviewMetadata, type ReviewUploadSource } from './review-upload.js';
 
 export type { RetryPolicy } from './retries.js';
 
@@ -55,6 +56,8 @@ export interface SyncRunResult {
   bytesSent: number;
   /** The key of the audit export this run uploaded, if any. */
   auditExport?: string;
+  /** Fragment, kept-still and review metadata objects this run uploaded (issue 19). */
+  reviewObjects?: string[];
 }
 
 export interface DockDecision {
@@ -107,6 +110,8 @@ export interface SyncServiceOptions {
   afterUpload?: (target: UploadTarget) => Promise<void>;
   /** Steps of the organisation's side (issue 21: erasure notices, case index, kit status), in order. */
   extensions?: SyncExtension[];
+  /** Fragments, kept stills and reviews (issue 19): their metadata is uploaded after the clips. */
+  review?: ReviewUploadSource;
 }
 
 /** What an extension may do during a run: PUT through the run's retrying uploader. */
@@ -347,6 +352,7 @@ export class SyncService {
           throw err;
         }
       }
+      if (this.opts.review) result.reviewObjects = await this.uploadReviewMetadata(this.opts.review, signal, result);
       if (this.opts.exportAudit !== false) {
         const key = await this.exportAudit(signal, result);
         if (key) result.auditExport = key;
@@ -594,6 +600,13 @@ export class SyncService {
       },
       signal,
     );
+  }
+
+  /** Fragment, kept-still and review metadata (review-upload.ts), through this run's retrying PUT. */
+  private uploadReviewMetadata(source: ReviewUploadSource, signal: AbortSignal, result: SyncRunResult): Promise<string[]> {
+    const { catalogue, clock, kitId, logger } = this.opts;
+    const put = (key: string, body: Uint8Array, md5: string, sha256: string) => this.putter.put(key, body, md5, signal, this.observer(result), sha256);
+    return uploadReviewMetadata({ catalogue, source, kitId, targetId: this.targetId, clock, logger, put }, signal);
   }
 
   /** Counts a run's bytes on the wire and shows a transient error it retries after. */

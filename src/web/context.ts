@@ -3,7 +3,11 @@ import type { AppTime, Clock } from '../core/clock.js';
 import { AppError } from '../core/errors.js';
 import type { EventBus } from '../core/events.js';
 import type { Logger } from '../core/logger.js';
+import type { Fragments } from '../session/fragments.js';
+import type { KeptStills } from '../session/kept-stills.js';
 import type { Library } from '../session/library.js';
+import type { ReviewTalk } from '../session/review-talk.js';
+import type { Reviews } from '../session/review.js';
 import type { Playback } from '../session/playback.js';
 import type { Presentation } from '../session/presentation.js';
 import type { Privacy } from '../session/privacy.js';
@@ -11,6 +15,7 @@ import type { Recorder } from '../session/recorder.js';
 import type { Team } from '../session/team.js';
 import type { Catalogue } from '../store/catalogue.js';
 import type { ClipStore } from '../store/clips.js';
+import type { FragmentStore } from '../store/fragments.js';
 import type { KeyStore } from '../store/keys.js';
 import type { Sessions } from './auth.js';
 import type { StreamLimit } from './json-limits.js';
@@ -58,6 +63,10 @@ export interface AppDeps {
   hotspot?: () => { ssid: string; qrSvg: string } | null;
   /** PIN attempts and their lock-out (durable in the data dir); default: in RAM only. */
   pinLockout?: PinLockout;
+  /** Fragments and kept stills on the kit (issue 19). */
+  fragmentStore: FragmentStore;
+  /** A fragment from a marker: lead-in and lead-out (playback.markerLeadInMs / fragmentLeadOutMs). Default 3000 / 7000. */
+  fragmentLeads?: { leadInMs: number; leadOutMs: number };
 }
 
 /** Who may use a route: declared on the route (`config.access`), read by the guard plugin. */
@@ -71,7 +80,11 @@ export type Access =
   /** A trainer or a TV (viewer). */
   | 'viewer'
   /** A trainer, or a TV for the clip presented on it only (its playlist, segments and stills). */
-  | 'presented';
+  | 'presented'
+  /** A trainer, or a TV for the fragment of the review item presented on it only (issue 19). */
+  | 'presented-fragment'
+  /** A trainer, or a TV for the kept still of the review item presented on it only (issue 19). */
+  | 'presented-still';
 
 /** A route's access rule, on the route itself. */
 export interface RouteAccess {
@@ -115,6 +128,11 @@ export interface WebContext {
   playback: Playback;
   /** Who sees what on a team kit: a trainer's cases and clips (issue 20). */
   team: Team;
+  /** The review cycle (issue 19): fragments, kept stills, reviews, the recorded review talk. */
+  fragments: Fragments;
+  keptStills: KeptStills;
+  reviews: Reviews;
+  reviewTalk: ReviewTalk;
   ui: UiFiles;
   fps: number;
   /** The kiosk on the loopback listener has no cookie: its CSRF token lives as long as the process. */

@@ -29,6 +29,7 @@ export async function describeApi(): Promise<unknown> {
     clips: unused('clips'),
     keys: unused('keys'),
     privacy: unused('privacy'),
+    fragmentStore: unused('fragmentStore'),
     bus: new EventBus(),
     clock: systemClock,
     logger: createLogger({ level: 'silent' }),

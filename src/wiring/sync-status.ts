@@ -75,6 +75,10 @@ export function wireSync(deps: {
   });
   // A confirmed clip may now go (retention decides when).
   sync.on('clip.uploaded', () => void deps.privacy.runRetention());
+  // ... and so may a fragment, kept still or review whose metadata the organisation now holds.
+  sync.on('run.finished', (r) => {
+    if (r.reviewObjects?.length) void deps.privacy.runRetention();
+  });
   // What waits for upload changes between runs too: the status follows at once.
   bus.on('clip.stopped', () => sync.recount());
   bus.on('clip.updated', () => sync.recount());

@@ -29,11 +29,11 @@ function findCaller(ctx: WebContext, req: FastifyRequest): Caller | null {
 /** Null when a viewer may use this route, else why not. */
 function viewerRefusal(ctx: WebContext, req: FastifyRequest, access: Access, url: string): string | null {
   if (access === 'viewer' || access === 'public') return null;
-  if (access === 'presented' && (req.method === 'GET' || req.method === 'HEAD')) {
+  if ((access === 'presented' || access === 'presented-fragment' || access === 'presented-still') && (req.method === 'GET' || req.method === 'HEAD')) {
     const id = (req.params as { id?: unknown } | undefined)?.id;
-    const presented = ctx.presentation.presented;
-    if (presented !== null && id === presented) return null;
-    return `a TV session may play only the clip presented on the TV (${typeof id === 'string' ? `not ${id.slice(0, 40)}` : 'none'}) (alleen de getoonde opname)`;
+    const kind = access === 'presented' ? 'clip' : access === 'presented-fragment' ? 'fragment' : 'still';
+    if (typeof id === 'string' && ctx.presentation.mayShow(kind, id)) return null;
+    return `a TV session may play only the ${kind} presented on the TV (${typeof id === 'string' ? `not ${id.slice(0, 40)}` : 'none'}) (alleen de getoonde opname)`;
   }
   // The static catch-all (/*) matches any unknown path: name the path that was asked for.
   const pattern = req.routeOptions.url;

@@ -25,8 +25,10 @@ import {
   stillReply,
 } from '../schemas.js';
 
-/** A clip as the library lists it. */
-export function summary(c: ClipRow): z.infer<typeof clipSummary> {
+type Kept = { fragments: number; keptStills: number };
+
+/** A clip as the library lists it; `kept`: its fragments and kept stills on the kit (issue 19). */
+export function summary(c: ClipRow, kept: Kept = { fragments: 0, keptStills: 0 }): z.infer<typeof clipSummary> {
   return {
     id: c.id,
     caseCode: c.caseCode,
@@ -47,6 +49,7 @@ export function summary(c: ClipRow): z.infer<typeof clipSummary> {
     purposes: c.purposes,
     uploaded: c.uploadedAt !== null,
     deleteRequested: c.deleteRequestedAt !== null,
+    place: { onKit: true, atOrganisation: c.uploadedAt !== null, fragments: kept.fragments, keptStills: kept.keptStills },
   };
 }
 
@@ -57,6 +60,35 @@ function onlyTheirClips(fastify: FastifyInstance, ctx: WebContext): void {
     if (typeof id !== 'string' || req.caller?.role !== 'trainer') return;
     ctx.team.assertClip(ctx.library.getClip(id), trainerOf(req));
   });
+}
+
+/** The library's list: the trainer's clips on the kit, and erased ones of their cases of which fragments or stills are kept. */
+function clipList(ctx: WebContext, trainer: string, limit: number, offset: number): z.infer<typeof clipListReply> {
+  const { catalogue } = ctx.deps;
+  const counts = catalogue.reviewLedger.keptCounts();
+  const none = { fragments: 0, keptStills: 0 };
+  return {
+    clips: ctx.team.clips(trainer, limit, offset).map((c) => summary(c, counts.get(c.id) ?? none)),
+    removed:
+      offset > 0
+        ? []
+        : catalogue.reviewLedger
+            .erasedClipsWithKept()
+            .filter((e) => e.caseCode !== null && ctx.team.isOnCase(e.caseCode, trainer))
+            .map((e) => ({
+              id: e.clipId,
+              caseCode: e.caseCode,
+              visitId: e.visitId,
+              createdAt: e.createdAt,
+              durationMs: e.durationMs,
+              place: { onKit: false, atOrganisation: e.uploadedAt !== null, ...(counts.get(e.clipId) ?? none) },
+            })),
+  };
+}
+
+/** The kept fragments and stills of one clip. */
+function keptOf(ctx: WebContext, id: string): Kept {
+  return ctx.deps.catalogue.reviewLedger.keptCounts().get(id) ?? { fragments: 0, keptStills: 0 };
 }
 
 /** The library: list and read clips (straight from the catalogue); markers, stills, case, purposes, delete (use-cases). */
@@ -73,7 +105,7 @@ export async function clipRoutes(fastify: FastifyInstance, { ctx }: { ctx: WebCo
       config: guarded,
       schema: { summary: "The signed-in trainer's clips, newest first", querystring: clipListQuery, response: replies({ 200: clipListReply }) },
     },
-    async (req) => ({ clips: ctx.team.clips(trainerOf(req), req.query.limit, req.query.offset).map(summary) }),
+    async (req) => clipList(ctx, trainerOf(req), req.query.limit, req.query.offset),
   );
 
   app.get(
@@ -86,7 +118,7 @@ export async function clipRoutes(fastify: FastifyInstance, { ctx }: { ctx: WebCo
       const { id } = req.params;
       const clip = library.getClip(id);
       return {
-        ...summary(clip),
+        ...summary(clip, keptOf(ctx, id)),
         segments: catalogue.segments(id).map((s) => ({
           seq: s.seq,
           startMs: s.startMs,
@@ -152,7 +184,7 @@ export async function clipRoutes(fastify: FastifyInstance, { ctx }: { ctx: WebCo
       const clip = library.assign(req.params.id, req.body.caseCode);
       ctx.team.madeHere(req.body.caseCode, trainer);
       await ctx.team.shareWithCase(clip.id, req.body.caseCode);
-      return summary(clip);
+      return summary(clip, keptOf(ctx, req.params.id));
     },
   );
 
@@ -186,7 +218,7 @@ export async function clipRoutes(fastify: FastifyInstance, { ctx }: { ctx: WebCo
       config: guarded,
       schema: { summary: 'Set the uses beyond the visit', params: clipIdParams, body: purposesBody, response: replies({ 200: clipSummary }) },
     },
-    async (req) => summary(library.setPurposes(req.params.id, req.body)),
+    async (req) => summary(library.setPurposes(req.params.id, req.body), keptOf(ctx, req.params.id)),
   );
 }
 

@@ -76,6 +76,14 @@ export async function recordingRoutes(fastify: FastifyInstance, { ctx }: { ctx: 
       const code = req.body.caseCode ?? null;
       const trainer = trainerOf(req);
       if (code !== null) ctx.team.assertCase(code, trainer);
+      if (req.body.reviewId !== undefined) {
+        if (code === null)
+          throw new AppError('VALIDATION', 'body.caseCode: needed with reviewId (the review talk belongs to the case)', {
+            field: 'body.caseCode',
+            reason: 'case_needed_for_review_talk',
+          });
+        return ctx.reviewTalk.start(code, req.body.reviewId);
+      }
       const consent = code === null ? null : privacy.consentForRecording(code);
       if (code !== null) ctx.team.madeHere(code, trainer);
       return recorder.startTake(code, consent);

@@ -17,6 +17,7 @@ import {
   presentReply,
   replies,
   sessionReply,
+  tvKeyBody,
   tvStateReply,
 } from '../schemas.js';
 import { cookie, isLoopbackRequest } from '../security.js';
@@ -27,44 +28,6 @@ export async function tvRoutes(fastify: FastifyInstance, { ctx }: { ctx: WebCont
   const { deps, presentation } = ctx;
   const now = () => deps.clock.now();
   const guarded = { access: 'trainer', whenLocked: 'refuse' } as const;
-
-  app.post(
-    '/api/present',
-    {
-      config: guarded,
-      schema: { summary: 'Show a clip on the TV', body: presentBody, response: replies({ 200: presentReply }) },
-    },
-    async (req) => ({ clipId: presentation.present(ctx.team.assertClip(ctx.library.getClip(req.body.clipId), trainerOf(req))) }),
-  );
-  app.get(
-    '/api/present',
-    {
-      config: { access: 'trainer' },
-      schema: { summary: 'The clip on the TV', response: replies({ 200: presentReply }) },
-    },
-    async () => ({ clipId: presentation.presented }),
-  );
-  app.delete(
-    '/api/present',
-    {
-      config: { access: 'trainer' },
-      schema: { summary: 'Nothing on the TV', response: replies({ 200: presentReply }) },
-    },
-    async () => {
-      presentation.end({ visitOver: false });
-      return { clipId: null };
-    },
-  );
-
-  // The phone drives the TV's player; the TV answers each command with tv.ack {id}.
-  app.post(
-    '/api/present/control',
-    {
-      config: guarded,
-      schema: { summary: 'A player command for the TV', body: controlBody, response: replies({ 200: controlReply }) },
-    },
-    async (req) => ({ id: presentation.control(req.body) }),
-  );
 
   app.post(
     '/api/tv/pairing',
@@ -132,6 +95,19 @@ export async function tvRoutes(fastify: FastifyInstance, { ctx }: { ctx: WebCont
     },
   );
 
+  // A key on the TV within a review the trainer presents now: previous/next item, speed, play/pause.
+  app.post(
+    '/api/tv/keys',
+    {
+      config: { access: 'viewer' },
+      schema: { summary: 'A TV key within a presented review (the phone follows)', body: tvKeyBody, response: replies({ 200: presentReply }) },
+    },
+    async (req) => {
+      const { review, player } = presentation.key(req.body);
+      return { clipId: null, review, player };
+    },
+  );
+
   app.post(
     '/api/tv/ack',
     {
@@ -154,9 +130,86 @@ export async function tvRoutes(fastify: FastifyInstance, { ctx }: { ctx: WebCont
       // at most MAX_STREAMS_PER_SESSION per session (429 beyond); the slot frees when the stream closes
       req.raw.on('close', ctx.streams.acquire(callerOf(req).key));
       const write = openEventStream(req, reply, stillAlive(ctx, callerOf(req)));
-      write('present', { clipId: presentation.presented });
-      const offs = [deps.bus.on('present', (p) => write('present', { clipId: p.clipId })), deps.bus.on('tv.control', (c) => write('tv.control', c))];
+      const item = presentation.presentedItem;
+      write('present', item ? { clipId: null, review: item, player: presentation.playerState } : { clipId: presentation.presented });
+      const offs = [deps.bus.on('present', (p) => write('present', p)), deps.bus.on('tv.control', (c) => write('tv.control', c))];
       req.raw.on('close', () => offs.forEach((off) => off()));
     },
+  );
+}
+
+/** Presenting on the family's TV from the phone: a clip or a review item, next/previous, player commands. */
+export async function presentRoutes(fastify: FastifyInstance, { ctx }: { ctx: WebContext }): Promise<void> {
+  const app = fastify.withTypeProvider<ZodTypeProvider>();
+  const { presentation } = ctx;
+  const guarded = { access: 'trainer', whenLocked: 'refuse' } as const;
+
+  app.post(
+    '/api/present',
+    {
+      config: guarded,
+      schema: { summary: 'Show a clip, or an item of a review, on the TV', body: presentBody, response: replies({ 200: presentReply }) },
+    },
+    async (req) => {
+      const { clipId, reviewId, item } = req.body;
+      if (reviewId !== undefined && item !== undefined) {
+        const review = presentation.presentItem(reviewId, item, { sessionKey: callerOf(req).key, source: 'phone' });
+        return { clipId: null, review, player: presentation.playerState };
+      }
+      return { clipId: presentation.present(ctx.team.assertClip(ctx.library.getClip(clipId!), trainerOf(req))) };
+    },
+  );
+  for (const [path, direction] of [
+    ['/api/present/next', 1],
+    ['/api/present/previous', -1],
+  ] as const) {
+    app.post(
+      path,
+      {
+        config: guarded,
+        schema: {
+          summary: `The ${direction > 0 ? 'next' : 'previous'} item of the presented review`,
+          body: emptyBody,
+          response: replies({ 200: presentReply }),
+        },
+      },
+      async (req) => ({
+        clipId: null,
+        review: presentation.step(direction, { sessionKey: callerOf(req).key, source: 'phone' }),
+        player: presentation.playerState,
+      }),
+    );
+  }
+  app.get(
+    '/api/present',
+    {
+      config: { access: 'trainer' },
+      schema: { summary: 'What is on the TV (a clip or a review item) and the player state', response: replies({ 200: presentReply }) },
+    },
+    async () => {
+      const review = presentation.presentedItem;
+      return review ? { clipId: null, review, player: presentation.playerState } : { clipId: presentation.presented };
+    },
+  );
+  app.delete(
+    '/api/present',
+    {
+      config: { access: 'trainer' },
+      schema: { summary: 'Nothing on the TV', response: replies({ 200: presentReply }) },
+    },
+    async () => {
+      presentation.end({ visitOver: false });
+      return { clipId: null };
+    },
+  );
+
+  // The phone drives the TV's player; the TV answers each command with tv.ack {id}.
+  app.post(
+    '/api/present/control',
+    {
+      config: guarded,
+      schema: { summary: 'A player command for the TV', body: controlBody, response: replies({ 200: controlReply }) },
+    },
+    async (req) => ({ id: presentation.control(req.body) }),
   );
 }

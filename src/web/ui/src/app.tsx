@@ -8,6 +8,7 @@ import { Player } from './player.js';
 import { KIT_EVENT_NAMES } from '../../../core/events.js';
 import { Remote } from './remote.js';
 import { loginBody, SignedInAs, TrainerIdField } from './team.js';
+import { reviewRoute } from './reviews.js';
 import { useFieldErrors } from './errors.js';
 import { AppCtx, DEFAULT_CONFIG, type Ctx, type Notice } from './shared.js';
 
@@ -187,11 +188,13 @@ function App() {
 
   let page;
   const clipMatch = /^#\/clip\/([a-z0-9]+)/.exec(hash);
+  const reviewPage = reviewRoute(hash);
   if (session === undefined) page = <p>{t('loading')}</p>;
   else if (!trainer) page = <PinForm kind="login" api={api} t={t} onDone={loadSession} />;
-  else if (lockedHit && (clipMatch || hash.startsWith('#/library'))) page = <PinForm kind="unlock" api={api} t={t} onDone={unlocked} />;
+  else if (lockedHit && (clipMatch || reviewPage || hash.startsWith('#/library'))) page = <PinForm kind="unlock" api={api} t={t} onDone={unlocked} />;
   else if (clipMatch) page = <Player key={`${clipMatch[1]}:${reloadKey}`} clipId={clipMatch[1]!} />;
   else if (hash.startsWith('#/library')) page = <Library key={reloadKey} />;
+  else if (reviewPage) page = reviewPage;
   else page = <Remote />;
 
   const nav = (h: string, label: string, active: boolean) => (
@@ -207,8 +210,9 @@ function App() {
           <span class="brand">{t('appName')}</span>
           {trainer && (
             <nav aria-label={t('menu')}>
-              {nav('#/', t('navRemote'), !clipMatch && !hash.startsWith('#/library'))}
+              {nav('#/', t('navRemote'), !clipMatch && !reviewPage && !hash.startsWith('#/library'))}
               {nav('#/library', t('navLibrary'), hash.startsWith('#/library'))}
+              {nav('#/reviews', t('navReviews'), reviewPage !== null)}
             </nav>
           )}
           {trainer && <SignedInAs t={t} trainerId={session?.trainerId} />}

@@ -3,8 +3,10 @@
 import { createContext } from 'preact';
 import { useContext } from 'preact/hooks';
 import { teamEn, teamNl } from './i18n-team.js';
+import { REVIEW_EN, REVIEW_NL } from './i18n-review.js';
 
 const nl = {
+  ...REVIEW_NL,
   appName: 'VHT Kit',
   language: 'Language: English',
   languageSwitchTo: 'en',
@@ -168,6 +170,7 @@ const nl = {
 export type Key = keyof typeof nl;
 
 const en: Record<Key, string> = {
+  ...REVIEW_EN,
   appName: 'VHT Kit',
   language: 'Taal: Nederlands',
   languageSwitchTo: 'nl',

@@ -1,7 +1,9 @@
 // The library: clips by case and visit, with their state, markers, assignment and deletion.
 import { useCallback, useEffect, useState } from 'preact/hooks';
 import type { CaseRow, ClipSummary } from './api.js';
+import type { RemovedClip } from './review-api.js';
 import { fmtDuration, useT } from './i18n.js';
+import { ClipPlace, RemovedClips } from './library-place.js';
 import { useApp, useDebounced, useKitEvents } from './shared.js';
 
 interface Group {
@@ -86,6 +88,7 @@ function ClipCard({ clip, cases, markers, reload }: { clip: ClipSummary; cases: 
         {clip.state === 'recovered' && <span class="badge warn">{t('badgeRecovered')}</span>}
         {clip.unassigned && <span class="badge warn">{t('badgeUnassigned')}</span>}
         {clip.uploaded && <span class="badge ok">{t('badgeUploaded')}</span>}
+        <ClipPlace place={clip.place} />
       </span>
       <div class="clip-actions">
         {clip.unassigned && cases.length > 0 && (
@@ -133,11 +136,16 @@ export function Library() {
   const { api, events, fail } = useApp();
   const [clips, setClips] = useState<ClipSummary[] | null>(null);
   const [cases, setCases] = useState<CaseRow[]>([]);
+  const [removed, setRemoved] = useState<RemovedClip[]>([]);
 
   const load = useCallback(async () => {
     try {
-      const [c, k] = await Promise.all([api.get<{ clips: ClipSummary[] }>('/api/clips?limit=500'), api.get<{ cases: CaseRow[] }>('/api/cases')]);
+      const [c, k] = await Promise.all([
+        api.get<{ clips: ClipSummary[]; removed: RemovedClip[] }>('/api/clips?limit=500'),
+        api.get<{ cases: CaseRow[] }>('/api/cases'),
+      ]);
       setClips(c.clips);
+      setRemoved(c.removed);
       setCases(k.cases);
     } catch (err) {
       fail(err);
@@ -157,7 +165,7 @@ export function Library() {
           {t('refresh')}
         </button>
       </div>
-      {groups.length === 0 && <p>{t('libraryEmpty')}</p>}
+      {groups.length === 0 && removed.length === 0 && <p>{t('libraryEmpty')}</p>}
       {groups.map((g) => (
         <section key={g.key} class="card case-group" aria-labelledby={`g-${g.key}`}>
           <h2 id={`g-${g.key}`} class={g.key === '-' ? '' : 'code'}>
@@ -175,6 +183,7 @@ export function Library() {
           ))}
         </section>
       ))}
+      <RemovedClips removed={removed} />
     </div>
   );
 }

@@ -3,6 +3,7 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { ClipDetail } from './api.js';
 import { fmtClipTime, fmtDuration, useT } from './i18n.js';
+import { ClipReviewTools } from './fragments.js';
 import { frameJpeg, MarkerList, MarkerTicks, StillList, TvSection } from './player-parts.js';
 import { useClipVideo, usePlayerKeys, useTvControl } from './player-hooks.js';
 import { useApp, useKitEvents } from './shared.js';
@@ -265,6 +266,7 @@ export function Player({ clipId }: { clipId: string }) {
       <MarkerTicks markers={clip?.markers ?? []} total={total} />
       <PlayerControls a={actions} paused={paused} rate={rate} loop={[loopA, loopB]} label={label} setLabel={setLabel} />
       <TvSection clipId={clipId} {...tv} videoRef={videoRef} clockRef={clockRef} />
+      <ClipReviewTools clipId={clipId} clip={clip} clockRef={clockRef} />
       <MarkerList clip={clip} seek={seek} />
       <StillList clipId={clipId} clip={clip} seek={seek} />
       <details class="card">

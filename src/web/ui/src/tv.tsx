@@ -4,52 +4,9 @@ import { render } from 'preact';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { Api, ApiError, errorText, subscribe, type TvState } from './api.js';
 import { I18n, makeT, storedLang, storeLang, useT } from './i18n.js';
-import './player-globals.js';
-import type { TvAction } from '../../../core/events.js';
+import { ack, CommandHub, type Command } from './tv-commands.js';
+import { presentKey, pressReviewKey, reviewKey, ReviewScreen } from './tv-review.js';
 import { attachHls, FrameClock, Looper, neighbourMarker, RATE_LABEL, RATES } from './video.js';
-
-/** A player command: from the phone or the kit's TV remote (tv.control), or this TV's own keys. */
-interface Command {
-  action: TvAction;
-  rate?: number;
-  time?: number;
-  direction?: -1 | 1;
-  loop?: [number, number] | null;
-  source?: string;
-  id?: number;
-}
-
-/**
- * Hands commands to the screen once it can apply them; keeps the ones that arrive before (the
- * phone sends position and speed right after presenting, often before the TV has mounted the
- * screen or loaded the clip's metadata). The only command buffer of the TV page.
- */
-class CommandHub {
-  private listener: ((c: Command) => void) | null = null;
-  private pending: Command[] = [];
-
-  send(c: Command): void {
-    if (this.listener) this.listener(c);
-    else if (this.pending.push(c) > 50) this.pending.shift();
-  }
-
-  attach(fn: (c: Command) => void): () => void {
-    this.listener = fn;
-    for (const c of this.pending.splice(0)) fn(c);
-    return () => {
-      if (this.listener === fn) this.listener = null;
-    };
-  }
-
-  /**
-   * Another clip is presented (or none): what waits was meant for the old one, and the screen
-   * showing the old one takes nothing more; the new clip's screen attaches when it is ready.
-   */
-  reset(): void {
-    this.pending = [];
-    this.listener = null;
-  }
-}
 
 /** The kit's own Wi-Fi join code, shown only on the kit's HDMI screen (the server refuses it elsewhere). */
 function JoinCode({ api }: { api: Api }) {
@@ -169,10 +126,7 @@ function Screen({ api, state, commands }: { api: Api; state: TvState; commands: 
           v.currentTime = Math.max(looper.range?.[0] ?? 0, clock.now() - 5);
           break;
       }
-      if (typeof c.id === 'number') {
-        (window.__vhtTvApplied ??= {})[c.id] = performance.timeOrigin + performance.now();
-        void api.post('/api/tv/ack', { id: c.id }).catch(() => undefined);
-      }
+      ack(api, c);
     };
     // commands wait in the hub until the clip's metadata is there (a seek before it is lost)
     let detach: (() => void) | null = null;
@@ -220,6 +174,74 @@ function Screen({ api, state, commands }: { api: Api; state: TvState; commands: 
   );
 }
 
+/**
+ * A key of the TV's remote on the page itself (a TV browser), as before reviews: `rate.idx` counts
+ * the ↓/↑ presses from 1× (it does not read the video's rate).
+ */
+function localKey(key: string, rate: { idx: number }): Command | null {
+  switch (key) {
+    case 'Enter':
+    case ' ':
+    case 'MediaPlayPause':
+      return { action: 'toggle' };
+    case 'MediaPlay':
+      return { action: 'play' };
+    case 'MediaPause':
+      return { action: 'pause' };
+    case 'ArrowLeft':
+      return { action: 'step', direction: -1 };
+    case 'ArrowRight':
+      return { action: 'step', direction: 1 };
+    case 'ArrowDown':
+      rate.idx = Math.min(RATES.length - 1, rate.idx + 1);
+      return { action: 'rate', rate: RATES[rate.idx]! };
+    case 'ArrowUp':
+      rate.idx = Math.max(0, rate.idx - 1);
+      return { action: 'rate', rate: RATES[rate.idx]! };
+    case 'Backspace':
+    case 'Escape':
+    case 'BrowserBack':
+      return { action: 'back' };
+    default:
+      return null;
+  }
+}
+
+/**
+ * TV remote keys (arrows, OK/Enter, Back/Backspace/Escape). On a clip they act on the page
+ * directly; within a presented review they go to the kit, which steps items and changes speed and
+ * tells the phone (speed and pause also apply here at once).
+ */
+function useTvKeys(active: boolean, api: Api, commands: CommandHub, state: TvState | null, onError: (err: unknown) => void): void {
+  const stateRef = useRef(state);
+  stateRef.current = state;
+  const errRef = useRef(onError);
+  errRef.current = onError;
+  useEffect(() => {
+    if (!active) return;
+    const rate = { idx: 0 };
+    const on = (e: KeyboardEvent) => {
+      if ((e.target as HTMLElement | null)?.tagName === 'INPUT') return;
+      if (stateRef.current?.review) {
+        const k = reviewKey(e.key, document.querySelector<HTMLVideoElement>('video.tv-video'));
+        if (k) {
+          e.preventDefault();
+          if (k.action !== 'marker') commands.send({ action: k.action, ...(k.rate ? { rate: k.rate } : {}), source: 'keys' });
+          pressReviewKey(api, k, (err) => errRef.current(err));
+          return;
+        }
+        if (!['Backspace', 'Escape', 'BrowserBack'].includes(e.key)) return;
+      }
+      const local = localKey(e.key, rate);
+      if (!local) return;
+      e.preventDefault();
+      commands.send({ ...local, source: 'keys' });
+    };
+    document.addEventListener('keydown', on);
+    return () => document.removeEventListener('keydown', on);
+  }, [active, api, commands]);
+}
+
 function Tv() {
   const [lang] = useState(storedLang());
   const t = useMemo(() => makeT(lang), [lang]);
@@ -228,8 +250,8 @@ function Tv() {
   const commands = useMemo(() => new CommandHub(), []);
   const [phase, setPhase] = useState<'loading' | 'pair' | 'ready'>('loading');
   const [state, setState] = useState<TvState | null>(null);
-  const shownClip = useRef<string | null>(null);
-  shownClip.current = state?.clipId ?? null;
+  const shown = useRef<string | null>(null);
+  shown.current = state ? presentKey(state) : null;
   const [error, setError] = useState('');
 
   const loadState = useCallback(async () => {
@@ -264,8 +286,8 @@ function Tv() {
     return subscribe(
       '/api/tv/events',
       {
-        present: (p: { clipId: string | null }) => {
-          if (p.clipId !== shownClip.current) commands.reset();
+        present: (p: Parameters<typeof presentKey>[0]) => {
+          if (presentKey(p) !== shown.current) commands.reset();
           void loadState();
         },
         'tv.control': (c: Command) => commands.send(c),
@@ -276,57 +298,13 @@ function Tv() {
     );
   }, [phase, loadState, commands]);
 
-  // TV remote keys (arrows, OK/Enter, Back/Backspace/Escape) act on the page directly.
-  useEffect(() => {
-    if (phase !== 'ready') return;
-    let rateIdx = 0;
-    const on = (e: KeyboardEvent) => {
-      if ((e.target as HTMLElement | null)?.tagName === 'INPUT') return;
-      let c: Command | null = null;
-      switch (e.key) {
-        case 'Enter':
-        case ' ':
-        case 'MediaPlayPause':
-          c = { action: 'toggle' };
-          break;
-        case 'MediaPlay':
-          c = { action: 'play' };
-          break;
-        case 'MediaPause':
-          c = { action: 'pause' };
-          break;
-        case 'ArrowLeft':
-          c = { action: 'step', direction: -1 };
-          break;
-        case 'ArrowRight':
-          c = { action: 'step', direction: 1 };
-          break;
-        case 'ArrowDown':
-          rateIdx = Math.min(RATES.length - 1, rateIdx + 1);
-          c = { action: 'rate', rate: RATES[rateIdx]! };
-          break;
-        case 'ArrowUp':
-          rateIdx = Math.max(0, rateIdx - 1);
-          c = { action: 'rate', rate: RATES[rateIdx]! };
-          break;
-        case 'Backspace':
-        case 'Escape':
-        case 'BrowserBack':
-          c = { action: 'back' };
-          break;
-        default:
-          return;
-      }
-      e.preventDefault();
-      commands.send({ ...c, source: 'keys' });
-    };
-    document.addEventListener('keydown', on);
-    return () => document.removeEventListener('keydown', on);
-  }, [phase, commands]);
+  useTvKeys(phase === 'ready', api, commands, state, (err) => setError(errorText(err, t)));
 
   let body;
   if (phase === 'loading') body = <p class="tv-idle">{t('loading')}</p>;
   else if (phase === 'pair') body = <Pairing api={api} onPaired={start} />;
+  else if (state?.review)
+    body = <ReviewScreen key={presentKey(state)} api={api} item={state.review} player={state.player} commands={commands} fps={state.fps} />;
   else if (!state || !state.clipId)
     body = (
       <div class="tv-idle" data-testid="tv-idle">

@@ -1,0 +1,194 @@
+import type { Clock } from '../core/clock.js';
+import type { Logger } from '../core/logger.js';
+import type { Catalogue } from '../store/catalogue.js';
+import { encryptTo } from '../store/crypto.js';
+import type { FragmentFile } from '../store/fragments.js';
+import type { ContentRef } from '../store/keys.js';
+import { fragmentKey, keptStillKey, reviewKey, segmentKey, stillKey } from '../store/objects.js';
+import type { FragmentRow, KeptStillRow, ReviewRow } from '../store/review-ledger.js';
+import { abortedError } from './errors.js';
+import { md5Hex, sha256Hex } from './targets.js';
+
+/** What the upload of the review cycle's metadata reads on the kit (public keys only: it works while locked). */
+export interface ReviewUploadSource {
+  recipientsOf(ref: ContentRef): string[];
+  /** A whole fragment's record (its copied segments). */
+  fragment(id: string): FragmentFile;
+  /** A kept still's JPEG as stored (encrypted to [org, K_still]). */
+  keptStillCiphertext(id: string): Promise<Buffer>;
+  /** A note's or caption's file as stored (encrypted to [org, content key]), or null. */
+  noteCiphertext(ref: ContentRef): Promise<Buffer | null>;
+}
+
+export interface ReviewUploadDeps {
+  catalogue: Catalogue;
+  source: ReviewUploadSource;
+  kitId: string;
+  targetId: string;
+  clock: Clock;
+  logger: Logger;
+  /** PUTs one object with retries (the run's RetryingPut). */
+  put: (key: string, body: Uint8Array, md5: string, sha256: string) => Promise<void>;
+}
+
+/** `<kit>/fragments/<f>.json.age`: where the organisation finds the footage (the source clip's segments), never the footage. */
+export interface FragmentObject {
+  format: 'vht-kit.fragment';
+  v: 1;
+  kitId: string;
+  id: string;
+  caseCode: string;
+  sourceClipId: string;
+  visitUid: string | null;
+  inMs: number;
+  outMs: number;
+  /** The source clip's segments that overlap the range, as uploaded objects. */
+  segments: { seq: number; key: string; startMs: number; durationMs: number }[];
+  label: string | null;
+  /** The note as stored on the kit: age, to [organisation, K_frag], base64. */
+  noteAge: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** `<kit>/stills/<s>.json.age`: the still's source object, or its JPEG when the organisation does not have that. */
+export interface KeptStillObject {
+  format: 'vht-kit.kept-still';
+  v: 1;
+  kitId: string;
+  id: string;
+  caseCode: string;
+  sourceClipId: string;
+  sourceStillId: number;
+  visitUid: string | null;
+  timeMs: number;
+  /** The clip's still as the organisation already holds it; null when it was never uploaded (then `jpegAge` holds it). */
+  sourceKey: string | null;
+  /** The kept still's JPEG, age to [organisation, K_still], base64; null when `sourceKey` is there. */
+  jpegAge: string | null;
+  captionAge: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** `<kit>/reviews/<r>.json.age`: a review's order of items and the takes that record its talk. */
+export interface ReviewObject {
+  format: 'vht-kit.review';
+  v: 1;
+  kitId: string;
+  id: string;
+  caseCode: string;
+  plannedFor: string | null;
+  createdAt: number;
+  heldAt: number | null;
+  items: { kind: 'fragment' | 'still'; id: string; key: string }[];
+  /** Review-talk takes (raw clips of the case, purpose supervision). */
+  talks: string[];
+  updatedAt: number;
+}
+
+/** True when the organisation confirmed the source clip (its segments and stills are there). */
+function sourceConfirmed(catalogue: Catalogue, clipId: string): boolean {
+  const clip = catalogue.getClip(clipId);
+  if (clip) return clip.uploadedAt !== null;
+  return catalogue.reviewLedger.erasedClipsWithKept().some((e) => e.clipId === clipId && e.uploadedAt !== null);
+}
+
+/**
+ * Uploads the metadata of fragments, kept stills and reviews that the target has not confirmed in
+ * their current version, each encrypted to [organisation, its content key] under the names of
+ * src/store/objects.ts. Footage is never sent again: a fragment names the source clip's segments
+ * (uploaded with the clip, which goes first), a kept still names the clip's still object when the
+ * target has it and carries its JPEG only when not. A fragment or still waits until its source
+ * clip is confirmed. Returns the keys confirmed.
+ */
+export async function uploadReviewMetadata(deps: ReviewUploadDeps, signal: AbortSignal): Promise<string[]> {
+  const { catalogue, clock } = deps;
+  const ledger = catalogue.reviewLedger;
+  const done: string[] = [];
+  const send = async (kind: 'fragment' | 'still' | 'review', id: string, key: string, version: number, payload: object) => {
+    if (signal.aborted) throw abortedError();
+    const body = Buffer.from(await encryptTo(deps.source.recipientsOf({ kind, id }), JSON.stringify(payload)));
+    await deps.put(key, body, md5Hex(body), sha256Hex(body));
+    ledger.confirm(kind, id, version, clock.now());
+    done.push(key);
+  };
+  for (const f of ledger.allFragments()) {
+    if (f.confirmedVersion === f.updatedAt || !sourceConfirmed(catalogue, f.clipId)) continue;
+    await send('fragment', f.id, fragmentKey(deps.kitId, f.id), f.updatedAt, await fragmentObject(deps, f));
+  }
+  for (const s of ledger.allKeptStills()) {
+    if (s.confirmedVersion === s.updatedAt || !sourceConfirmed(catalogue, s.clipId)) continue;
+    await send('still', s.id, keptStillKey(deps.kitId, s.id), s.updatedAt, await keptStillObject(deps, s));
+  }
+  for (const r of ledger.reviews()) {
+    if (r.confirmedVersion === r.updatedAt) continue;
+    await send('review', r.id, reviewKey(deps.kitId, r.id), r.updatedAt, reviewObject(deps, r));
+  }
+  if (done.length) deps.logger.info('review metadata uploaded', { objects: done.length });
+  return done;
+}
+
+async function fragmentObject(deps: ReviewUploadDeps, f: FragmentRow): Promise<FragmentObject> {
+  const note = await deps.source.noteCiphertext({ kind: 'fragment', id: f.id });
+  const file = deps.source.fragment(f.id);
+  const origin = file.segments[0]!.startMs - f.playlistStartMs;
+  return {
+    format: 'vht-kit.fragment',
+    v: 1,
+    kitId: deps.kitId,
+    id: f.id,
+    caseCode: f.caseCode,
+    sourceClipId: f.clipId,
+    visitUid: f.visitId === null ? null : deps.catalogue.visitUid(f.visitId),
+    inMs: f.inMs,
+    outMs: f.outMs,
+    segments: file.segments.map((s) => ({ seq: s.seq, key: segmentKey(deps.kitId, f.clipId, s.seq), startMs: s.startMs - origin, durationMs: s.durationMs })),
+    label: f.label,
+    noteAge: note ? note.toString('base64') : null,
+    createdAt: f.createdAt,
+    updatedAt: f.updatedAt,
+  };
+}
+
+async function keptStillObject(deps: ReviewUploadDeps, s: KeptStillRow): Promise<KeptStillObject> {
+  const sourceKey = stillKey(deps.kitId, s.clipId, s.stillN);
+  // The organisation has the clip's still when this target confirmed that object: then it is not sent again.
+  const held = deps.catalogue.syncLedger.confirmed(deps.targetId, s.clipId).has(sourceKey);
+  const caption = await deps.source.noteCiphertext({ kind: 'still', id: s.id });
+  return {
+    format: 'vht-kit.kept-still',
+    v: 1,
+    kitId: deps.kitId,
+    id: s.id,
+    caseCode: s.caseCode,
+    sourceClipId: s.clipId,
+    sourceStillId: s.stillN,
+    visitUid: s.visitId === null ? null : deps.catalogue.visitUid(s.visitId),
+    timeMs: s.timeMs,
+    sourceKey: held ? sourceKey : null,
+    jpegAge: held ? null : (await deps.source.keptStillCiphertext(s.id)).toString('base64'),
+    captionAge: caption ? caption.toString('base64') : null,
+    createdAt: s.createdAt,
+    updatedAt: s.updatedAt,
+  };
+}
+
+function reviewObject(deps: ReviewUploadDeps, r: ReviewRow): ReviewObject {
+  const ledger = deps.catalogue.reviewLedger;
+  return {
+    format: 'vht-kit.review',
+    v: 1,
+    kitId: deps.kitId,
+    id: r.id,
+    caseCode: r.caseCode,
+    plannedFor: r.plannedFor,
+    createdAt: r.createdAt,
+    heldAt: r.heldAt,
+    items: ledger
+      .items(r.id)
+      .map((it) => ({ kind: it.kind, id: it.refId, key: it.kind === 'fragment' ? fragmentKey(deps.kitId, it.refId) : keptStillKey(deps.kitId, it.refId) })),
+    talks: ledger.talksOfReview(r.id),
+    updatedAt: r.updatedAt,
+  };
+}
