@@ -172,12 +172,8 @@ export async function createKit(config: Config, opts: KitOptions = {}): Promise<
     const statusFile = path.join(config.dataDir, 'sync-status.json');
     wireSync({ sync, bus, privacy, status: syncStatus, statusFile, onStateChange: () => indicators.show(), clock, logger: logger.child('sync') });
   }
-  const phoneTime = new PhoneTime({
-    clock,
-    catalogue,
-    logger: logger.child('clock'),
-    synchronised: opts.timeSynchronised ?? (() => systemClockSynchronised()),
-  });
+  const synchronised = opts.timeSynchronised ?? (() => systemClockSynchronised());
+  const phoneTime = new PhoneTime({ clock, catalogue, logger: logger.child('clock'), synchronised });
   const app = await buildWeb(config, {
     recorder,
     catalogue,
