@@ -38,7 +38,8 @@ function viewerRefusal(ctx: WebContext, req: FastifyRequest, access: Access, url
   // The static catch-all (/*) matches any unknown path: name the path that was asked for.
   const pattern = req.routeOptions.url;
   const what = pattern !== undefined && pattern !== '/*' ? pattern : url;
-  return `a TV session may not use ${req.method} ${what.slice(0, 80)} (alleen voor de trainer)`;
+  const asked = what !== url ? ` (${url.slice(0, 80)})` : '';
+  return `a TV session may not use ${req.method} ${what.slice(0, 80)}${asked} (alleen voor de trainer)`;
 }
 
 /** A state-changing request repeats its session's CSRF token in x-csrf-token. */
