@@ -52,7 +52,8 @@ describe('docking the kit: upload to the office share, confirm, retention, expor
 
   it('on `vht-kit dock on` uploads, confirms, and only then deletes the local copy', async () => {
     expect((await svc.request('PATCH', `/api/clips/${clipId}`, { caseCode: 'GZ-0077' })).status).toBe(200);
-    const assigned = (await svc.request('GET', '/api/sync')).json;
+    // the sync status counts the clip as pending once the assignment (and its key grant) is through
+    const assigned = await waitSync(svc, (x) => x.pending === 1 && x.waitingForCase === 0);
     expect([assigned.pending, assigned.waitingForCase]).toEqual([1, 0]);
     execFileSync(process.execPath, [BIN, 'dock', 'on'], { env: { ...process.env, VHT_KIT_DATA_DIR: svc.dataDir } });
     const s = await waitSync(svc, (x) => x.state === 'done' && x.pending === 0);
