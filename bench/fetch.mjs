@@ -16,11 +16,10 @@
 // rclone (1.60, Debian) is installed with apt-get when missing (we run as root here).
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
-import { log, machineInfo, median, numArg, onCleanup, REPO, round, runBench, tempDir } from './lib.mjs';
+import { freePortBlock, log, machineInfo, median, numArg, onCleanup, REPO, round, runBench, tempDir } from './lib.mjs';
 
 const run = promisify(execFile);
 const MB = numArg('mb', 200);
@@ -32,22 +31,6 @@ const ROUNDS = numArg('rounds', 3);
 const SCRIPT = path.join(REPO, 'scripts', 's3-test-server');
 const BUCKET = 'vht-org-kit-a';
 const dist = (p) => import(path.join(REPO, 'dist', p));
-
-async function freeBlock(n) {
-  const free = (p) =>
-    new Promise((resolve) => {
-      const s = net.createServer();
-      s.once('error', () => resolve(false));
-      s.listen(p, '127.0.0.1', () => s.close(() => resolve(true)));
-    });
-  for (let i = 0; i < 50; i++) {
-    const base = 30000 + Math.floor(Math.random() * 5000);
-    let ok = true;
-    for (let p = base; p < base + n && ok; p++) ok = await free(p);
-    if (ok) return base;
-  }
-  throw new Error('no free port block');
-}
 
 function ensureRclone() {
   try {
@@ -118,7 +101,7 @@ async function rcloneCopy(swift, dest) {
 await runBench('fetch', async () => {
   const rclone = ensureRclone();
   const root = tempDir('vht-bench-fetch-');
-  const port = await freeBlock(5);
+  const port = await freePortBlock(5);
   const swiftDir = path.join(root, 'swift');
   await run(SCRIPT, ['start', '--dir', swiftDir, '--port', String(port)], { timeout: 600_000 });
   onCleanup(() => run(SCRIPT, ['stop', '--dir', swiftDir], { timeout: 60_000 }));
