@@ -26,6 +26,7 @@ import { FragmentStore } from './store/fragments.js';
 import { DEFAULT_TRAINER_ID, KeyStore } from './store/keys.js';
 import { StorageGuard } from './store/storage.js';
 import { DirLock, prepareDir } from './store/dir-lock.js';
+import { removeTempFiles } from './store/durable.js';
 import { SpaceReserve } from './store/reserve.js';
 import { buildApp } from './web/app.js';
 import { startListeners, type Listeners } from './web/listen.js';
@@ -201,7 +202,7 @@ export async function createKit(config: Config, opts: KitOptions = {}): Promise<
     {
       name: 'store',
       start: () => {
-        ({ recovered, dropped } = recoverStore({ capture, catalogue, clips, privacy, clock, logger }));
+        ({ recovered, dropped } = recoverStore({ dataDir: config.dataDir, capture, catalogue, clips, privacy, clock, logger }));
       },
       stop: () => {
         try {
@@ -440,17 +441,29 @@ function buildWeb(
 
 /**
  * What the start finds and repairs before anything records: plaintext leftovers in the RAM ring
- * are discarded, a missing catalogue is rebuilt from the data dir, takes a crash left open become
- * recovered clips, and those that never got a segment are dropped (both audited). Returns how many
- * clips were recovered and the ids of the dropped ones (their keys go once the keys are loaded).
+ * are discarded, temp files a cut left anywhere in the data dir are removed, a missing catalogue
+ * is rebuilt from the data dir, takes a crash left open become recovered clips, and those that
+ * never got a segment are dropped (both audited). Returns how many clips were recovered and the
+ * ids of the dropped ones (their keys go once the keys are loaded).
  */
-function recoverStore(deps: { capture: CaptureSupervisor; catalogue: Catalogue; clips: ClipStore; privacy: Privacy; clock: Clock; logger: Logger }): {
+function recoverStore(deps: {
+  dataDir: string;
+  capture: CaptureSupervisor;
+  catalogue: Catalogue;
+  clips: ClipStore;
+  privacy: Privacy;
+  clock: Clock;
+  logger: Logger;
+}): {
   recovered: number;
   dropped: string[];
 } {
   const { capture, catalogue, clips, privacy, clock, logger } = deps;
   const discarded = capture.discardLeftovers();
   if (discarded > 0) logger.warn('discarded plaintext leftovers in the RAM ring', { files: discarded });
+  // Temp files a cut left beside any durable file (keys, lock-out count, case list; clips too).
+  const temps = removeTempFiles(deps.dataDir);
+  if (temps.length > 0) logger.warn('removed temp files a crash left', { files: temps.length, dirs: [...new Set(temps.map((t) => path.relative(deps.dataDir, path.dirname(t)) || '.'))] });
   if (catalogue.created) {
     privacy.restoreCases();
     const n = clips.rebuild();

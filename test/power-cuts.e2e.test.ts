@@ -40,7 +40,7 @@ describe(`${CUTS} random power cuts across start, take, stop and recovery (seed 
       const summary = results
         .map(
           (r) =>
-            `${r.n} ${r.phase}@${r.atMs}ms → ${r.clip}${r.lostMs !== null ? ` lost ${r.lostMs} ms` : ''}${r.playsS !== null ? ` plays ${r.playsS.toFixed(2)} s` : ''}${r.why ? ` (${r.why})` : ''}`,
+            `${r.n} ${r.phase}@${r.atMs}ms → ${r.clip}${r.lostMs !== null ? ` lost ${r.lostMs} ms` : ''}${r.playsS !== null ? ` plays ${r.playsS.toFixed(2)} s` : ''}${r.why ? ` (${r.why})` : ''}${r.tempFilePaths ? ` temp files left: ${r.tempFilePaths.join(', ')}` : ''}`,
         )
         .join('\n');
       expect(results, summary).toHaveLength(CUTS);

@@ -1,6 +1,9 @@
-import { closeSync, fstatSync, fsyncSync, ftruncateSync, openSync, renameSync, writeSync, mkdirSync, rmSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, ftruncateSync, openSync, readdirSync, renameSync, writeSync, mkdirSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import path from 'node:path';
+
+/** How every temp file of the write paths here starts (`.tmp-<name>-<pid>…`): what recovery removes. */
+export const TEMP_PREFIX = '.tmp-';
 
 /** fsyncs a directory so that a rename or a new file in it survives a power cut. */
 export function fsyncDir(dir: string): void {
@@ -18,7 +21,7 @@ export function fsyncDir(dir: string): void {
  */
 export async function writeFileDurable(target: string, data: Uint8Array | string, mode = 0o600): Promise<void> {
   const dir = path.dirname(target);
-  const tmp = path.join(dir, `.tmp-${path.basename(target)}-${process.pid}-${Date.now()}`);
+  const tmp = path.join(dir, `${TEMP_PREFIX}${path.basename(target)}-${process.pid}-${Date.now()}`);
   const fh = await open(tmp, 'w', mode);
   try {
     await fh.writeFile(data);
@@ -42,7 +45,7 @@ export async function writeFileDurable(target: string, data: Uint8Array | string
 export function writeFileDurableSync(target: string, data: string | Uint8Array, mode = 0o600): void {
   const dir = path.dirname(target);
   mkdirSync(dir, { recursive: true });
-  const tmp = path.join(dir, `.tmp-${path.basename(target)}-${process.pid}`);
+  const tmp = path.join(dir, `${TEMP_PREFIX}${path.basename(target)}-${process.pid}`);
   try {
     const fd = openSync(tmp, 'w', mode);
     try {
@@ -78,4 +81,31 @@ export function appendLineDurable(file: string, line: string): void {
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * Removes the temp files a crash left anywhere under `root` (the data dir, at start, while this
+ * process holds its lock: no other writer can be half-way). A cut between the temp file's creation
+ * and its rename leaves one beside any durable file: a clip's segment, but also a content key, a
+ * trainer key during a rotation, the PIN lock-out count or the case list. Returns their paths.
+ * Symbolic links are not followed; an entry that vanished meanwhile is skipped.
+ */
+export function removeTempFiles(root: string): string[] {
+  const removed: string[] = [];
+  let entries;
+  try {
+    entries = readdirSync(root, { withFileTypes: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return removed;
+    throw err;
+  }
+  for (const e of entries) {
+    const p = path.join(root, e.name);
+    if (e.isDirectory()) removed.push(...removeTempFiles(p));
+    else if (e.isFile() && e.name.startsWith(TEMP_PREFIX)) {
+      rmSync(p, { force: true });
+      removed.push(p);
+    }
+  }
+  return removed;
 }

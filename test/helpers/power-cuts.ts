@@ -26,7 +26,10 @@ export interface CutResult {
   playsS: number | null;
   /** gst-discoverer finds the clip's H.264 video (decrypted with the organisation's key and joined). */
   hasVideo: boolean | null;
+  /** Temp files a dead kit left (one the running kit is writing right now is not counted). */
   tempFiles: number;
+  /** Where they are, relative to the data dir (for the failure message). */
+  tempFilePaths?: string[];
   /** Clips left in state `recording` after the restart (must be 0). */
   unfinished: number;
   /** Clips without a single segment after the restart (must be 0). */
@@ -124,6 +127,7 @@ export async function runPowerCuts(svc: Service, cuts: number, seed: number, scr
     } else if (clipId || phase !== 'start') {
       clip = 'dropped';
     }
+    const left = leftTempFiles(svc);
     results.push({
       n,
       phase,
@@ -132,13 +136,26 @@ export async function runPowerCuts(svc: Service, cuts: number, seed: number, scr
       lostMs,
       playsS,
       hasVideo,
-      tempFiles: tempFilesUnder(svc.dataDir).length,
+      tempFiles: left.length,
+      ...(left.length > 0 ? { tempFilePaths: left } : {}),
       unfinished: after.filter((c) => c.state === 'recording').length,
       empty: after.filter((c) => c.segmentCount === 0).length,
       ...(why ? { why } : {}),
     });
   }
   return results;
+}
+
+/**
+ * Temp files under the data dir that a killed kit left, relative to it. The running kit's own (its
+ * pid in the name: `.tmp-<file>-<pid>[-<ms>]`, a durable write in progress that another process
+ * can see for a moment) are not leftovers.
+ */
+function leftTempFiles(svc: Service): string[] {
+  const own = new RegExp(`-${svc.proc?.pid ?? 'none'}(-[0-9]+)?$`);
+  return tempFilesUnder(svc.dataDir)
+    .filter((f) => !own.test(path.basename(f)))
+    .map((f) => path.relative(svc.dataDir, f));
 }
 
 /** `vht-kit serve` on the service's data dir and port, without waiting (to be cut during its start). */
