@@ -8,7 +8,18 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
-let nextPort = 18300 + Math.floor(Math.random() * 500);
+// Below Swift's block (20000–29999) and the kernel's ephemeral ports; spread wide, because other
+// test runs on the same machine pick theirs the same way.
+let nextPort = 10000 + Math.floor(Math.random() * 8000);
+
+/** Whether nothing listens on 127.0.0.1:`port` now. */
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
 
 export interface ServiceOptions {
   /** Extra YAML config (merged by writing a file). */
@@ -120,7 +131,9 @@ export async function freePort(): Promise<number> {
 export class Service {
   proc: ChildProcess | null = null;
   readonly dir: string;
-  readonly port: number;
+  private portValue: number;
+  /** Whether the port is still the helper's own pick (it may move to a free one before the first start). */
+  private portMovable: boolean;
   readonly dataDir: string;
   readonly ringDir: string;
   readonly orgKeyFile: string;
@@ -132,7 +145,8 @@ export class Service {
 
   constructor(private readonly opts: ServiceOptions = {}) {
     this.dir = opts.dir ?? mkdtempSync(path.join(os.tmpdir(), 'vht-kit-test-'));
-    this.port = opts.port ?? nextPort++;
+    this.portValue = opts.port ?? nextPort++;
+    this.portMovable = opts.port === undefined;
     this.dataDir = path.join(this.dir, 'data');
     this.ringDir = path.join('/dev/shm', `vht-kit-test-ring-${path.basename(this.dir)}`);
     this.orgKeyFile = path.join(this.dir, 'data-demo-org.key');
@@ -141,6 +155,11 @@ export class Service {
   /** Changes the config of the next start (a file written meanwhile, e.g. by `vht-kit enrol`). */
   configure(opts: Pick<ServiceOptions, 'config' | 'configFile'>): void {
     Object.assign(this.opts, opts);
+  }
+
+  /** The kit's port (fixed once it started). */
+  get port(): number {
+    return this.portValue;
   }
 
   get url(): string {
@@ -154,6 +173,11 @@ export class Service {
       writeFileSync(configFile, (this.opts.config ?? TEST_CAPTURE) + '\nlogLevel: info\n');
     }
     const pin = this.opts.pin === undefined ? '1234' : this.opts.pin;
+    // Another kit (another test run on this machine) may hold the helper's pick: move on before the first start.
+    if (this.portMovable) {
+      while (!(await portFree(this.portValue))) this.portValue = nextPort++;
+      this.portMovable = false;
+    }
     this.output = '';
     const proc = spawn(process.execPath, [path.join(ROOT, 'bin/vht-kit'), 'serve'], {
       env: {
@@ -173,15 +197,14 @@ export class Service {
     this.proc = proc;
     proc.stdout?.on('data', (d: Buffer) => (this.output += d.toString()));
     proc.stderr?.on('data', (d: Buffer) => (this.output += d.toString()));
-    const deadline = Date.now() + 20_000;
-    while (Date.now() < deadline) {
-      if (proc.exitCode !== null) throw new Error(`service exited (${proc.exitCode}):\n${this.output}`);
-      try {
-        if ((await this.send('GET', '/healthz', {})).status === 200) break;
-      } catch {
-        // not listening yet
-      }
-      await sleep(100);
+    // Ready when this process says it listens on the port (a 200 from /healthz alone might come
+    // from another kit that holds the port: this one then exits, and a login would reach the other).
+    const listening = new RegExp(`"msg":"listening"[^\\n]*"port":${this.port}[,}]`);
+    const deadline = Date.now() + 60_000;
+    while (!listening.test(this.output)) {
+      if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`service exited (${proc.exitCode ?? proc.signalCode}):\n${this.output}`);
+      if (Date.now() > deadline) throw new Error(`service did not listen on port ${this.port} within 60 s:\n${this.output.slice(-3000)}`);
+      await sleep(50);
     }
     if (pin) await this.login(pin);
   }
