@@ -81,25 +81,54 @@ export interface ClipErasureRow {
 }
 
 export type Kept = 'fragment' | 'still';
-const TABLE: Record<Kept, string> = { fragment: 'fragments', still: 'kept_stills' };
 
-const FRAGMENT_COLS = `id, clip_id AS clipId, case_code AS caseCode, visit_id AS visitId, clip_created_at AS clipCreatedAt, in_ms AS inMs,
-  out_ms AS outMs, playlist_start_ms AS playlistStartMs, playlist_duration_ms AS playlistDurationMs, bytes, label, has_note AS hasNote,
-  consent, created_at AS createdAt, updated_at AS updatedAt, confirmed_at AS confirmedAt, confirmed_version AS confirmedVersion,
-  delete_requested_at AS deleteRequestedAt`;
-const STILL_COLS = `id, clip_id AS clipId, still_n AS stillN, case_code AS caseCode, visit_id AS visitId, clip_created_at AS clipCreatedAt,
-  time_ms AS timeMs, bytes, has_caption AS hasCaption, consent, created_at AS createdAt, updated_at AS updatedAt,
-  confirmed_at AS confirmedAt, confirmed_version AS confirmedVersion, delete_requested_at AS deleteRequestedAt`;
+/**
+ * How a fragment or kept still is stored: its table, its row's fields in insert order (each in the
+ * column of the same name in snake_case), the order of a clip's rows, and its one flag (has a note
+ * / a caption). The SQL of both kinds is made from this; booleans are stored as 0/1 and the consent
+ * snapshot as JSON.
+ */
+interface KeptTable<T> {
+  table: string;
+  fields: readonly (keyof T & string)[];
+  clipOrder: string;
+  flag: keyof T & string;
+}
+
+/** The fields both kinds end with (consent, times, confirmation, deletion). */
+const KEPT_TAIL = ['consent', 'createdAt', 'updatedAt', 'confirmedAt', 'confirmedVersion', 'deleteRequestedAt'] as const;
+
+const FRAGMENTS: KeptTable<FragmentRow> = {
+  table: 'fragments',
+  fields: ['id', 'clipId', 'caseCode', 'visitId', 'clipCreatedAt', 'inMs', 'outMs', 'playlistStartMs', 'playlistDurationMs', 'bytes', 'label', 'hasNote', ...KEPT_TAIL],
+  clipOrder: 'in_ms, id',
+  flag: 'hasNote',
+};
+
+const KEPT_STILLS: KeptTable<KeptStillRow> = {
+  table: 'kept_stills',
+  fields: ['id', 'clipId', 'stillN', 'caseCode', 'visitId', 'clipCreatedAt', 'timeMs', 'bytes', 'hasCaption', ...KEPT_TAIL],
+  clipOrder: 'time_ms, id',
+  flag: 'hasCaption',
+};
+
+const TABLE: Record<Kept, string> = { fragment: FRAGMENTS.table, still: KEPT_STILLS.table };
+
+/** A field's column: `clipCreatedAt` → `clip_created_at`. */
+const columnOf = (field: string): string => field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+/** `column AS field, …` for a SELECT of a kept table. */
+function selectList<T>(t: KeptTable<T>): string {
+  return t.fields.map((f) => (columnOf(f) === f ? f : `${columnOf(f)} AS ${f}`)).join(', ');
+}
+
+/** A stored row as its type: the flag a boolean, the consent snapshot parsed. */
+function keptOf<T>(t: KeptTable<T>, raw: Record<string, unknown>): T {
+  return { ...raw, [t.flag]: raw[t.flag] === 1, consent: JSON.parse(raw.consent as string) as Consent } as T;
+}
+
 const REVIEW_COLS = `id, case_code AS caseCode, planned_for AS plannedFor, planned_visit_uid AS plannedVisitUid, created_at AS createdAt,
   updated_at AS updatedAt, held_at AS heldAt, confirmed_at AS confirmedAt, confirmed_version AS confirmedVersion`;
-
-type Raw<T> = Omit<T, 'consent' | 'hasNote' | 'hasCaption'> & { consent: string; hasNote?: number; hasCaption?: number };
-function fragmentOf(r: Raw<FragmentRow>): FragmentRow {
-  return { ...r, hasNote: r.hasNote === 1, consent: JSON.parse(r.consent) as Consent };
-}
-function stillOf(r: Raw<KeptStillRow>): KeptStillRow {
-  return { ...r, hasCaption: r.hasCaption === 1, consent: JSON.parse(r.consent) as Consent };
-}
 
 /**
  * The review cycle's tables (migration 7): fragments, kept stills, reviews with their ordered
@@ -116,46 +145,22 @@ export class ReviewLedger {
 
   /** Records a whole fragment (after its files are written). */
   insertFragment(f: FragmentRow): void {
-    this.prep(
-      `INSERT INTO fragments (id, clip_id, case_code, visit_id, clip_created_at, in_ms, out_ms, playlist_start_ms, playlist_duration_ms, bytes,
-        label, has_note, consent, created_at, updated_at, confirmed_at, confirmed_version, delete_requested_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    ).run(
-      f.id,
-      f.clipId,
-      f.caseCode,
-      f.visitId,
-      f.clipCreatedAt,
-      f.inMs,
-      f.outMs,
-      f.playlistStartMs,
-      f.playlistDurationMs,
-      f.bytes,
-      f.label,
-      f.hasNote ? 1 : 0,
-      JSON.stringify(f.consent),
-      f.createdAt,
-      f.updatedAt,
-      f.confirmedAt,
-      f.confirmedVersion,
-      f.deleteRequestedAt,
-    );
+    this.insertKept(FRAGMENTS, f);
   }
 
   /** One fragment, or undefined. */
   fragment(id: string): FragmentRow | undefined {
-    const r = this.prep(`SELECT ${FRAGMENT_COLS} FROM fragments WHERE id = ?`).get(id) as Raw<FragmentRow> | undefined;
-    return r && fragmentOf(r);
+    return this.keptRows(FRAGMENTS, 'WHERE id = ?', id)[0];
   }
 
   /** The fragments of a clip, by in point. */
   fragmentsOfClip(clipId: string): FragmentRow[] {
-    return (this.prep(`SELECT ${FRAGMENT_COLS} FROM fragments WHERE clip_id = ? ORDER BY in_ms, id`).all(clipId) as Raw<FragmentRow>[]).map(fragmentOf);
+    return this.keptRows(FRAGMENTS, `WHERE clip_id = ? ORDER BY ${FRAGMENTS.clipOrder}`, clipId);
   }
 
   /** Every fragment on the kit. */
   allFragments(): FragmentRow[] {
-    return (this.prep(`SELECT ${FRAGMENT_COLS} FROM fragments ORDER BY created_at, id`).all() as Raw<FragmentRow>[]).map(fragmentOf);
+    return this.keptRows(FRAGMENTS, 'ORDER BY created_at, id');
   }
 
   /** Changes a fragment's label and whether it has a note. */
@@ -167,47 +172,41 @@ export class ReviewLedger {
 
   /** Records a kept still (after its files are written). */
   insertKeptStill(s: KeptStillRow): void {
-    this.prep(
-      `INSERT INTO kept_stills (id, clip_id, still_n, case_code, visit_id, clip_created_at, time_ms, bytes, has_caption, consent, created_at,
-        updated_at, confirmed_at, confirmed_version, delete_requested_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    ).run(
-      s.id,
-      s.clipId,
-      s.stillN,
-      s.caseCode,
-      s.visitId,
-      s.clipCreatedAt,
-      s.timeMs,
-      s.bytes,
-      s.hasCaption ? 1 : 0,
-      JSON.stringify(s.consent),
-      s.createdAt,
-      s.updatedAt,
-      s.confirmedAt,
-      s.confirmedVersion,
-      s.deleteRequestedAt,
-    );
+    this.insertKept(KEPT_STILLS, s);
   }
 
   /** One kept still, or undefined. */
   keptStill(id: string): KeptStillRow | undefined {
-    const r = this.prep(`SELECT ${STILL_COLS} FROM kept_stills WHERE id = ?`).get(id) as Raw<KeptStillRow> | undefined;
-    return r && stillOf(r);
+    return this.keptRows(KEPT_STILLS, 'WHERE id = ?', id)[0];
   }
 
   /** The kept stills of a clip, by time. */
   keptStillsOfClip(clipId: string): KeptStillRow[] {
-    return (this.prep(`SELECT ${STILL_COLS} FROM kept_stills WHERE clip_id = ? ORDER BY time_ms, id`).all(clipId) as Raw<KeptStillRow>[]).map(stillOf);
+    return this.keptRows(KEPT_STILLS, `WHERE clip_id = ? ORDER BY ${KEPT_STILLS.clipOrder}`, clipId);
   }
 
   /** Every kept still on the kit. */
   allKeptStills(): KeptStillRow[] {
-    return (this.prep(`SELECT ${STILL_COLS} FROM kept_stills ORDER BY created_at, id`).all() as Raw<KeptStillRow>[]).map(stillOf);
+    return this.keptRows(KEPT_STILLS, 'ORDER BY created_at, id');
   }
 
   /** Changes whether a kept still has a caption. */
   updateKeptStill(id: string, hasCaption: boolean, at: number): void {
     this.prep('UPDATE kept_stills SET has_caption = ?, updated_at = ? WHERE id = ?').run(hasCaption ? 1 : 0, at, id);
+  }
+
+  /** Inserts a row of a kept table, every column from its field. */
+  private insertKept<T>(t: KeptTable<T>, row: T): void {
+    const values = t.fields.map((f) => {
+      const v = row[f];
+      return typeof v === 'boolean' ? (v ? 1 : 0) : f === 'consent' ? JSON.stringify(v) : v;
+    });
+    this.prep(`INSERT INTO ${t.table} (${t.fields.map(columnOf).join(', ')}) VALUES (${t.fields.map(() => '?').join(', ')})`).run(...values);
+  }
+
+  /** The rows of a kept table that `rest` (WHERE / ORDER BY) selects. */
+  private keptRows<T>(t: KeptTable<T>, rest: string, ...params: unknown[]): T[] {
+    return (this.prep(`SELECT ${selectList(t)} FROM ${t.table} ${rest}`).all(...params) as Record<string, unknown>[]).map((r) => keptOf(t, r));
   }
 
   // --- fragments and kept stills alike ---
