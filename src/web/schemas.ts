@@ -399,11 +399,21 @@ export const fragmentPatchBody = z
   .object({ label: reviewLabel.nullable().optional(), note: noteText.nullable().optional() })
   .strict()
   .refine((b) => b.label !== undefined || b.note !== undefined, { message: 'give label or note', params: { reason: 'nothing_to_change' } });
+/** What a fragment and a kept still both say of themselves; each reply adds its own fields. */
+const keptItemFields = {
+  id: z.string(),
+  clipId: z.string(),
+  caseCode: z.string(),
+  createdAt: z.number(),
+  /** When the organisation confirmed its metadata (null until then). */
+  confirmedAt: z.number().nullable(),
+  deleteRequested: z.boolean(),
+  /** The reviews it is in (ids). */
+  reviews: z.array(z.string()),
+};
 export const fragmentReply = z
   .object({
-    id: z.string(),
-    clipId: z.string(),
-    caseCode: z.string(),
+    ...keptItemFields,
     /** The range in ms from the source clip's first segment (as markers are). */
     inMs: z.number(),
     outMs: z.number(),
@@ -414,12 +424,6 @@ export const fragmentReply = z
     label: reviewLabel.nullable(),
     /** The note (decrypted for the signed-in trainer); null when there is none. */
     note: z.string().nullable(),
-    createdAt: z.number(),
-    /** When the organisation confirmed the fragment's metadata (null until then). */
-    confirmedAt: z.number().nullable(),
-    deleteRequested: z.boolean(),
-    /** The reviews it is in (ids). */
-    reviews: z.array(z.string()),
     bytes: z.number(),
   })
   .meta({ id: 'Fragment' });
@@ -430,17 +434,11 @@ export const keepStillBody = z.object({ stillId: z.number().int().min(1), captio
 export const keptStillPatchBody = z.object({ caption: noteText.nullable() }).strict();
 export const keptStillReply = z
   .object({
-    id: z.string(),
-    clipId: z.string(),
+    ...keptItemFields,
     /** The clip's still number it was kept from. */
     stillId: z.number(),
-    caseCode: z.string(),
     timeMs: z.number(),
     caption: z.string().nullable(),
-    createdAt: z.number(),
-    confirmedAt: z.number().nullable(),
-    deleteRequested: z.boolean(),
-    reviews: z.array(z.string()),
   })
   .meta({ id: 'KeptStill' });
 export const keptStillListReply = z.object({ stills: z.array(keptStillReply) });
