@@ -103,7 +103,8 @@ function filesUnder(dir: string): string[] {
 }
 
 describe('the review cycle API: fragments, kept stills, reviews, presenting on the TV, the review talk', () => {
-  const svc = new Service({ config: TEST_CAPTURE });
+  // Lead-in and lead-out of a fragment from a marker other than their defaults (3000 / 7000): they come from the config.
+  const svc = new Service({ config: `${TEST_CAPTURE}\nplayback:\n  markerLeadInMs: 2000\n  fragmentLeadOutMs: 6000\n` });
   let clip1 = '';
   let clip2 = '';
   let clipOther = '';
@@ -213,8 +214,8 @@ describe('the review cycle API: fragments, kept stills, reviews, presenting on t
     const markerOffset = detail.markers.find((m: any) => m.id === marker1).offsetMs as number;
     const b = await svc.request('POST', `/api/clips/${clip1}/fragments`, { markerId: marker1, label: 'receiving' });
     expect(b.status, b.text).toBe(200);
-    expect(b.json.inMs).toBe(Math.max(0, markerOffset - 3000));
-    expect(b.json.outMs).toBe(Math.min(detail.durationMs, markerOffset + 7000));
+    expect(b.json.inMs).toBe(Math.max(0, markerOffset - 2000));
+    expect(b.json.outMs).toBe(Math.min(detail.durationMs, markerOffset + 6000));
     expect(b.json.note).toBeNull();
     frag.push(b.json.id);
 

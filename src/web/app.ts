@@ -83,10 +83,7 @@ function reviewCycle(deps: AppDeps, library: Library, presentation: Presentation
   const { catalogue, keys, privacy, bus, clock } = deps;
   const store = deps.fragmentStore;
   const notes = new ReviewNotes(keys, store);
-  const leads = deps.fragmentLeads ?? {
-    leadInMs: deps.playback?.markerLeadInMs ?? 3000,
-    leadOutMs: deps.playback?.fragmentLeadOutMs ?? 7000,
-  };
+  const leads = { leadInMs: deps.playback?.markerLeadInMs ?? 3000, leadOutMs: deps.playback?.fragmentLeadOutMs ?? 7000 };
   const common = { catalogue, store, keys, notes, library, privacy, bus, clock };
   return {
     fragments: new Fragments({ ...common, logger: deps.logger, ...leads }),

@@ -49,7 +49,10 @@ export interface AppDeps {
   phoneTime?: (clientTime: number | undefined) => Promise<unknown>;
   /** Where the app's time comes from, for /api/status. */
   time?: () => AppTime;
-  /** Marker jumps land this long before the moment; a fragment from a marker ends this long after it (playback.*). */
+  /**
+   * Marker jumps land this long before the moment; a fragment from a marker starts as long before
+   * it and ends `fragmentLeadOutMs` after it (playback.*). Default 3000 / 7000.
+   */
   playback?: { markerLeadInMs: number; fragmentLeadOutMs: number };
   /** How long a TV pairing code stays valid (tv.pairingCodeMinutes). Default 10. */
   pairingCodeMinutes?: number;
@@ -65,8 +68,6 @@ export interface AppDeps {
   pinLockout?: PinLockout;
   /** Fragments and kept stills on the kit (issue 19). */
   fragmentStore: FragmentStore;
-  /** A fragment from a marker: lead-in and lead-out (playback.markerLeadInMs / fragmentLeadOutMs). Default 3000 / 7000. */
-  fragmentLeads?: { leadInMs: number; leadOutMs: number };
 }
 
 /** Who may use a route: declared on the route (`config.access`), read by the guard plugin. */
