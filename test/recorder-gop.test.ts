@@ -3,30 +3,21 @@
 // capture worker, recorder, store and catalogue. A take must start at the keyframe at or before
 // `press − pre-roll`, end at the keyframe at or after the stop, and every segment must be whole
 // GOPs that start with a keyframe, with the times the kit reports being the keyframes' times.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildPipeline } from '../src/capture/profiles.js';
-import { CaptureSupervisor, type ClosedSegment } from '../src/capture/supervisor.js';
+import type { ClosedSegment } from '../src/capture/supervisor.js';
 import { probeTs } from '../src/capture/ts-probe.js';
 import { parseConfig } from '../src/config/load.js';
 import { systemClock } from '../src/core/clock.js';
-import { EventBus } from '../src/core/events.js';
-import { createLogger } from '../src/core/logger.js';
-import { Recorder } from '../src/session/recorder.js';
-import { Catalogue } from '../src/store/catalogue.js';
-import { ClipStore } from '../src/store/clips.js';
-import { decryptWith, generateIdentity } from '../src/store/crypto.js';
-import { StorageGuard } from '../src/store/storage.js';
+import { decryptWith } from '../src/store/crypto.js';
 import { H264Camera } from './helpers/h264-camera.js';
 import { discover } from './helpers/media.js';
+import { RecorderRig } from './helpers/recorder-rig.js';
 
-const logger = createLogger({ level: 'silent' });
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const rig = new RecorderRig();
+afterEach(() => rig.cleanup());
 
 const GOP_MS = 2000;
 /** A frame at 25 fps, and the slack of a loaded machine's timers around a keyframe. */
@@ -43,59 +34,21 @@ async function waitFor(what: string, cond: () => boolean, timeoutMs = 30_000): P
 
 /** The stand-in camera with a fixed GOP, the real capture worker, recorder, store and catalogue. */
 async function setup(gopMs: number, preRollMs: number) {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'vht-gop-'));
-  const ringDir = mkdtempSync('/dev/shm/vht-gop-ring-');
-  cleanups.push(() => {
-    rmSync(dir, { recursive: true, force: true });
-    rmSync(ringDir, { recursive: true, force: true });
-  });
+  const dir = rig.tempDir('vht-gop-');
+  const ringDir = rig.tempDir('vht-gop-ring-', true);
   const cam = new H264Camera({ width: 320, height: 240, fps: 25, gopSeconds: gopMs / 1000 });
-  cleanups.push(() => cam.stop());
+  rig.onCleanup(() => cam.stop());
   await cam.start();
   const capCfg = parseConfig({ capture: { profile: 'uvc-h264', width: 320, height: 240, fps: 25, bitrateKbps: 400 } }).capture;
-  const capture = new CaptureSupervisor({
+  const capture = rig.captureWorker(
     ringDir,
-    segmentMs: 1000,
-    playingTimeoutMs: 8000,
-    restartMinMs: 100,
-    restartMaxMs: 400,
-    clock: systemClock,
-    logger,
-    launchFor: (loc) => buildPipeline('uvc-h264', capCfg, loc, { videoSource: cam.source(), audioSource: 'audiotestsrc is-live=true volume=0.2' }).launch,
-  });
-  const org = await generateIdentity();
-  const catalogue = new Catalogue(path.join(dir, 'catalogue.db'));
-  cleanups.push(() => catalogue.close());
-  const clips = new ClipStore(
-    path.join(dir, 'data'),
-    catalogue,
-    {
-      recipientsFor: () => [org.recipient],
-      createClipKey: async () => null,
-      destroyClipKey: async () => 'complete',
-    },
-    logger,
+    (loc) => buildPipeline('uvc-h264', capCfg, loc, { videoSource: cam.source(), audioSource: 'audiotestsrc is-live=true volume=0.2' }).launch,
   );
-  const recorder = new Recorder({
-    capture,
-    clips,
-    catalogue,
-    guard: new StorageGuard(dir, 0),
-    bus: new EventBus(),
-    clock: systemClock,
-    logger,
-    profile: 'uvc-h264',
-    preRollMs,
-    segmentMs: 1000,
-    armAtStart: true,
-    nominalBytesPerSecond: 50_000,
-  });
+  const store = await rig.store(dir);
+  const recorder = rig.recorder({ capture, store, dir, profile: 'uvc-h264', preRollMs, armAtStart: true, nominalBytesPerSecond: 50_000 });
   const closed: ClosedSegment[] = [];
   capture.on('segment', (s) => closed.push(s));
-  recorder.start();
-  cleanups.push(() => recorder.stop());
-
-  return { org, catalogue, clips, recorder, closed, dir };
+  return { org: store.org, catalogue: store.catalogue, clips: store.clips, recorder, closed, dir };
 }
 
 describe('uvc-h264: the camera owns the GOP (2 s stand-in)', () => {

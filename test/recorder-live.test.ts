@@ -1,87 +1,33 @@
 // The live tail of the RAM ring (the remote's camera preview, GET /api/live.m3u8): the real capture
 // worker with the sim GStreamer pipeline, the real recorder, store and catalogue; and the file
 // bookkeeping (which ring file may be deleted when) with segments the test closes itself.
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildPipeline } from '../src/capture/profiles.js';
-import { CaptureSupervisor, type ClosedSegment } from '../src/capture/supervisor.js';
+import type { ClosedSegment } from '../src/capture/supervisor.js';
 import { parseConfig } from '../src/config/load.js';
-import { systemClock, type Clock, type TimerHandle } from '../src/core/clock.js';
-import { EventBus } from '../src/core/events.js';
-import { createLogger } from '../src/core/logger.js';
-import { LIVE_GRACE_SEGMENTS, LIVE_TAIL_SEGMENTS, Recorder, type LiveSegment } from '../src/session/recorder.js';
-import { Catalogue } from '../src/store/catalogue.js';
-import { ClipStore } from '../src/store/clips.js';
-import { generateIdentity } from '../src/store/crypto.js';
-import { StorageGuard } from '../src/store/storage.js';
+import type { Clock, TimerHandle } from '../src/core/clock.js';
+import { LIVE_GRACE_SEGMENTS, LIVE_TAIL_SEGMENTS, type LiveSegment } from '../src/session/recorder.js';
 import { FakeCapture } from './helpers/fake-capture.js';
 import { discover } from './helpers/media.js';
+import { RecorderRig } from './helpers/recorder-rig.js';
 
-const logger = createLogger({ level: 'silent' });
-const cleanups: (() => Promise<void> | void)[] = [];
-
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-async function store(dir: string) {
-  const org = await generateIdentity();
-  const catalogue = new Catalogue(path.join(dir, 'catalogue.db'));
-  const clips = new ClipStore(
-    path.join(dir, 'data'),
-    catalogue,
-    {
-      recipientsFor: () => [org.recipient],
-      createClipKey: async () => null,
-      destroyClipKey: async () => 'complete',
-    },
-    logger,
-  );
-  cleanups.push(() => catalogue.close());
-  return { catalogue, clips };
-}
+const rig = new RecorderRig();
+afterEach(() => rig.cleanup());
 
 const seqOf = (s: LiveSegment) => Number(s.name.replace(/\.ts$/, ''));
 
 describe('live tail with the real sim pipeline', () => {
   it('lists the newest closed segments oldest first as a sliding window, during a take too, and keeps the RAM ring small', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'vht-live-'));
-    const ringDir = mkdtempSync('/dev/shm/vht-live-ring-');
-    cleanups.push(() => {
-      rmSync(dir, { recursive: true, force: true });
-      rmSync(ringDir, { recursive: true, force: true });
-    });
+    const dir = rig.tempDir('vht-live-');
+    const ringDir = rig.tempDir('vht-live-ring-', true);
     const capCfg = parseConfig({ capture: { width: 320, height: 240, bitrateKbps: 300 } }).capture;
-    const capture = new CaptureSupervisor({
-      ringDir,
-      launchFor: (loc) => buildPipeline('sim', capCfg, loc).launch,
-      segmentMs: 1000,
-      playingTimeoutMs: 8000,
-      restartMinMs: 100,
-      restartMaxMs: 400,
-      clock: systemClock,
-      logger,
-    });
-    const { catalogue, clips } = await store(dir);
+    const capture = rig.captureWorker(ringDir, (loc) => buildPipeline('sim', capCfg, loc).launch);
+    const store = await rig.store(dir);
+    const { catalogue } = store;
     // pre-roll 1 s: the ring alone would hold fewer than LIVE_TAIL_SEGMENTS segments
-    const recorder = new Recorder({
-      capture,
-      clips,
-      catalogue,
-      guard: new StorageGuard(dir, 0),
-      bus: new EventBus(),
-      clock: systemClock,
-      logger,
-      profile: 'sim',
-      preRollMs: 1000,
-      segmentMs: 1000,
-      armAtStart: false,
-      nominalBytesPerSecond: 50_000,
-    });
-    recorder.start();
-    cleanups.push(() => recorder.stop());
+    const recorder = rig.recorder({ capture, store, dir, preRollMs: 1000, armAtStart: false, nominalBytesPerSecond: 50_000 });
     expect(recorder.liveSegments()).toEqual([]);
 
     const closed: ClosedSegment[] = [];
@@ -165,31 +111,14 @@ class StepClock implements Clock {
 describe('live tail bookkeeping', () => {
   it('lists the newest four, keeps a ring file fetchable for five more, names never repeat across a worker restart, and marks the jump', async () => {
     expect([LIVE_TAIL_SEGMENTS, LIVE_GRACE_SEGMENTS]).toEqual([4, 5]); // the numbers below follow these
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'vht-live-unit-'));
-    const ring = mkdtempSync(path.join(os.tmpdir(), 'vht-live-unit-ring-'));
-    cleanups.push(() => {
-      rmSync(dir, { recursive: true, force: true });
-      rmSync(ring, { recursive: true, force: true });
-    });
-    const { catalogue, clips } = await store(dir);
+    const dir = rig.tempDir('vht-live-unit-');
+    const ring = rig.tempDir('vht-live-unit-ring-');
+    const store = await rig.store(dir);
+    const { catalogue } = store;
     const clock = new StepClock();
     const capture = new FakeCapture(ring, { bytes: 500, cutClosesSegment: false });
     // no pre-roll: the ring itself would delete every segment at once
-    const recorder = new Recorder({
-      capture,
-      clips,
-      catalogue,
-      guard: new StorageGuard(dir, 0),
-      bus: new EventBus(),
-      clock,
-      logger,
-      profile: 'sim',
-      preRollMs: 0,
-      segmentMs: 1000,
-      armAtStart: true,
-      nominalBytesPerSecond: 1000,
-    });
-    recorder.start();
+    const recorder = rig.recorder({ capture, store, dir, clock, preRollMs: 0, armAtStart: true, nominalBytesPerSecond: 1000 });
     const segs: ClosedSegment[] = [];
     const close = (n: number, generation = 1) => {
       for (let i = 0; i < n; i++) {

@@ -1,52 +1,18 @@
-import { mkdtempSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { EventBus } from '../src/core/events.js';
-import { createLogger } from '../src/core/logger.js';
-import { Recorder } from '../src/session/recorder.js';
-import { Catalogue } from '../src/store/catalogue.js';
-import { ClipStore } from '../src/store/clips.js';
-import { generateIdentity } from '../src/store/crypto.js';
-import { StorageGuard } from '../src/store/storage.js';
+import { afterEach, describe, expect, it } from 'vitest';
 import { FakeCapture } from './helpers/fake-capture.js';
 import { ManualClock } from './helpers/manual-clock.js';
+import { RecorderRig } from './helpers/recorder-rig.js';
 
-const logger = createLogger({ level: 'silent' });
+const rig = new RecorderRig();
+afterEach(() => rig.cleanup());
 
 async function setup() {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'vht-recorder-'));
-  const ring = mkdtempSync(path.join(os.tmpdir(), 'vht-ring-'));
-  const org = await generateIdentity();
-  const catalogue = new Catalogue(path.join(dir, 'catalogue.db'));
-  const clips = new ClipStore(
-    path.join(dir, 'data'),
-    catalogue,
-    {
-      recipientsFor: () => [org.recipient],
-      createClipKey: async () => null,
-      destroyClipKey: async () => 'complete',
-    },
-    logger,
-  );
+  const dir = rig.tempDir('vht-recorder-');
+  const store = await rig.store(dir);
   const clock = new ManualClock(1_000_000);
-  const capture = new FakeCapture(ring);
-  const recorder = new Recorder({
-    capture,
-    clips,
-    catalogue,
-    guard: new StorageGuard(dir, 0),
-    bus: new EventBus(),
-    clock,
-    logger,
-    profile: 'sim',
-    preRollMs: 3000,
-    segmentMs: 1000,
-    armAtStart: true,
-    nominalBytesPerSecond: 1000,
-  });
-  recorder.start();
-  return { clock, capture, recorder, catalogue };
+  const capture = new FakeCapture(rig.tempDir('vht-ring-'));
+  const recorder = rig.recorder({ capture, store, dir, clock, preRollMs: 3000, armAtStart: true, nominalBytesPerSecond: 1000 });
+  return { clock, capture, recorder, catalogue: store.catalogue };
 }
 
 const settle = () => new Promise((r) => setTimeout(r, 50));
