@@ -1,9 +1,10 @@
-import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Service, sessionCookies, TEST_CAPTURE } from './helpers/service.js';
+import { filesUnder } from './helpers/media.js';
+import { Service, TEST_CAPTURE } from './helpers/service.js';
+import { asViewer, EventStream, pairTv, testJpeg, type Viewer } from './helpers/tv-viewer.js';
 
 /**
  * The review cycle's API (issue 19) against the real service: real GStreamer takes, the real
@@ -19,67 +20,6 @@ const NO_SUPERVISION = 'GZ-1903';
 const NOTE = 'Wat ziet u hier? Noortje kijkt naar mama';
 const CAPTION = 'Een blik van Noortje naar papa';
 
-interface Viewer {
-  cookie: string;
-  csrf: string;
-}
-
-async function as(svc: Service, v: Viewer, method: string, url: string, body?: unknown): Promise<{ status: number; json: any; bytes: Buffer }> {
-  const headers: Record<string, string> = { cookie: v.cookie };
-  if (method !== 'GET') headers['x-csrf-token'] = v.csrf;
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const r = await fetch(`${svc.url}${url}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  const bytes = Buffer.from(await r.arrayBuffer());
-  let json: any;
-  try {
-    json = JSON.parse(bytes.toString('utf8'));
-  } catch {
-    json = undefined;
-  }
-  return { status: r.status, json, bytes };
-}
-
-/** An open event stream and a wait for a pattern in it. */
-class EventStream {
-  text = '';
-  private readonly ctrl = new AbortController();
-  private done: Promise<void> = Promise.resolve();
-
-  async open(url: string, cookie: string): Promise<number> {
-    const res = await fetch(url, { headers: { cookie }, signal: this.ctrl.signal });
-    if (res.status !== 200 || !res.body) return res.status;
-    const reader = res.body.getReader();
-    const dec = new TextDecoder();
-    this.done = (async () => {
-      try {
-        for (;;) {
-          const { value, done } = await reader.read();
-          if (done) return;
-          this.text += dec.decode(value, { stream: true });
-        }
-      } catch (err) {
-        if ((err as Error).name !== 'AbortError') throw err;
-      }
-    })();
-    return res.status;
-  }
-
-  async waitFor(re: RegExp, timeoutMs = 8000): Promise<RegExpMatchArray> {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      const m = this.text.match(re);
-      if (m) return m;
-      await sleep(20);
-    }
-    throw new Error(`no ${re} in the event stream within ${timeoutMs} ms; got:\n${this.text.slice(-2000)}`);
-  }
-
-  async close(): Promise<void> {
-    this.ctrl.abort();
-    await this.done;
-  }
-}
-
 /** Waits until a take is finished (its last segment persisted). */
 async function finished(svc: Service, clipId: string): Promise<void> {
   const deadline = Date.now() + 20_000;
@@ -88,18 +28,6 @@ async function finished(svc: Service, clipId: string): Promise<void> {
     await sleep(100);
   }
   throw new Error(`clip ${clipId} still recording after 20 s`);
-}
-
-/** Every file under dir (recursively). */
-function filesUnder(dir: string): string[] {
-  const out: string[] = [];
-  for (const n of readdirSync(dir)) {
-    const f = path.join(dir, n);
-    const st = statSync(f);
-    if (st.isDirectory()) out.push(...filesUnder(f));
-    else if (st.isFile()) out.push(f);
-  }
-  return out;
 }
 
 describe('the review cycle API: fragments, kept stills, reviews, presenting on the TV, the review talk', () => {
@@ -145,20 +73,7 @@ describe('the review cycle API: fragments, kept stills, reviews, presenting on t
     clip2 = await take(CASE, 3000);
     clipOther = await take(OTHER, 2000);
     marker1 = (await svc.request('GET', `/api/clips/${clip1}`)).json.markers[0].id;
-    const jpegFile = path.join(svc.dir, 'still.jpg');
-    execFileSync('gst-launch-1.0', [
-      '-q',
-      'videotestsrc',
-      'num-buffers=1',
-      '!',
-      'video/x-raw,width=64,height=48',
-      '!',
-      'jpegenc',
-      '!',
-      'filesink',
-      `location=${jpegFile}`,
-    ]);
-    jpeg = readFileSync(jpegFile);
+    jpeg = await testJpeg();
     const r = await fetch(`${svc.url}/api/clips/${clip2}/stills?t=1000`, {
       method: 'POST',
       headers: { cookie: svc.cookie, 'x-csrf-token': svc.csrf, 'content-type': 'image/jpeg' },
@@ -330,11 +245,9 @@ describe('the review cycle API: fragments, kept stills, reviews, presenting on t
   });
 
   it('presents review items on a paired TV, which may fetch only the presented item; TV keys step items and the phone follows', async () => {
-    const code = (await svc.request('POST', '/api/tv/pairing', {})).json.code;
-    const p = await fetch(`${svc.url}/api/tv/pair`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code }) });
-    expect(p.status).toBe(200);
-    const c = sessionCookies(p.headers.getSetCookie());
-    viewer = { cookie: c.header, csrf: c.csrf };
+    const paired = await pairTv(svc, (await svc.request('POST', '/api/tv/pairing', {})).json.code);
+    expect(paired.status).toBe(200);
+    viewer = paired.viewer;
     const tv = new EventStream();
     const phone = new EventStream();
     try {
@@ -365,16 +278,16 @@ describe('the review cycle API: fragments, kept stills, reviews, presenting on t
       expect(tv.text).not.toContain(NOTE);
 
       // The TV: the presented fragment only; never the raw clip, nor an item not yet presented.
-      expect((await as(svc, viewer, 'GET', `/api/fragments/${frag[0]}/index.m3u8`)).status).toBe(200);
+      expect((await asViewer(svc, viewer, 'GET', `/api/fragments/${frag[0]}/index.m3u8`)).status).toBe(200);
       const seq = (await svc.request('GET', `/api/fragments/${frag[0]}/index.m3u8`)).text.match(/segments\/(\d+)\.ts/)![1];
-      expect((await as(svc, viewer, 'GET', `/api/fragments/${frag[0]}/segments/${seq}.ts`)).status).toBe(200);
-      const raw = await as(svc, viewer, 'GET', `/api/clips/${clip1}/segments/0.ts`);
+      expect((await asViewer(svc, viewer, 'GET', `/api/fragments/${frag[0]}/segments/${seq}.ts`)).status).toBe(200);
+      const raw = await asViewer(svc, viewer, 'GET', `/api/clips/${clip1}/segments/0.ts`);
       expect(raw.status).toBe(403);
-      expect((await as(svc, viewer, 'GET', `/api/clips/${clip1}/index.m3u8`)).status).toBe(403);
-      expect((await as(svc, viewer, 'GET', `/api/stills/${keptStill}/image.jpg`)).status).toBe(403);
-      expect((await as(svc, viewer, 'GET', `/api/fragments/${frag[2]}/index.m3u8`)).status).toBe(403);
-      expect((await as(svc, viewer, 'GET', `/api/fragments/${frag[0]}`)).status).toBe(403);
-      const state = await as(svc, viewer, 'GET', '/api/tv/state');
+      expect((await asViewer(svc, viewer, 'GET', `/api/clips/${clip1}/index.m3u8`)).status).toBe(403);
+      expect((await asViewer(svc, viewer, 'GET', `/api/stills/${keptStill}/image.jpg`)).status).toBe(403);
+      expect((await asViewer(svc, viewer, 'GET', `/api/fragments/${frag[2]}/index.m3u8`)).status).toBe(403);
+      expect((await asViewer(svc, viewer, 'GET', `/api/fragments/${frag[0]}`)).status).toBe(403);
+      const state = await asViewer(svc, viewer, 'GET', '/api/tv/state');
       expect(state.json.review).toMatchObject({ item: 0, refId: frag[0] });
       expect(JSON.stringify(state.json)).not.toContain(NOTE);
 
@@ -385,28 +298,28 @@ describe('the review cycle API: fragments, kept stills, reviews, presenting on t
       const next = await svc.request('POST', '/api/present/next', {});
       expect(next.json.review).toMatchObject({ item: 1, kind: 'still', refId: keptStill, range: null });
       expect(next.json.player.rate).toBe(0.5);
-      expect((await as(svc, viewer, 'GET', `/api/stills/${keptStill}/image.jpg`)).bytes.equals(jpeg)).toBe(true);
-      expect((await as(svc, viewer, 'GET', `/api/fragments/${frag[0]}/index.m3u8`)).status).toBe(403);
+      expect((await asViewer(svc, viewer, 'GET', `/api/stills/${keptStill}/image.jpg`)).bytes.equals(jpeg)).toBe(true);
+      expect((await asViewer(svc, viewer, 'GET', `/api/fragments/${frag[0]}/index.m3u8`)).status).toBe(403);
 
       // The TV's keys: previous item; the phone follows (its event stream).
-      const back = await as(svc, viewer, 'POST', '/api/tv/keys', { action: 'marker', direction: -1 });
+      const back = await asViewer(svc, viewer, 'POST', '/api/tv/keys', { action: 'marker', direction: -1 });
       expect(back.status, JSON.stringify(back.json)).toBe(200);
       expect(back.json.review.item).toBe(0);
       await phone.waitFor(/event: present\ndata: \{"clipId":null,"review":\{[^}]*"item":0[^}]*\}/);
-      const slow = await as(svc, viewer, 'POST', '/api/tv/keys', { action: 'rate', rate: 0.25 });
+      const slow = await asViewer(svc, viewer, 'POST', '/api/tv/keys', { action: 'rate', rate: 0.25 });
       expect(slow.status).toBe(200);
       await phone.waitFor(/event: tv.control\ndata: \{"action":"rate","source":"keys"[^\n]*"rate":0.25/);
-      const missing = await as(svc, viewer, 'POST', '/api/tv/keys', { action: 'rate' });
+      const missing = await asViewer(svc, viewer, 'POST', '/api/tv/keys', { action: 'rate' });
       expect(missing.status).toBe(400);
       expect(missing.json.error.field).toBe('body.rate');
-      const before = await as(svc, viewer, 'POST', '/api/tv/keys', { action: 'marker', direction: -1 });
+      const before = await asViewer(svc, viewer, 'POST', '/api/tv/keys', { action: 'marker', direction: -1 });
       expect(before.status).toBe(409);
       expect(before.json.error.reason).toBe('no_previous_item');
 
       // A whole clip again: the fragment is no longer the TV's; the TV keys stop working.
       expect((await svc.request('POST', '/api/present', { clipId: clip1 })).status).toBe(200);
-      expect((await as(svc, viewer, 'GET', `/api/fragments/${frag[0]}/index.m3u8`)).status).toBe(403);
-      const noReview = await as(svc, viewer, 'POST', '/api/tv/keys', { action: 'marker', direction: 1 });
+      expect((await asViewer(svc, viewer, 'GET', `/api/fragments/${frag[0]}/index.m3u8`)).status).toBe(403);
+      const noReview = await asViewer(svc, viewer, 'POST', '/api/tv/keys', { action: 'marker', direction: 1 });
       expect(noReview.status).toBe(403);
       expect(noReview.json.error.reason).toBe('no_live_review');
     } finally {

@@ -1,95 +1,11 @@
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Clock, TimerHandle } from '../src/core/clock.js';
 import { TvPairing } from '../src/web/security.js';
-import { rawRequest, Service, sessionCookies, TEST_CAPTURE } from './helpers/service.js';
+import { rawRequest, Service, TEST_CAPTURE } from './helpers/service.js';
+import { asViewer, EventStream, pairTv, testJpeg, type Viewer } from './helpers/tv-viewer.js';
 
 const CASE = 'GZ-0042';
-
-/** A TV browser: its own cookie jar (vht_viewer + vht_csrf) and CSRF token. */
-interface Viewer {
-  cookie: string;
-  csrf: string;
-}
-
-async function pair(svc: Service, code: string): Promise<{ status: number; json: any; viewer: Viewer; setCookie: string[] }> {
-  const r = await fetch(`${svc.url}/api/tv/pair`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code }) });
-  const setCookie = r.headers.getSetCookie();
-  const c = sessionCookies(setCookie);
-  const text = await r.text();
-  return { status: r.status, json: text ? JSON.parse(text) : undefined, viewer: { cookie: c.header, csrf: c.csrf }, setCookie };
-}
-
-async function as(svc: Service, v: Viewer, method: string, url: string, body?: unknown): Promise<{ status: number; json: any; bytes: Buffer }> {
-  const headers: Record<string, string> = { cookie: v.cookie };
-  if (method !== 'GET') headers['x-csrf-token'] = v.csrf;
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const r = await fetch(`${svc.url}${url}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  const bytes = Buffer.from(await r.arrayBuffer());
-  let json: any;
-  try {
-    json = JSON.parse(bytes.toString('utf8'));
-  } catch {
-    json = undefined;
-  }
-  return { status: r.status, json, bytes };
-}
-
-/** An open event stream: everything received so far, and a wait for a pattern. */
-class EventStream {
-  text = '';
-  private readonly ctrl = new AbortController();
-  private done: Promise<void> = Promise.resolve();
-  /** True once the server has closed the stream. */
-  ended = false;
-
-  async open(url: string, cookie: string): Promise<number> {
-    const res = await fetch(url, { headers: { cookie }, signal: this.ctrl.signal });
-    if (res.status !== 200 || !res.body) return res.status;
-    const reader = res.body.getReader();
-    const dec = new TextDecoder();
-    this.done = (async () => {
-      try {
-        for (;;) {
-          const { value, done } = await reader.read();
-          if (done) {
-            this.ended = true;
-            return;
-          }
-          this.text += dec.decode(value, { stream: true });
-        }
-      } catch {
-        // aborted
-      }
-    })();
-    return res.status;
-  }
-
-  async waitFor(re: RegExp, timeoutMs = 5000): Promise<RegExpMatchArray> {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      const m = this.text.match(re);
-      if (m) return m;
-      await sleep(20);
-    }
-    throw new Error(`no ${re} in the event stream within ${timeoutMs} ms; got:\n${this.text.slice(-2000)}`);
-  }
-
-  /** The names of the events received. */
-  events(): string[] {
-    return [...this.text.matchAll(/^event: (.+)$/gm)].map((m) => m[1]!);
-  }
-
-  async close(): Promise<void> {
-    this.ctrl.abort();
-    await this.done;
-  }
-}
 
 describe('the TV: pairing, a viewer limited to the presented clip, phone → TV control', () => {
   const svc = new Service({ config: `${TEST_CAPTURE}\ntv:\n  pairingCodeMinutes: 2\n` });
@@ -136,25 +52,25 @@ describe('the TV: pairing, a viewer limited to the presented clip, phone → TV 
     const code: string = made.json.code;
     const wrongCode = code === '000000' ? '000001' : '000000';
 
-    const bad = await pair(svc, '12345');
+    const bad = await pairTv(svc, '12345');
     expect(bad.status).toBe(400);
     expect(bad.json.error.field).toBe('body.code');
-    const wrong = await pair(svc, wrongCode);
+    const wrong = await pairTv(svc, wrongCode);
     expect(wrong.status).toBe(401);
     expect(wrong.json.error).toMatchObject({ code: 'UNAUTHORIZED', field: 'body.code' });
     expect(wrong.json.error.message).toMatch(/wrong pairing code/);
     expect(wrong.setCookie).toEqual([]);
 
-    const ok = await pair(svc, code);
+    const ok = await pairTv(svc, code);
     expect(ok.status).toBe(200);
     expect(ok.json).toMatchObject({ role: 'viewer', csrf: ok.viewer.csrf });
     const viewerCookie = ok.setCookie.find((c) => c.startsWith('vht_viewer='))!;
     expect(viewerCookie).toMatch(/; HttpOnly/);
     expect(viewerCookie).toMatch(/; SameSite=Strict/);
     viewer = ok.viewer;
-    expect((await as(svc, viewer, 'GET', '/api/session')).json).toMatchObject({ role: 'viewer', csrf: viewer.csrf });
+    expect((await asViewer(svc, viewer, 'GET', '/api/session')).json).toMatchObject({ role: 'viewer', csrf: viewer.csrf });
 
-    const reused = await pair(svc, code);
+    const reused = await pairTv(svc, code);
     expect(reused.status).toBe(401);
     expect(reused.json.error.message).toMatch(/no pairing code is waiting/);
 
@@ -162,21 +78,21 @@ describe('the TV: pairing, a viewer limited to the presented clip, phone → TV 
     const next = (await svc.request('POST', '/api/tv/pairing', {})).json.code as string;
     const other = next === '000000' ? '000001' : '000000';
     const statuses: number[] = [];
-    for (let i = 0; i < 5; i++) statuses.push((await pair(svc, other)).status);
+    for (let i = 0; i < 5; i++) statuses.push((await pairTv(svc, other)).status);
     expect(statuses).toEqual([401, 401, 401, 401, 429]);
-    expect((await pair(svc, next)).status).toBe(401);
+    expect((await pairTv(svc, next)).status).toBe(401);
     // Only the trainer makes codes.
-    expect((await as(svc, viewer, 'POST', '/api/tv/pairing', {})).status).toBe(403);
+    expect((await asViewer(svc, viewer, 'POST', '/api/tv/pairing', {})).status).toBe(403);
   });
 
   it('lets a viewer play only the presented clip, and nothing else', async () => {
-    const before = await as(svc, viewer, 'GET', '/api/tv/state');
+    const before = await asViewer(svc, viewer, 'GET', '/api/tv/state');
     expect(before.status).toBe(200);
     expect(before.json.clipId).toBeNull();
-    expect((await as(svc, viewer, 'GET', `/api/clips/${clipA}/index.m3u8`)).status).toBe(403);
+    expect((await asViewer(svc, viewer, 'GET', `/api/clips/${clipA}/index.m3u8`)).status).toBe(403);
 
     expect((await svc.request('POST', '/api/present', { clipId: clipA })).status).toBe(200);
-    const state = await as(svc, viewer, 'GET', '/api/tv/state');
+    const state = await asViewer(svc, viewer, 'GET', '/api/tv/state');
     expect(state.status).toBe(200);
     expect(Object.keys(state.json).sort()).toEqual(['clipId', 'durationMs', 'fps', 'markers']);
     expect(state.json).toMatchObject({ clipId: clipA, fps: 25, durationMs: expect.any(Number) });
@@ -185,10 +101,10 @@ describe('the TV: pairing, a viewer limited to the presented clip, phone → TV 
     expect(state.bytes.toString()).not.toContain(CASE);
     expect(state.bytes.toString()).not.toContain(clipB);
 
-    const playlist = await as(svc, viewer, 'GET', `/api/clips/${clipA}/index.m3u8`);
+    const playlist = await asViewer(svc, viewer, 'GET', `/api/clips/${clipA}/index.m3u8`);
     expect(playlist.status).toBe(200);
     expect(playlist.bytes.toString()).toMatch(/#EXT-X-ENDLIST/);
-    const seg = await as(svc, viewer, 'GET', `/api/clips/${clipA}/segments/0.ts`);
+    const seg = await asViewer(svc, viewer, 'GET', `/api/clips/${clipA}/segments/0.ts`);
     expect(seg.status).toBe(200);
     expect(seg.bytes[0]).toBe(0x47); // MPEG-TS sync byte: decrypted footage
 
@@ -212,14 +128,14 @@ describe('the TV: pairing, a viewer limited to the presented clip, phone → TV 
       ['PATCH', `/api/clips/${clipB}`, { caseCode: CASE }],
     ];
     for (const [method, url, body] of refused) {
-      const r = await as(svc, viewer, method, url, body);
+      const r = await asViewer(svc, viewer, method, url, body);
       expect({ method, url, status: r.status, code: r.json?.error?.code }).toEqual({ method, url, status: 403, code: 'FORBIDDEN' });
     }
     expect((await svc.request('GET', '/api/present')).json.clipId).toBe(clipA);
 
     // Presentation ends: the clip is closed to the TV again.
     expect((await svc.request('DELETE', '/api/present')).status).toBe(200);
-    expect((await as(svc, viewer, 'GET', `/api/clips/${clipA}/segments/0.ts`)).status).toBe(403);
+    expect((await asViewer(svc, viewer, 'GET', `/api/clips/${clipA}/segments/0.ts`)).status).toBe(403);
     // Without any session: 401.
     expect((await rawRequest({ port: svc.port, path: `/api/clips/${clipA}/index.m3u8` })).status).toBe(401);
   });
@@ -255,7 +171,7 @@ describe('the TV: pairing, a viewer limited to the presented clip, phone → TV 
       expect((await svc.request('PATCH', `/api/clips/${clipB}`, { caseCode: CASE })).status).toBe(200);
       await trainer.waitFor(new RegExp(`event: clip.updated\\ndata: \\{"clipId":"${clipB}"\\}`));
 
-      const ack = await as(svc, viewer, 'POST', '/api/tv/ack', { id: step.json.id });
+      const ack = await asViewer(svc, viewer, 'POST', '/api/tv/ack', { id: step.json.id });
       expect(ack.status).toBe(204);
       await trainer.waitFor(new RegExp(`event: tv.ack\\ndata: \\{"id":${step.json.id}\\}`));
       await trainer.waitFor(new RegExp(`event: tv.control\\ndata: .*"id":${step.json.id}`));
@@ -291,59 +207,40 @@ describe('the TV: pairing, a viewer limited to the presented clip, phone → TV 
     expect(past.status).toBe(400);
     expect(past.json.error.field).toBe('body.offsetMs');
 
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'vht-still-'));
-    try {
-      const jpegFile = path.join(dir, 'frame.jpg');
-      // not execFileSync: a blocked event loop lets a kept-alive connection go stale under the next fetch
-      await promisify(execFile)('gst-launch-1.0', [
-        '-q',
-        'videotestsrc',
-        'num-buffers=1',
-        '!',
-        'video/x-raw,width=64,height=48',
-        '!',
-        'jpegenc',
-        '!',
-        'filesink',
-        `location=${jpegFile}`,
-      ]);
-      const jpeg = readFileSync(jpegFile);
-      const post = (body: Buffer, type = 'image/jpeg', t = '400') =>
-        fetch(`${svc.url}/api/clips/${clipB}/stills?t=${t}`, {
-          method: 'POST',
-          headers: { cookie: svc.cookie, 'x-csrf-token': svc.csrf, 'content-type': type },
-          body: new Uint8Array(body),
-        });
-      const r = await post(jpeg);
-      expect(r.status).toBe(200);
-      const still = (await r.json()) as { id: number; timeMs: number; createdAt: number };
-      expect(still).toEqual({ id: expect.any(Number), timeMs: 400, createdAt: expect.any(Number) });
-      const notJpeg = await post(Buffer.from('GIF89a....'));
-      expect(notJpeg.status).toBe(400);
-      expect(((await notJpeg.json()) as any).error.message).toMatch(/JPEG/);
-      const tooBig = await post(Buffer.concat([jpeg, Buffer.alloc(2 * 1024 * 1024)]));
-      expect(tooBig.status).toBe(413);
-      expect(((await tooBig.json()) as any).error.message).toMatch(/2 MiB/);
-      const json = await post(Buffer.from('{}'), 'application/json');
-      expect(json.status).toBe(400);
+    const jpeg = await testJpeg();
+    const post = (body: Buffer, type = 'image/jpeg', t = '400') =>
+      fetch(`${svc.url}/api/clips/${clipB}/stills?t=${t}`, {
+        method: 'POST',
+        headers: { cookie: svc.cookie, 'x-csrf-token': svc.csrf, 'content-type': type },
+        body: new Uint8Array(body),
+      });
+    const r = await post(jpeg);
+    expect(r.status).toBe(200);
+    const still = (await r.json()) as { id: number; timeMs: number; createdAt: number };
+    expect(still).toEqual({ id: expect.any(Number), timeMs: 400, createdAt: expect.any(Number) });
+    const notJpeg = await post(Buffer.from('GIF89a....'));
+    expect(notJpeg.status).toBe(400);
+    expect(((await notJpeg.json()) as any).error.message).toMatch(/JPEG/);
+    const tooBig = await post(Buffer.concat([jpeg, Buffer.alloc(2 * 1024 * 1024)]));
+    expect(tooBig.status).toBe(413);
+    expect(((await tooBig.json()) as any).error.message).toMatch(/2 MiB/);
+    const json = await post(Buffer.from('{}'), 'application/json');
+    expect(json.status).toBe(400);
 
-      const back = await svc.request('GET', `/api/clips/${clipB}/stills/${still.id}.jpg`);
-      expect(back.status).toBe(200);
-      const got = Buffer.from(await (await fetch(`${svc.url}/api/clips/${clipB}/stills/${still.id}.jpg`, { headers: { cookie: svc.cookie } })).arrayBuffer());
-      expect(got.equals(jpeg)).toBe(true);
-      const listed = (await svc.request('GET', `/api/clips/${clipB}`)).json;
-      expect(listed.stills).toEqual([{ id: still.id, timeMs: 400, createdAt: still.createdAt, bytes: expect.any(Number) }]);
-      expect((await svc.request('GET', `/api/clips/${clipB}/stills/99.jpg`)).status).toBe(404);
+    const back = await svc.request('GET', `/api/clips/${clipB}/stills/${still.id}.jpg`);
+    expect(back.status).toBe(200);
+    const got = Buffer.from(await (await fetch(`${svc.url}/api/clips/${clipB}/stills/${still.id}.jpg`, { headers: { cookie: svc.cookie } })).arrayBuffer());
+    expect(got.equals(jpeg)).toBe(true);
+    const listed = (await svc.request('GET', `/api/clips/${clipB}`)).json;
+    expect(listed.stills).toEqual([{ id: still.id, timeMs: 400, createdAt: still.createdAt, bytes: expect.any(Number) }]);
+    expect((await svc.request('GET', `/api/clips/${clipB}/stills/99.jpg`)).status).toBe(404);
 
-      // The TV sees the still only while its clip is presented.
-      expect((await as(svc, viewer, 'GET', `/api/clips/${clipB}/stills/${still.id}.jpg`)).status).toBe(403);
-      expect((await svc.request('POST', '/api/present', { clipId: clipB })).status).toBe(200);
-      const tvStill = await as(svc, viewer, 'GET', `/api/clips/${clipB}/stills/${still.id}.jpg`);
-      expect(tvStill.status).toBe(200);
-      expect(tvStill.bytes.equals(jpeg)).toBe(true);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    // The TV sees the still only while its clip is presented.
+    expect((await asViewer(svc, viewer, 'GET', `/api/clips/${clipB}/stills/${still.id}.jpg`)).status).toBe(403);
+    expect((await svc.request('POST', '/api/present', { clipId: clipB })).status).toBe(200);
+    const tvStill = await asViewer(svc, viewer, 'GET', `/api/clips/${clipB}/stills/${still.id}.jpg`);
+    expect(tvStill.status).toBe(200);
+    expect(tvStill.bytes.equals(jpeg)).toBe(true);
   });
 
   it('serves the live tail of the ring as the camera preview, and the UI config', async () => {
@@ -377,15 +274,15 @@ describe('the TV: pairing, a viewer limited to the presented clip, phone → TV 
     // Lock (the phone handed over): the presentation ends, the TV stays paired.
     expect((await svc.request('POST', '/api/recording/arm', {})).status).toBe(200);
     const code1 = (await svc.request('POST', '/api/tv/pairing', {})).json.code as string;
-    const tv = (await pair(svc, code1)).viewer;
+    const tv = (await pairTv(svc, code1)).viewer;
     expect((await svc.request('POST', '/api/present', { clipId: clipA })).status).toBe(200);
     const stream = new EventStream();
     expect(await stream.open(`${svc.url}/api/tv/events`, tv.cookie)).toBe(200);
     await stream.waitFor(new RegExp(`"clipId":"${clipA}"`));
     expect((await svc.request('POST', '/api/lock', {})).status).toBe(204);
     await stream.waitFor(/event: present\ndata: \{"clipId":null\}/);
-    expect((await as(svc, tv, 'GET', '/api/tv/state')).json.clipId).toBeNull();
-    expect((await as(svc, tv, 'GET', `/api/clips/${clipA}/index.m3u8`)).status).toBe(403);
+    expect((await asViewer(svc, tv, 'GET', '/api/tv/state')).json.clipId).toBeNull();
+    expect((await asViewer(svc, tv, 'GET', `/api/clips/${clipA}/index.m3u8`)).status).toBe(403);
     // The locked phone shows no library and no cases (423 naming the route); status and the camera preview go on.
     for (const [method, url, body] of [
       ['GET', '/api/clips'],
@@ -407,7 +304,7 @@ describe('the TV: pairing, a viewer limited to the presented clip, phone → TV 
     expect((await svc.request('POST', '/api/present', { clipId: clipA })).status).toBe(200);
     await stream.waitFor(new RegExp(`"clipId":"${clipA}"[\\s\\S]*"clipId":"${clipA}"`));
     expect((await svc.request('POST', '/api/logout', {})).status).toBe(204);
-    expect((await as(svc, tv, 'GET', '/api/tv/state')).status).toBe(401);
+    expect((await asViewer(svc, tv, 'GET', '/api/tv/state')).status).toBe(401);
     await svc.login();
     expect((await svc.request('GET', '/api/present')).json.clipId).toBeNull();
     // The old TV's stream has closed: a new presentation does not reach it.
