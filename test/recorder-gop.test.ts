@@ -80,9 +80,10 @@ describe('uvc-h264: the camera owns the GOP (2 s stand-in)', () => {
     expect(pressMono - first.startMono).toBeGreaterThanOrEqual(preRollMs);
     expect(pressMono - first.startMono).toBeLessThan(preRollMs + GOP_MS + SLACK_MS);
     // stop: to the keyframe at or after the stop, at most one GOP later
-    expect(last.startMono).toBeLessThan(stopMono);
-    expect(last.endMono).toBeGreaterThanOrEqual(stopMono - FRAME_MS);
-    expect(last.endMono - stopMono).toBeLessThan(GOP_MS + SLACK_MS);
+    const why = `segments ${JSON.stringify(taken.map((s) => [Math.round(s.startMono - stopMono), Math.round(s.endMono - stopMono)]))} ms from the stop; log:\n${rig.log.join('\n')}`;
+    expect(last.startMono, why).toBeLessThan(stopMono);
+    expect(last.endMono, why).toBeGreaterThanOrEqual(stopMono - FRAME_MS);
+    expect(last.endMono - stopMono, why).toBeLessThan(GOP_MS + SLACK_MS);
     // segments: whole GOPs (the worker asked for 1 s cuts), contiguous
     for (const s of taken) expect(Math.abs(s.endMono - s.startMono - GOP_MS)).toBeLessThan(SLACK_MS);
     for (let i = 1; i < taken.length; i++) expect(taken[i]!.startMono).toBe(taken[i - 1]!.endMono);

@@ -21,6 +21,9 @@ export const silent = createLogger({ level: 'silent' });
 /** What a recorder test made, and how to undo it (temp dirs, catalogue, recorder, worker). */
 export class RecorderRig {
   private readonly undo: (() => Promise<void> | void)[] = [];
+  /** The warnings and errors of the recorder and the capture worker (JSON lines), for a failure message. */
+  readonly log: string[] = [];
+  private readonly logger = createLogger({ level: 'warn', write: (line) => this.log.push(line) });
 
   /** A temp dir (under /dev/shm for a RAM ring when `ram`), removed at cleanup. */
   tempDir(prefix: string, ram = false): string {
@@ -58,7 +61,7 @@ export class RecorderRig {
       restartMinMs: 100,
       restartMaxMs: 400,
       clock: systemClock,
-      logger: silent,
+      logger: this.logger,
     });
   }
 
@@ -80,7 +83,7 @@ export class RecorderRig {
       guard: new StorageGuard(opts.dir, 0),
       bus: new EventBus(),
       clock: opts.clock ?? systemClock,
-      logger: silent,
+      logger: this.logger,
       profile: opts.profile ?? 'sim',
       preRollMs: opts.preRollMs,
       segmentMs: 1000,
@@ -94,6 +97,7 @@ export class RecorderRig {
 
   /** Undoes everything, newest first (each step whatever the others do). */
   async cleanup(): Promise<void> {
+    this.log.length = 0;
     const errors: unknown[] = [];
     for (const fn of this.undo.splice(0).reverse()) {
       try {
