@@ -1,4 +1,5 @@
 import { closeSync, fstatSync, fsyncSync, ftruncateSync, openSync, readdirSync, renameSync, writeSync, mkdirSync, rmSync } from 'node:fs';
+import type { Dirent } from 'node:fs';
 import { open } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -92,7 +93,7 @@ export function appendLineDurable(file: string, line: string): void {
  */
 export function removeTempFiles(root: string): string[] {
   const removed: string[] = [];
-  let entries;
+  let entries: Dirent[];
   try {
     entries = readdirSync(root, { withFileTypes: true });
   } catch (err) {

@@ -124,7 +124,7 @@ function selectList<T>(t: KeptTable<T>): string {
 
 /** A stored row as its type: the flag a boolean, the consent snapshot parsed. */
 function keptOf<T>(t: KeptTable<T>, raw: Record<string, unknown>): T {
-  return { ...raw, [t.flag]: raw[t.flag] === 1, consent: JSON.parse(raw.consent as string) as Consent } as T;
+  return { ...raw, [t.flag]: raw[t.flag] === 1, consent: JSON.parse(raw.consent as string) as Consent } as unknown as T;
 }
 
 const REVIEW_COLS = `id, case_code AS caseCode, planned_for AS plannedFor, planned_visit_uid AS plannedVisitUid, created_at AS createdAt,
