@@ -1,5 +1,4 @@
-import { closeSync, fstatSync, fsyncSync, ftruncateSync, openSync, readdirSync, renameSync, writeSync, mkdirSync, rmSync } from 'node:fs';
-import type { Dirent } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, ftruncateSync, openSync, readdirSync, renameSync, writeSync, mkdirSync, rmSync, type Dirent } from 'node:fs';
 import { open } from 'node:fs/promises';
 import path from 'node:path';
 
