@@ -3,7 +3,7 @@
 // starts on it. Found with seed 1320602429: a cut during a take's start, between the temp file of
 // the clip's key (keys/clips/.tmp-<id>.json-<pid>) and its rename, left the temp file for good:
 // recovery looked for temp files only in clip directories.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -66,7 +66,7 @@ describe('a cut while a take starts, before its key file is renamed into place (
     // As the cut in the window leaves it: the take's directory without a segment, its key only in
     // the temp file; and two more writes cut half-way (a rotation's trainer key, the PIN count).
     const clipDir = path.join(svc.dataDir, 'clips', clipId);
-    for (const f of ['journal.jsonl', '0.ts.age', '1.ts.age', '2.ts.age']) rmSync(path.join(clipDir, f), { force: true });
+    for (const f of readdirSync(clipDir)) if (f !== 'clip.json') rmSync(path.join(clipDir, f), { force: true });
     expect(JSON.parse(readFileSync(path.join(clipDir, 'clip.json'), 'utf8')).state).toBe('recording');
     renameSync(keyFile, path.join(keys, 'clips', `.tmp-${clipId}.json-${DEAD_PID}`));
     writeFileSync(path.join(keys, 'trainers', `.tmp-T-001.json-${DEAD_PID}`), '{"v":2,"trainerId":"T-0');
