@@ -151,7 +151,7 @@ export async function runPowerCuts(svc: Service, cuts: number, seed: number, scr
  * pid in the name: `.tmp-<file>-<pid>[-<ms>]`, a durable write in progress that another process
  * can see for a moment) are not leftovers.
  */
-function leftTempFiles(svc: Service): string[] {
+export function leftTempFiles(svc: Service): string[] {
   const own = new RegExp(`-${svc.proc?.pid ?? 'none'}(-[0-9]+)?$`);
   return tempFilesUnder(svc.dataDir)
     .filter((f) => !own.test(path.basename(f)))
