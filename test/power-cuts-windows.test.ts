@@ -1,8 +1,9 @@
 // The power-cut windows that a random cut (test/power-cuts.e2e.test.ts) hits only now and then,
 // made deterministic: the data dir is left as a cut in that window leaves it, then the real kit
-// starts on it. Found with seed 1320602429: a cut during a take's start, between the temp file of
-// the clip's key (keys/clips/.tmp-<id>.json-<pid>) and its rename, left the temp file for good:
-// recovery looked for temp files only in clip directories.
+// starts on it. The suite's loop once left a temp file under load (seed 1320602429; the same seed
+// passes on a quiet machine): recovery looked for temp files only in clip directories, so a cut
+// during a take's start, between the temp file of the clip's key (keys/clips/.tmp-<id>.json-<pid>)
+// and its rename, left it for good, as did a cut in any other durable write outside them.
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

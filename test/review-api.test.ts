@@ -38,7 +38,7 @@ describe('the review cycle API: fragments, kept stills, reviews, presenting on t
   let clipOther = '';
   let marker1 = 0;
   let stillN = 0;
-  let jpeg = Buffer.alloc(0);
+  let jpeg: Buffer = Buffer.alloc(0);
   const frag: string[] = [];
   let keptStill = '';
   let review = '';
