@@ -116,7 +116,7 @@ describe('the review cycle API: fragments, kept stills, reviews, presenting on t
     expect((await svc.request('GET', '/api/fragments/abcdefghij12')).status).toBe(404);
   });
 
-  it('saves fragments from in/out and from a marker (lead-in 3 s, lead-out 7 s clamped to the clip), with labels and an encrypted note', async () => {
+  it('saves fragments from in/out and from a marker (lead-in and lead-out from playback.*, here 2 s and 6 s, clamped to the clip), with labels and an encrypted note', async () => {
     const a = await svc.request('POST', `/api/clips/${clip1}/fragments`, { inMs: 1200, outMs: 3400, label: 'child-initiative', note: NOTE });
     expect(a.status, a.text).toBe(200);
     expect(a.json).toMatchObject({ clipId: clip1, caseCode: CASE, inMs: 1200, outMs: 3400, label: 'child-initiative', note: NOTE, confirmedAt: null });
