@@ -164,6 +164,8 @@ export class SyncService {
   private readonly buffers: BufferPool;
   private pendingConfirms: ConfirmedObject[] = [];
   private pendingSinceMono = 0;
+  /** A recount was asked for while a run was going: it is done when the run ends. */
+  private recountAfterRun = false;
 
   constructor(private readonly opts: SyncServiceOptions) {
     checkKitId(opts.kitId);
@@ -237,6 +239,13 @@ export class SyncService {
     this.current = this.run(ctrl.signal).finally(() => {
       this.current = null;
       this.abort = null;
+      if (!this.recountAfterRun) return;
+      try {
+        this.recount();
+      } catch (err) {
+        // the catalogue closed meanwhile (the kit stops): the next start counts anew
+        this.opts.logger.warn('the clips to upload could not be counted again after the run', { error: describeError(err) });
+      }
     });
     return this.current;
   }
@@ -259,10 +268,14 @@ export class SyncService {
   /**
    * Counts the clips to upload again, between runs (a take stopped, a clip assigned, a still added
    * to an uploaded clip): the status shows them at once, not only from the next run. A run in
-   * progress keeps its own count.
+   * progress keeps its own count; what changed meanwhile is counted when it ends.
    */
   recount(): void {
-    if (this.current) return;
+    if (this.current) {
+      this.recountAfterRun = true;
+      return;
+    }
+    this.recountAfterRun = false;
     const { pending, waiting } = this.counts();
     this.set({ pending: pending.length + waiting.length, waitingForCase: waiting.length });
   }
