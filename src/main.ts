@@ -463,7 +463,11 @@ function recoverStore(deps: {
   if (discarded > 0) logger.warn('discarded plaintext leftovers in the RAM ring', { files: discarded });
   // Temp files a cut left beside any durable file (keys, lock-out count, case list; clips too).
   const temps = removeTempFiles(deps.dataDir);
-  if (temps.length > 0) logger.warn('removed temp files a crash left', { files: temps.length, dirs: [...new Set(temps.map((t) => path.relative(deps.dataDir, path.dirname(t)) || '.'))] });
+  if (temps.length > 0)
+    logger.warn('removed temp files a crash left', {
+      files: temps.length,
+      dirs: [...new Set(temps.map((t) => path.relative(deps.dataDir, path.dirname(t)) || '.'))],
+    });
   if (catalogue.created) {
     privacy.restoreCases();
     const n = clips.rebuild();

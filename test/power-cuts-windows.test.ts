@@ -73,7 +73,9 @@ describe('a cut while a take starts, before its key file is renamed into place (
     writeFileSync(path.join(keys, 'trainers', `.tmp-T-001.json-${DEAD_PID}`), '{"v":2,"trainerId":"T-0');
     writeFileSync(path.join(svc.dataDir, `.tmp-pin-lockout.json-${DEAD_PID}`), '');
     const left = tempFilesUnder(svc.dataDir).map((f) => path.relative(svc.dataDir, f));
-    expect(left).toEqual(expect.arrayContaining([`keys/clips/.tmp-${clipId}.json-${DEAD_PID}`, `keys/trainers/.tmp-T-001.json-${DEAD_PID}`, `.tmp-pin-lockout.json-${DEAD_PID}`]));
+    expect(left).toEqual(
+      expect.arrayContaining([`keys/clips/.tmp-${clipId}.json-${DEAD_PID}`, `keys/trainers/.tmp-T-001.json-${DEAD_PID}`, `.tmp-pin-lockout.json-${DEAD_PID}`]),
+    );
 
     await svc.start();
     await svc.waitArmed();

@@ -100,7 +100,21 @@ const KEPT_TAIL = ['consent', 'createdAt', 'updatedAt', 'confirmedAt', 'confirme
 
 const FRAGMENTS: KeptTable<FragmentRow> = {
   table: 'fragments',
-  fields: ['id', 'clipId', 'caseCode', 'visitId', 'clipCreatedAt', 'inMs', 'outMs', 'playlistStartMs', 'playlistDurationMs', 'bytes', 'label', 'hasNote', ...KEPT_TAIL],
+  fields: [
+    'id',
+    'clipId',
+    'caseCode',
+    'visitId',
+    'clipCreatedAt',
+    'inMs',
+    'outMs',
+    'playlistStartMs',
+    'playlistDurationMs',
+    'bytes',
+    'label',
+    'hasNote',
+    ...KEPT_TAIL,
+  ],
   clipOrder: 'in_ms, id',
   flag: 'hasNote',
 };

@@ -103,7 +103,18 @@ export async function testJpeg(): Promise<Buffer> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'vht-jpeg-'));
   try {
     const file = path.join(dir, 'frame.jpg');
-    await promisify(execFile)('gst-launch-1.0', ['-q', 'videotestsrc', 'num-buffers=1', '!', 'video/x-raw,width=64,height=48', '!', 'jpegenc', '!', 'filesink', `location=${file}`]);
+    await promisify(execFile)('gst-launch-1.0', [
+      '-q',
+      'videotestsrc',
+      'num-buffers=1',
+      '!',
+      'video/x-raw,width=64,height=48',
+      '!',
+      'jpegenc',
+      '!',
+      'filesink',
+      `location=${file}`,
+    ]);
     return readFileSync(file);
   } finally {
     rmSync(dir, { recursive: true, force: true });
