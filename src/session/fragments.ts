@@ -10,6 +10,7 @@ import type { KeyStore } from '../store/keys.js';
 import { isDiskFull } from '../store/reserve.js';
 import type { FragmentRow } from '../store/review-ledger.js';
 import type { Library } from './library.js';
+import { KeptItems } from './kept-items.js';
 import type { Privacy } from './privacy.js';
 import type { ReviewNotes } from './review-notes.js';
 
@@ -62,25 +63,35 @@ export interface FragmentInput {
  * here, without the note (free text never reaches the catalogue, the audit or a log).
  */
 export class Fragments {
-  constructor(private readonly o: FragmentsOptions) {}
+  private readonly items: KeptItems<FragmentRow, FragmentView>;
+
+  constructor(private readonly o: FragmentsOptions) {
+    this.items = new KeptItems({
+      ...o,
+      item: {
+        kind: 'fragment',
+        noun: 'fragment',
+        notFoundReason: 'fragment_not_found',
+        one: (id) => o.catalogue.reviewLedger.fragment(id),
+        ofClip: (clipId) => o.catalogue.reviewLedger.fragmentsOfClip(clipId),
+      },
+      view: (r) => this.view(r),
+    });
+  }
 
   /** The fragments of a clip (the clip may be erased already: its fragments live on). */
   async list(clipId: string): Promise<FragmentView[]> {
-    const rows = this.o.catalogue.reviewLedger.fragmentsOfClip(clipId);
-    if (rows.length === 0) this.o.library.getClip(clipId);
-    return Promise.all(rows.map((r) => this.view(r)));
+    return this.items.list(clipId);
   }
 
   /** One fragment with its note. */
   async get(id: string): Promise<FragmentView> {
-    return this.view(this.row(id));
+    return this.items.get(id);
   }
 
   /** The fragment's row, or a 404 naming the id. */
   row(id: string): FragmentRow {
-    const r = this.o.catalogue.reviewLedger.fragment(id);
-    if (!r) throw new AppError('NOT_FOUND', `no fragment with id ${JSON.stringify(id)}`, { field: 'params.id', reason: 'fragment_not_found', params: { id } });
-    return r;
+    return this.items.row(id);
   }
 
   /** Saves a fragment of a finished clip of a case with review consent: its segments copied under a new key, its note encrypted. */
@@ -158,13 +169,7 @@ export class Fragments {
    * metadata (at once when it has). Its reviews lose it then.
    */
   async remove(id: string): Promise<{ deleted: boolean }> {
-    const row = this.row(id);
-    const now = this.o.clock.now();
-    this.o.catalogue.reviewLedger.requestDelete('fragment', id, now);
-    this.o.catalogue.audit('fragment.delete.requested', now, row.clipId, { fragment: id });
-    const erased = await this.o.privacy.runRetention();
-    this.o.bus.emit('clip.updated', { clipId: row.clipId });
-    return { deleted: erased.includes(id) };
+    return this.items.remove(id);
   }
 
   /** The fragment's copied segments as timing rows (for its playlist). */

@@ -8,6 +8,7 @@ import type { KeyStore } from '../store/keys.js';
 import { isDiskFull } from '../store/reserve.js';
 import type { KeptStillRow } from '../store/review-ledger.js';
 import type { Library } from './library.js';
+import { KeptItems } from './kept-items.js';
 import type { Privacy } from './privacy.js';
 import type { ReviewNotes } from './review-notes.js';
 
@@ -42,26 +43,35 @@ export interface KeptStillView {
  * the caption.
  */
 export class KeptStills {
-  constructor(private readonly o: KeptStillsOptions) {}
+  private readonly items: KeptItems<KeptStillRow, KeptStillView>;
+
+  constructor(private readonly o: KeptStillsOptions) {
+    this.items = new KeptItems({
+      ...o,
+      item: {
+        kind: 'still',
+        noun: 'kept still',
+        notFoundReason: 'kept_still_not_found',
+        one: (id) => o.catalogue.reviewLedger.keptStill(id),
+        ofClip: (clipId) => o.catalogue.reviewLedger.keptStillsOfClip(clipId),
+      },
+      view: (r) => this.view(r),
+    });
+  }
 
   /** The kept stills of a clip (which may be erased already). */
   async list(clipId: string): Promise<KeptStillView[]> {
-    const rows = this.o.catalogue.reviewLedger.keptStillsOfClip(clipId);
-    if (rows.length === 0) this.o.library.getClip(clipId);
-    return Promise.all(rows.map((r) => this.view(r)));
+    return this.items.list(clipId);
   }
 
   /** One kept still with its caption. */
   async get(id: string): Promise<KeptStillView> {
-    return this.view(this.row(id));
+    return this.items.get(id);
   }
 
   /** The row, or a 404 naming the id. */
   row(id: string): KeptStillRow {
-    const r = this.o.catalogue.reviewLedger.keptStill(id);
-    if (!r)
-      throw new AppError('NOT_FOUND', `no kept still with id ${JSON.stringify(id)}`, { field: 'params.id', reason: 'kept_still_not_found', params: { id } });
-    return r;
+    return this.items.row(id);
   }
 
   /** Keeps still `stillId` of a clip of a case with review consent, with an optional caption. */
@@ -127,13 +137,7 @@ export class KeptStills {
 
   /** Deletes a kept still: crypto-erased by retention once the organisation has its metadata. */
   async remove(id: string): Promise<{ deleted: boolean }> {
-    const row = this.row(id);
-    const now = this.o.clock.now();
-    this.o.catalogue.reviewLedger.requestDelete('still', id, now);
-    this.o.catalogue.audit('still.delete.requested', now, row.clipId, { still: id });
-    const erased = await this.o.privacy.runRetention();
-    this.o.bus.emit('clip.updated', { clipId: row.clipId });
-    return { deleted: erased.includes(id) };
+    return this.items.remove(id);
   }
 
   /** The kept still's JPEG, decrypted with its own key (423 while locked). */

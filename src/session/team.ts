@@ -57,6 +57,42 @@ export class Team {
     return clip;
   }
 
+  /**
+   * 403 unless the trainer may see the clip of this id; the clip may be erased already while its
+   * fragments and kept stills live on: then their case decides. An id with neither passes (the
+   * use-case answers 404).
+   */
+  assertClipId(clipId: string, trainerId: string): void {
+    const clip = this.o.catalogue.getClip(clipId);
+    if (clip) {
+      this.assertClip(clip, trainerId);
+      return;
+    }
+    const ledger = this.o.catalogue.reviewLedger;
+    const code = ledger.fragmentsOfClip(clipId)[0]?.caseCode ?? ledger.keptStillsOfClip(clipId)[0]?.caseCode;
+    if (code !== undefined) this.assertItem({ kind: 'clip', id: clipId, caseCode: code }, trainerId);
+  }
+
+  /**
+   * 403 unless the trainer is on the case of this fragment, kept still or review (issue 20: the
+   * review cycle is scoped like clips, with the same reason code).
+   */
+  assertItem(item: { kind: 'clip' | 'fragment' | 'still' | 'review'; id: string; caseCode: string }, trainerId: string): void {
+    if (this.isOnCase(item.caseCode, trainerId)) return;
+    const noun = item.kind === 'still' ? 'kept still' : item.kind;
+    throw new AppError('FORBIDDEN', `${noun} ${item.id} is not of a case of trainer ${trainerId} (niet van jouw casussen)`, {
+      field: 'params.id',
+      reason: 'not_your_case',
+      params: { id: item.id },
+    });
+  }
+
+  /** Whether a case is one of this trainer's (to filter lists of fragments, stills and reviews). */
+  caseFilter(trainerId: string): (code: string) => boolean {
+    const mine = new Set(this.o.catalogue.casesOfTrainer(trainerId));
+    return (code) => mine.has(code);
+  }
+
   /** 403 unless the trainer is on the case (a case that does not exist yet passes: it becomes theirs). */
   assertCase(code: string, trainerId: string): void {
     if (this.o.catalogue.getCase(code) && !this.isOnCase(code, trainerId)) {
