@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import { open, writeFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import path from 'node:path';
 import type { Clock } from '../core/clock.js';
 import { AppError, describeError } from '../core/errors.js';
@@ -9,7 +9,7 @@ import { decryptWith } from '../store/crypto.js';
 import { fsyncDir, writeFileDurableSync } from '../store/durable.js';
 import { CONTENT_ID_PATTERN, type KeyStore } from '../store/keys.js';
 import type { DirectoryEntry } from './fetch-directory.js';
-import type { FetchSource } from './fetch-source.js';
+import { downloadTo, type FetchSource } from './fetch-source.js';
 import { manifestKey, parseManifest, segmentKey, type ClipManifest } from './manifest.js';
 import { sha256Hex } from './targets.js';
 
@@ -190,20 +190,20 @@ export class TrainerFetch {
       this.progressValue.bytesDone += s.bytes;
       return;
     }
-    const body = await this.o.source.get(kit.bucket, segmentKey(kit.kitId, clipId, s.seq));
-    const got = sha256Hex(body);
-    if (got !== s.sha256 || body.length !== s.bytes) {
+    // streamed to its part file while hashed (fetch-source.ts); it counts only once the SHA-256 matches
+    const part = path.join(dir, `.fetch-${s.object}`);
+    const got = await downloadTo(this.o.source, kit.bucket, segmentKey(kit.kitId, clipId, s.seq), part, s.bytes);
+    if (got.sha256 !== s.sha256 || got.bytes !== s.bytes) {
+      rmSync(part, { force: true });
       throw new AppError(
         'BAD_REQUEST',
-        `clip ${clipId} segment ${s.seq}: SHA-256 ${got.slice(0, 12)}… does not match the manifest's ${s.sha256.slice(0, 12)}…`,
+        `clip ${clipId} segment ${s.seq}: SHA-256 ${got.sha256.slice(0, 12)}… does not match the manifest's ${s.sha256.slice(0, 12)}…`,
         {
           field: 'sha256',
         },
       );
     }
-    // written now, made durable with the clip's other segments at once (commitParts): one flush per clip, not per segment
-    const part = path.join(dir, `.fetch-${s.object}`);
-    await writeFile(part, body, { mode: 0o600 });
+    // made durable with the clip's other segments at once (commitParts): one flush per clip, not per segment
     parts.push({ part, file });
     this.progressValue.bytesDone += s.bytes;
     result.bytes += s.bytes;
