@@ -1,7 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import { open, writeFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import path from 'node:path';
-import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import type { Clock } from '../core/clock.js';
 import { AppError, describeError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
@@ -10,8 +9,12 @@ import { decryptWith } from '../store/crypto.js';
 import { fsyncDir, writeFileDurableSync } from '../store/durable.js';
 import { CONTENT_ID_PATTERN, type KeyStore } from '../store/keys.js';
 import type { DirectoryEntry } from './fetch-directory.js';
+import { downloadTo, type FetchSource } from './fetch-source.js';
 import { manifestKey, parseManifest, segmentKey, type ClipManifest } from './manifest.js';
 import { sha256Hex } from './targets.js';
+
+// the S3 source lives in fetch-source.ts; re-exported for the importers of this module
+export { S3FetchSource, type FetchSource, type ListedObject } from './fetch-source.js';
 
 /** Flushes every fetched segment of a clip (in parallel: the file system commits them together), then renames them into place. */
 async function commitParts(parts: { part: string; file: string }[], dir: string): Promise<void> {
@@ -32,71 +35,6 @@ async function commitParts(parts: { part: string; file: string }[], dir: string)
   }
   for (const { part, file } of parts) renameSync(part, file);
   fsyncDir(dir);
-}
-
-/** One listed object: its name, size and when the store got it. */
-export interface ListedObject {
-  key: string;
-  bytes: number;
-  lastModified: number;
-}
-
-/** Read access to the team's buckets (the kit's storage credential: read on its team's buckets, container ACLs on Swift). */
-export interface FetchSource {
-  list(bucket: string, prefix: string): Promise<ListedObject[]>;
-  get(bucket: string, key: string): Promise<Buffer>;
-  close(): void;
-}
-
-/** FetchSource over S3 (Swift's s3api, Ceph RGW, MinIO, AWS). */
-export class S3FetchSource implements FetchSource {
-  private readonly client: S3Client;
-
-  constructor(opts: { endpoint: string | null; region: string; accessKeyId: string; secretAccessKey: string }) {
-    this.client = new S3Client({
-      region: opts.region,
-      ...(opts.endpoint ? { endpoint: opts.endpoint, forcePathStyle: true } : {}),
-      credentials: { accessKeyId: opts.accessKeyId, secretAccessKey: opts.secretAccessKey },
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-      maxAttempts: 4,
-    });
-  }
-
-  /** Every object under the prefix, with size and time. */
-  async list(bucket: string, prefix: string): Promise<ListedObject[]> {
-    const out: ListedObject[] = [];
-    let token: string | undefined;
-    do {
-      const res = await this.client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token })).catch((err: unknown) => {
-        throw new AppError(
-          'FORBIDDEN',
-          `listing s3://${bucket}/${prefix} failed: ${describeError(err)} (does this kit's credential have read on that bucket?)`,
-          {
-            field: 'sync.s3.accessKeyId',
-            cause: err,
-          },
-        );
-      });
-      for (const o of res.Contents ?? []) if (o.Key) out.push({ key: o.Key, bytes: o.Size ?? 0, lastModified: o.LastModified?.getTime() ?? 0 });
-      token = res.IsTruncated ? res.NextContinuationToken : undefined;
-    } while (token);
-    return out;
-  }
-
-  /** One object's bytes. */
-  async get(bucket: string, key: string): Promise<Buffer> {
-    try {
-      const res = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-      return Buffer.from(await res.Body!.transformToByteArray());
-    } catch (err) {
-      throw new AppError('INTERNAL', `reading s3://${bucket}/${key} failed: ${describeError(err)}`, { field: 'key', cause: err });
-    }
-  }
-
-  close(): void {
-    this.client.destroy();
-  }
 }
 
 export interface FetchOptions {
@@ -252,20 +190,20 @@ export class TrainerFetch {
       this.progressValue.bytesDone += s.bytes;
       return;
     }
-    const body = await this.o.source.get(kit.bucket, segmentKey(kit.kitId, clipId, s.seq));
-    const got = sha256Hex(body);
-    if (got !== s.sha256 || body.length !== s.bytes) {
+    // streamed to its part file while hashed (fetch-source.ts); it counts only once the SHA-256 matches
+    const part = path.join(dir, `.fetch-${s.object}`);
+    const got = await downloadTo(this.o.source, kit.bucket, segmentKey(kit.kitId, clipId, s.seq), part, s.bytes);
+    if (got.sha256 !== s.sha256 || got.bytes !== s.bytes) {
+      rmSync(part, { force: true });
       throw new AppError(
         'BAD_REQUEST',
-        `clip ${clipId} segment ${s.seq}: SHA-256 ${got.slice(0, 12)}… does not match the manifest's ${s.sha256.slice(0, 12)}…`,
+        `clip ${clipId} segment ${s.seq}: SHA-256 ${got.sha256.slice(0, 12)}… does not match the manifest's ${s.sha256.slice(0, 12)}…`,
         {
           field: 'sha256',
         },
       );
     }
-    // written now, made durable with the clip's other segments at once (commitParts): one flush per clip, not per segment
-    const part = path.join(dir, `.fetch-${s.object}`);
-    await writeFile(part, body, { mode: 0o600 });
+    // made durable with the clip's other segments at once (commitParts): one flush per clip, not per segment
     parts.push({ part, file });
     this.progressValue.bytesDone += s.bytes;
     result.bytes += s.bytes;
