@@ -35,7 +35,7 @@ export interface FetchServiceOptions {
  * the upload run.
  */
 export class FetchService {
-  private last: FetchProgress = { trainerId: null, state: 'idle', clipsReady: 0, clipsWaiting: 0, bytesDone: 0, bytesTotal: 0 };
+  private last: FetchProgress = { trainerId: null, state: 'idle', clipsReady: 0, clipsWaiting: 0, bytesDone: 0, bytesTotal: 0, keptReady: 0, reviewsReady: 0 };
   private running: TrainerFetch | null = null;
 
   constructor(private readonly o: FetchServiceOptions) {}

@@ -7,8 +7,9 @@ import type { Logger } from '../core/logger.js';
 import type { Catalogue } from '../store/catalogue.js';
 import { decryptWith } from '../store/crypto.js';
 import { fsyncDir, writeFileDurableSync } from '../store/durable.js';
-import { CONTENT_ID_PATTERN, type KeyStore } from '../store/keys.js';
+import { CONTENT_ID_PATTERN, type ContentKind, type KeyStore } from '../store/keys.js';
 import type { DirectoryEntry } from './fetch-directory.js';
+import { fetchedCase, fetchedKeptBytes, KeptFetch, type KeptFetchResult, type ReceivedKey } from './fetch-kept.js';
 import { downloadTo, type FetchSource } from './fetch-source.js';
 import { manifestKey, parseManifest, segmentKey, type ClipManifest } from './manifest.js';
 import { sha256Hex } from './targets.js';
@@ -41,7 +42,7 @@ export interface FetchOptions {
   source: FetchSource;
   kitId: string;
   dataDir: string;
-  keys: Pick<KeyStore, 'unlockedTrainer' | 'inboxIdentity' | 'importContentKey' | 'hasClipKey'>;
+  keys: Pick<KeyStore, 'unlockedTrainer' | 'inboxIdentity' | 'importContentKey' | 'hasClipKey' | 'contentIdentity' | 'recipientsOf' | 'hasContentKey' | 'entitled'>;
   catalogue: Catalogue;
   clock: Clock;
   logger: Logger;
@@ -62,6 +63,10 @@ export interface FetchProgress {
   clipsWaiting: number;
   bytesDone: number;
   bytesTotal: number;
+  /** Fragments and kept stills on the kit now, of this run. */
+  keptReady: number;
+  /** Reviews on the kit now (presentable: their items are here), of this run. */
+  reviewsReady: number;
   lastError?: string;
 }
 
@@ -70,9 +75,11 @@ export interface FetchResult {
   skipped: { clipId: string; why: 'expired' | 'case-closed' | 'budget' | 'no-room' | 'have' }[];
   failed: { clipId: string; message: string }[];
   bytes: number;
+  /** Fragments, kept stills and reviews (fetch-kept.ts). */
+  kept: KeptFetchResult;
 }
 
-const OUTBOX_NAME = /^(clip)-([0-9a-z]+)\.key\.age$/;
+const OUTBOX_NAME = /^(clip|fragment|still|review)-([0-9a-z]+)\.key\.age$/;
 
 /**
  * A docked kit fetches what its signed-in trainer needs for their open cases (issue 20): the
@@ -84,7 +91,7 @@ const OUTBOX_NAME = /^(clip)-([0-9a-z]+)\.key\.age$/;
  * confirmation (the manifest's time in the store), so retention treats them like the original.
  */
 export class TrainerFetch {
-  private progressValue: FetchProgress = { trainerId: null, state: 'idle', clipsReady: 0, clipsWaiting: 0, bytesDone: 0, bytesTotal: 0 };
+  private progressValue: FetchProgress = { trainerId: null, state: 'idle', clipsReady: 0, clipsWaiting: 0, bytesDone: 0, bytesTotal: 0, keptReady: 0, reviewsReady: 0 };
 
   constructor(private readonly o: FetchOptions) {}
 
@@ -93,25 +100,23 @@ export class TrainerFetch {
     return { ...this.progressValue };
   }
 
-  /** One pass over the team's kits in the directory (this kit's entry excluded). */
+  /** One pass over the team's kits in the directory (this kit's entry excluded): raw clips first, then fragments, kept stills and reviews. */
   async run(team: DirectoryEntry[]): Promise<FetchResult> {
-    const result: FetchResult = { fetched: [], skipped: [], failed: [], bytes: 0 };
+    const result: FetchResult = { fetched: [], skipped: [], failed: [], bytes: 0, kept: { fetched: [], skipped: [], failed: [] } };
     const trainer = this.o.keys.unlockedTrainer;
     if (trainer === null) {
       this.progressValue = { ...this.progressValue, trainerId: null, state: 'locked' };
       return result;
     }
-    this.progressValue = { trainerId: trainer, state: 'fetching', clipsReady: 0, clipsWaiting: 0, bytesDone: 0, bytesTotal: 0 };
+    this.progressValue = { trainerId: trainer, state: 'fetching', clipsReady: 0, clipsWaiting: 0, bytesDone: 0, bytesTotal: 0, keptReady: 0, reviewsReady: 0 };
     const inbox = this.o.keys.inboxIdentity();
     let used = this.fetchedBytes();
+    const kept = new KeptFetch({ source: this.o.source, dataDir: this.o.dataDir, keys: this.o.keys, catalogue: this.o.catalogue, clock: this.o.clock });
     for (const kit of team.filter((e) => e.kitId !== this.o.kitId)) {
-      const prefix = `${kit.kitId}/outbox/${trainer}/${this.o.kitId}/`;
-      for (const obj of await this.o.source.list(kit.bucket, prefix)) {
-        const m = OUTBOX_NAME.exec(obj.key.slice(prefix.length));
-        if (!m || !CONTENT_ID_PATTERN.test(m[2]!)) continue;
-        const clipId = m[2]!;
+      const received = await this.received(kit, trainer, inbox, result);
+      for (const { ref, identity } of received.filter((r) => r.ref.kind === 'clip')) {
+        const clipId = ref.id;
         try {
-          const identity = (await decryptWith(inbox, await this.o.source.get(kit.bucket, obj.key), `outbox key ${obj.key}`)).toString('utf8');
           const why = await this.fetchClip(kit, clipId, identity, trainer, this.o.budgetBytes - used, result);
           if (why) result.skipped.push({ clipId, why });
           else used = this.fetchedBytes();
@@ -120,13 +125,55 @@ export class TrainerFetch {
           this.o.logger.warn('a clip could not be fetched', { clip: clipId, kit: kit.kitId, error: describeError(err) });
         }
       }
+      const clipKeys = new Map(received.filter((r) => r.ref.kind === 'clip').map((r) => [r.ref.id, r.identity]));
+      const before = result.kept.fetched.length;
+      await kept.run(
+        {
+          kit,
+          trainer,
+          room: () => this.o.budgetBytes - this.fetchedBytes(),
+          hasRoom: this.o.hasRoom,
+          clipIdentity: async (id) => clipKeys.get(id) ?? (this.o.keys.entitled({ kind: 'clip', id }).includes(trainer) ? this.o.keys.contentIdentity({ kind: 'clip', id }) : null),
+          onBytes: (n) => {
+            this.progressValue.bytesDone += n;
+            this.progressValue.bytesTotal += n;
+            result.bytes += n;
+          },
+        },
+        received,
+        result.kept,
+      );
+      for (const ref of result.kept.fetched.slice(before)) {
+        if (ref.kind === 'review') this.progressValue.reviewsReady += 1;
+        else this.progressValue.keptReady += 1;
+      }
+      for (const f of result.kept.failed) this.o.logger.warn('a review item could not be fetched', { [f.ref.kind]: f.ref.id, kit: kit.kitId, error: f.message });
     }
+    const firstError = result.failed[0]?.message ?? result.kept.failed[0]?.message;
     this.progressValue = {
       ...this.progressValue,
-      state: result.failed.length ? 'error' : 'done',
-      ...(result.failed[0] ? { lastError: result.failed[0].message } : {}),
+      state: firstError !== undefined ? 'error' : 'done',
+      ...(firstError !== undefined ? { lastError: firstError } : {}),
     };
     return result;
+  }
+
+  /** The content keys a kit sent this trainer here (`<kit>/outbox/<T>/<this kit>/`), opened with their inbox key. */
+  private async received(kit: DirectoryEntry, trainer: string, inbox: string, result: FetchResult): Promise<ReceivedKey[]> {
+    const prefix = `${kit.kitId}/outbox/${trainer}/${this.o.kitId}/`;
+    const out: ReceivedKey[] = [];
+    for (const obj of await this.o.source.list(kit.bucket, prefix)) {
+      const m = OUTBOX_NAME.exec(obj.key.slice(prefix.length));
+      if (!m || !CONTENT_ID_PATTERN.test(m[2]!)) continue;
+      const ref = { kind: m[1] as ContentKind, id: m[2]! };
+      try {
+        out.push({ ref, identity: (await decryptWith(inbox, await this.o.source.get(kit.bucket, obj.key), `outbox key ${obj.key}`)).toString('utf8') });
+      } catch (err) {
+        if (ref.kind === 'clip') result.failed.push({ clipId: ref.id, message: describeError(err) });
+        else result.kept.failed.push({ ref, message: describeError(err) });
+      }
+    }
+    return out;
   }
 
   /** Fetches one clip; returns why it was skipped, or null when it is on the kit now (verified). */
@@ -236,8 +283,7 @@ export class TrainerFetch {
       ),
     );
     catalogue.transaction(() => {
-      catalogue.ensureCase(m.caseCode, now);
-      catalogue.addCaseTrainers(m.caseCode, [trainer], now);
+      fetchedCase(catalogue, m.caseCode, trainer, m, now);
       catalogue.insertClip({
         id: m.clipId,
         caseCode: m.caseCode,
@@ -264,11 +310,12 @@ export class TrainerFetch {
     });
   }
 
-  /** Bytes of fetched clips on the card now (they count against the budget). */
+  /** Bytes of fetched clips, fragments and kept stills on the card now (they count against the budget). */
   private fetchedBytes(): number {
-    return this.o.catalogue
+    const clips = this.o.catalogue
       .allClips()
       .filter((c) => c.stopReason === 'fetched')
       .reduce((n, c) => n + c.bytes, 0);
+    return clips + fetchedKeptBytes(this.o.dataDir, this.o.catalogue);
   }
 }
