@@ -48,6 +48,10 @@ export interface KeptPass {
   hasRoom: (bytes: number) => boolean;
   /** The source clip's key: received with this pass, or on the kit for this trainer; null when neither. */
   clipIdentity: (clipId: string) => Promise<string | null>;
+  /** When the organisation confirmed the item, from the trainer's index (no listing then); undefined without one. */
+  confirmedAt: (ref: ContentRef) => number | undefined;
+  /** Whether the trainer's index says the case is closed (nothing of it is fetched). */
+  closed: (code: string) => boolean;
   /** Progress: bytes of footage verified and written. */
   onBytes: (bytes: number) => void;
 }
@@ -129,7 +133,8 @@ export class KeptFetch {
     key: string,
     format: T['format'],
   ): Promise<{ obj: T; confirmedAt: number }> {
-    const listed = (await this.o.source.list(pass.kit.bucket, key)).find((l) => l.key === key);
+    const indexed = pass.confirmedAt(item.ref);
+    const listed = indexed === undefined ? (await this.o.source.list(pass.kit.bucket, key)).find((l) => l.key === key) : { lastModified: indexed };
     if (!listed) throw new AppError('NOT_FOUND', `${item.ref.kind} ${item.ref.id}: no object at ${key} yet (not uploaded)`, { field: 'id' });
     const plain = await decryptWith(item.identity, await this.o.source.get(pass.kit.bucket, key), key);
     return { obj: parseObject<T>(plain.toString('utf8'), format, item.ref, pass.kit.kitId, key), confirmedAt: listed.lastModified };
@@ -180,7 +185,7 @@ export class KeptFetch {
     const { kit } = pass;
     const key = fragmentKey(kit.kitId, item.ref.id);
     const { obj, confirmedAt } = await this.metadata<FragmentObject>(pass, item, key, 'vht-kit.fragment');
-    if (this.o.catalogue.caseClosedAt(obj.caseCode) !== null) return 'case-closed';
+    if (this.o.catalogue.caseClosedAt(obj.caseCode) !== null || pass.closed(obj.caseCode)) return 'case-closed';
     if (!Array.isArray(obj.segments) || obj.segments.length === 0) bad(key, 'segments', obj.segments);
     const { identity: clipIdentity, manifest } = await this.sourceOf(pass, key, obj.sourceClipId);
     const bySeq = new Map(manifest.segments.map((s) => [s.seq, s]));
@@ -208,6 +213,7 @@ export class KeptFetch {
     if (obj.noteAge) await writeFileDurable(path.join(dir, 'note.json.age'), Buffer.from(obj.noteAge, 'base64'));
     const file: FragmentFile & { fetchedFrom: string } = { v: 1, id: obj.id, sourceClipId: obj.sourceClipId, createdAt: obj.createdAt, segments, fetchedFrom: kit.kitId };
     writeFileDurableSync(path.join(dir, 'fragment.json'), JSON.stringify(file, null, 1));
+    markFetched(this.o.dataDir, item.ref, kit.kitId);
     const origin = manifest.segments[0]!.startMs;
     const first = segments[0]!;
     const last = segments[segments.length - 1]!;
@@ -244,7 +250,7 @@ export class KeptFetch {
     const { kit } = pass;
     const key = keptStillKey(kit.kitId, item.ref.id);
     const { obj, confirmedAt } = await this.metadata<KeptStillObject>(pass, item, key, 'vht-kit.kept-still');
-    if (this.o.catalogue.caseClosedAt(obj.caseCode) !== null) return 'case-closed';
+    if (this.o.catalogue.caseClosedAt(obj.caseCode) !== null || pass.closed(obj.caseCode)) return 'case-closed';
     const { identity: clipIdentity, manifest } = await this.sourceOf(pass, key, obj.sourceClipId);
     const consent = consentOf(manifest, key);
     const fromClip = manifest.stills?.find((s) => s.id === obj.sourceStillId);
@@ -281,6 +287,7 @@ export class KeptFetch {
       fetchedFrom: kit.kitId,
     };
     writeFileDurableSync(`${base}.json`, JSON.stringify(file, null, 1));
+    markFetched(this.o.dataDir, item.ref, kit.kitId);
     pass.onBytes(ct.byteLength);
     const now = this.o.clock.now();
     const { catalogue } = this.o;
@@ -312,7 +319,7 @@ export class KeptFetch {
     const { kit } = pass;
     const key = reviewKey(kit.kitId, item.ref.id);
     const { obj, confirmedAt } = await this.metadata<ReviewObject>(pass, item, key, 'vht-kit.review');
-    if (this.o.catalogue.caseClosedAt(obj.caseCode) !== null) return 'case-closed';
+    if (this.o.catalogue.caseClosedAt(obj.caseCode) !== null || pass.closed(obj.caseCode)) return 'case-closed';
     if (!Array.isArray(obj.items)) bad(key, 'items', obj.items);
     const ledger = this.o.catalogue.reviewLedger;
     const items = obj.items.map((it, i) => {
@@ -325,6 +332,7 @@ export class KeptFetch {
     });
     if (!here) return 'items-missing';
     await this.o.keys.importContentKey(item.ref, item.identity);
+    markFetched(this.o.dataDir, item.ref, kit.kitId);
     const now = this.o.clock.now();
     this.o.catalogue.transaction(() => {
       this.o.catalogue.addCaseTrainers(obj.caseCode, [pass.trainer], now);
@@ -357,10 +365,17 @@ export function fetchedCase(catalogue: Catalogue, code: string, trainer: string,
   const known = m.consent ?? m.consentAtRecording;
   const c = catalogue.getCase(code);
   if (!c) catalogue.insertCase(code, m.trajectory, known ?? { recording: false, review: false, supervision: false, training: false }, now);
-  else if (known && CONSENT_SCOPES.some((s) => c.consent[s] && !known[s])) {
-    catalogue.updateCase(code, c.trajectory, Object.fromEntries(CONSENT_SCOPES.map((s) => [s, c.consent[s] && known[s]])) as Consent, now);
-  }
+  else if (known) narrowCases(catalogue, [{ code, consent: known }], now);
   catalogue.addCaseTrainers(code, [trainer], now);
+}
+
+/** The cases of a trainer's index that this kit has take the narrowest consent of both (a narrowing anywhere wins everywhere). */
+export function narrowCases(catalogue: Catalogue, cases: readonly { code: string; consent: Consent }[], now: number): void {
+  for (const x of cases) {
+    const c = catalogue.getCase(x.code);
+    if (!c || !CONSENT_SCOPES.some((s) => c.consent[s] && x.consent[s] !== true)) continue;
+    catalogue.updateCase(x.code, c.trajectory, Object.fromEntries(CONSENT_SCOPES.map((s) => [s, c.consent[s] && x.consent[s] === true])) as Consent, now);
+  }
 }
 
 /** The consent a fetched item was made under: its source clip's snapshot (as for a fetched clip). */
@@ -368,19 +383,29 @@ function consentOf(m: ClipManifest, what: string): Consent {
   return m.consentAtRecording ?? m.consent ?? bad(what, 'consent of its source clip', null);
 }
 
+/** `<dataDir>/fetched/<kind>-<id>`: marks an item fetched from another kit (its content: that kit's id). */
+function fetchedMarker(dataDir: string, ref: ContentRef): string {
+  return path.join(dataDir, 'fetched', `${ref.kind}-${ref.id}`);
+}
+
+/** Whether this kit fetched the item from another kit (a raw clip: its stop reason says so). */
+export function isFetched(dataDir: string, catalogue: Catalogue, ref: ContentRef): boolean {
+  if (ref.kind === 'clip') return catalogue.getClip(ref.id)?.stopReason === 'fetched';
+  return existsSync(fetchedMarker(dataDir, ref));
+}
+
 /** Bytes of fetched fragments and kept stills on the card (they count against the fetch budget). */
 export function fetchedKeptBytes(dataDir: string, catalogue: Catalogue): number {
   const ledger = catalogue.reviewLedger;
-  const fetched = (file: string) => {
-    try {
-      return (JSON.parse(readFileSync(file, 'utf8')) as { fetchedFrom?: string }).fetchedFrom !== undefined;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-      throw err;
-    }
-  };
   let n = 0;
-  for (const f of ledger.allFragments()) if (fetched(path.join(dataDir, 'fragments', f.id, 'fragment.json'))) n += f.bytes;
-  for (const s of ledger.allKeptStills()) if (fetched(path.join(dataDir, 'stills', `${s.id}.json`))) n += s.bytes;
+  for (const f of ledger.allFragments()) if (existsSync(fetchedMarker(dataDir, { kind: 'fragment', id: f.id }))) n += f.bytes;
+  for (const s of ledger.allKeptStills()) if (existsSync(fetchedMarker(dataDir, { kind: 'still', id: s.id }))) n += s.bytes;
   return n;
+}
+
+/** Marks an item fetched (durably, before the catalogue learns of it). */
+function markFetched(dataDir: string, ref: ContentRef, fromKit: string): void {
+  const file = fetchedMarker(dataDir, ref);
+  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  writeFileDurableSync(file, `${fromKit}\n`);
 }

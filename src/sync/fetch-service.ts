@@ -5,7 +5,9 @@ import type { Logger } from '../core/logger.js';
 import type { Catalogue } from '../store/catalogue.js';
 import type { KeyStore } from '../store/keys.js';
 import { directoryKey, parseDirectoryEntry, uploadOutbox, type DirectoryCache } from './fetch-directory.js';
+import { isFetched } from './fetch-kept.js';
 import { S3FetchSource, TrainerFetch, type FetchProgress, type FetchSource } from './fetch.js';
+import { uploadTrainerIndexes } from './review-upload.js';
 import type { UploadTarget } from './targets.js';
 
 export interface FetchServiceOptions {
@@ -52,6 +54,22 @@ export class FetchService {
       await uploadOutbox(o.dataDir, o.kitId, target, (f) => rmSync(f, { force: true }));
     } catch (err) {
       o.logger.warn('outbox keys not uploaded (next run)', { error: describeError(err) });
+    }
+    try {
+      await uploadTrainerIndexes({
+        catalogue: o.catalogue,
+        kitId: o.kitId,
+        keys: o.keys,
+        otherKits: (t) => o.directory.otherKitsOf(t),
+        orgRecipient: o.keys.requireOrgRecipient(),
+        fetched: (ref) => isFetched(o.dataDir, o.catalogue, ref),
+        clock: o.clock,
+        put: async (key, body, md5, sha256) => {
+          await target.put(key, body, { md5Hex: md5, sha256Hex: sha256 });
+        },
+      });
+    } catch (err) {
+      o.logger.warn('trainer indexes not uploaded (next run)', { error: describeError(err) });
     }
     if (!o.fetch.enabled) return;
     const source = this.source();

@@ -7,11 +7,13 @@ import type { Logger } from '../core/logger.js';
 import type { Catalogue } from '../store/catalogue.js';
 import { decryptWith } from '../store/crypto.js';
 import { fsyncDir, writeFileDurableSync } from '../store/durable.js';
-import { CONTENT_ID_PATTERN, type ContentKind, type KeyStore } from '../store/keys.js';
+import { CONTENT_ID_PATTERN, type ContentKind, type ContentRef, type KeyStore } from '../store/keys.js';
+import { trainerIndexKey } from '../store/objects.js';
 import type { DirectoryEntry } from './fetch-directory.js';
-import { fetchedCase, fetchedKeptBytes, KeptFetch, type KeptFetchResult, type ReceivedKey } from './fetch-kept.js';
+import { fetchedCase, fetchedKeptBytes, KeptFetch, narrowCases, type KeptFetchResult, type ReceivedKey } from './fetch-kept.js';
 import { downloadTo, type FetchSource } from './fetch-source.js';
 import { manifestKey, parseManifest, segmentKey, type ClipManifest } from './manifest.js';
+import { parseTrainerIndex, type TrainerIndex } from './review-upload.js';
 import { sha256Hex } from './targets.js';
 
 // the S3 source lives in fetch-source.ts; re-exported for the importers of this module
@@ -113,11 +115,20 @@ export class TrainerFetch {
     let used = this.fetchedBytes();
     const kept = new KeptFetch({ source: this.o.source, dataDir: this.o.dataDir, keys: this.o.keys, catalogue: this.o.catalogue, clock: this.o.clock });
     for (const kit of team.filter((e) => e.kitId !== this.o.kitId)) {
-      const received = await this.received(kit, trainer, inbox, result);
+      // the trainer's index on that kit says what to fetch and when the organisation confirmed it (no listing); without one, every key sent
+      const index = await this.index(kit, trainer, inbox);
+      const listed = index ? new Map(index.items.map((it) => [`${it.kind}:${it.id}`, it])) : null;
+      const closed = new Set(index?.cases.filter((c) => c.closedAt !== null).map((c) => c.code));
+      const received = (await this.received(kit, trainer, inbox, result)).filter((r) => listed === null || listed.has(`${r.ref.kind}:${r.ref.id}`));
+      const confirmedAt = (ref: ContentRef) => listed?.get(`${ref.kind}:${ref.id}`)?.confirmedAt;
       for (const { ref, identity } of received.filter((r) => r.ref.kind === 'clip')) {
         const clipId = ref.id;
         try {
-          const why = await this.fetchClip(kit, clipId, identity, trainer, this.o.budgetBytes - used, result);
+          if (closed.has(listed?.get(`clip:${clipId}`)?.caseCode ?? '')) {
+            result.skipped.push({ clipId, why: 'case-closed' });
+            continue;
+          }
+          const why = await this.fetchClip(kit, clipId, identity, trainer, this.o.budgetBytes - used, result, confirmedAt(ref));
           if (why) result.skipped.push({ clipId, why });
           else used = this.fetchedBytes();
         } catch (err) {
@@ -133,6 +144,8 @@ export class TrainerFetch {
           trainer,
           room: () => this.o.budgetBytes - this.fetchedBytes(),
           hasRoom: this.o.hasRoom,
+          confirmedAt,
+          closed: (code) => closed.has(code),
           clipIdentity: async (id) => clipKeys.get(id) ?? (this.o.keys.entitled({ kind: 'clip', id }).includes(trainer) ? this.o.keys.contentIdentity({ kind: 'clip', id }) : null),
           onBytes: (n) => {
             this.progressValue.bytesDone += n;
@@ -148,6 +161,7 @@ export class TrainerFetch {
         else this.progressValue.keptReady += 1;
       }
       for (const f of result.kept.failed) this.o.logger.warn('a review item could not be fetched', { [f.ref.kind]: f.ref.id, kit: kit.kitId, error: f.message });
+      if (index) narrowCases(this.o.catalogue, index.cases, this.o.clock.now());
     }
     const firstError = result.failed[0]?.message ?? result.kept.failed[0]?.message;
     this.progressValue = {
@@ -156,6 +170,19 @@ export class TrainerFetch {
       ...(firstError !== undefined ? { lastError: firstError } : {}),
     };
     return result;
+  }
+
+  /** The trainer's index on that kit (`<kit>/trainers/<T>/index.json.age`), opened with their inbox key here; null when there is none (yet). */
+  private async index(kit: DirectoryEntry, trainer: string, inbox: string): Promise<TrainerIndex | null> {
+    const key = trainerIndexKey(kit.kitId, trainer);
+    if (!(await this.o.source.list(kit.bucket, key)).some((l) => l.key === key)) return null;
+    try {
+      return parseTrainerIndex((await decryptWith(inbox, await this.o.source.get(kit.bucket, key), key)).toString('utf8'), kit.kitId, trainer, key);
+    } catch (err) {
+      // written before this kit's inbox was in the directory, or damaged: every key sent is fetched as without an index
+      this.o.logger.warn('a trainer index could not be read; fetching without it', { kit: kit.kitId, trainer, error: describeError(err) });
+      return null;
+    }
   }
 
   /** The content keys a kit sent this trainer here (`<kit>/outbox/<T>/<this kit>/`), opened with their inbox key. */
@@ -184,10 +211,11 @@ export class TrainerFetch {
     trainer: string,
     room: number,
     result: FetchResult,
+    indexed?: number,
   ): Promise<FetchResult['skipped'][number]['why'] | null> {
     if (this.o.catalogue.getClip(clipId)) return 'have';
     const mKey = manifestKey(kit.kitId, clipId);
-    const listed = (await this.o.source.list(kit.bucket, mKey)).find((o) => o.key === mKey);
+    const listed = indexed === undefined ? (await this.o.source.list(kit.bucket, mKey)).find((o) => o.key === mKey) : { lastModified: indexed };
     if (!listed) throw new AppError('NOT_FOUND', `clip ${clipId}: no manifest at ${mKey} yet (not uploaded)`, { field: 'clipId' });
     const confirmedAt = listed.lastModified;
     if (this.o.clock.now() - confirmedAt >= this.o.retentionMs) return 'expired';
