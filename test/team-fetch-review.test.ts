@@ -5,7 +5,7 @@
 // manifest (SHA-256) before anything counts, re-encrypted under the fragment's own key; the review
 // is presented on kit B; T-018 gets nothing; retention on kit B crypto-erases the copies like its own.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,9 +22,11 @@ import { Reviews } from '../src/session/review.js';
 import { Catalogue } from '../src/store/catalogue.js';
 import { ClipStore } from '../src/store/clips.js';
 import { FragmentStore } from '../src/store/fragments.js';
-import { KeyStore } from '../src/store/keys.js';
+import { KeyStore, type ContentRef } from '../src/store/keys.js';
 import { DirectoryCache, directoryKey, uploadOutbox, type DirectoryEntry } from '../src/sync/fetch-directory.js';
-import { S3FetchSource, TrainerFetch } from '../src/sync/fetch.js';
+import { isFetched } from '../src/sync/fetch-kept.js';
+import { S3FetchSource, TrainerFetch, type FetchSource } from '../src/sync/fetch.js';
+import { trainerIndex, uploadTrainerIndexes, type TrainerIndex } from '../src/sync/review-upload.js';
 import { SyncService } from '../src/sync/service.js';
 import { S3Target } from '../src/sync/targets.js';
 import { JPEG, segs } from './helpers/review-kit.js';
@@ -130,6 +132,25 @@ async function grantRead(bucket: string, user: string): Promise<void> {
   expect(r.status).toBe(204);
 }
 
+/** A FetchSource that notes the prefixes it lists. */
+function counting(inner: FetchSource): FetchSource & { lists: string[] } {
+  const lists: string[] = [];
+  return { lists, list: (b, p) => (lists.push(p), inner.list(b, p)), get: (b, k) => inner.get(b, k), close: () => inner.close() };
+}
+
+/** What a kit's trainer index is made of (as FetchService.afterUpload passes it). */
+function indexDeps(k: Kit) {
+  return {
+    catalogue: k.catalogue,
+    kitId: k.kitId,
+    keys: k.keys,
+    otherKits: (t: string) => k.directory.otherKitsOf(t),
+    orgRecipient,
+    fetched: (ref: ContentRef) => isFetched(k.dataDir, k.catalogue, ref),
+    clock: systemClock,
+  };
+}
+
 /** What Debian's age CLI makes of a file with the organisation's identity. */
 const orgOpens = (file: string) => execFileSync('age', ['-d', '-i', orgKeyFile, file]);
 
@@ -207,9 +228,9 @@ describe('fragments, kept stills and reviews follow the trainer to another kit o
     await grantRead(BUCKET_A, swift.writer.accessKeyId);
   }, 180_000);
 
-  const fetcher = (extra: { retentionMs?: number; budgetBytes?: number } = {}) =>
+  const fetcher = (extra: { retentionMs?: number; budgetBytes?: number; source?: FetchSource } = {}) =>
     new TrainerFetch({
-      source: new S3FetchSource({ endpoint: swift.endpoint, region: swift.region, ...swift.writer }),
+      source: extra.source ?? new S3FetchSource({ endpoint: swift.endpoint, region: swift.region, ...swift.writer }),
       kitId: 'kit-b',
       dataDir: b.dataDir,
       keys: b.keys,
@@ -288,11 +309,37 @@ describe('fragments, kept stills and reviews follow the trainer to another kit o
     b.presentation.end({ visitOver: false });
   });
 
-  it('with the clip within its analysis period the raw clip comes too; the fragment is not fetched again', async () => {
-    const r = await fetcher().run(team);
+  it("kit A's docked run writes T-017's index (to the organisation and T-017's inbox on kit B): their case with its consent, and each uploaded item", async () => {
+    const target = new S3Target({ endpoint: swift.endpoint, region: swift.region, bucket: BUCKET_A, prefix: '', ...swift.admin, clock: systemClock, requestTimeoutMs: 10_000 });
+    const deps = indexDeps(a);
+    const written = await uploadTrainerIndexes({ ...deps, put: async (key, body, md5, sha256) => void (await target.put(key, body, { md5Hex: md5, sha256Hex: sha256 })) });
+    target.close();
+    expect(written).toEqual(['kit-a/trainers/T-017/index.json.age']);
+    const file = path.join(root, 'index.age');
+    writeFileSync(file, await swift.get(BUCKET_A, written[0]!));
+    const index = JSON.parse(orgOpens(file).toString('utf8')) as TrainerIndex;
+    expect(index).toMatchObject({ format: 'vht-kit.trainer-index', kitId: 'kit-a', trainerId: 'T-017', cases: [{ code: CASE, consent: ALL_CONSENT, closedAt: null }] });
+    expect(index.items.map((i) => [i.kind, i.id, i.key])).toEqual([
+      ['clip', made.clip, `kit-a/clips/${made.clip}/manifest.json.age`],
+      ['fragment', made.fragment, `kit-a/fragments/${made.fragment}.json.age`],
+      ['still', made.still, `kit-a/stills/${made.still}.json.age`],
+      ['review', made.review, `kit-a/reviews/${made.review}.json.age`],
+    ]);
+    // T-018 is on kit B only: no index for them; kit B (which fetched these) lists none of them as its own
+    expect(trainerIndex(indexDeps(b), 'T-017').items).toEqual([]);
+  });
+
+  it('with the index, kit B lists only the outbox and reads the index (no listing per object); the raw clip within its analysis period comes too', async () => {
+    const source = counting(new S3FetchSource({ endpoint: swift.endpoint, region: swift.region, ...swift.writer }));
+    const r = await fetcher({ source }).run(team);
+    expect(r.failed).toEqual([]);
     expect(r.fetched).toEqual([made.clip]);
     expect(r.kept.fetched).toEqual([]);
     expect(r.kept.skipped.map((s) => s.why)).toEqual(['have', 'have', 'have']);
+    expect(source.lists.sort()).toEqual(['kit-a/outbox/T-017/kit-b/', 'kit-a/trainers/T-017/index.json.age']);
+    // confirmed at the time the index states (the original's upload), not at the fetch
+    expect(b.catalogue.getClip(made.clip)!.uploadedAt).toBe(a.catalogue.getClip(made.clip)!.uploadedAt);
+    source.close();
   });
 
   it('T-018 on kit B gets none of it: no key, nothing fetched', async () => {
@@ -325,6 +372,24 @@ describe('fragments, kept stills and reviews follow the trainer to another kit o
     expect(existsSync(path.join(b.dataDir, 'fragments', made.fragment))).toBe(false);
     expect(existsSync(path.join(b.dataDir, 'stills', `${made.still}.jpg.age`))).toBe(false);
     await expect(b.keys.contentIdentity({ kind: 'fragment', id: made.fragment })).rejects.toThrow(/no playback key on this kit/);
+    b.keys.lock();
+  });
+
+  it("a narrowing on kit A reaches kit B with T-017's next index: kit B's case takes the narrowest consent", async () => {
+    const c = a.catalogue.getCase(CASE)!;
+    a.catalogue.updateCase(CASE, c.trajectory, { ...c.consent, review: false }, Date.now());
+    const target = new S3Target({ endpoint: swift.endpoint, region: swift.region, bucket: BUCKET_A, prefix: '', ...swift.admin, clock: systemClock, requestTimeoutMs: 10_000 });
+    await uploadTrainerIndexes({ ...indexDeps(a), put: async (key, body, md5, sha256) => void (await target.put(key, body, { md5Hex: md5, sha256Hex: sha256 })) });
+    target.close();
+    expect(b.catalogue.getCase(CASE)!.consent.review).toBe(true);
+    expect(await b.keys.unlock('171717', 'T-017')).toBe(true);
+    const r = await fetcher().run(team);
+    expect(r.failed).toEqual([]);
+    expect(b.catalogue.getCase(CASE)!.consent).toEqual({ ...ALL_CONSENT, review: false });
+    // what retention erased on kit B does not come back with the next fetch
+    expect(r.skipped).toEqual([{ clipId: made.clip, why: 'erased' }]);
+    expect(r.kept.skipped.map((x) => x.why)).toEqual(['erased', 'erased', 'erased']);
+    expect(b.catalogue.reviewLedger.fragment(made.fragment)).toBeUndefined();
     b.keys.lock();
   });
 });

@@ -23,7 +23,8 @@ export interface ReceivedKey {
 }
 
 /** Why a fragment, kept still or review was not fetched (now). */
-export type KeptSkip = 'have' | 'case-closed' | 'budget' | 'no-room' | 'items-missing';
+/** `erased`: fetched before and erased here since (retention, a deletion): it does not come back. */
+export type KeptSkip = 'have' | 'erased' | 'case-closed' | 'budget' | 'no-room' | 'items-missing';
 
 export interface KeptFetchResult {
   fetched: ContentRef[];
@@ -121,9 +122,12 @@ export class KeptFetch {
   private async fetchOne(pass: KeptPass, item: ReceivedKey): Promise<KeptSkip | null> {
     const ledger = this.o.catalogue.reviewLedger;
     const { kind, id } = item.ref;
-    if (kind === 'fragment') return ledger.fragment(id) ? 'have' : this.fragment(pass, item);
-    if (kind === 'still') return ledger.keptStill(id) ? 'have' : this.keptStill(pass, item);
-    return ledger.review(id) ? 'have' : this.review(pass, item);
+    const present = kind === 'fragment' ? ledger.fragment(id) : kind === 'still' ? ledger.keptStill(id) : ledger.review(id);
+    if (present) return 'have';
+    if (erasedHere(this.o.dataDir, item.ref, false)) return 'erased';
+    if (kind === 'fragment') return this.fragment(pass, item);
+    if (kind === 'still') return this.keptStill(pass, item);
+    return this.review(pass, item);
   }
 
   /** The metadata object and the time the organisation confirmed it (its time in the store). */
@@ -213,7 +217,6 @@ export class KeptFetch {
     if (obj.noteAge) await writeFileDurable(path.join(dir, 'note.json.age'), Buffer.from(obj.noteAge, 'base64'));
     const file: FragmentFile & { fetchedFrom: string } = { v: 1, id: obj.id, sourceClipId: obj.sourceClipId, createdAt: obj.createdAt, segments, fetchedFrom: kit.kitId };
     writeFileDurableSync(path.join(dir, 'fragment.json'), JSON.stringify(file, null, 1));
-    markFetched(this.o.dataDir, item.ref, kit.kitId);
     const origin = manifest.segments[0]!.startMs;
     const first = segments[0]!;
     const last = segments[segments.length - 1]!;
@@ -243,6 +246,7 @@ export class KeptFetch {
       });
       catalogue.audit('fragment.fetched', now, obj.sourceClipId, { fragment: obj.id, fromKit: kit.kitId, segments: segments.length });
     });
+    markFetched(this.o.dataDir, item.ref, kit.kitId);
     return null;
   }
 
@@ -287,7 +291,6 @@ export class KeptFetch {
       fetchedFrom: kit.kitId,
     };
     writeFileDurableSync(`${base}.json`, JSON.stringify(file, null, 1));
-    markFetched(this.o.dataDir, item.ref, kit.kitId);
     pass.onBytes(ct.byteLength);
     const now = this.o.clock.now();
     const { catalogue } = this.o;
@@ -312,6 +315,7 @@ export class KeptFetch {
       });
       catalogue.audit('still.fetched', now, obj.sourceClipId, { still: obj.id, fromKit: kit.kitId });
     });
+    markFetched(this.o.dataDir, item.ref, kit.kitId);
     return null;
   }
 
@@ -332,7 +336,6 @@ export class KeptFetch {
     });
     if (!here) return 'items-missing';
     await this.o.keys.importContentKey(item.ref, item.identity);
-    markFetched(this.o.dataDir, item.ref, kit.kitId);
     const now = this.o.clock.now();
     this.o.catalogue.transaction(() => {
       this.o.catalogue.addCaseTrainers(obj.caseCode, [pass.trainer], now);
@@ -352,6 +355,7 @@ export class KeptFetch {
       );
       this.o.catalogue.audit('review.fetched', now, null, { review: obj.id, fromKit: kit.kitId, items: items.length });
     });
+    markFetched(this.o.dataDir, item.ref, kit.kitId);
     return null;
   }
 }
@@ -388,10 +392,14 @@ function fetchedMarker(dataDir: string, ref: ContentRef): string {
   return path.join(dataDir, 'fetched', `${ref.kind}-${ref.id}`);
 }
 
-/** Whether this kit fetched the item from another kit (a raw clip: its stop reason says so). */
+/** Whether this kit fetched the item from another kit (a raw clip fetched before the markers: its stop reason says so). */
 export function isFetched(dataDir: string, catalogue: Catalogue, ref: ContentRef): boolean {
-  if (ref.kind === 'clip') return catalogue.getClip(ref.id)?.stopReason === 'fetched';
-  return existsSync(fetchedMarker(dataDir, ref));
+  return existsSync(fetchedMarker(dataDir, ref)) || (ref.kind === 'clip' && catalogue.getClip(ref.id)?.stopReason === 'fetched');
+}
+
+/** Whether the item was fetched here before and is gone since (erased by retention or deleted): it is not fetched again. */
+export function erasedHere(dataDir: string, ref: ContentRef, present: boolean): boolean {
+  return !present && existsSync(fetchedMarker(dataDir, ref));
 }
 
 /** Bytes of fetched fragments and kept stills on the card (they count against the fetch budget). */
@@ -403,8 +411,8 @@ export function fetchedKeptBytes(dataDir: string, catalogue: Catalogue): number 
   return n;
 }
 
-/** Marks an item fetched (durably, before the catalogue learns of it). */
-function markFetched(dataDir: string, ref: ContentRef, fromKit: string): void {
+/** Marks an item fetched (durably, once the catalogue has it: a marker without a row then means erased here since). */
+export function markFetched(dataDir: string, ref: ContentRef, fromKit: string): void {
   const file = fetchedMarker(dataDir, ref);
   mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   writeFileDurableSync(file, `${fromKit}\n`);

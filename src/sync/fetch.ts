@@ -10,7 +10,7 @@ import { fsyncDir, writeFileDurableSync } from '../store/durable.js';
 import { CONTENT_ID_PATTERN, type ContentKind, type ContentRef, type KeyStore } from '../store/keys.js';
 import { trainerIndexKey } from '../store/objects.js';
 import type { DirectoryEntry } from './fetch-directory.js';
-import { fetchedCase, fetchedKeptBytes, KeptFetch, narrowCases, type KeptFetchResult, type ReceivedKey } from './fetch-kept.js';
+import { erasedHere, fetchedCase, fetchedKeptBytes, KeptFetch, markFetched, narrowCases, type KeptFetchResult, type ReceivedKey } from './fetch-kept.js';
 import { downloadTo, type FetchSource } from './fetch-source.js';
 import { manifestKey, parseManifest, segmentKey, type ClipManifest } from './manifest.js';
 import { parseTrainerIndex, type TrainerIndex } from './review-upload.js';
@@ -74,7 +74,7 @@ export interface FetchProgress {
 
 export interface FetchResult {
   fetched: string[];
-  skipped: { clipId: string; why: 'expired' | 'case-closed' | 'budget' | 'no-room' | 'have' }[];
+  skipped: { clipId: string; why: 'expired' | 'case-closed' | 'budget' | 'no-room' | 'have' | 'erased' }[];
   failed: { clipId: string; message: string }[];
   bytes: number;
   /** Fragments, kept stills and reviews (fetch-kept.ts). */
@@ -214,6 +214,7 @@ export class TrainerFetch {
     indexed?: number,
   ): Promise<FetchResult['skipped'][number]['why'] | null> {
     if (this.o.catalogue.getClip(clipId)) return 'have';
+    if (erasedHere(this.o.dataDir, { kind: 'clip', id: clipId }, false)) return 'erased';
     const mKey = manifestKey(kit.kitId, clipId);
     const listed = indexed === undefined ? (await this.o.source.list(kit.bucket, mKey)).find((o) => o.key === mKey) : { lastModified: indexed };
     if (!listed) throw new AppError('NOT_FOUND', `clip ${clipId}: no manifest at ${mKey} yet (not uploaded)`, { field: 'clipId' });
@@ -245,6 +246,8 @@ export class TrainerFetch {
     await commitParts(parts, dir);
     await this.o.keys.importContentKey({ kind: 'clip', id: clipId }, identity);
     this.register(manifest, confirmedAt, trainer, kit.kitId);
+    // after the catalogue has it: a marker without a row means "erased here since" (not fetched again)
+    markFetched(this.o.dataDir, { kind: 'clip', id: clipId }, kit.kitId);
     this.progressValue.clipsWaiting -= 1;
     this.progressValue.clipsReady += 1;
     result.fetched.push(clipId);
