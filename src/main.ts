@@ -333,7 +333,8 @@ function buildSync(
 ) {
   const { catalogue, keys, clips, privacy, directory, bus, clock, logger } = deps;
   const guard = new StorageGuard(config.dataDir, config.storage.reserveMB * 1024 * 1024, deps.space);
-  const team = createTeamSync(config, { keys, catalogue, directory, clock, logger, hasRoom: (b) => guard.hasRoom(b) });
+  // issue 20: a sign-in on a docked kit starts that trainer's fetch (the last dock check says docked)
+  const team = createTeamSync(config, { keys, catalogue, directory, clock, logger, hasRoom: (b) => guard.hasRoom(b), docked: () => sync?.progress.docked === true });
   const officeLink = wireOfficeLink({ config: syncConfigOf(config), kitId: config.kitId, catalogue, keys, privacy, guard, bus, clock, logger });
   const sync = createSyncService({
     config: syncConfigOf(config),

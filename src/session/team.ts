@@ -1,11 +1,11 @@
 import type { Clock } from '../core/clock.js';
 import { AppError } from '../core/errors.js';
 import type { CaseRow, Catalogue, ClipRow } from '../store/catalogue.js';
-import type { KeyStore } from '../store/keys.js';
+import type { ContentRef, KeyStore } from '../store/keys.js';
 
 export interface TeamOptions {
   catalogue: Catalogue;
-  keys: Pick<KeyStore, 'entitled' | 'hasClipKey' | 'holder' | 'trainerIds' | 'defaultTrainerId' | 'grant' | 'narrow'>;
+  keys: Pick<KeyStore, 'entitled' | 'hasClipKey' | 'hasContentKey' | 'holder' | 'trainerIds' | 'defaultTrainerId' | 'grant' | 'narrow'>;
   clock: Clock;
 }
 
@@ -118,6 +118,37 @@ export class Team {
     const missing = trainers.filter((t) => !held.includes(t));
     if (missing.length > 0) await this.o.keys.grant(ref, missing);
     return this.o.keys.narrow(ref, trainers);
+  }
+
+  /**
+   * At a trainer's sign-in: every key of their cases that they hold here (clips, fragments, kept
+   * stills, reviews) is granted to the case's other trainers on this kit who lack it (public keys
+   * only; a co-trainer assigned at the office can then open the case's footage here, and the grant
+   * also sends the key to the co-trainer's other kits). Returns how many keys were granted.
+   */
+  async shareWithCoTrainers(trainerId: string): Promise<number> {
+    const onKit = new Set(this.o.keys.trainerIds());
+    const ledger = this.o.catalogue.reviewLedger;
+    let granted = 0;
+    for (const code of this.o.catalogue.casesOfTrainer(trainerId)) {
+      const trainers = this.o.catalogue.caseTrainers(code).filter((t) => onKit.has(t) && t !== trainerId);
+      if (trainers.length === 0) continue;
+      const refs: ContentRef[] = [
+        ...this.o.catalogue.clipsOfCase(code).map((c) => ({ kind: 'clip' as const, id: c.id })),
+        ...ledger.allFragments().filter((f) => f.caseCode === code).map((f) => ({ kind: 'fragment' as const, id: f.id })),
+        ...ledger.allKeptStills().filter((s) => s.caseCode === code).map((s) => ({ kind: 'still' as const, id: s.id })),
+        ...ledger.reviews(code).map((r) => ({ kind: 'review' as const, id: r.id })),
+      ];
+      for (const ref of refs) {
+        if (!this.o.keys.hasContentKey(ref)) continue;
+        const held = this.o.keys.entitled(ref);
+        const missing = trainers.filter((t) => !held.includes(t));
+        if (!held.includes(trainerId) || missing.length === 0) continue;
+        await this.o.keys.grant(ref, missing);
+        granted += 1;
+      }
+    }
+    return granted;
   }
 
   /** The kit where a case is made adds its maker (the signed-in trainer, else the kit's holder). */

@@ -2,6 +2,7 @@ import { rmSync } from 'node:fs';
 import type { Clock } from '../core/clock.js';
 import { describeError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import { Team } from '../session/team.js';
 import type { Catalogue } from '../store/catalogue.js';
 import type { KeyStore } from '../store/keys.js';
 import { directoryKey, parseDirectoryEntry, uploadOutbox, type DirectoryCache } from './fetch-directory.js';
@@ -26,6 +27,10 @@ export interface FetchServiceOptions {
   hasRoom: (bytes: number) => boolean;
   /** privacy.deleteAfterUploadHours in ms: older raw clips are not fetched. */
   retentionMs: number;
+  /** Whether the kit is docked now (the last dock check): a sign-in starts the fetch only then. Default: never. */
+  docked?: () => boolean;
+  /** At sign-in, before the fetch: the trainer's cases' keys granted to their co-trainers (Team.shareWithCoTrainers). */
+  share?: (trainerId: string) => Promise<unknown>;
   /** Tests: another source than S3. */
   source?: () => FetchSource;
 }
@@ -39,6 +44,7 @@ export interface FetchServiceOptions {
 export class FetchService {
   private last: FetchProgress = { trainerId: null, state: 'idle', clipsReady: 0, clipsWaiting: 0, bytesDone: 0, bytesTotal: 0, keptReady: 0, reviewsReady: 0 };
   private running: TrainerFetch | null = null;
+  private starting = false;
 
   constructor(private readonly o: FetchServiceOptions) {}
 
@@ -71,11 +77,33 @@ export class FetchService {
     } catch (err) {
       o.logger.warn('trainer indexes not uploaded (next run)', { error: describeError(err) });
     }
-    if (!o.fetch.enabled) return;
+    await this.fetchNow();
+  }
+
+  /**
+   * A trainer signed in (issue 20: their fetch starts then, not only after an upload run): on a
+   * docked kit, with the team's cases shared with their co-trainers first (`share`). Never throws.
+   */
+  async signedIn(trainerId: string): Promise<void> {
+    try {
+      await this.o.share?.(trainerId);
+    } catch (err) {
+      this.o.logger.warn("a case's keys could not be shared with its co-trainers (next sign-in)", { trainer: trainerId, error: describeError(err) });
+    }
+    if (!this.o.docked?.() || this.running) return;
+    await this.fetchNow();
+  }
+
+  /** Reads the office directory (and the office's case assignments), then fetches for the signed-in trainer. One at a time. */
+  private async fetchNow(): Promise<void> {
+    const { o } = this;
+    if (!o.fetch.enabled || this.running || this.starting) return;
     const source = this.source();
     if (!source) return;
+    this.starting = true;
     try {
       if (o.fetch.officeBucket) await this.refreshDirectory(source, o.fetch.officeBucket);
+      this.applyCaseTrainers();
       if (o.keys.unlockedTrainer === null) {
         this.last = { ...this.last, trainerId: null, state: 'locked' };
         return;
@@ -105,7 +133,26 @@ export class FetchService {
     } finally {
       if (this.running) this.last = this.running.progress;
       this.running = null;
+      this.starting = false;
       source.close();
+    }
+  }
+
+  /**
+   * Co-trainers assigned at the office reach the kit: the directory entry of this kit names, per
+   * case tag, the case's trainers; those on this kit are added to the case here (the kit knows a
+   * tag's code once it tagged the case). A trainer is taken off a case only by the office's
+   * `trainer remove` (their keys go then).
+   */
+  private applyCaseTrainers(): void {
+    const { o } = this;
+    const own = o.directory.entries().find((e) => e.kitId === o.kitId);
+    if (!own?.caseTrainers) return;
+    const onKit = new Set(o.keys.trainerIds());
+    for (const [tag, trainers] of Object.entries(own.caseTrainers)) {
+      const code = o.catalogue.officeLedger.caseOfTag(tag);
+      const here = trainers.filter((t) => onKit.has(t));
+      if (code !== null && here.length > 0) o.catalogue.addCaseTrainers(code, here, o.clock.now());
     }
   }
 
@@ -135,8 +182,18 @@ export function createTeamSync(
     privacy: { deleteAfterUploadHours: number };
     sync: { s3: FetchServiceOptions['s3']; fetch: FetchServiceOptions['fetch'] };
   },
-  deps: { keys: KeyStore; catalogue: Catalogue; directory: DirectoryCache; clock: Clock; logger: Logger; hasRoom: (bytes: number) => boolean },
+  deps: {
+    keys: KeyStore;
+    catalogue: Catalogue;
+    directory: DirectoryCache;
+    clock: Clock;
+    logger: Logger;
+    hasRoom: (bytes: number) => boolean;
+    /** Whether the kit is docked now: a sign-in then starts the trainer's fetch. */
+    docked?: () => boolean;
+  },
 ): { fetch: FetchService; team: { manifestAlso: (clipId: string) => string[]; afterUpload: (target: UploadTarget) => Promise<void> } } {
+  const team = new Team({ catalogue: deps.catalogue, keys: deps.keys, clock: deps.clock });
   const fetch = new FetchService({
     kitId: config.kitId,
     dataDir: config.dataDir,
@@ -145,7 +202,9 @@ export function createTeamSync(
     fetch: config.sync.fetch,
     s3: config.sync.s3,
     retentionMs: config.privacy.deleteAfterUploadHours * 3600_000,
+    share: (t) => team.shareWithCoTrainers(t),
   });
+  deps.keys.onUnlock((t) => void fetch.signedIn(t));
   return { fetch, team: { manifestAlso: (id) => deps.keys.recipientsFor(id).slice(1), afterUpload: (t) => fetch.afterUpload(t) } };
 }
 
