@@ -24,6 +24,7 @@ import { ClipStore } from '../src/store/clips.js';
 import { FragmentStore } from '../src/store/fragments.js';
 import { KeyStore, type ContentRef } from '../src/store/keys.js';
 import { DirectoryCache, directoryKey, uploadOutbox, type DirectoryEntry } from '../src/sync/fetch-directory.js';
+import { createTeamSync } from '../src/sync/fetch-service.js';
 import { isFetched } from '../src/sync/fetch-kept.js';
 import { S3FetchSource, TrainerFetch, type FetchSource } from '../src/sync/fetch.js';
 import { trainerIndex, uploadTrainerIndexes, type TrainerIndex } from '../src/sync/review-upload.js';
@@ -391,5 +392,53 @@ describe('fragments, kept stills and reviews follow the trainer to another kit o
     expect(r.kept.skipped.map((x) => x.why)).toEqual(['erased', 'erased', 'erased']);
     expect(b.catalogue.reviewLedger.fragment(made.fragment)).toBeUndefined();
     b.keys.lock();
+  });
+
+  it('a co-trainer assigned at the office reaches kit A: a sign-in on the docked kit fetches at once, adds them to the case and shares its keys with them', async () => {
+    const tag = 'ab'.repeat(16);
+    a.catalogue.officeLedger.setCaseTag(CASE, tag);
+    await a.keys.addTrainer('T-019', '190019');
+    await swift.createBucket('vht-org-kit-b').catch(() => undefined);
+    const withCase = { ...JSON.parse(entry(a, BUCKET_A, ['T-017', 'T-019'])), caseTrainers: { [tag]: ['T-017', 'T-019', 'T-404'] } };
+    await swift.put(OFFICE, directoryKey('kit-a'), Buffer.from(JSON.stringify(withCase)));
+    let docked = false;
+    const { fetch } = createTeamSync(
+      {
+        dataDir: a.dataDir,
+        kitId: 'kit-a',
+        storage: { reserveMB: 0 },
+        privacy: { deleteAfterUploadHours: 336 },
+        sync: {
+          s3: { endpoint: swift.endpoint, region: swift.region, ...swift.admin },
+          fetch: { enabled: true, budgetMB: 100, officeBucket: OFFICE },
+        },
+      },
+      { keys: a.keys, catalogue: a.catalogue, directory: a.directory, clock: systemClock, logger, hasRoom: () => true, docked: () => docked },
+    );
+    // not docked: a sign-in fetches nothing and reads no directory
+    expect(await a.keys.unlock('170017', 'T-017')).toBe(true);
+    await fetch.settled();
+    expect(fetch.progress.state).toBe('idle');
+    expect(a.catalogue.caseTrainers(CASE)).toEqual(['T-017']);
+    a.keys.lock();
+    // docked: the sign-in reads the directory (T-019 joins the case; T-404 is not on this kit), fetches for T-017, and shares
+    docked = true;
+    expect(await a.keys.unlock('170017', 'T-017')).toBe(true);
+    await fetch.settled();
+    expect(fetch.progress).toMatchObject({ trainerId: 'T-017', state: 'done' });
+    expect(a.catalogue.caseTrainers(CASE)).toEqual(['T-017', 'T-019']);
+    for (const ref of [
+      { kind: 'clip', id: made.clip },
+      { kind: 'fragment', id: made.fragment },
+      { kind: 'still', id: made.still },
+      { kind: 'review', id: made.review },
+    ] as const)
+      expect(a.keys.entitled(ref), ref.kind).toEqual(['T-017', 'T-019']);
+    a.keys.lock();
+    expect(await a.keys.unlock('190019', 'T-019')).toBe(true);
+    await fetch.settled();
+    expect((await a.fragments.get(made.fragment)).note).toBe(NOTE);
+    expect((await a.stills.image(made.still)).equals(JPEG)).toBe(true);
+    a.keys.lock();
   });
 });

@@ -45,6 +45,7 @@ export class FetchService {
   private last: FetchProgress = { trainerId: null, state: 'idle', clipsReady: 0, clipsWaiting: 0, bytesDone: 0, bytesTotal: 0, keptReady: 0, reviewsReady: 0 };
   private running: TrainerFetch | null = null;
   private starting = false;
+  private afterSignIn: Promise<void> = Promise.resolve();
 
   constructor(private readonly o: FetchServiceOptions) {}
 
@@ -81,17 +82,26 @@ export class FetchService {
   }
 
   /**
-   * A trainer signed in (issue 20: their fetch starts then, not only after an upload run): on a
-   * docked kit, with the team's cases shared with their co-trainers first (`share`). Never throws.
+   * A trainer signed in (issue 20): on a docked kit their fetch starts now, not only after an upload
+   * run (the office directory and its case assignments are read first); then the keys of their
+   * cases are shared with the cases' co-trainers on this kit (`share`). Never throws.
    */
-  async signedIn(trainerId: string): Promise<void> {
-    try {
-      await this.o.share?.(trainerId);
-    } catch (err) {
-      this.o.logger.warn("a case's keys could not be shared with its co-trainers (next sign-in)", { trainer: trainerId, error: describeError(err) });
-    }
-    if (!this.o.docked?.() || this.running) return;
-    await this.fetchNow();
+  signedIn(trainerId: string): Promise<void> {
+    const run = async () => {
+      if (this.o.docked?.() && !this.running) await this.fetchNow();
+      try {
+        await this.o.share?.(trainerId);
+      } catch (err) {
+        this.o.logger.warn("a case's keys could not be shared with its co-trainers (next sign-in)", { trainer: trainerId, error: describeError(err) });
+      }
+    };
+    this.afterSignIn = this.afterSignIn.then(run, run);
+    return this.afterSignIn;
+  }
+
+  /** Resolves when what the last sign-in started (fetch, sharing) is over. */
+  settled(): Promise<void> {
+    return this.afterSignIn;
   }
 
   /** Reads the office directory (and the office's case assignments), then fetches for the signed-in trainer. One at a time. */
