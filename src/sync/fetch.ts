@@ -115,11 +115,12 @@ export class TrainerFetch {
     let used = this.fetchedBytes();
     const kept = new KeptFetch({ source: this.o.source, dataDir: this.o.dataDir, keys: this.o.keys, catalogue: this.o.catalogue, clock: this.o.clock });
     for (const kit of team.filter((e) => e.kitId !== this.o.kitId)) {
+      const sent = await this.received(kit, trainer, inbox, result);
       // the trainer's index on that kit says what to fetch and when the organisation confirmed it (no listing); without one, every key sent
-      const index = await this.index(kit, trainer, inbox);
+      const index = sent.length > 0 ? await this.index(kit, trainer, inbox) : null;
       const listed = index ? new Map(index.items.map((it) => [`${it.kind}:${it.id}`, it])) : null;
       const closed = new Set(index?.cases.filter((c) => c.closedAt !== null).map((c) => c.code));
-      const received = (await this.received(kit, trainer, inbox, result)).filter((r) => listed === null || listed.has(`${r.ref.kind}:${r.ref.id}`));
+      const received = sent.filter((r) => listed === null || listed.has(`${r.ref.kind}:${r.ref.id}`));
       const confirmedAt = (ref: ContentRef) => listed?.get(`${ref.kind}:${ref.id}`)?.confirmedAt;
       for (const { ref, identity } of received.filter((r) => r.ref.kind === 'clip')) {
         const clipId = ref.id;
