@@ -144,8 +144,10 @@ export async function presentRoutes(fastify: FastifyInstance, { ctx }: { ctx: We
   const app = fastify.withTypeProvider<ZodTypeProvider>();
   const { presentation } = ctx;
   const guarded = { access: 'trainer', whenLocked: 'refuse' } as const;
-  // a trainer presents only reviews of their cases (403 not_your_case); the TV keeps to the presented item
-  const theirReview = scopeChecks(ctx).review;
+  // a trainer presents only reviews of their cases (403 not_your_case; an unknown review is the presentation's 404); the TV keeps to the presented item
+  const theirReview = (id: string, trainer: string) => {
+    if (ctx.deps.catalogue.reviewLedger.review(id)) scopeChecks(ctx).review(id, trainer);
+  };
 
   app.post(
     '/api/present',
