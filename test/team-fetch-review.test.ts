@@ -245,6 +245,18 @@ describe('fragments, kept stills and reviews follow the trainer to another kit o
 
   it('a fragment whose source segment does not match the manifest is refused (nothing of it counts, its review waits); then it comes from the store', async () => {
     expect(await b.keys.unlock('171717', 'T-017')).toBe(true);
+    // within the fetch budget only: nothing fits in 100 bytes, and nothing of it is kept
+    const small = await fetcher({ retentionMs: 0, budgetBytes: 100 }).run(team);
+    expect(small.kept).toEqual({
+      fetched: [],
+      failed: [],
+      skipped: [
+        { ref: { kind: 'fragment', id: made.fragment }, why: 'budget' },
+        { ref: { kind: 'still', id: made.still }, why: 'budget' },
+        { ref: { kind: 'review', id: made.review }, why: 'items-missing' },
+      ],
+    });
+    expect(b.keys.hasContentKey({ kind: 'fragment', id: made.fragment })).toBe(false);
     const key = `kit-a/clips/${made.clip}/2.ts.age`;
     const good = await swift.get(BUCKET_A, key);
     await swift.put(BUCKET_A, key, Buffer.concat([good.subarray(0, 64), Buffer.alloc(good.length - 64, 7)]));
