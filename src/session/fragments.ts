@@ -62,36 +62,15 @@ export interface FragmentInput {
  * (src/store/fragments.ts). Saving, editing, deleting and playing them; each change audited once,
  * here, without the note (free text never reaches the catalogue, the audit or a log).
  */
-export class Fragments {
-  private readonly items: KeptItems<FragmentRow, FragmentView>;
-
+export class Fragments extends KeptItems<FragmentRow, FragmentView> {
   constructor(private readonly o: FragmentsOptions) {
-    this.items = new KeptItems({
-      ...o,
-      item: {
-        kind: 'fragment',
-        noun: 'fragment',
-        notFoundReason: 'fragment_not_found',
-        one: (id) => o.catalogue.reviewLedger.fragment(id),
-        ofClip: (clipId) => o.catalogue.reviewLedger.fragmentsOfClip(clipId),
-      },
-      view: (r) => this.view(r),
+    super(o, {
+      kind: 'fragment',
+      noun: 'fragment',
+      notFoundReason: 'fragment_not_found',
+      one: (id) => o.catalogue.reviewLedger.fragment(id),
+      ofClip: (clipId) => o.catalogue.reviewLedger.fragmentsOfClip(clipId),
     });
-  }
-
-  /** The fragments of a clip (the clip may be erased already: its fragments live on). */
-  async list(clipId: string): Promise<FragmentView[]> {
-    return this.items.list(clipId);
-  }
-
-  /** One fragment with its note. */
-  async get(id: string): Promise<FragmentView> {
-    return this.items.get(id);
-  }
-
-  /** The fragment's row, or a 404 naming the id. */
-  row(id: string): FragmentRow {
-    return this.items.row(id);
   }
 
   /** Saves a fragment of a finished clip of a case with review consent: its segments copied under a new key, its note encrypted. */
@@ -164,13 +143,6 @@ export class Fragments {
     return this.get(id);
   }
 
-  /**
-   * Deletes a fragment: marked, then crypto-erased by retention once the organisation has its
-   * metadata (at once when it has). Its reviews lose it then.
-   */
-  async remove(id: string): Promise<{ deleted: boolean }> {
-    return this.items.remove(id);
-  }
 
   /** The fragment's copied segments as timing rows (for its playlist). */
   segments(id: string): SegmentRow[] {
@@ -228,7 +200,7 @@ export class Fragments {
     }
   }
 
-  private async view(r: FragmentRow): Promise<FragmentView> {
+  protected async view(r: FragmentRow): Promise<FragmentView> {
     return {
       id: r.id,
       clipId: r.clipId,

@@ -24,53 +24,58 @@ export interface KeptItemKind<Row extends KeptItemRow> {
   ofClip(clipId: string): Row[];
 }
 
-export interface KeptItemsOptions<Row extends KeptItemRow, View> {
+/** What the shared part needs of the kit. */
+export interface KeptItemsDeps {
   catalogue: Catalogue;
   library: Library;
   privacy: Privacy;
   bus: EventBus;
   clock: Clock;
-  item: KeptItemKind<Row>;
-  /** The row as the phone sees it (its note or caption decrypted for the signed-in trainer). */
-  view: (row: Row) => Promise<View>;
 }
 
 /**
  * The part fragments and kept stills share (issue 19): they outlive their clip under their own key,
  * are listed per clip (also once the clip is erased), read one by one, and deleted by marking them
- * for retention, which crypto-erases them once the organisation has their metadata.
+ * for retention, which crypto-erases them once the organisation has their metadata. A subclass says
+ * how its ledger rows look to the phone (`view`).
  */
-export class KeptItems<Row extends KeptItemRow, View> {
-  constructor(private readonly o: KeptItemsOptions<Row, View>) {}
+export abstract class KeptItems<Row extends KeptItemRow, View> {
+  constructor(
+    private readonly kept: KeptItemsDeps,
+    private readonly item: KeptItemKind<Row>,
+  ) {}
+
+  /** The row as the phone sees it (its note or caption decrypted for the signed-in trainer). */
+  protected abstract view(row: Row): Promise<View>;
 
   /** The items of a clip (the clip may be erased already: its items live on); 404 for an unknown clip. */
   async list(clipId: string): Promise<View[]> {
-    const rows = this.o.item.ofClip(clipId);
-    if (rows.length === 0) this.o.library.getClip(clipId);
-    return Promise.all(rows.map((r) => this.o.view(r)));
+    const rows = this.item.ofClip(clipId);
+    if (rows.length === 0) this.kept.library.getClip(clipId);
+    return Promise.all(rows.map((r) => this.view(r)));
   }
 
   /** One item with its note or caption. */
   async get(id: string): Promise<View> {
-    return this.o.view(this.row(id));
+    return this.view(this.row(id));
   }
 
   /** The item's row, or a 404 naming the id. */
   row(id: string): Row {
-    const r = this.o.item.one(id);
-    if (!r) throw new AppError('NOT_FOUND', `no ${this.o.item.noun} with id ${JSON.stringify(id)}`, { field: 'params.id', reason: this.o.item.notFoundReason, params: { id } });
+    const r = this.item.one(id);
+    if (!r) throw new AppError('NOT_FOUND', `no ${this.item.noun} with id ${JSON.stringify(id)}`, { field: 'params.id', reason: this.item.notFoundReason, params: { id } });
     return r;
   }
 
   /** Marks the item deleted and runs retention (crypto-erased at once when the organisation has it). */
   async remove(id: string): Promise<{ deleted: boolean }> {
     const row = this.row(id);
-    const { kind } = this.o.item;
-    const now = this.o.clock.now();
-    this.o.catalogue.reviewLedger.requestDelete(kind, id, now);
-    this.o.catalogue.audit(`${kind}.delete.requested`, now, row.clipId, { [kind]: id });
-    const erased = await this.o.privacy.runRetention();
-    this.o.bus.emit('clip.updated', { clipId: row.clipId });
+    const { kind } = this.item;
+    const now = this.kept.clock.now();
+    this.kept.catalogue.reviewLedger.requestDelete(kind, id, now);
+    this.kept.catalogue.audit(`${kind}.delete.requested`, now, row.clipId, { [kind]: id });
+    const erased = await this.kept.privacy.runRetention();
+    this.kept.bus.emit('clip.updated', { clipId: row.clipId });
     return { deleted: erased.includes(id) };
   }
 }

@@ -42,36 +42,15 @@ export interface KeptStillView {
  * clip (FragmentStore.keepStill), with an optional caption stored only encrypted. Audited without
  * the caption.
  */
-export class KeptStills {
-  private readonly items: KeptItems<KeptStillRow, KeptStillView>;
-
+export class KeptStills extends KeptItems<KeptStillRow, KeptStillView> {
   constructor(private readonly o: KeptStillsOptions) {
-    this.items = new KeptItems({
-      ...o,
-      item: {
-        kind: 'still',
-        noun: 'kept still',
-        notFoundReason: 'kept_still_not_found',
-        one: (id) => o.catalogue.reviewLedger.keptStill(id),
-        ofClip: (clipId) => o.catalogue.reviewLedger.keptStillsOfClip(clipId),
-      },
-      view: (r) => this.view(r),
+    super(o, {
+      kind: 'still',
+      noun: 'kept still',
+      notFoundReason: 'kept_still_not_found',
+      one: (id) => o.catalogue.reviewLedger.keptStill(id),
+      ofClip: (clipId) => o.catalogue.reviewLedger.keptStillsOfClip(clipId),
     });
-  }
-
-  /** The kept stills of a clip (which may be erased already). */
-  async list(clipId: string): Promise<KeptStillView[]> {
-    return this.items.list(clipId);
-  }
-
-  /** One kept still with its caption. */
-  async get(id: string): Promise<KeptStillView> {
-    return this.items.get(id);
-  }
-
-  /** The row, or a 404 naming the id. */
-  row(id: string): KeptStillRow {
-    return this.items.row(id);
   }
 
   /** Keeps still `stillId` of a clip of a case with review consent, with an optional caption. */
@@ -135,10 +114,6 @@ export class KeptStills {
     return this.get(id);
   }
 
-  /** Deletes a kept still: crypto-erased by retention once the organisation has its metadata. */
-  async remove(id: string): Promise<{ deleted: boolean }> {
-    return this.items.remove(id);
-  }
 
   /** The kept still's JPEG, decrypted with its own key (423 while locked). */
   async image(id: string): Promise<Buffer> {
@@ -154,7 +129,7 @@ export class KeptStills {
     await this.o.store.deleteKeptStill(id);
   }
 
-  private async view(r: KeptStillRow): Promise<KeptStillView> {
+  protected async view(r: KeptStillRow): Promise<KeptStillView> {
     return {
       id: r.id,
       clipId: r.clipId,
