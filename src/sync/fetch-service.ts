@@ -218,6 +218,11 @@ export function createTeamSync(
   return { fetch, team: { manifestAlso: (id) => deps.keys.recipientsFor(id).slice(1), afterUpload: (t) => fetch.afterUpload(t) } };
 }
 
+/** Whether the last sync run found the kit docked (a run without a dock check counts once it ran); false before any run. */
+export function lastDocked(p: { docked?: boolean; lastRunAt?: number } | undefined): boolean {
+  return p !== undefined && (p.docked ?? p.lastRunAt !== undefined);
+}
+
 /** The sync status with the fetch's progress (`fetch`: what is being fetched, how much is ready). */
 export function withFetchProgress<S extends object>(status: () => S, fetch: FetchService): () => S & { fetch: FetchProgress } {
   return () => ({ ...status(), fetch: fetch.progress });
