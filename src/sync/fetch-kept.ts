@@ -378,7 +378,8 @@ export function narrowCases(catalogue: Catalogue, cases: readonly { code: string
   for (const x of cases) {
     const c = catalogue.getCase(x.code);
     if (!c || !CONSENT_SCOPES.some((s) => c.consent[s] && x.consent[s] !== true)) continue;
-    catalogue.updateCase(x.code, c.trajectory, Object.fromEntries(CONSENT_SCOPES.map((s) => [s, c.consent[s] && x.consent[s] === true])) as Consent, now);
+    const both = (s: keyof Consent) => c.consent[s] && x.consent[s] === true;
+    catalogue.updateCase(x.code, c.trajectory, { recording: both('recording'), review: both('review'), supervision: both('supervision'), training: both('training') }, now);
   }
 }
 
