@@ -47,7 +47,7 @@ async function writeAll(fh: FileHandle, chunks: Uint8Array[], total: number): Pr
  * has checked the hash. On any error (the network, ENOSPC, EIO, more than `maxBytes`) the file is
  * removed and the error names `what` and the file.
  */
-export async function streamToFile(body: AsyncIterable<Uint8Array>, file: string, maxBytes: number, what: string): Promise<Downloaded> {
+export async function streamToFile(body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, file: string, maxBytes: number, what: string): Promise<Downloaded> {
   const hash = createHash('sha256');
   let bytes = 0;
   let fh: FileHandle | null = null;
