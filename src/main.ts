@@ -333,8 +333,9 @@ function buildSync(
 ) {
   const { catalogue, keys, clips, privacy, directory, bus, clock, logger } = deps;
   const guard = new StorageGuard(config.dataDir, config.storage.reserveMB * 1024 * 1024, deps.space);
-  // issue 20: a sign-in on a docked kit starts that trainer's fetch (the last dock check says docked)
-  const team = createTeamSync(config, { keys, catalogue, directory, clock, logger, hasRoom: (b) => guard.hasRoom(b), docked: () => lastDocked(sync?.progress) });
+  // issue 20: a sign-in on a docked kit starts that trainer's fetch (the last sync run found it docked)
+  const docked = () => lastDocked(sync?.progress);
+  const team = createTeamSync(config, { keys, catalogue, directory, clock, logger, hasRoom: (b) => guard.hasRoom(b), docked });
   const officeLink = wireOfficeLink({ config: syncConfigOf(config), kitId: config.kitId, catalogue, keys, privacy, guard, bus, clock, logger });
   const sync = createSyncService({
     config: syncConfigOf(config),

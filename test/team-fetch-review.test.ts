@@ -183,7 +183,8 @@ describe('fragments, kept stills and reviews follow the trainer to another kit o
     a.catalogue.addCaseTrainers(CASE, ['T-017'], now);
     made.clip = a.clips.createClip({ caseCode: CASE, now, requestedAt: now, preRollMs: 0, originMs: now, consent: ALL_CONSENT });
     await a.clips.prepareKey(made.clip);
-    for (const [seq, s] of plain.entries()) await a.clips.persistSegment(made.clip, seq, s.data, { startMs: now + seq * 1000, durationMs: 1000, discontinuity: false });
+    for (const [seq, s] of plain.entries())
+      await a.clips.persistSegment(made.clip, seq, s.data, { startMs: now + seq * 1000, durationMs: 1000, discontinuity: false });
     a.clips.finishClip(made.clip, 'complete', now + plain.length * 1000, 'stopped');
     const still = await a.clips.addStill(made.clip, JPEG, 2500, now);
     made.fragment = (await a.fragments.save(made.clip, { inMs: 1500, outMs: 3500, label: 'child-initiative', note: NOTE })).id;
@@ -201,7 +202,15 @@ describe('fragments, kept stills and reviews follow the trainer to another kit o
     a.keys.lock();
 
     // kit A docks, locked: the clip (manifest also to its key), the metadata objects, the outbox
-    const target = new S3Target({ endpoint: swift.endpoint, region: swift.region, bucket: BUCKET_A, prefix: '', ...swift.admin, clock: systemClock, requestTimeoutMs: 10_000 });
+    const target = new S3Target({
+      endpoint: swift.endpoint,
+      region: swift.region,
+      bucket: BUCKET_A,
+      prefix: '',
+      ...swift.admin,
+      clock: systemClock,
+      requestTimeoutMs: 10_000,
+    });
     const sync = new SyncService({
       catalogue: a.catalogue,
       clips: a.clips,
@@ -264,7 +273,9 @@ describe('fragments, kept stills and reviews follow the trainer to another kit o
     const bad = await fetcher({ retentionMs: 0 }).run(team);
     expect(bad.skipped).toEqual([{ clipId: made.clip, why: 'expired' }]);
     expect(bad.kept.failed.map((f) => f.ref)).toEqual([{ kind: 'fragment', id: made.fragment }]);
-    expect(bad.kept.failed[0]!.message).toMatch(new RegExp(`fragment ${made.fragment}: segment 2 of clip ${made.clip}: SHA-256 .* does not match the manifest`));
+    expect(bad.kept.failed[0]!.message).toMatch(
+      new RegExp(`fragment ${made.fragment}: segment 2 of clip ${made.clip}: SHA-256 .* does not match the manifest`),
+    );
     expect(bad.kept.skipped).toEqual([{ ref: { kind: 'review', id: made.review }, why: 'items-missing' }]);
     expect(bad.kept.fetched).toEqual([{ kind: 'still', id: made.still }]);
     expect(b.catalogue.reviewLedger.fragment(made.fragment)).toBeUndefined();
@@ -323,15 +334,31 @@ describe('fragments, kept stills and reviews follow the trainer to another kit o
   });
 
   it("kit A's docked run writes T-017's index (to the organisation and T-017's inbox on kit B): their case with its consent, and each uploaded item", async () => {
-    const target = new S3Target({ endpoint: swift.endpoint, region: swift.region, bucket: BUCKET_A, prefix: '', ...swift.admin, clock: systemClock, requestTimeoutMs: 10_000 });
+    const target = new S3Target({
+      endpoint: swift.endpoint,
+      region: swift.region,
+      bucket: BUCKET_A,
+      prefix: '',
+      ...swift.admin,
+      clock: systemClock,
+      requestTimeoutMs: 10_000,
+    });
     const deps = indexDeps(a);
-    const written = await uploadTrainerIndexes({ ...deps, put: async (key, body, md5, sha256) => void (await target.put(key, body, { md5Hex: md5, sha256Hex: sha256 })) });
+    const written = await uploadTrainerIndexes({
+      ...deps,
+      put: async (key, body, md5, sha256) => void (await target.put(key, body, { md5Hex: md5, sha256Hex: sha256 })),
+    });
     target.close();
     expect(written).toEqual(['kit-a/trainers/T-017/index.json.age']);
     const file = path.join(root, 'index.age');
     writeFileSync(file, await swift.get(BUCKET_A, written[0]!));
     const index = JSON.parse(orgOpens(file).toString('utf8')) as TrainerIndex;
-    expect(index).toMatchObject({ format: 'vht-kit.trainer-index', kitId: 'kit-a', trainerId: 'T-017', cases: [{ code: CASE, consent: ALL_CONSENT, closedAt: null }] });
+    expect(index).toMatchObject({
+      format: 'vht-kit.trainer-index',
+      kitId: 'kit-a',
+      trainerId: 'T-017',
+      cases: [{ code: CASE, consent: ALL_CONSENT, closedAt: null }],
+    });
     expect(index.items.map((i) => [i.kind, i.id, i.key])).toEqual([
       ['clip', made.clip, `kit-a/clips/${made.clip}/manifest.json.age`],
       ['fragment', made.fragment, `kit-a/fragments/${made.fragment}.json.age`],
@@ -391,8 +418,19 @@ describe('fragments, kept stills and reviews follow the trainer to another kit o
   it("a narrowing on kit A reaches kit B with T-017's next index: kit B's case takes the narrowest consent", async () => {
     const c = a.catalogue.getCase(CASE)!;
     a.catalogue.updateCase(CASE, c.trajectory, { ...c.consent, review: false }, Date.now());
-    const target = new S3Target({ endpoint: swift.endpoint, region: swift.region, bucket: BUCKET_A, prefix: '', ...swift.admin, clock: systemClock, requestTimeoutMs: 10_000 });
-    await uploadTrainerIndexes({ ...indexDeps(a), put: async (key, body, md5, sha256) => void (await target.put(key, body, { md5Hex: md5, sha256Hex: sha256 })) });
+    const target = new S3Target({
+      endpoint: swift.endpoint,
+      region: swift.region,
+      bucket: BUCKET_A,
+      prefix: '',
+      ...swift.admin,
+      clock: systemClock,
+      requestTimeoutMs: 10_000,
+    });
+    await uploadTrainerIndexes({
+      ...indexDeps(a),
+      put: async (key, body, md5, sha256) => void (await target.put(key, body, { md5Hex: md5, sha256Hex: sha256 })),
+    });
     target.close();
     expect(b.catalogue.getCase(CASE)!.consent.review).toBe(true);
     expect(await b.keys.unlock('171717', 'T-017')).toBe(true);

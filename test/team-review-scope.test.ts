@@ -57,7 +57,8 @@ describe('the review cycle of a team kit: a trainer reaches only the items of th
     const now = Date.now();
     const clipId = kit.clips.createClip({ caseCode, now, requestedAt: now, preRollMs: 0, originMs: now, consent: CONSENT });
     await kit.clips.prepareKey(clipId);
-    for (const [seq, s] of segs(4, caseCode).entries()) await kit.clips.persistSegment(clipId, seq, s.data, { startMs: now + seq * 1000, durationMs: 1000, discontinuity: false });
+    for (const [seq, s] of segs(4, caseCode).entries())
+      await kit.clips.persistSegment(clipId, seq, s.data, { startMs: now + seq * 1000, durationMs: 1000, discontinuity: false });
     kit.clips.finishClip(clipId, 'complete', now + 4000, 'stopped');
     const still = await kit.clips.addStill(clipId, JPEG, 1500, now);
     await new Promise((r) => setTimeout(r, 2)); // clip ids are time-based

@@ -143,7 +143,6 @@ export class Fragments extends KeptItems<FragmentRow, FragmentView> {
     return this.get(id);
   }
 
-
   /** The fragment's copied segments as timing rows (for its playlist). */
   segments(id: string): SegmentRow[] {
     this.row(id);

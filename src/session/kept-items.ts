@@ -63,7 +63,12 @@ export abstract class KeptItems<Row extends KeptItemRow, View> {
   /** The item's row, or a 404 naming the id. */
   row(id: string): Row {
     const r = this.item.one(id);
-    if (!r) throw new AppError('NOT_FOUND', `no ${this.item.noun} with id ${JSON.stringify(id)}`, { field: 'params.id', reason: this.item.notFoundReason, params: { id } });
+    if (!r)
+      throw new AppError('NOT_FOUND', `no ${this.item.noun} with id ${JSON.stringify(id)}`, {
+        field: 'params.id',
+        reason: this.item.notFoundReason,
+        params: { id },
+      });
     return r;
   }
 

@@ -114,7 +114,6 @@ export class KeptStills extends KeptItems<KeptStillRow, KeptStillView> {
     return this.get(id);
   }
 
-
   /** The kept still's JPEG, decrypted with its own key (423 while locked). */
   async image(id: string): Promise<Buffer> {
     this.row(id);

@@ -135,8 +135,14 @@ export class Team {
       if (trainers.length === 0) continue;
       const refs: ContentRef[] = [
         ...this.o.catalogue.clipsOfCase(code).map((c) => ({ kind: 'clip' as const, id: c.id })),
-        ...ledger.allFragments().filter((f) => f.caseCode === code).map((f) => ({ kind: 'fragment' as const, id: f.id })),
-        ...ledger.allKeptStills().filter((s) => s.caseCode === code).map((s) => ({ kind: 'still' as const, id: s.id })),
+        ...ledger
+          .allFragments()
+          .filter((f) => f.caseCode === code)
+          .map((f) => ({ kind: 'fragment' as const, id: f.id })),
+        ...ledger
+          .allKeptStills()
+          .filter((s) => s.caseCode === code)
+          .map((s) => ({ kind: 'still' as const, id: s.id })),
         ...ledger.reviews(code).map((r) => ({ kind: 'review' as const, id: r.id })),
       ];
       for (const ref of refs) {

@@ -50,7 +50,7 @@ export function parseDirectoryEntry(text: string, what: string): DirectoryEntry 
   }
   if (d.caseTrainers !== undefined) {
     if (typeof d.caseTrainers !== 'object' || d.caseTrainers === null) bad('caseTrainers', d.caseTrainers);
-    for (const [tag, ts] of Object.entries(d.caseTrainers!)) {
+    for (const [tag, ts] of Object.entries(d.caseTrainers)) {
       if (!/^[0-9a-f]{32}$/.test(tag)) bad('caseTrainers', tag);
       if (!Array.isArray(ts) || !ts.every((t) => typeof t === 'string' && TRAINER_ID_PATTERN.test(t))) bad(`caseTrainers.${tag}`, ts);
     }

@@ -9,7 +9,6 @@ import { fsyncDir, writeFileDurable, writeFileDurableSync } from '../store/durab
 import type { FragmentFile, KeptStillFile } from '../store/fragments.js';
 import type { ContentRef, KeyStore } from '../store/keys.js';
 import { fragmentKey, keptStillKey, reviewKey } from '../store/objects.js';
-import type { ReviewItemKind } from '../store/review-ledger.js';
 import type { DirectoryEntry } from './fetch-directory.js';
 import type { FetchSource } from './fetch-source.js';
 import { manifestKey, parseManifest, segmentKey, stillKey, type ClipManifest } from './manifest.js';
@@ -149,9 +148,13 @@ export class KeptFetch {
     if (!CLIP_ID_PATTERN.test(clipId)) bad(what, 'sourceClipId', clipId);
     const identity = await pass.clipIdentity(clipId);
     if (identity === null) {
-      throw new AppError('FORBIDDEN', `${what}: no key of its source clip ${clipId} reached trainer ${pass.trainer} on this kit (it comes with the clip's outbox key)`, {
-        field: 'sourceClipId',
-      });
+      throw new AppError(
+        'FORBIDDEN',
+        `${what}: no key of its source clip ${clipId} reached trainer ${pass.trainer} on this kit (it comes with the clip's outbox key)`,
+        {
+          field: 'sourceClipId',
+        },
+      );
     }
     let manifest = this.manifests.get(clipId);
     if (!manifest) {
@@ -172,9 +175,13 @@ export class KeptFetch {
     const body = await this.o.source.get(pass.kit.bucket, key);
     const got = sha256Hex(body);
     if (got !== expect.sha256 || body.length !== expect.bytes) {
-      throw new AppError('BAD_REQUEST', `${what}: SHA-256 ${short(got)} (${body.length} bytes) does not match the manifest's ${short(expect.sha256)} (${expect.bytes} bytes)`, {
-        field: 'sha256',
-      });
+      throw new AppError(
+        'BAD_REQUEST',
+        `${what}: SHA-256 ${short(got)} (${body.length} bytes) does not match the manifest's ${short(expect.sha256)} (${expect.bytes} bytes)`,
+        {
+          field: 'sha256',
+        },
+      );
     }
     return body;
   }
@@ -208,14 +215,27 @@ export class KeptFetch {
     const segments: FragmentFile['segments'] = [];
     for (const s of segs) {
       const local = path.join(this.o.dataDir, 'clips', obj.sourceClipId, segmentObjectName(s.seq));
-      const body = await this.verified(pass, local, segmentKey(kit.kitId, obj.sourceClipId, s.seq), s, `fragment ${item.ref.id}: segment ${s.seq} of clip ${obj.sourceClipId}`);
+      const body = await this.verified(
+        pass,
+        local,
+        segmentKey(kit.kitId, obj.sourceClipId, s.seq),
+        s,
+        `fragment ${item.ref.id}: segment ${s.seq} of clip ${obj.sourceClipId}`,
+      );
       const ct = await encryptTo(recipients, await decryptWith(clipIdentity, body, `segment ${s.seq} of clip ${obj.sourceClipId}`));
       await writeFileDurable(path.join(dir, segmentObjectName(s.seq)), ct);
       segments.push({ seq: s.seq, startMs: s.startMs, durationMs: s.durationMs, bytes: ct.byteLength, sha256: sha256Hex(ct), discontinuity: s.discontinuity });
       pass.onBytes(s.bytes);
     }
     if (obj.noteAge) await writeFileDurable(path.join(dir, 'note.json.age'), Buffer.from(obj.noteAge, 'base64'));
-    const file: FragmentFile & { fetchedFrom: string } = { v: 1, id: obj.id, sourceClipId: obj.sourceClipId, createdAt: obj.createdAt, segments, fetchedFrom: kit.kitId };
+    const file: FragmentFile & { fetchedFrom: string } = {
+      v: 1,
+      id: obj.id,
+      sourceClipId: obj.sourceClipId,
+      createdAt: obj.createdAt,
+      segments,
+      fetchedFrom: kit.kitId,
+    };
     writeFileDurableSync(path.join(dir, 'fragment.json'), JSON.stringify(file, null, 1));
     const origin = manifest.segments[0]!.startMs;
     const first = segments[0]!;
@@ -328,7 +348,7 @@ export class KeptFetch {
     const ledger = this.o.catalogue.reviewLedger;
     const items = obj.items.map((it, i) => {
       if (it.kind !== 'fragment' && it.kind !== 'still') bad(key, `items.${i}.kind`, it.kind);
-      return { kind: it.kind as ReviewItemKind, refId: it.id };
+      return { kind: it.kind, refId: it.id };
     });
     const here = items.every((it) => {
       const row = it.kind === 'fragment' ? ledger.fragment(it.refId) : ledger.keptStill(it.refId);
@@ -379,7 +399,12 @@ export function narrowCases(catalogue: Catalogue, cases: readonly { code: string
     const c = catalogue.getCase(x.code);
     if (!c || !CONSENT_SCOPES.some((s) => c.consent[s] && x.consent[s] !== true)) continue;
     const both = (s: keyof Consent) => c.consent[s] && x.consent[s] === true;
-    catalogue.updateCase(x.code, c.trajectory, { recording: both('recording'), review: both('review'), supervision: both('supervision'), training: both('training') }, now);
+    catalogue.updateCase(
+      x.code,
+      c.trajectory,
+      { recording: both('recording'), review: both('review'), supervision: both('supervision'), training: both('training') },
+      now,
+    );
   }
 }
 

@@ -44,7 +44,10 @@ export interface FetchOptions {
   source: FetchSource;
   kitId: string;
   dataDir: string;
-  keys: Pick<KeyStore, 'unlockedTrainer' | 'inboxIdentity' | 'importContentKey' | 'hasClipKey' | 'contentIdentity' | 'recipientsOf' | 'hasContentKey' | 'entitled'>;
+  keys: Pick<
+    KeyStore,
+    'unlockedTrainer' | 'inboxIdentity' | 'importContentKey' | 'hasClipKey' | 'contentIdentity' | 'recipientsOf' | 'hasContentKey' | 'entitled'
+  >;
   catalogue: Catalogue;
   clock: Clock;
   logger: Logger;
@@ -93,7 +96,16 @@ const OUTBOX_NAME = /^(clip|fragment|still|review)-([0-9a-z]+)\.key\.age$/;
  * confirmation (the manifest's time in the store), so retention treats them like the original.
  */
 export class TrainerFetch {
-  private progressValue: FetchProgress = { trainerId: null, state: 'idle', clipsReady: 0, clipsWaiting: 0, bytesDone: 0, bytesTotal: 0, keptReady: 0, reviewsReady: 0 };
+  private progressValue: FetchProgress = {
+    trainerId: null,
+    state: 'idle',
+    clipsReady: 0,
+    clipsWaiting: 0,
+    bytesDone: 0,
+    bytesTotal: 0,
+    keptReady: 0,
+    reviewsReady: 0,
+  };
 
   constructor(private readonly o: FetchOptions) {}
 
@@ -147,7 +159,8 @@ export class TrainerFetch {
           hasRoom: this.o.hasRoom,
           confirmedAt,
           closed: (code) => closed.has(code),
-          clipIdentity: async (id) => clipKeys.get(id) ?? (this.o.keys.entitled({ kind: 'clip', id }).includes(trainer) ? this.o.keys.contentIdentity({ kind: 'clip', id }) : null),
+          clipIdentity: async (id) =>
+            clipKeys.get(id) ?? (this.o.keys.entitled({ kind: 'clip', id }).includes(trainer) ? this.o.keys.contentIdentity({ kind: 'clip', id }) : null),
           onBytes: (n) => {
             this.progressValue.bytesDone += n;
             this.progressValue.bytesTotal += n;
@@ -161,7 +174,8 @@ export class TrainerFetch {
         if (ref.kind === 'review') this.progressValue.reviewsReady += 1;
         else this.progressValue.keptReady += 1;
       }
-      for (const f of result.kept.failed) this.o.logger.warn('a review item could not be fetched', { [f.ref.kind]: f.ref.id, kit: kit.kitId, error: f.message });
+      for (const f of result.kept.failed)
+        this.o.logger.warn('a review item could not be fetched', { [f.ref.kind]: f.ref.id, kit: kit.kitId, error: f.message });
       if (index) narrowCases(this.o.catalogue, index.cases, this.o.clock.now());
     }
     const firstError = result.failed[0]?.message ?? result.kept.failed[0]?.message;

@@ -60,7 +60,11 @@ export async function fragmentRoutes(fastify: FastifyInstance, { ctx }: { ctx: W
   );
   app.get(
     '/api/fragments/:id',
-    { config: guarded, preHandler: theirFragment, schema: { summary: 'A fragment with its note', params: fragmentIdParams, response: replies({ 200: fragmentReply }) } },
+    {
+      config: guarded,
+      preHandler: theirFragment,
+      schema: { summary: 'A fragment with its note', params: fragmentIdParams, response: replies({ 200: fragmentReply }) },
+    },
     async (req) => fragments.get(req.params.id),
   );
   app.patch(
@@ -113,7 +117,11 @@ export async function keptStillRoutes(fastify: FastifyInstance, { ctx }: { ctx: 
 
   app.get(
     '/api/clips/:id/kept-stills',
-    { config: guarded, preHandler: theirClip, schema: { summary: "A clip's kept stills", params: clipIdParams, response: replies({ 200: keptStillListReply }) } },
+    {
+      config: guarded,
+      preHandler: theirClip,
+      schema: { summary: "A clip's kept stills", params: clipIdParams, response: replies({ 200: keptStillListReply }) },
+    },
     async (req) => ({ stills: await keptStills.list(req.params.id) }),
   );
   app.post(
@@ -127,7 +135,11 @@ export async function keptStillRoutes(fastify: FastifyInstance, { ctx }: { ctx: 
   );
   app.get(
     '/api/stills/:id',
-    { config: guarded, preHandler: theirStill, schema: { summary: 'A kept still with its caption', params: keptStillIdParams, response: replies({ 200: keptStillReply }) } },
+    {
+      config: guarded,
+      preHandler: theirStill,
+      schema: { summary: 'A kept still with its caption', params: keptStillIdParams, response: replies({ 200: keptStillReply }) },
+    },
     async (req) => keptStills.get(req.params.id),
   );
   app.patch(

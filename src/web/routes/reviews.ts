@@ -41,7 +41,11 @@ export async function reviewRoutes(fastify: FastifyInstance, { ctx }: { ctx: Web
   );
   app.get(
     '/api/reviews/:id',
-    { config: guarded, preHandler: theirReview, schema: { summary: 'A review with its items in order', params: reviewIdParams, response: replies({ 200: reviewReply }) } },
+    {
+      config: guarded,
+      preHandler: theirReview,
+      schema: { summary: 'A review with its items in order', params: reviewIdParams, response: replies({ 200: reviewReply }) },
+    },
     async (req) => reviews.get(req.params.id),
   );
   app.patch(
