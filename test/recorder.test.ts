@@ -76,10 +76,52 @@ describe('recorder', () => {
     });
     await settle();
     expect(done).toBe(false);
+    // the worker was restarted meanwhile: the segment of the stop will never come
+    capture.status = { armed: true, ok: true, restarts: 1 };
     clock.advance(4000);
     await stop;
     expect(catalogue.getClip(clipId)!.state).toBe('complete');
     expect(catalogue.segments(clipId)).toHaveLength(1);
+  });
+
+  it('waits longer for the stop segment while the capture still runs (a starved worker), up to three waits', async () => {
+    const { clock, capture, recorder, catalogue } = await setup();
+    const t0 = clock.t;
+    const { clipId } = recorder.startTake(null);
+    clock.advance(1000);
+    capture.segment(t0, t0 + 1000);
+    clock.advance(500);
+    let done = false;
+    const stop = recorder.stopTake().then((r) => {
+      done = true;
+      return r;
+    });
+    // the first wait (1 s + 1 s + 2 s) passes without a segment: the worker runs, so the kit waits on
+    clock.advance(4000);
+    await settle();
+    expect(done, 'a running capture gets a second wait').toBe(false);
+    clock.advance(3000);
+    capture.segment(t0 + 1000, t0 + 1600);
+    await stop;
+    expect(catalogue.segments(clipId).map((s) => s.durationMs)).toEqual([1000, 600]);
+
+    // a take whose segment never comes still ends, after the third wait
+    const second = recorder.startTake(null);
+    clock.advance(1000);
+    capture.segment(t0 + 8500, t0 + 9500);
+    clock.advance(100);
+    let secondDone = false;
+    const stop2 = recorder.stopTake().then(() => {
+      secondDone = true;
+    });
+    clock.advance(4000);
+    await settle();
+    clock.advance(4000);
+    await settle();
+    expect(secondDone).toBe(false);
+    clock.advance(4000);
+    await stop2;
+    expect(catalogue.getClip(second.clipId)!.state).toBe('complete');
   });
 
   it('marks offsets on the clip timeline, leaving out a gap after a worker restart', async () => {

@@ -105,6 +105,9 @@ function removeRingFile(file: string): void {
   }
 }
 
+/** How many times a stop waits for its segment while the capture worker still runs (each wait a segment + 1 s + 2 s). */
+const STOP_WAIT_ROUNDS = 3;
+
 /** A segment of the live tail (the remote's camera preview). */
 export interface LiveSegment {
   /** `<n>.ts`: n counts every closed segment of this recorder, so names never repeat and grow. */
@@ -347,16 +350,34 @@ export class Recorder {
         // No pipeline to cut: finish with what has been persisted.
         this.finishTake(take);
       } else {
-        take.stopTimer = this.clock.setTimeout(
-          () => {
-            this.logger.warn('no segment closed after stop; finishing the clip with what it has', { clipId: take.clipId });
-            this.finishTake(take);
-          },
-          Math.max(this.opts.segmentMs, this.longestSegmentMs) + this.opts.segmentMs + 2000,
-        );
+        this.awaitStopSegment(take, take.stopAtMono, this.capture.status.restarts);
       }
     }
     return take.finished;
+  }
+
+  /**
+   * After a cut, waits for the segment that holds the stop: a segment's length plus one more and 2 s.
+   * While the capture worker still runs (a loaded kit whose worker is starved, not gone) it waits
+   * again, up to STOP_WAIT_ROUNDS times: finishing early would lose up to a GOP of the trainer's last
+   * moment. A worker that is gone, failing or restarted since the stop (its segment will never come)
+   * ends the wait with what has been persisted.
+   */
+  private awaitStopSegment(take: Take, stopAtMono: number, restartsAtStop: number, round = 1): void {
+    const waitMs = Math.max(this.opts.segmentMs, this.longestSegmentMs) + this.opts.segmentMs + 2000;
+    take.stopTimer = this.clock.setTimeout(() => {
+      const capture = this.capture.status;
+      if (capture.armed && capture.ok && capture.restarts === restartsAtStop && round < STOP_WAIT_ROUNDS) {
+        this.logger.warn('no segment closed yet after stop; the capture still runs, waiting longer', {
+          clipId: take.clipId,
+          waitedMs: Math.round(this.clock.monotonic() - stopAtMono),
+        });
+        this.awaitStopSegment(take, stopAtMono, restartsAtStop, round + 1);
+        return;
+      }
+      this.logger.warn('no segment closed after stop; finishing the clip with what it has', { clipId: take.clipId, captureOk: capture.ok });
+      this.finishTake(take);
+    }, waitMs);
   }
 
   /** Drops a marker at the current position of the running take. */
