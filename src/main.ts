@@ -333,7 +333,9 @@ function buildSync(
 ) {
   const { catalogue, keys, clips, privacy, directory, bus, clock, logger } = deps;
   const guard = new StorageGuard(config.dataDir, config.storage.reserveMB * 1024 * 1024, deps.space);
-  const team = createTeamSync(config, { keys, catalogue, directory, clock, logger, hasRoom: (b) => guard.hasRoom(b) });
+  // one office bucket (issue 21): the team fetch reads the kit directory from sync.office.bucket
+  const teamConfig = { ...config, sync: { ...config.sync, fetch: { ...config.sync.fetch, officeBucket: config.sync.office.bucket } } };
+  const team = createTeamSync(teamConfig, { keys, catalogue, directory, clock, logger, hasRoom: (b) => guard.hasRoom(b) });
   const officeLink = wireOfficeLink({ config: syncConfigOf(config), kitId: config.kitId, catalogue, keys, privacy, guard, bus, clock, logger });
   const sync = createSyncService({
     config: syncConfigOf(config),
