@@ -219,7 +219,8 @@ export async function eraseCase(
     const todo = keys.flat().filter((k) => !seen.has(`${k.kitId}\0${k.key}`));
     if (round > 0 && todo.length === 0) break;
     progress.phase(round === 0 ? 'deleting' : `deleting (round ${round + 1})`, todo.length);
-    deleteRequests += await deleteKeys(layout, todo, conc, (n) => progress.update(n));
+    const requests = await deleteKeys(layout, todo, conc, (n) => progress.update(n));
+    deleteRequests += requests;
     for (const d of todo) {
       deleted.push(d);
       seen.add(`${d.kitId}\0${d.key}`);
@@ -295,11 +296,11 @@ export async function deleteKeys(layout: OfficeLayout, keys: { kitId: string; ke
   let requests = 0;
   let done = 0;
   await mapLimit([...byStore.entries()], conc, async ([store, ks]) => {
-    if (store.deleteMany) requests += (await store.deleteMany(ks)).requests;
-    else {
-      await mapLimit(ks, conc, (k) => store.delete(k));
-      requests += ks.length;
-    }
+    // (count after the await: `requests += await …` would read the total before it and lose the other kits' requests)
+    let made = ks.length;
+    if (store.deleteMany) made = (await store.deleteMany(ks)).requests;
+    else await mapLimit(ks, conc, (k) => store.delete(k));
+    requests += made;
     done += ks.length;
     onDone?.(done);
   });
