@@ -228,7 +228,7 @@ runBench('office', async () => {
     log(`  ${written} objects so far; this step ${round((performance.now() - t) / 1000, 1)} s`);
     const layout = layoutFor(`${ORG}-kit-`);
     // Swift updates its account listing (ListBuckets) asynchronously: wait until it shows every kit
-    for (let t = performance.now(); (await layout.kitIds()).length < k; ) {
+    for (let t = performance.now(); (await layout.kitIds()).length < k;) {
       if (performance.now() - t > 120_000) throw new Error(`ListBuckets still shows fewer than ${k} kits after 120 s`);
       await new Promise((r) => setTimeout(r, 500));
     }

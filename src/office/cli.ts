@@ -10,7 +10,7 @@ import { caseInventory, eraseCase, type CaseInventory } from './cases.js';
 import { DEFAULT_THRESHOLDS, fleet, retentionDue, type FleetKit } from './fleet.js';
 import { checkInbox } from './inbox.js';
 import { locationsFrom, OfficeLayout } from './layout.js';
-import { progressBar, NO_PROGRESS } from './progress.js';
+import { progressBar, NO_PROGRESS, type Progress } from './progress.js';
 import { readCaseTagKey } from './tag-key.js';
 
 export const OFFICE_USAGE = `vht-kit office — the organisation's side over its object store
@@ -232,46 +232,57 @@ export async function runOffice(argv: string[], io: OfficeIo): Promise<void> {
         );
         return;
       }
-      case 'index': {
-        const sub = positionals[1] ?? 'check';
-        if (sub !== 'check' && sub !== 'rebuild')
-          throw new AppError('VALIDATION', `office index ${JSON.stringify(sub)}: check or rebuild`, { field: 'command' });
-        const r = await checkInbox(layout, { repair: sub === 'rebuild', concurrency, progress });
-        await audit.append(operator, sub === 'rebuild' ? 'index.rebuilt' : 'index.checked', { kits: r.kits, missing: r.missing.length, added: r.added });
-        print(
-          r,
-          `case inbox: ${r.markers} marker(s) for ${r.held} (case, kit) pair(s) on ${r.kits} kit(s); ${r.missing.length} missing` +
-            (sub === 'rebuild' ? `, ${r.added} written` : '') +
-            `; ${r.extra.length} without entries (kept)\n${r.missing.map((k) => `  missing ${k}\n`).join('')}`,
-        );
-        if (sub === 'check' && r.missing.length)
-          throw new AppError('CONFLICT', `the case inbox lacks ${r.missing.length} marker(s): run office index rebuild`, { field: 'inbox' });
-        return;
-      }
-      case 'audit': {
-        const sub = positionals[1] ?? 'verify';
-        if (sub === 'list') {
-          const all = await audit.entries();
-          print(
-            all,
-            all
-              .map((e) => `${e.key}\t${new Date(e.entry.at).toISOString()}\t${e.entry.operator}\t${e.entry.action}\t${JSON.stringify(e.entry.details)}`)
-              .join('\n') + '\n',
-          );
-          return;
-        }
-        if (sub !== 'verify') throw new AppError('VALIDATION', `office audit ${JSON.stringify(sub)}: verify or list`, { field: 'command' });
-        const v = await audit.verifyFrom({ full: values.full === true });
-        print(
-          v,
-          `${v.ok ? 'office audit whole' : 'office audit BROKEN'}: ${v.entries} entries (${v.read} read ${v.from ? `after the checkpoint ${v.from}` : 'from the first'}), head ${v.head ?? '—'}, ${v.forks.length} fork(s) (${v.forks.filter((f) => f.resolved).length} re-linked)` +
-            `${v.checkpoint ? `; checkpoint ${v.checkpoint}` : ''}\n${v.problems.map((p) => `  ${p}\n`).join('')}`,
-        );
-        if (!v.ok) throw new AppError('CONFLICT', `the office audit has ${v.problems.length} problem(s)`, { field: 'audit' });
-        return;
-      }
+      case 'index':
+        return await indexCommand(positionals[1] ?? 'check', { layout, audit, operator, concurrency, progress, print });
+      case 'audit':
+        return await auditCommand(positionals[1] ?? 'verify', { audit, full: values.full === true, print });
     }
   } finally {
     layout.close();
   }
+}
+
+interface CommandDeps {
+  layout: OfficeLayout;
+  audit: OfficeAudit;
+  operator: string;
+  concurrency: number;
+  progress: Progress;
+  print: (json: unknown, text: string) => unknown;
+}
+
+/** `office index check|rebuild`: the case inbox against the kits' own case index. */
+async function indexCommand(sub: string, d: CommandDeps): Promise<void> {
+  if (sub !== 'check' && sub !== 'rebuild') throw new AppError('VALIDATION', `office index ${JSON.stringify(sub)}: check or rebuild`, { field: 'command' });
+  const r = await checkInbox(d.layout, { repair: sub === 'rebuild', concurrency: d.concurrency, progress: d.progress });
+  await d.audit.append(d.operator, sub === 'rebuild' ? 'index.rebuilt' : 'index.checked', { kits: r.kits, missing: r.missing.length, added: r.added });
+  d.print(
+    r,
+    `case inbox: ${r.markers} marker(s) for ${r.held} (case, kit) pair(s) on ${r.kits} kit(s); ${r.missing.length} missing` +
+      (sub === 'rebuild' ? `, ${r.added} written` : '') +
+      `; ${r.extra.length} without entries (kept)\n${r.missing.map((k) => `  missing ${k}\n`).join('')}`,
+  );
+  if (sub === 'check' && r.missing.length)
+    throw new AppError('CONFLICT', `the case inbox lacks ${r.missing.length} marker(s): run office index rebuild`, { field: 'inbox' });
+}
+
+/** `office audit verify [--full]|list`. */
+async function auditCommand(sub: string, d: Pick<CommandDeps, 'audit' | 'print'> & { full: boolean }): Promise<void> {
+  if (sub === 'list') {
+    const all = await d.audit.entries();
+    d.print(
+      all,
+      all.map((e) => `${e.key}\t${new Date(e.entry.at).toISOString()}\t${e.entry.operator}\t${e.entry.action}\t${JSON.stringify(e.entry.details)}`).join('\n') +
+        '\n',
+    );
+    return;
+  }
+  if (sub !== 'verify') throw new AppError('VALIDATION', `office audit ${JSON.stringify(sub)}: verify or list`, { field: 'command' });
+  const v = await d.audit.verifyFrom({ full: d.full });
+  d.print(
+    v,
+    `${v.ok ? 'office audit whole' : 'office audit BROKEN'}: ${v.entries} entries (${v.read} read ${v.from ? `after the checkpoint ${v.from}` : 'from the first'}), head ${v.head ?? '—'}, ${v.forks.length} fork(s) (${v.forks.filter((f) => f.resolved).length} re-linked)` +
+      `${v.checkpoint ? `; checkpoint ${v.checkpoint}` : ''}\n${v.problems.map((p) => `  ${p}\n`).join('')}`,
+  );
+  if (!v.ok) throw new AppError('CONFLICT', `the office audit has ${v.problems.length} problem(s)`, { field: 'audit' });
 }

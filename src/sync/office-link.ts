@@ -2,12 +2,13 @@ import type { Clock } from '../core/clock.js';
 import { AppError, describeError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { BucketStore } from '../store/bucket-store.js';
-import type { Catalogue, ClipRow, Consent } from '../store/catalogue.js';
+import type { Catalogue, ClipRow } from '../store/catalogue.js';
 import { encryptTo } from '../store/crypto.js';
 import type { CaseIndexEntry, KitStatus } from '../store/office-objects.js';
 import { parseErasureNotice } from '../store/office-objects.js';
 import { caseIndexKey, caseMarkerKey, ERASURES_PREFIX, manifestKey, clipPrefix, parseErasureNoticeKey, statusKey } from '../store/objects.js';
 import type { CaseTagger } from '../session/case-tags.js';
+import type { ReviewIndexItem } from './review-upload.js';
 import type { SyncExtension, SyncIo, SyncProgress, SyncRunResult } from './service.js';
 
 export interface OfficeLinkOptions {
@@ -30,21 +31,6 @@ export interface OfficeLinkOptions {
   version: string;
   clock: Clock;
   logger: Logger;
-}
-
-/** What the case index entry of a fragment, kept still or review says (src/sync/review-upload.ts passes it). */
-export interface ReviewIndexItem {
-  kind: 'fragment' | 'still' | 'review';
-  id: string;
-  caseCode: string;
-  /** The object's key (`<kit>/fragments/<f>.json.age`, …). */
-  object: string;
-  visitId: number | null;
-  /** The source clip's consent snapshot (a review: null, the case's consent counts). */
-  consent: Consent | null;
-  createdAt: number;
-  durationMs: number;
-  bytes: number;
 }
 
 /**

@@ -1,13 +1,12 @@
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
-import type { Catalogue } from '../store/catalogue.js';
+import type { Catalogue, Consent } from '../store/catalogue.js';
 import { encryptTo } from '../store/crypto.js';
 import type { FragmentFile } from '../store/fragments.js';
 import type { ContentRef } from '../store/keys.js';
 import { fragmentKey, keptStillKey, reviewKey, segmentKey, stillKey } from '../store/objects.js';
 import type { FragmentRow, KeptStillRow, ReviewRow } from '../store/review-ledger.js';
 import { abortedError } from './errors.js';
-import type { ReviewIndexItem } from './office-link.js';
 import { md5Hex, sha256Hex } from './targets.js';
 
 /** What the upload of the review cycle's metadata reads on the kit (public keys only: it works while locked). */
@@ -32,6 +31,21 @@ export interface ReviewUploadDeps {
   put: (key: string, body: Uint8Array, md5: string, sha256: string) => Promise<void>;
   /** Issue 21: the object's case index entry, written before it (src/sync/office-link.ts); 'wait': the object waits for the next run. */
   indexEntry?: (item: ReviewIndexItem) => Promise<'done' | 'wait'>;
+}
+
+/** What the case index entry of a fragment, kept still or review says (issue 21: src/sync/office-link.ts writes it). */
+export interface ReviewIndexItem {
+  kind: 'fragment' | 'still' | 'review';
+  id: string;
+  caseCode: string;
+  /** The object's key (`<kit>/fragments/<f>.json.age`, …). */
+  object: string;
+  visitId: number | null;
+  /** The source clip's consent snapshot (a review: null, the case's consent counts). */
+  consent: Consent | null;
+  createdAt: number;
+  durationMs: number;
+  bytes: number;
 }
 
 /** `<kit>/fragments/<f>.json.age`: where the organisation finds the footage (the source clip's segments), never the footage. */

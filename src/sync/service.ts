@@ -12,8 +12,7 @@ import { buildManifest, checkKitId, encryptManifest, manifestJson, manifestKey, 
 import { RetryingPut, type PutObserver, type RetryPolicy } from './retries.js';
 import { md5Hex, sha256Hex, type UploadTarget } from './targets.js';
 import { runUploadPool } from './upload-pool.js';
-import { uploadReviewMetadata, type ReviewUploadSource } from './review-upload.js';
-import type { ReviewIndexItem } from './office-link.js';
+import { uploadReviewMetadata, type ReviewIndexItem, type ReviewUploadSource } from './review-upload.js';
 
 export type { RetryPolicy } from './retries.js';
 
