@@ -2,7 +2,7 @@
 // Team kits (issue 20): fetch throughput of a trainer's clips from S3 vs `rclone copy` of the same objects.
 //
 //   npm run build && node bench/fetch.mjs [--mb 200] [--segment-kb 1024] [--clips 4] [--concurrency 4]
-//        [--rclone-transfers 4] [--rounds 3] [--keep]
+//        [--rclone-transfers 4] [--rounds 3] [--profile] [--keep]
 //
 // A real S3 server (OpenStack Swift + s3api, scripts/s3-test-server) on free loopback ports. Kit A
 // (the real KeyStore/Catalogue/ClipStore/SyncService from dist/) records `clips` clips of random
@@ -13,13 +13,17 @@
 //     checks its SHA-256, writes it durably (fsync), registers the clip; wall time.
 //   - rclone copy of the same clip objects (segments + manifests) to a fresh local dir, --transfers N.
 // ratio = median over rounds of (ours MB/s ÷ rclone MB/s of the same round); target ≥ 0.9.
+// Each round also records the CPU seconds of ours (this process) and of rclone (its /proc stat at exit),
+// so that a slow round says whether it waited or computed. --profile: a V8 CPU profile of ours in
+// round 0; the functions with the most self time go to the JSON (`profileTop`).
 // rclone (1.60, Debian) is installed with apt-get when missing (we run as root here).
 import { execFile, execFileSync, spawn } from 'node:child_process';
+import { Session } from 'node:inspector/promises';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
-import { freePortBlock, log, machineInfo, median, numArg, onCleanup, REPO, round, runBench, tempDir } from './lib.mjs';
+import { cpuSeconds, flagArg, freePortBlock, log, machineInfo, median, numArg, onCleanup, REPO, round, runBench, tempDir } from './lib.mjs';
 
 const run = promisify(execFile);
 const MB = numArg('mb', 200);
@@ -28,6 +32,7 @@ const CLIPS = numArg('clips', 4);
 const CONCURRENCY = numArg('concurrency', 4);
 const TRANSFERS = numArg('rclone-transfers', 4);
 const ROUNDS = numArg('rounds', 3);
+const PROFILE = flagArg('profile');
 const SCRIPT = path.join(REPO, 'scripts', 's3-test-server');
 const BUCKET = 'vht-org-kit-a';
 const dist = (p) => import(path.join(REPO, 'dist', p));
@@ -85,6 +90,7 @@ async function rcloneCopy(swift, dest) {
   };
   delete env.AWS_CA_BUNDLE; // rclone cannot apply a CA bundle to its transport (and the endpoint is http)
   const t0 = performance.now();
+  let cpu = 0;
   await new Promise((resolve, reject) => {
     const p = spawn('rclone', ['copy', `bench:${BUCKET}/kit-a/clips`, dest, '--transfers', String(TRANSFERS), '--stats', '0'], {
       env,
@@ -92,10 +98,40 @@ async function rcloneCopy(swift, dest) {
     });
     let err = '';
     p.stderr.on('data', (d) => (err += d));
-    p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`rclone exited ${code}: ${err.slice(-400)}`))));
+    // its CPU time: the last /proc reading before it exits (sampled every 50 ms; the last 50 ms are not counted)
+    const timer = setInterval(() => (cpu = cpuSeconds(p.pid) ?? cpu), 50);
+    p.on('exit', (code) => {
+      clearInterval(timer);
+      if (code === 0) resolve();
+      else reject(new Error(`rclone exited ${code}: ${err.slice(-400)}`));
+    });
   });
   execFileSync('sync');
-  return (performance.now() - t0) / 1000;
+  return { wall: (performance.now() - t0) / 1000, cpu };
+}
+
+/** Runs `fn` under the V8 CPU profiler; returns its result and the `n` functions with the most self time (ms). */
+async function profiled(fn, n = 15) {
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 500 });
+  await session.post('Profiler.start');
+  const out = await fn();
+  const { profile } = await session.post('Profiler.stop');
+  session.disconnect();
+  const self = new Map();
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  profile.samples.forEach((id, i) => {
+    const f = byId.get(id).callFrame;
+    const key = `${f.functionName || '(anonymous)'} ${f.url.replace(/^.*node_modules\//, '').replace(REPO + '/', '')}:${f.lineNumber + 1}`;
+    self.set(key, (self.get(key) ?? 0) + (profile.timeDeltas[i] ?? 0) / 1000);
+  });
+  const top = [...self]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, n)
+    .map(([fn, ms]) => ({ fn, ms: round(ms, 1) }));
+  return { out, top };
 }
 
 await runBench('fetch', async () => {
@@ -164,7 +200,10 @@ await runBench('fetch', async () => {
   // the same kit B keys in each round: a fresh copy of its data dir
   const bSeed = path.join(root, 'kit-b');
   const rounds = [];
+  let profileTop;
   for (let r = 0; r < ROUNDS; r++) {
+    let oursCpu = 0;
+    let rcloneCpu = 0;
     const oursFirst = r % 2 === 0;
     const measure = {
       ours: async () => {
@@ -187,8 +226,14 @@ await runBench('fetch', async () => {
           concurrency: CONCURRENCY,
         });
         const t0 = performance.now();
-        const res = await f.run(texts.map((t) => JSON.parse(t)));
+        const c0 = process.cpuUsage();
+        const go = () => f.run(texts.map((t) => JSON.parse(t)));
+        let res;
+        if (PROFILE && r === 0) ({ out: res, top: profileTop } = await profiled(go));
+        else res = await go();
         const wall = (performance.now() - t0) / 1000;
+        const c = process.cpuUsage(c0);
+        oursCpu = (c.user + c.system) / 1e6;
         source.close();
         b.catalogue.close();
         if (res.fetched.length !== CLIPS) throw new Error(`fetched ${res.fetched.length} of ${CLIPS}: ${JSON.stringify(res.failed)}`);
@@ -197,7 +242,8 @@ await runBench('fetch', async () => {
       },
       rclone: async () => {
         const dest = path.join(root, `rclone-${r}`);
-        const wall = await rcloneCopy(endpoint, dest);
+        const { wall, cpu } = await rcloneCopy(endpoint, dest);
+        rcloneCpu = cpu;
         rmSync(dest, { recursive: true, force: true });
         return wall;
       },
@@ -212,6 +258,8 @@ await runBench('fetch', async () => {
       oursMBps: mbps(walls.ours),
       rcloneMBps: mbps(walls.rclone),
       ratio: round(walls.rclone / walls.ours, 3),
+      oursCpuS: round(oursCpu, 2),
+      rcloneCpuS: round(rcloneCpu, 2),
     });
     log(`round ${r}: ${JSON.stringify(rounds[rounds.length - 1])}`);
   }
@@ -219,9 +267,10 @@ await runBench('fetch', async () => {
   const result = {
     machine: machineInfo(),
     rclone,
-    params: { mb: MB, segmentKb: SEG_KB, clips: CLIPS, concurrency: CONCURRENCY, rcloneTransfers: TRANSFERS, rounds: ROUNDS },
+    params: { mb: MB, segmentKb: SEG_KB, clips: CLIPS, concurrency: CONCURRENCY, rcloneTransfers: TRANSFERS, rounds: ROUNDS, profile: PROFILE },
     bytes,
     rounds,
+    ...(profileTop ? { profileTop } : {}),
     ratio,
     target: 0.9,
     pass: ratio >= 0.9,
