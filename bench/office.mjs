@@ -12,13 +12,20 @@
 // five, each with 3 segments; its index entries and every status are real age ciphertext of the
 // shapes the kit writes; the other objects are random bytes (the office never reads them here).
 //
+// Each kit also marks its cases in the case inbox (`vht-bench-office-inbox`, `cases/<tag>/<kit>`),
+// as a kit with `sync.office.inbox` does before its first index entry of a case.
+//
 // 1. Write rate: PUTs of 1 KB objects with `put-concurrency` in parallel, objects/s.
-// 2. For each kit count (the store grows to it): `office kits` (a GET + decrypt of every status)
-//    and `office case GZ-BENCH` through the index (a LIST per kit, then only the entries found are
-//    read), `rounds` each, median; ratio to the smallest kit count. Target: case ≤ 5 s at 500 kits.
+// 2. For each kit count (the store grows to it): `office kits` (a GET + decrypt of every status),
+//    `office case GZ-BENCH` through the case inbox (one LIST there, then a LIST in each kit that holds
+//    the case, then only the entries found are read) and the same over every kit bucket (a LIST per
+//    kit: what `office erase` does, and `office case` without an inbox), `rounds` each, median;
+//    ratios to the smallest kit count. Target: case ≤ 5 s at 500 kits.
 // 3. Clip count per kit: at the smallest kit count, `clips-check` clips per kit on another set of
 //    kits, case inventory time vs `clips` clips (the LIST of a case prefix does not read the rest).
-// 4. Erase GZ-BENCH: notice, deletes, HEAD verification, receipt; objects/s.
+// 4. Erase GZ-BENCH (batched: DeleteObjects, up to 1000 keys a request) and GZ-BENCH2 of the same
+//    shape with single DELETEs: notice, inventory over every kit, deletes, HEAD verification,
+//    receipt; objects/s overall and of the delete phase.
 // Writes bench/results/office.json and prints it.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 import { execFile, execFileSync } from 'node:child_process';
@@ -52,6 +59,8 @@ const CONC = numArg('concurrency', 32);
 const PUT_CONC = numArg('put-concurrency', 48);
 const ORG = 'vht-bench';
 const CODE = 'GZ-BENCH';
+const CODE2 = 'GZ-BENCH2';
+const INBOX = `${ORG}-office-inbox`;
 
 async function pool(items, n, fn) {
   let next = 0;
@@ -88,7 +97,7 @@ runBench('office', async () => {
   };
   const { S3Connection } = await dist('store/bucket-store.js');
   const { encryptTo } = await dist('store/crypto.js');
-  const { caseTag, caseIndexKey, manifestKey, segmentKey, statusKey } = await dist('store/objects.js');
+  const { caseTag, caseIndexKey, caseMarkerKey, manifestKey, segmentKey, statusKey } = await dist('store/objects.js');
   const { OfficeLayout } = await dist('office/layout.js');
   const { fleet } = await dist('office/fleet.js');
   const { caseInventory, eraseCase } = await dist('office/cases.js');
@@ -104,12 +113,14 @@ runBench('office', async () => {
   const recipient = /# public key: (age1\S+)/.exec(readFileSync(orgKey, 'utf8'))[1];
   const tagKey = randomBytes(32);
   const benchTag = caseTag(CODE, tagKey);
+  const benchTag2 = caseTag(CODE2, tagKey);
   const otherTags = Array.from({ length: 1000 }, (_, i) => caseTag(`GZ-${String(i).padStart(4, '0')}`, tagKey));
   const junk = randomBytes(1024);
   const now = Date.now();
 
   const createBucket = (name) => conn.client.send(new CreateBucketCommand({ Bucket: name }));
-  for (const b of [`${ORG}-office`, `${ORG}-office-private`]) await createBucket(b);
+  for (const b of [`${ORG}-office`, `${ORG}-office-private`, INBOX]) await createBucket(b);
+  const inbox = conn.bucket(INBOX);
 
   // 1. write rate
   await createBucket(`${ORG}-rate`);
@@ -134,10 +145,17 @@ runBench('office', async () => {
     const jobs = [];
     const benchClips = holdsBenchCase ? Math.min(caseLeft, Math.max(1, Math.round(CASE_CLIPS / (KIT_COUNTS[0] / 5)))) : 0;
     caseLeft -= benchClips;
-    for (let i = 0; i < clips + benchClips; i++) {
+    const marked = new Set();
+    // the bench clips: half of them GZ-BENCH, half GZ-BENCH2 (erased with single deletes)
+    for (let i = 0; i < clips + 2 * benchClips; i++) {
       const id = clipId(kitId, i);
       const bench = i >= clips;
-      const tag = bench ? benchTag : otherTags[(i * 7919 + kitId.length) % otherTags.length];
+      const code = i >= clips + benchClips ? CODE2 : CODE;
+      const tag = bench ? (code === CODE ? benchTag : benchTag2) : otherTags[(i * 7919 + kitId.length) % otherTags.length];
+      if (!marked.has(tag)) {
+        marked.add(tag);
+        jobs.push({ store: inbox, key: caseMarkerKey(tag, kitId), body: new Uint8Array(0) });
+      }
       jobs.push({ key: manifestKey(kitId, id), body: junk });
       for (let s = 0; s < (bench ? 3 : SEGMENTS); s++) jobs.push({ key: segmentKey(kitId, id, s), body: junk });
       if (bench) {
@@ -146,7 +164,7 @@ runBench('office', async () => {
           v: 1,
           kitId,
           caseTag: tag,
-          caseCode: CODE,
+          caseCode: code,
           kind: 'clip',
           id,
           object: manifestKey(kitId, id),
@@ -185,7 +203,7 @@ runBench('office', async () => {
       erasureCursor: null,
     };
     jobs.push({ key: statusKey(kitId), body: await encryptTo([recipient], JSON.stringify(status)) });
-    await pool(jobs, PUT_CONC, (j) => store.put(j.key, j.body));
+    await pool(jobs, PUT_CONC, (j) => (j.store ?? store).put(j.key, j.body));
     written += jobs.length;
   }
 
@@ -194,7 +212,8 @@ runBench('office', async () => {
     const r = await fn();
     return { ms: performance.now() - t, r };
   };
-  const layoutFor = (prefix) => new OfficeLayout({ kits: `s3://${prefix}*`, office: `s3://${ORG}-office`, private: `s3://${ORG}-office-private` }, s3);
+  const layoutFor = (prefix) =>
+    new OfficeLayout({ kits: `s3://${prefix}*`, office: `s3://${ORG}-office`, private: `s3://${ORG}-office-private`, inbox: `s3://${INBOX}` }, s3);
 
   // 2. growing kit counts
   const steps = [];
@@ -208,10 +227,17 @@ runBench('office', async () => {
     have = k;
     log(`  ${written} objects so far; this step ${round((performance.now() - t) / 1000, 1)} s`);
     const layout = layoutFor(`${ORG}-kit-`);
+    // Swift updates its account listing (ListBuckets) asynchronously: wait until it shows every kit
+    for (let t = performance.now(); (await layout.kitIds()).length < k;) {
+      if (performance.now() - t > 120_000) throw new Error(`ListBuckets still shows fewer than ${k} kits after 120 s`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
     const kits = [];
     const cases = [];
+    const casesEvery = [];
     const cpu = { swift: [], bench: [] };
     let items = 0;
+    let kitsListed = 0;
     for (let r = 0; r < ROUNDS; r++) {
       const f = await timeIt(() => fleet(layout, [identity], Date.now(), undefined, { concurrency: CONC }));
       kits.push(f.ms);
@@ -222,6 +248,11 @@ runBench('office', async () => {
       cpu.bench.push(ownCpu() - b0);
       cases.push(c.ms);
       items = c.r.items.length;
+      kitsListed = c.r.kits.length;
+      if (c.r.source !== 'inbox') throw new Error(`office case went through ${c.r.source}, not the inbox`);
+      const e = await timeIt(() => caseInventory(layout, [identity], benchTag, { caseCode: CODE, concurrency: CONC, everyKit: true }));
+      casesEvery.push(e.ms);
+      if (e.r.items.length !== items || e.r.inboxMissed.length) throw new Error(`every-kit scan: ${e.r.items.length} items, inbox missed ${e.r.inboxMissed}`);
       if (f.r.length !== k) throw new Error(`office kits saw ${f.r.length} kits, not ${k}`);
     }
     layout.close();
@@ -230,12 +261,16 @@ runBench('office', async () => {
       objects: written,
       kitsMs: round(median(kits), 0),
       caseMs: round(median(cases), 0),
+      caseEveryKitMs: round(median(casesEvery), 0),
       caseItems: items,
+      caseKits: kitsListed,
       caseCpuSwiftS: round(median(cpu.swift), 2),
       caseCpuOfficeS: round(median(cpu.bench), 2),
       loadavg1: round(os.loadavg()[0], 1),
     });
-    log(`  ${k} kits: office kits ${round(median(kits), 0)} ms, office case ${round(median(cases), 0)} ms (${items} items)`);
+    log(
+      `  ${k} kits: office kits ${round(median(kits), 0)} ms, office case ${round(median(cases), 0)} ms through the inbox (${items} items on ${kitsListed} kits), ${round(median(casesEvery), 0)} ms over every kit`,
+    );
   }
   const writeSeconds = (performance.now() - writeStart) / 1000;
 
@@ -250,26 +285,68 @@ runBench('office', async () => {
   );
   const big = layoutFor(`${ORG}-big-`);
   const bigCases = [];
-  for (let r = 0; r < ROUNDS; r++) bigCases.push((await timeIt(() => caseInventory(big, [identity], benchTag, { caseCode: CODE, concurrency: CONC }))).ms);
+  // over every kit bucket (a LIST of the case prefix in each): what the clips per kit could cost
+  for (let r = 0; r < ROUNDS; r++)
+    bigCases.push((await timeIt(() => caseInventory(big, [identity], benchTag, { caseCode: CODE, concurrency: CONC, everyKit: true }))).ms);
   big.close();
-  const clipCheck = { kits: k0, clipsPerKit: CLIPS_CHECK, caseMs: round(median(bigCases), 0), vsClipsPerKit: CLIPS, vsCaseMs: steps[0].caseMs };
-  log(`  ${k0} kits × ${CLIPS_CHECK} clips: office case ${clipCheck.caseMs} ms (vs ${steps[0].caseMs} ms with ${CLIPS})`);
-
-  // 4. erase throughput (the bench case on the largest store)
-  const layout = layoutFor(`${ORG}-kit-`);
-  const clock = { now: () => Date.now(), monotonic: () => performance.now(), setTimeout, clearTimeout };
-  const e = await timeIt(() =>
-    eraseCase(layout, { identities: [identity], recipient, clock, operator: 'bench', concurrency: CONC }, benchTag, 'all', { caseCode: CODE }),
-  );
-  layout.close();
-  const erase = {
-    objects: e.r.receipt.objectsDeleted,
-    seconds: round(e.ms / 1000, 2),
-    objectsPerSecond: round(e.r.receipt.objectsDeleted / (e.ms / 1000), 0),
-    verified: e.r.receipt.verified,
-    kits: e.r.receipt.kits.length,
+  const clipCheck = {
+    kits: k0,
+    clipsPerKit: CLIPS_CHECK,
+    caseEveryKitMs: round(median(bigCases), 0),
+    vsClipsPerKit: CLIPS,
+    vsCaseEveryKitMs: steps[0].caseEveryKitMs,
   };
-  log(`erase: ${erase.objects} objects in ${erase.seconds} s (${erase.objectsPerSecond}/s), verified ${erase.verified}`);
+  log(`  ${k0} kits × ${CLIPS_CHECK} clips: office case over every kit ${clipCheck.caseEveryKitMs} ms (vs ${steps[0].caseEveryKitMs} ms with ${CLIPS})`);
+
+  // 4. erase throughput (the bench cases on the largest store): batched, then single deletes
+  const clock = { now: () => Date.now(), monotonic: () => performance.now(), setTimeout, clearTimeout };
+  /** A progress sink that times each phase of the erase. */
+  const phases = () => {
+    const t = { list: [], at: performance.now(), label: 'start' };
+    return {
+      t,
+      phase(label) {
+        const now = performance.now();
+        t.list.push({ label: t.label, ms: now - t.at });
+        t.at = now;
+        t.label = label;
+      },
+      update() {},
+      end() {
+        this.phase('end');
+      },
+    };
+  };
+  const eraseOne = async (tag, code, batched) => {
+    const layout = layoutFor(`${ORG}-kit-`);
+    if (!batched) layout.connection().batchDeletes = false; // as after a store answered NotImplemented
+    const p = phases();
+    const e = await timeIt(() =>
+      eraseCase(layout, { identities: [identity], recipient, clock, operator: 'bench', concurrency: CONC, progress: p }, tag, 'all', { caseCode: code }),
+    );
+    layout.close();
+    const ms = (label) => p.t.list.filter((x) => x.label.startsWith(label)).reduce((a, x) => a + x.ms, 0);
+    const r = {
+      batched,
+      objects: e.r.receipt.objectsDeleted,
+      deleteRequests: e.r.receipt.deleteRequests,
+      seconds: round(e.ms / 1000, 2),
+      objectsPerSecond: round(e.r.receipt.objectsDeleted / (e.ms / 1000), 0),
+      deleteSeconds: round(ms('deleting') / 1000, 2),
+      deleteObjectsPerSecond: round(e.r.receipt.objectsDeleted / (ms('deleting') / 1000), 0),
+      verifySeconds: round(ms('verifying') / 1000, 2),
+      inventorySeconds: round((ms('listing') + ms('reading')) / 1000, 2),
+      verified: e.r.receipt.verified,
+      kits: e.r.receipt.kits.length,
+    };
+    log(
+      `erase ${code} (${batched ? 'DeleteObjects' : 'single DELETEs'}): ${r.objects} objects in ${r.seconds} s (${r.objectsPerSecond}/s); ` +
+        `deleting ${r.deleteSeconds} s in ${r.deleteRequests} requests, verifying ${r.verifySeconds} s, inventory ${r.inventorySeconds} s; verified ${r.verified}`,
+    );
+    return r;
+  };
+  const erase = await eraseOne(benchTag, CODE, true);
+  const eraseSingle = await eraseOne(benchTag2, CODE2, false);
 
   const first = steps[0];
   const last = steps[steps.length - 1];
@@ -292,15 +369,18 @@ runBench('office', async () => {
     ratios: {
       kits: round(last.kitsMs / first.kitsMs, 2),
       case: round(last.caseMs / first.caseMs, 2),
+      caseEveryKit: round(last.caseEveryKitMs / first.caseEveryKitMs, 2),
       kitCount: round(last.kits / first.kits, 2),
     },
     clipCheck,
     extrapolated500x200: {
       objects: 500 * 200 * (2 + 3),
       writeHoursAtMeasuredRate: round((500 * 200 * 5) / putRate / 3600, 1),
-      note: 'office case/kits cost one LIST/GET per kit; clipCheck shows the clips per kit hardly count',
+      note: 'office kits costs one GET per kit, office case through the inbox one LIST plus one per kit holding the case; clipCheck shows the clips per kit hardly count',
     },
     erase,
+    eraseSingle,
+    deletePhaseSpeedup: round(erase.deleteObjectsPerSecond / eraseSingle.deleteObjectsPerSecond, 2),
     target: { caseMsAt500: 5000 },
     pass: last.kits >= 500 ? last.caseMs <= 5000 : undefined,
   };

@@ -336,7 +336,9 @@ function buildSync(
   const guard = new StorageGuard(config.dataDir, config.storage.reserveMB * 1024 * 1024, deps.space);
   // issue 20: a sign-in on a docked kit starts that trainer's fetch (the last sync run found it docked)
   const docked = () => lastDocked(sync?.progress);
-  const team = createTeamSync(config, { keys, catalogue, directory, clock, logger, hasRoom: (b) => guard.hasRoom(b), docked });
+  // one office bucket (issue 21): the team fetch reads the kit directory from sync.office.bucket
+  const teamConfig = { ...config, sync: { ...config.sync, fetch: { ...config.sync.fetch, officeBucket: config.sync.office.bucket } } };
+  const team = createTeamSync(teamConfig, { keys, catalogue, directory, clock, logger, hasRoom: (b) => guard.hasRoom(b), docked });
   const officeLink = wireOfficeLink({ config: syncConfigOf(config), kitId: config.kitId, catalogue, keys, privacy, guard, bus, clock, logger });
   const sync = createSyncService({
     config: syncConfigOf(config),

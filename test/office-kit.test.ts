@@ -5,6 +5,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync 
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../src/config/load.js';
+import { AppError } from '../src/core/errors.js';
 import { runOffice } from '../src/office/cli.js';
 import { recordExport } from '../src/office/export-audit.js';
 import { caseTagKeyFileText, readCaseTagKey, storeCaseTagKey } from '../src/office/tag-key.js';
@@ -67,10 +69,11 @@ describe('the office over a directory share', () => {
     const share = path.join(root, 'share');
     const officeDir = path.join(root, 'office');
     const privateDir = path.join(root, 'private');
-    for (const d of [share, officeDir, privateDir]) mkdirSync(d);
+    const inboxDir = path.join(root, 'inbox');
+    for (const d of [share, officeDir, privateDir, inboxDir]) mkdirSync(d);
     const kit = await makeKit(path.join(root, 'k2'), { orgKeyFile });
     await storeCaseTagKey(kit.keys, tagKeyFile);
-    const { tagger, link } = officeSide(kit, 'kit-dir', new DirBucket(officeDir), { storage: () => null });
+    const { tagger, link } = officeSide(kit, 'kit-dir', new DirBucket(officeDir), { storage: () => null, inbox: new DirBucket(inboxDir) });
     const sync = new SyncService({
       catalogue: kit.catalogue,
       clips: kit.clips,
@@ -91,6 +94,7 @@ describe('the office over a directory share', () => {
       VHT_OFFICE_KITS: share,
       VHT_OFFICE_BUCKET: officeDir,
       VHT_OFFICE_PRIVATE: privateDir,
+      VHT_OFFICE_INBOX: inboxDir,
       VHT_OFFICE_IDENTITY: orgKeyFile,
       VHT_OFFICE_CASE_TAG_KEY: tagKeyFile,
     };
@@ -104,6 +108,9 @@ describe('the office over a directory share', () => {
     await runOffice(['case', 'KV-7', '--operator', 'op-1'], io());
     expect(out).toContain(`case KV-7 (tag ${caseTag('KV-7', readCaseTagKey(tagKeyFile))}): 1 item(s) on 1 kit(s)`);
     expect(out).toContain(`kit-dir\tclip ${clip}`);
+    expect(out).toContain('(found through the case inbox)');
+    const tag = caseTag('KV-7', readCaseTagKey(tagKeyFile));
+    expect(readdirSync(path.join(inboxDir, 'cases', tag))).toEqual(['kit-dir']);
     out = '';
     await runOffice(['erase', 'KV-7', '--operator', 'op-1'], io());
     expect(out).toMatch(/erased \d+ object\(s\) of KV-7 \(scope all\) on 1 kit\(s\); verified gone/);
@@ -111,6 +118,7 @@ describe('the office over a directory share', () => {
     expect(existsSync(path.join(share, 'kit-dir', 'status.json.age'))).toBe(true);
     expect(readdirSync(path.join(officeDir, 'erasures'))).toHaveLength(1);
     expect(readdirSync(path.join(privateDir, 'receipts'))).toHaveLength(1);
+    expect(existsSync(path.join(inboxDir, 'cases', tag))).toBe(false); // the marker went with the case
     // the kit docks: reads the notice, erases its copy, uploads nothing of the case
     expect((await sync.runOnce()).uploaded).toEqual([]);
     expect(kit.catalogue.getClip(clip)).toBeUndefined();
@@ -133,5 +141,23 @@ describe('the office over a directory share', () => {
     const last = JSON.parse(out).at(-1).entry;
     expect(last).toMatchObject({ operator: 'op-2', action: 'clip.exported', details: { kitId: 'kit-dir', clip } });
     kit.catalogue.close();
+  });
+});
+
+describe('one office bucket setting', () => {
+  it('sync.fetch.officeBucket is refused with a message that names sync.office.bucket; sync.office takes the bucket and the case inbox', () => {
+    let err: unknown;
+    try {
+      parseConfig({ sync: { fetch: { officeBucket: 'vht-org-office' } } });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(AppError);
+    expect((err as AppError).message).toMatch(/sync\.fetch\.officeBucket: was replaced by sync\.office\.bucket .*"vht-org-office"/);
+    expect((err as AppError).field).toBe('sync.fetch.officeBucket');
+    const c = parseConfig({ sync: { office: { bucket: 'vht-org-office', inbox: 'vht-org-office-inbox' } } });
+    expect(c.sync.office).toMatchObject({ bucket: 'vht-org-office', inbox: 'vht-org-office-inbox', inboxPath: null });
+    expect('officeBucket' in c.sync.fetch).toBe(false);
+    expect(() => parseConfig({ sync: { office: { inbox: 'Not A Bucket' } } })).toThrow(/sync\.office\.inbox: .*an S3 bucket name/);
   });
 });

@@ -183,7 +183,8 @@ export const configSchema = z
           .object({
             enabled: z.boolean().default(true),
             budgetMB: z.number().int().min(0).max(1_000_000).default(4096),
-            officeBucket: s3BucketName(),
+            /** Replaced by sync.office.bucket (issue 21): accepted only to name the new key in the error. */
+            officeBucket: z.unknown().optional(),
           })
           .strict()
           .prefault({}),
@@ -195,6 +196,10 @@ export const configSchema = z
             prefix: s3KeyPrefix(),
             /** dir target: the office's directory on the share. */
             path: z.string().min(1).nullable().default(null),
+            /** S3: the case inbox bucket (`cases/<tag>/<kit>` markers; the kit's credentials need write there, nothing else). */
+            inbox: s3BucketName(),
+            /** dir target: the case inbox directory on the share. */
+            inboxPath: z.string().min(1).nullable().default(null),
           })
           .strict()
           .prefault({}),
@@ -282,6 +287,14 @@ export const configSchema = z
           input: ep,
         });
       }
+    }
+    if (c.sync.fetch.officeBucket !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['sync', 'fetch', 'officeBucket'],
+        message: `was replaced by sync.office.bucket (one office bucket for the kit directory and the erasure notices): move ${JSON.stringify(c.sync.fetch.officeBucket)} there`,
+        input: c.sync.fetch.officeBucket,
+      });
     }
     if (c.sync.target === 'dir' && c.sync.dir.path === null) {
       ctx.addIssue({ code: 'custom', path: ['sync', 'dir', 'path'], message: 'needed for sync.target "dir"', input: null });

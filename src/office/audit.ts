@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
 import { AppError } from '../core/errors.js';
 import type { BucketStore } from '../store/bucket-store.js';
-import { decryptWith, encryptTo } from '../store/crypto.js';
+import { decryptWith, encryptTo, hkdfSha256, hmacHex } from '../store/crypto.js';
 import { compactTimestamp } from '../store/objects.js';
 
 /**
@@ -34,11 +34,38 @@ export interface OfficeAuditEntry {
 }
 
 export const AUDIT_PREFIX = 'audit/';
+export const CHECKPOINT_PREFIX = 'audit-checkpoints/';
+/** An append that reads this many entries after the last checkpoint verifies them and leaves a new one. */
+export const CHECKPOINT_EVERY = 200;
 const GENESIS = 'genesis';
+
+/**
+ * `audit-checkpoints/<ts>-<hash12>.json` (private bucket): the audit as a verification left it, so
+ * the next one reads only what came after. It names the head it verified, the count and a SHA-256
+ * over the sorted keys up to that head (an entry added or removed before it changes that), the
+ * previous checkpoint, and a MAC under a key derived from the organisation identity (HKDF-SHA-256),
+ * so only a holder of that identity can make one — not anyone with write access to the bucket.
+ */
+export interface AuditCheckpoint {
+  format: 'vht-kit.office-audit-checkpoint';
+  v: 1;
+  at: number;
+  headKey: string;
+  headHash: string;
+  entries: number;
+  keysSha256: string;
+  prev: string | null;
+  mac: string;
+}
 
 export interface AuditVerification {
   ok: boolean;
   entries: number;
+  /** The checkpoint the verification started from (null: from the first entry), and the entries it read. */
+  from: string | null;
+  read: number;
+  /** The SHA-256 of the head entry's plaintext (what its successor names). */
+  headHash: string | null;
   head: string | null;
   forks: { parent: string; children: string[]; resolved: boolean }[];
   problems: string[];
@@ -75,19 +102,27 @@ export class OfficeAudit {
     return (await this.deps.store.list(AUDIT_PREFIX)).keys.filter((k) => k.endsWith('.json.age')).sort();
   }
 
-  /** The end of the main chain: from the first entry, always the child with the smallest key (a fork's winner). */
-  private async head(): Promise<{ key: string; hash: string } | null> {
-    const all = await this.entries();
+  /**
+   * The end of the main chain: from the first entry (or the newest checkpoint's head, reading only
+   * what came after it), always the child with the smallest key (a fork's winner).
+   */
+  private async head(): Promise<{ key: string; hash: string; read: number } | null> {
+    const keys = await this.keys();
+    const cp = (await this.lastCheckpoint())?.cp;
+    const from = cp && keys.includes(cp.headKey) ? cp : null;
+    const all: { key: string; entry: OfficeAuditEntry; hash: string }[] = [];
+    for (const key of from ? keys.filter((k) => k > from.headKey) : keys) all.push({ key, ...(await this.read(key)) });
     const children = new Map<string, string[]>();
     for (const e of all) children.set(e.entry.prevKey, [...(children.get(e.entry.prevKey) ?? []), e.key]);
-    const byKey = new Map(all.map((e) => [e.key, e]));
-    let at = GENESIS;
+    const hashes = new Map(all.map((e) => [e.key, e.hash]));
+    if (from) hashes.set(from.headKey, from.headHash);
+    let at = from?.headKey ?? GENESIS;
     for (;;) {
       const kids = (children.get(at) ?? []).sort();
       if (kids.length === 0) break;
       at = kids[0]!;
     }
-    return at === GENESIS ? null : { key: at, hash: byKey.get(at)!.hash };
+    return at === GENESIS ? null : { key: at, hash: hashes.get(at)!, read: all.length };
   }
 
   private async put(entry: OfficeAuditEntry): Promise<string> {
@@ -123,7 +158,10 @@ export class OfficeAudit {
       nonce: randomBytes(6).toString('hex'),
       ...extra,
     });
-    let entry = make(await this.head());
+    let head = await this.head();
+    // a long stretch since the last checkpoint: verify it and leave one, so appends stay cheap
+    if (head && head.read >= CHECKPOINT_EVERY && (await this.verifyFrom()).ok) head = await this.head();
+    let entry = make(head);
     let key = await this.put(entry);
     for (let round = 0; !this.deps.noRelink && round < 5; round++) {
       const siblings = await this.childrenOf(entry.prevKey);
@@ -136,11 +174,14 @@ export class OfficeAudit {
     return key;
   }
 
+  /** The entries naming `prevKey` (they sort after it: only those are read). */
   private async childrenOf(prevKey: string): Promise<string[]> {
-    return (await this.entries())
-      .filter((e) => e.entry.prevKey === prevKey)
-      .map((e) => e.key)
-      .sort();
+    const out: string[] = [];
+    for (const key of await this.keys()) {
+      if (key <= prevKey) continue;
+      if ((await this.read(key)).entry.prevKey === prevKey) out.push(key);
+    }
+    return out.sort();
   }
 
   /** Every entry, in key order, decrypted. */
@@ -150,14 +191,116 @@ export class OfficeAudit {
     return out;
   }
 
-  /** Verifies the chain in order: links, hashes, forks (resolved by a relink or not). */
+  private checkpointMac(cp: Omit<AuditCheckpoint, 'mac'>): string {
+    const key = hkdfSha256(Buffer.from(this.deps.identities[0]!, 'utf8'), Buffer.from('vht-kit office audit'), 'checkpoint v1');
+    return hmacHex(key, JSON.stringify({ ...cp, mac: undefined }));
+  }
+
+  /** The newest checkpoint whose MAC holds (a bad one is named in `problems` and skipped). */
+  async lastCheckpoint(problems: string[] = []): Promise<{ key: string; cp: AuditCheckpoint } | null> {
+    const keys = (await this.deps.store.list(CHECKPOINT_PREFIX)).keys.filter((k) => k.endsWith('.json')).sort();
+    for (const key of keys.reverse()) {
+      let cp: AuditCheckpoint;
+      try {
+        cp = JSON.parse((await this.deps.store.get(key)).toString('utf8')) as AuditCheckpoint;
+      } catch (err) {
+        problems.push(`the checkpoint ${key} cannot be read: ${(err as Error).message}`);
+        continue;
+      }
+      const { mac, ...rest } = cp;
+      if (cp.format !== 'vht-kit.office-audit-checkpoint' || typeof mac !== 'string' || mac !== this.checkpointMac(rest)) {
+        problems.push(`the checkpoint ${key} does not carry the organisation's MAC (forged or changed): ignored`);
+        continue;
+      }
+      return { key, cp };
+    }
+    return null;
+  }
+
+  /** Writes a checkpoint at the head of a verification that found the audit whole. Returns its key. */
+  async checkpoint(v: AuditVerification, keys: string[], headHash: string): Promise<string | null> {
+    if (!v.ok || !v.head) return null;
+    const upTo = keys.filter((k) => k <= v.head!);
+    const prev = await this.lastCheckpoint();
+    if (prev?.cp.headKey === v.head) return prev.key;
+    const body: Omit<AuditCheckpoint, 'mac'> = {
+      format: 'vht-kit.office-audit-checkpoint',
+      v: 1,
+      at: this.deps.clock.now(),
+      headKey: v.head,
+      headHash,
+      entries: upTo.length,
+      keysSha256: sha256Hex(upTo.join('\n')),
+      prev: prev?.key ?? null,
+    };
+    const cp: AuditCheckpoint = { ...body, mac: this.checkpointMac(body) };
+    const key = `${CHECKPOINT_PREFIX}${compactTimestamp(body.at)}-${body.keysSha256.slice(0, 12)}.json`;
+    await this.deps.store.put(key, Buffer.from(JSON.stringify(cp)));
+    return key;
+  }
+
+  /**
+   * Verifies from the newest valid checkpoint (or, with `full` or none, from the first entry): the
+   * keys up to the checkpoint's head must be the ones it counted (one LIST), and only the entries
+   * after it are read and checked; a whole audit then gets a new checkpoint (`office audit verify`).
+   * A changed entry BEFORE the checkpoint is found by `full` (or by S3 Object Lock, which forbids it).
+   */
+  async verifyFrom(opts: { full?: boolean; writeCheckpoint?: boolean } = {}): Promise<AuditVerification & { checkpoint: string | null }> {
+    const problems: string[] = [];
+    const start = opts.full ? null : await this.lastCheckpoint(problems);
+    const keys = await this.keys();
+    let v: AuditVerification;
+    if (!start) {
+      v = this.check(await this.entries(), null);
+    } else {
+      const { cp, key: cpKey } = start;
+      const before = keys.filter((k) => k <= cp.headKey);
+      const after = keys.filter((k) => k > cp.headKey);
+      if (before.length !== cp.entries || sha256Hex(before.join('\n')) !== cp.keysSha256)
+        problems.push(`entries up to ${cp.headKey} were added or removed after the checkpoint ${cpKey} (${before.length} there, ${cp.entries} counted)`);
+      const read: { key: string; entry: OfficeAuditEntry; hash: string }[] = [];
+      for (const key of after) read.push({ key, ...(await this.read(key)) });
+      // predecessors before the checkpoint that a later entry names (the head; a late fork's parent)
+      const known = new Map<string, { key: string; entry: OfficeAuditEntry; hash: string }>();
+      known.set(cp.headKey, { key: cp.headKey, entry: { prevKey: GENESIS } as OfficeAuditEntry, hash: cp.headHash });
+      for (const e of read) {
+        const p = e.entry.prevKey;
+        if (p === GENESIS || p > cp.headKey || known.has(p)) continue;
+        if (!before.includes(p)) continue;
+        known.set(p, { key: p, ...(await this.read(p)) });
+      }
+      v = this.check([...known.values()].sort((a, b) => a.key.localeCompare(b.key)).concat(read), cpKey, new Set(known.keys()));
+      // an entry after the checkpoint that names an entry before its head forks off the verified chain
+      const relinked = new Set(read.map((e) => e.entry.relinks).filter((k): k is string => typeof k === 'string'));
+      for (const e of read) {
+        const p = e.entry.prevKey;
+        if (!known.has(p) || p === cp.headKey) continue;
+        const resolved = relinked.has(e.key);
+        v.forks.push({ parent: p, children: [e.key], resolved });
+        if (!resolved) v.problems.push(`fork after ${p}: ${e.key} names an entry before the checkpoint's head ${cp.headKey} and was not re-linked`);
+      }
+      v.entries = keys.length;
+      v.read = read.length + [...known.keys()].filter((k) => k !== cp.headKey).length;
+    }
+    v.problems.unshift(...problems);
+    v.ok = v.problems.length === 0;
+    const checkpoint = v.ok && opts.writeCheckpoint !== false && v.headHash ? await this.checkpoint(v, keys, v.headHash) : null;
+    return { ...v, checkpoint };
+  }
+
+  /** Verifies the chain in order: links, hashes, forks (resolved by a relink or not). Reads every entry. */
   async verify(): Promise<AuditVerification> {
-    const all = await this.entries();
+    return this.check(await this.entries(), null);
+  }
+
+  /** Checks links, hashes and forks of `all` (key order); `anchors` are entries taken as verified (a checkpoint's). */
+  private check(all: { key: string; entry: OfficeAuditEntry; hash: string }[], from: string | null, anchors = new Set<string>()): AuditVerification {
     const byKey = new Map(all.map((e) => [e.key, e]));
     const children = new Map<string, string[]>();
     const problems: string[] = [];
     const relinked = new Set(all.map((e) => e.entry.relinks).filter((k): k is string => typeof k === 'string'));
     for (const e of all) {
+      if (anchors.has(e.key)) continue;
       const { prevKey, prevHash } = e.entry;
       children.set(prevKey, [...(children.get(prevKey) ?? []), e.key]);
       if (prevKey === GENESIS) continue;
@@ -174,6 +317,10 @@ export class OfficeAudit {
       });
     const unresolved = forks.filter((f) => !f.resolved);
     for (const f of unresolved) problems.push(`fork after ${f.parent}: ${f.children.join(' and ')} name the same predecessor and were not re-linked`);
-    return { ok: problems.length === 0, entries: all.length, head: all.length ? all[all.length - 1]!.key : null, forks, problems };
+    // the head: the end of the main chain (always the smallest child) from the start
+    let at = anchors.size ? [...anchors].sort().at(-1)! : GENESIS;
+    for (let kids = children.get(at); kids?.length; kids = children.get(at)) at = [...kids].sort()[0]!;
+    const head = at === GENESIS ? null : at;
+    return { ok: problems.length === 0, entries: all.length, from, read: all.length, head, headHash: head ? byKey.get(head)!.hash : null, forks, problems };
   }
 }

@@ -8,21 +8,24 @@ import { readIdentityFile } from '../store/identity-file.js';
 import { OfficeAudit } from './audit.js';
 import { caseInventory, eraseCase, type CaseInventory } from './cases.js';
 import { DEFAULT_THRESHOLDS, fleet, retentionDue, type FleetKit } from './fleet.js';
+import { checkInbox } from './inbox.js';
 import { locationsFrom, OfficeLayout } from './layout.js';
-import { progressBar, NO_PROGRESS } from './progress.js';
+import { progressBar, NO_PROGRESS, type Progress } from './progress.js';
 import { readCaseTagKey } from './tag-key.js';
 
 export const OFFICE_USAGE = `vht-kit office — the organisation's side over its object store
 
   vht-kit office kits [--stale-days 14] [--waiting-days 7] [--min-free-mb 2048] [--min-version V]
-  vht-kit office case CODE | --tag TAG
+  vht-kit office case CODE | --tag TAG [--every-kit]
   vht-kit office erase CODE | --tag TAG [--scope all|recording|review|supervision|training]
   vht-kit office retention --period-days N [--apply]
-  vht-kit office audit verify | list
+  vht-kit office audit verify [--full] | list
+  vht-kit office index check | rebuild
 
 Every command: --identity org.key (VHT_OFFICE_IDENTITY), --kits s3://vht-org-kits | 's3://vht-org-kit-*' | DIR
 (VHT_OFFICE_KITS), --office s3://vht-org-office | DIR (VHT_OFFICE_BUCKET), --private s3://vht-org-office-private | DIR
-(VHT_OFFICE_PRIVATE), --operator ID (VHT_OPERATOR; recorded in the office audit), --json, --concurrency N.
+(VHT_OFFICE_PRIVATE), --inbox s3://vht-org-office-inbox | DIR (VHT_OFFICE_INBOX: the case inbox; without it
+\`case\` lists every kit bucket), --operator ID (VHT_OPERATOR; recorded in the office audit), --json, --concurrency N.
 case/erase by CODE: --case-tag-key org.key.case-tag (VHT_OFFICE_CASE_TAG_KEY). S3 credentials: AWS_* variables.
 `;
 
@@ -38,6 +41,9 @@ const OPTIONS = {
   kits: { type: 'string' },
   office: { type: 'string' },
   private: { type: 'string' },
+  inbox: { type: 'string' },
+  'every-kit': { type: 'boolean' },
+  full: { type: 'boolean' },
   operator: { type: 'string' },
   'case-tag-key': { type: 'string' },
   tag: { type: 'string' },
@@ -82,7 +88,8 @@ function fleetLine(k: FleetKit): string {
 
 function inventoryText(inv: CaseInventory, code: string | null): string {
   const lines = [
-    `case ${code ?? inv.caseTag} (tag ${inv.caseTag}): ${inv.items.length} item(s) on ${inv.kits.length} kit(s), ${inv.visits.length} visit(s), trainers ${inv.trainerIds.join(',') || '—'}`,
+    `case ${code ?? inv.caseTag} (tag ${inv.caseTag}): ${inv.items.length} item(s) on ${inv.kits.length} kit(s), ${inv.visits.length} visit(s), trainers ${inv.trainerIds.join(',') || '—'}` +
+      ` (found through ${inv.source === 'inbox' ? 'the case inbox' : 'every kit bucket'}${inv.inboxMissed.length ? `; the inbox missed ${inv.inboxMissed.join(',')}` : ''})`,
     `consent (narrowest): ${
       inv.consent
         ? Object.entries(inv.consent)
@@ -108,8 +115,8 @@ export async function runOffice(argv: string[], io: OfficeIo): Promise<void> {
     io.out.write(OFFICE_USAGE);
     return;
   }
-  if (!['kits', 'case', 'erase', 'retention', 'audit'].includes(cmd))
-    throw new AppError('VALIDATION', `unknown office command ${JSON.stringify(cmd)} (kits, case, erase, retention, audit)`, { field: 'command' });
+  if (!['kits', 'case', 'erase', 'retention', 'audit', 'index'].includes(cmd))
+    throw new AppError('VALIDATION', `unknown office command ${JSON.stringify(cmd)} (kits, case, erase, retention, audit, index)`, { field: 'command' });
   const env = io.env;
   const clock = io.clock ?? systemClock;
   const identityFile = values.identity ?? env.VHT_OFFICE_IDENTITY;
@@ -158,8 +165,13 @@ export async function runOffice(argv: string[], io: OfficeIo): Promise<void> {
       }
       case 'case': {
         const { tag, code } = tagOf();
-        const inv = await caseInventory(layout, identities, tag, { ...(code ? { caseCode: code } : {}), concurrency, progress });
-        await audit.append(operator, 'case.read', { caseTag: tag, items: inv.items.length, kits: inv.kits.length });
+        const inv = await caseInventory(layout, identities, tag, {
+          ...(code ? { caseCode: code } : {}),
+          concurrency,
+          progress,
+          ...(values['every-kit'] ? { everyKit: true } : {}),
+        });
+        await audit.append(operator, 'case.read', { caseTag: tag, items: inv.items.length, kits: inv.kits.length, source: inv.source });
         print(inv, inventoryText(inv, code));
         return;
       }
@@ -220,29 +232,57 @@ export async function runOffice(argv: string[], io: OfficeIo): Promise<void> {
         );
         return;
       }
-      case 'audit': {
-        const sub = positionals[1] ?? 'verify';
-        if (sub === 'list') {
-          const all = await audit.entries();
-          print(
-            all,
-            all
-              .map((e) => `${e.key}\t${new Date(e.entry.at).toISOString()}\t${e.entry.operator}\t${e.entry.action}\t${JSON.stringify(e.entry.details)}`)
-              .join('\n') + '\n',
-          );
-          return;
-        }
-        if (sub !== 'verify') throw new AppError('VALIDATION', `office audit ${JSON.stringify(sub)}: verify or list`, { field: 'command' });
-        const v = await audit.verify();
-        print(
-          v,
-          `${v.ok ? 'office audit whole' : 'office audit BROKEN'}: ${v.entries} entries, head ${v.head ?? '—'}, ${v.forks.length} fork(s) (${v.forks.filter((f) => f.resolved).length} re-linked)\n${v.problems.map((p) => `  ${p}\n`).join('')}`,
-        );
-        if (!v.ok) throw new AppError('CONFLICT', `the office audit has ${v.problems.length} problem(s)`, { field: 'audit' });
-        return;
-      }
+      case 'index':
+        return await indexCommand(positionals[1] ?? 'check', { layout, audit, operator, concurrency, progress, print });
+      case 'audit':
+        return await auditCommand(positionals[1] ?? 'verify', { audit, full: values.full === true, print });
     }
   } finally {
     layout.close();
   }
+}
+
+interface CommandDeps {
+  layout: OfficeLayout;
+  audit: OfficeAudit;
+  operator: string;
+  concurrency: number;
+  progress: Progress;
+  print: (json: unknown, text: string) => unknown;
+}
+
+/** `office index check|rebuild`: the case inbox against the kits' own case index. */
+async function indexCommand(sub: string, d: CommandDeps): Promise<void> {
+  if (sub !== 'check' && sub !== 'rebuild') throw new AppError('VALIDATION', `office index ${JSON.stringify(sub)}: check or rebuild`, { field: 'command' });
+  const r = await checkInbox(d.layout, { repair: sub === 'rebuild', concurrency: d.concurrency, progress: d.progress });
+  await d.audit.append(d.operator, sub === 'rebuild' ? 'index.rebuilt' : 'index.checked', { kits: r.kits, missing: r.missing.length, added: r.added });
+  d.print(
+    r,
+    `case inbox: ${r.markers} marker(s) for ${r.held} (case, kit) pair(s) on ${r.kits} kit(s); ${r.missing.length} missing` +
+      (sub === 'rebuild' ? `, ${r.added} written` : '') +
+      `; ${r.extra.length} without entries (kept)\n${r.missing.map((k) => `  missing ${k}\n`).join('')}`,
+  );
+  if (sub === 'check' && r.missing.length)
+    throw new AppError('CONFLICT', `the case inbox lacks ${r.missing.length} marker(s): run office index rebuild`, { field: 'inbox' });
+}
+
+/** `office audit verify [--full]|list`. */
+async function auditCommand(sub: string, d: Pick<CommandDeps, 'audit' | 'print'> & { full: boolean }): Promise<void> {
+  if (sub === 'list') {
+    const all = await d.audit.entries();
+    d.print(
+      all,
+      all.map((e) => `${e.key}\t${new Date(e.entry.at).toISOString()}\t${e.entry.operator}\t${e.entry.action}\t${JSON.stringify(e.entry.details)}`).join('\n') +
+        '\n',
+    );
+    return;
+  }
+  if (sub !== 'verify') throw new AppError('VALIDATION', `office audit ${JSON.stringify(sub)}: verify or list`, { field: 'command' });
+  const v = await d.audit.verifyFrom({ full: d.full });
+  d.print(
+    v,
+    `${v.ok ? 'office audit whole' : 'office audit BROKEN'}: ${v.entries} entries (${v.read} read ${v.from ? `after the checkpoint ${v.from}` : 'from the first'}), head ${v.head ?? '—'}, ${v.forks.length} fork(s) (${v.forks.filter((f) => f.resolved).length} re-linked)` +
+      `${v.checkpoint ? `; checkpoint ${v.checkpoint}` : ''}\n${v.problems.map((p) => `  ${p}\n`).join('')}`,
+  );
+  if (!v.ok) throw new AppError('CONFLICT', `the office audit has ${v.problems.length} problem(s)`, { field: 'audit' });
 }

@@ -15,6 +15,8 @@ export interface OfficeLocations {
   kits: string;
   office: string;
   private: string;
+  /** The case inbox (`cases/<tag>/<kit>` markers the kits write): which kits hold a case, in one LIST. */
+  inbox?: string;
 }
 
 export class OfficeLayout {
@@ -24,6 +26,7 @@ export class OfficeLayout {
   private readonly kitBuckets = new Map<string, BucketStore>();
   readonly office: BucketStore;
   readonly private: BucketStore;
+  readonly inbox: BucketStore | null;
 
   constructor(
     readonly locations: OfficeLocations,
@@ -34,6 +37,7 @@ export class OfficeLayout {
     this.shared = this.perKit ? null : openBucket(locations.kits, () => this.connection());
     this.office = openBucket(locations.office, () => this.connection());
     this.private = openBucket(locations.private, () => this.connection());
+    this.inbox = locations.inbox ? openBucket(locations.inbox, () => this.connection()) : null;
   }
 
   private connection(): S3Connection {
@@ -74,15 +78,22 @@ export class OfficeLayout {
   }
 }
 
-/** The locations from options or the environment (VHT_OFFICE_KITS, VHT_OFFICE_BUCKET, VHT_OFFICE_PRIVATE). */
+/** The locations from options or the environment (VHT_OFFICE_KITS, VHT_OFFICE_BUCKET, VHT_OFFICE_PRIVATE, VHT_OFFICE_INBOX). */
 export function locationsFrom(values: Record<string, unknown>, env: NodeJS.ProcessEnv): OfficeLocations {
-  const pick = (opt: string, envName: string): string => {
+  const pick = (opt: string, envName: string, optional = false): string => {
     const given = values[opt];
     const v = typeof given === 'string' ? given : env[envName];
+    if (!v && optional) return '';
     if (!v) throw new AppError('VALIDATION', `--${opt} (or ${envName}) is required: s3://BUCKET[/PREFIX] or a directory`, { field: `--${opt}` });
     if (!v.startsWith('s3://') && !path.isAbsolute(v))
       throw new AppError('VALIDATION', `--${opt} ${JSON.stringify(v)} must be s3://… or an absolute directory`, { field: `--${opt}` });
     return v;
   };
-  return { kits: pick('kits', 'VHT_OFFICE_KITS'), office: pick('office', 'VHT_OFFICE_BUCKET'), private: pick('private', 'VHT_OFFICE_PRIVATE') };
+  const inbox = pick('inbox', 'VHT_OFFICE_INBOX', true);
+  return {
+    kits: pick('kits', 'VHT_OFFICE_KITS'),
+    office: pick('office', 'VHT_OFFICE_BUCKET'),
+    private: pick('private', 'VHT_OFFICE_PRIVATE'),
+    ...(inbox ? { inbox } : {}),
+  };
 }

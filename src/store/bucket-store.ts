@@ -4,12 +4,14 @@ import http from 'node:http';
 import path from 'node:path';
 import {
   DeleteObjectCommand,
+  DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListBucketsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
+  type DeleteObjectsCommandOutput,
   type ListObjectsV2CommandOutput,
 } from '@aws-sdk/client-s3';
 import { AppError, describeError } from '../core/errors.js';
@@ -34,8 +36,16 @@ export interface BucketStore {
   delete(key: string): Promise<void>;
   /** Whether the object is there (HEAD: read-after-delete consistent, unlike some listings). */
   exists(key: string): Promise<boolean>;
+  /**
+   * Deletes many objects (S3 DeleteObjects, up to 1000 keys a request; single deletes where the
+   * store answers NotImplemented). Returns how many requests it took.
+   */
+  deleteMany?(keys: string[]): Promise<{ requests: number; batched: boolean }>;
   close(): void;
 }
+
+/** Keys a DeleteObjects request carries at most (S3's limit; Swift's max_multi_delete_objects default). */
+export const DELETE_BATCH = 1000;
 
 /** S3 connection settings (the kit passes its sync.s3 settings; the office its environment). */
 export interface S3Settings {
@@ -68,6 +78,8 @@ function httpStatus(err: unknown): number | undefined {
 export class S3Connection {
   readonly client: S3Client;
   private readonly agent: http.Agent;
+  /** False once the store answered DeleteObjects with NotImplemented: single deletes from then on. */
+  batchDeletes = true;
 
   constructor(readonly settings: S3Settings) {
     this.agent = new http.Agent({ keepAlive: true, maxSockets: settings.maxSockets ?? 16 });
@@ -204,6 +216,51 @@ class S3Bucket implements BucketStore {
       if (httpStatus(err) === 404) return;
       this.fail('deleting', key, err);
     }
+  }
+
+  async deleteMany(keys: string[]): Promise<{ requests: number; batched: boolean }> {
+    let requests = 0;
+    for (let i = 0; i < keys.length && this.conn.batchDeletes; i += DELETE_BATCH) {
+      const batch = keys.slice(i, i + DELETE_BATCH);
+      const cmd = new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch.map((k) => ({ Key: this.full(k) })), Quiet: true } });
+      // Swift's s3api (like AWS before its flexible checksums) insists on Content-MD5 of the XML body
+      cmd.middlewareStack.add(
+        (next) => async (args) => {
+          const req = args.request as { headers?: Record<string, string>; body?: unknown };
+          if (req.headers && typeof req.body === 'string') req.headers['content-md5'] = createHash('md5').update(req.body).digest('base64');
+          return next(args);
+        },
+        { step: 'build', name: 'vhtContentMd5' },
+      );
+      let res: DeleteObjectsCommandOutput | undefined;
+      try {
+        res = await this.conn.client.send(cmd);
+        requests += 1;
+      } catch (err) {
+        const name = (err as { name?: string }).name;
+        if (name === 'NotImplemented' || httpStatus(err) === 501) {
+          this.conn.batchDeletes = false; // this store has no DeleteObjects: one DELETE a key from here on
+          keys = keys.slice(i);
+          break;
+        }
+        this.fail('deleting', `${batch.length} keys from ${batch[0]}`, err);
+      }
+      const failed = (res?.Errors ?? []).filter((e) => e.Code !== 'NoSuchKey');
+      if (failed.length)
+        throw new AppError(
+          'INTERNAL',
+          `${this.describe}: deleting ${failed.length} of ${batch.length} keys failed, e.g. ${JSON.stringify(failed[0]!.Key)}: ${failed[0]!.Code} ${failed[0]!.Message ?? ''}`,
+          { field: 'key' },
+        );
+      if (i + DELETE_BATCH >= keys.length) return { requests, batched: true };
+    }
+    if (keys.length === 0) return { requests, batched: this.conn.batchDeletes };
+    for (let i = 0; i < keys.length; i += 16) {
+      const part = keys.slice(i, i + 16);
+      await Promise.all(part.map((k) => this.delete(k)));
+      requests += part.length;
+    }
+    return { requests, batched: false };
   }
 
   async exists(key: string): Promise<boolean> {

@@ -158,3 +158,24 @@ export function parseErasureNoticeKey(key: string): { at: string; caseTag: strin
   if (!m || !ERASURE_SCOPES.includes(m[3] as ErasureScope)) return null;
   return { at: m[1]!, caseTag: m[2]!, scope: m[3] as ErasureScope };
 }
+
+// --- the case inbox (issue 21: `office case` without a LIST per kit) ---
+
+/**
+ * `cases/<tag>/<kit>` in the case inbox bucket (`vht-<org>-office-inbox`: kits write, only the
+ * office reads): an empty marker a kit writes before its first index entry of a case, so the office
+ * finds the kits that hold a case in one LIST instead of one LIST per kit bucket.
+ */
+export function caseMarkerKey(caseTagValue: string, kitId: string): string {
+  return `${caseMarkerPrefix(caseTagValue)}${kit(kitId)}`;
+}
+/** The markers of one case: one LIST names every kit that holds it. */
+export function caseMarkerPrefix(caseTagValue: string): string {
+  return `cases/${tag(caseTagValue)}/`;
+}
+/** Reads a marker's name back; null for anything else. */
+export function parseCaseMarkerKey(key: string): { caseTag: string; kitId: string } | null {
+  const m = /^cases\/([0-9a-f]{32})\/([^/]+)$/.exec(key);
+  if (!m || !KIT_ID_PATTERN.test(m[2]!)) return null;
+  return { caseTag: m[1]!, kitId: m[2]! };
+}

@@ -41,7 +41,7 @@ export interface SyncConfig {
   /** Per-request timeout for S3. Default 60. */
   requestTimeoutSeconds?: number;
   /** Where erasure notices are read (issue 21): the office bucket on the S3 endpoint, or a directory. */
-  office?: { bucket: string | null; prefix: string; path: string | null };
+  office?: { bucket: string | null; prefix: string; path: string | null; inbox?: string | null; inboxPath?: string | null };
 }
 
 /** The office location the kit reads erasure notices from, or null when not configured. */
@@ -55,6 +55,17 @@ export function openOfficeBucket(config: SyncConfig): BucketStore | null {
     );
   }
   if (config.target === 'dir' && o?.path) return new DirBucket(o.path);
+  return null;
+}
+
+/** The case inbox the kit marks its cases in (issue 21), or null when not configured. */
+export function openCaseInbox(config: SyncConfig): BucketStore | null {
+  const o = config.office;
+  if (config.target === 's3' && o?.inbox && config.s3) {
+    const { endpoint, region, accessKeyId, secretAccessKey, forcePathStyle } = config.s3;
+    return new S3Connection({ endpoint, region, accessKeyId, secretAccessKey, forcePathStyle: forcePathStyle ?? true, maxSockets: 2 }).bucket(o.inbox);
+  }
+  if (config.target === 'dir' && o?.inboxPath) return new DirBucket(o.inboxPath);
   return null;
 }
 

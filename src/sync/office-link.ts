@@ -6,8 +6,9 @@ import type { Catalogue, ClipRow } from '../store/catalogue.js';
 import { encryptTo } from '../store/crypto.js';
 import type { CaseIndexEntry, KitStatus } from '../store/office-objects.js';
 import { parseErasureNotice } from '../store/office-objects.js';
-import { caseIndexKey, ERASURES_PREFIX, manifestKey, clipPrefix, parseErasureNoticeKey, statusKey } from '../store/objects.js';
+import { caseIndexKey, caseMarkerKey, ERASURES_PREFIX, manifestKey, clipPrefix, parseErasureNoticeKey, statusKey } from '../store/objects.js';
 import type { CaseTagger } from '../session/case-tags.js';
+import type { ReviewIndexItem } from './review-upload.js';
 import type { SyncExtension, SyncIo, SyncProgress, SyncRunResult } from './service.js';
 
 export interface OfficeLinkOptions {
@@ -16,9 +17,11 @@ export interface OfficeLinkOptions {
   orgRecipient: () => string;
   /** The office bucket the kit reads erasure notices from (null: not configured, a status warning). */
   office: BucketStore | null;
+  /** The case inbox the kit marks its cases in (`cases/<tag>/<kit>`, write only; null: not configured, a status warning). */
+  inbox?: BucketStore | null;
   tagger: CaseTagger;
-  /** The trainers a clip's key is wrapped to on this kit. */
-  trainersOf: (clipId: string) => string[];
+  /** The trainers a clip's (or a fragment's, kept still's, review's) key is wrapped to on this kit. */
+  trainersOf: (id: string, kind?: 'clip' | 'fragment' | 'still' | 'review') => string[];
   trainerIds: () => string[];
   pendingRotations: () => string[];
   /** Free and usable bytes of the data dir (null when unknown). */
@@ -83,9 +86,67 @@ export class OfficeLink implements SyncExtension {
     if (!tag) return; // a kit without the case-tag key: the status reports casesWithoutTag
     const key = caseIndexKey(kitId, tag, 'clip', clip.id);
     if (catalogue.officeLedger.indexConfirmed(io.targetId, key)) return;
+    await this.markCase(tag, io);
     const body = await encryptTo([this.opts.orgRecipient()], JSON.stringify(this.indexEntry(clip, tag)));
     await io.put(key, body);
     catalogue.officeLedger.confirmIndex(io.targetId, key, clip.id, clock.now());
+  }
+
+  /**
+   * The case inbox marker `cases/<tag>/<kit>` (empty), once per case and target, always BEFORE the
+   * case's first index entry: the office never finds an entry of a kit the inbox does not name.
+   */
+  private async markCase(tag: string, io: SyncIo): Promise<void> {
+    const inbox = this.opts.inbox;
+    if (!inbox) return;
+    const { catalogue, kitId, clock } = this.opts;
+    const key = caseMarkerKey(tag, kitId);
+    const ledgerKey = `inbox:${inbox.describe}/${key}`;
+    if (catalogue.officeLedger.indexConfirmed(io.targetId, ledgerKey)) return;
+    if (io.signal.aborted) throw new AppError('INTERNAL', 'the sync run was stopped while marking a case in the case inbox');
+    await inbox.put(key, new Uint8Array(0));
+    catalogue.officeLedger.confirmIndex(io.targetId, ledgerKey, null, clock.now());
+  }
+
+  /**
+   * The case index entry of a fragment, kept still or review (issue 19's objects), written just
+   * before the object (so the office never holds one it cannot find), so `office case` lists it and
+   * `office erase` (scope `review`) removes it. 'wait': the case has no tag yet while the kit has the
+   * case-tag key (the object waits for the next run, as a clip does).
+   */
+  async beforeReviewObject(item: ReviewIndexItem, io: SyncIo): Promise<'done' | 'wait'> {
+    const { catalogue, kitId, clock } = this.opts;
+    const tag = catalogue.officeLedger.caseTag(item.caseCode);
+    if (!tag) return this.opts.tagger.hasKey ? 'wait' : 'done';
+    const key = caseIndexKey(kitId, tag, item.kind, item.id);
+    if (catalogue.officeLedger.indexConfirmed(io.targetId, key)) return 'done';
+    await this.markCase(tag, io);
+    const kase = catalogue.getCase(item.caseCode);
+    const entry: CaseIndexEntry = {
+      format: 'vht-kit.case-index',
+      v: 1,
+      kitId,
+      caseTag: tag,
+      caseCode: item.caseCode,
+      kind: item.kind,
+      id: item.id,
+      object: item.object,
+      prefix: null,
+      visitUid: item.visitId !== null ? catalogue.visitUid(item.visitId) : null,
+      trajectory: kase?.trajectory ?? null,
+      consent: item.consent ?? kase?.consent ?? null,
+      purposes: ['review'],
+      trainerIds: this.opts.trainersOf(item.id, item.kind),
+      createdAt: item.createdAt,
+      durationMs: item.durationMs,
+      segments: 0,
+      stills: item.kind === 'still' ? 1 : 0,
+      bytes: item.bytes,
+      writtenAt: clock.now(),
+    };
+    await io.put(key, await encryptTo([this.opts.orgRecipient()], JSON.stringify(entry)));
+    catalogue.officeLedger.confirmIndex(io.targetId, key, null, clock.now());
+    return 'done';
   }
 
   /** The index entry of a clip (no footage, no notes: ids, times, consent, trainer ids). */
@@ -144,6 +205,7 @@ export class OfficeLink implements SyncExtension {
     const casesWithoutTag = catalogue.officeLedger.casesWithoutTag().length;
     const warnings = [...this.opts.warnings()];
     if (!this.opts.office) warnings.push('erasure-notices-not-configured');
+    if (this.opts.inbox === null && this.opts.tagger.hasKey) warnings.push('case-inbox-not-configured');
     if (!this.opts.tagger.hasKey) warnings.push('no-case-tag-key');
     else if (casesWithoutTag) warnings.push('cases-without-tag');
     return {

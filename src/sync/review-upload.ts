@@ -30,6 +30,23 @@ export interface ReviewUploadDeps {
   logger: Logger;
   /** PUTs one object with retries (the run's RetryingPut). */
   put: (key: string, body: Uint8Array, md5: string, sha256: string) => Promise<void>;
+  /** Issue 21: the object's case index entry, written before it (src/sync/office-link.ts); 'wait': the object waits for the next run. */
+  indexEntry?: (item: ReviewIndexItem) => Promise<'done' | 'wait'>;
+}
+
+/** What the case index entry of a fragment, kept still or review says (issue 21: src/sync/office-link.ts writes it). */
+export interface ReviewIndexItem {
+  kind: 'fragment' | 'still' | 'review';
+  id: string;
+  caseCode: string;
+  /** The object's key (`<kit>/fragments/<f>.json.age`, …). */
+  object: string;
+  visitId: number | null;
+  /** The source clip's consent snapshot (a review: null, the case's consent counts). */
+  consent: Consent | null;
+  createdAt: number;
+  durationMs: number;
+  bytes: number;
 }
 
 /** `<kit>/fragments/<f>.json.age`: where the organisation finds the footage (the source clip's segments), never the footage. */
@@ -107,8 +124,16 @@ export async function uploadReviewMetadata(deps: ReviewUploadDeps, signal: Abort
   const { catalogue, clock } = deps;
   const ledger = catalogue.reviewLedger;
   const done: string[] = [];
-  const send = async (kind: 'fragment' | 'still' | 'review', id: string, key: string, version: number, payload: object) => {
+  const send = async (
+    kind: 'fragment' | 'still' | 'review',
+    id: string,
+    key: string,
+    version: number,
+    payload: object,
+    index: Omit<ReviewIndexItem, 'kind' | 'id' | 'object'>,
+  ) => {
     if (signal.aborted) throw abortedError();
+    if (deps.indexEntry && (await deps.indexEntry({ kind, id, object: key, ...index })) === 'wait') return;
     const body = Buffer.from(await encryptTo(deps.source.recipientsOf({ kind, id }), JSON.stringify(payload)));
     await deps.put(key, body, md5Hex(body), sha256Hex(body));
     ledger.confirm(kind, id, version, clock.now());
@@ -116,15 +141,18 @@ export async function uploadReviewMetadata(deps: ReviewUploadDeps, signal: Abort
   };
   for (const f of ledger.allFragments()) {
     if (f.confirmedVersion === f.updatedAt || !sourceConfirmed(catalogue, f.clipId)) continue;
-    await send('fragment', f.id, fragmentKey(deps.kitId, f.id), f.updatedAt, await fragmentObject(deps, f));
+    const index = { caseCode: f.caseCode, visitId: f.visitId, consent: f.consent, createdAt: f.createdAt, durationMs: f.outMs - f.inMs, bytes: f.bytes };
+    await send('fragment', f.id, fragmentKey(deps.kitId, f.id), f.updatedAt, await fragmentObject(deps, f), index);
   }
   for (const s of ledger.allKeptStills()) {
     if (s.confirmedVersion === s.updatedAt || !sourceConfirmed(catalogue, s.clipId)) continue;
-    await send('still', s.id, keptStillKey(deps.kitId, s.id), s.updatedAt, await keptStillObject(deps, s));
+    const index = { caseCode: s.caseCode, visitId: s.visitId, consent: s.consent, createdAt: s.createdAt, durationMs: 0, bytes: s.bytes };
+    await send('still', s.id, keptStillKey(deps.kitId, s.id), s.updatedAt, await keptStillObject(deps, s), index);
   }
   for (const r of ledger.reviews()) {
     if (r.confirmedVersion === r.updatedAt) continue;
-    await send('review', r.id, reviewKey(deps.kitId, r.id), r.updatedAt, reviewObject(deps, r));
+    const index = { caseCode: r.caseCode, visitId: null, consent: null, createdAt: r.createdAt, durationMs: 0, bytes: 0 };
+    await send('review', r.id, reviewKey(deps.kitId, r.id), r.updatedAt, reviewObject(deps, r), index);
   }
   if (done.length) deps.logger.info('review metadata uploaded', { objects: done.length });
   return done;

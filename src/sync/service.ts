@@ -12,7 +12,7 @@ import { buildManifest, checkKitId, encryptManifest, manifestJson, manifestKey, 
 import { RetryingPut, type PutObserver, type RetryPolicy } from './retries.js';
 import { md5Hex, sha256Hex, type UploadTarget } from './targets.js';
 import { runUploadPool } from './upload-pool.js';
-import { uploadReviewMetadata, type ReviewUploadSource } from './review-upload.js';
+import { uploadReviewMetadata, type ReviewIndexItem, type ReviewUploadSource } from './review-upload.js';
 
 export type { RetryPolicy } from './retries.js';
 
@@ -131,6 +131,8 @@ export interface SyncExtension {
   afterManifest?(clip: ClipRow, io: SyncIo): Promise<void>;
   /** At the end of a run that reached the target (failures of this step are logged, not fatal). */
   afterRun?(result: SyncRunResult, progress: SyncProgress, io: SyncIo): Promise<void>;
+  /** Before a fragment's, kept still's or review's metadata is sent (issue 21: its case index entry); 'wait' holds it. */
+  beforeReviewObject?(item: ReviewIndexItem, io: SyncIo): Promise<'done' | 'wait'>;
 }
 
 export interface SyncEvents {
@@ -619,7 +621,11 @@ export class SyncService {
   private uploadReviewMetadata(source: ReviewUploadSource, signal: AbortSignal, result: SyncRunResult): Promise<string[]> {
     const { catalogue, clock, kitId, logger } = this.opts;
     const put = (key: string, body: Uint8Array, md5: string, sha256: string) => this.putter.put(key, body, md5, signal, this.observer(result), sha256);
-    return uploadReviewMetadata({ catalogue, source, kitId, targetId: this.targetId, clock, logger, put }, signal);
+    const indexEntry = async (item: ReviewIndexItem): Promise<'done' | 'wait'> => {
+      for (const x of this.extensions) if ((await x.beforeReviewObject?.(item, this.io(signal, result))) === 'wait') return 'wait';
+      return 'done';
+    };
+    return uploadReviewMetadata({ catalogue, source, kitId, targetId: this.targetId, clock, logger, put, indexEntry }, signal);
   }
 
   /** Counts a run's bytes on the wire and shows a transient error it retries after. */

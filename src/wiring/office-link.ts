@@ -7,7 +7,7 @@ import type { Privacy } from '../session/privacy.js';
 import type { Catalogue } from '../store/catalogue.js';
 import type { KeyStore } from '../store/keys.js';
 import type { StorageGuard } from '../store/storage.js';
-import { OfficeLink, openOfficeBucket, type SyncConfig } from '../sync/index.js';
+import { OfficeLink, openCaseInbox, openOfficeBucket, type SyncConfig } from '../sync/index.js';
 
 /** The software version the kit status reports (package.json). */
 export function kitVersion(): string {
@@ -45,8 +45,9 @@ export function wireOfficeLink(deps: {
     kitId: deps.kitId,
     orgRecipient: () => keys.requireOrgRecipient(),
     office: openOfficeBucket(deps.config),
+    inbox: openCaseInbox(deps.config),
     tagger,
-    trainersOf: (clipId) => keys.entitled({ kind: 'clip', id: clipId }),
+    trainersOf: (id, kind) => keys.entitled({ kind: kind ?? 'clip', id }),
     trainerIds: () => keys.trainerIds(),
     pendingRotations: () => keys.pendingRotations(),
     storage: () => {

@@ -9,7 +9,7 @@ export function officeSide(
   kit: TestKit,
   kitId: string,
   office: BucketStore,
-  opts: Partial<Pick<OfficeLinkOptions, 'storage' | 'version'>> = {},
+  opts: Partial<Pick<OfficeLinkOptions, 'storage' | 'version' | 'inbox'>> = {},
 ): { privacy: Privacy; tagger: CaseTagger; link: OfficeLink } {
   const privacy = new Privacy(kit.catalogue, kit.clips, kit.clock, kit.logger, {
     dataDir: kit.dataDir,
@@ -25,8 +25,9 @@ export function officeSide(
     kitId,
     orgRecipient: () => kit.orgRecipient,
     office,
+    ...(opts.inbox !== undefined ? { inbox: opts.inbox } : {}),
     tagger,
-    trainersOf: (id) => kit.keys.entitled({ kind: 'clip', id }),
+    trainersOf: (id, kind) => kit.keys.entitled({ kind: kind ?? 'clip', id }),
     trainerIds: () => kit.keys.trainerIds(),
     pendingRotations: () => kit.keys.pendingRotations(),
     storage: opts.storage ?? (() => ({ freeBytes: 20e9, usableBytes: 19e9 })),

@@ -24,8 +24,8 @@ export function segs(n: number, tag: string) {
 }
 
 /** A kit with the review cycle's use-cases over the real store, and a trusted time the test sets. */
-export async function reviewCycleKit(dir: string, opts: { segments?: SegmentInput[] } = {}) {
-  const kit: TestKit = await makeKit(path.join(dir, 'kit'));
+export async function reviewCycleKit(dir: string, opts: { segments?: SegmentInput[]; orgKeyFile?: string } = {}) {
+  const kit: TestKit = await makeKit(path.join(dir, 'kit'), opts.orgKeyFile ? { orgKeyFile: opts.orgKeyFile } : {});
   expect(await kit.keys.unlock('4821')).toBe(true);
   const store = new FragmentStore(kit.dataDir, kit.catalogue, kit.keys, kit.logger);
   let now = kit.clock.now();
