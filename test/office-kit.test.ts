@@ -1,7 +1,7 @@
 // Issue 21 without an S3 server: the case-tag key on the kit (wrapped like a content key, through
 // rotations), and the whole office loop over directories (a mounted share for kits and office).
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +12,7 @@ import { recordExport } from '../src/office/export-audit.js';
 import { caseTagKeyFileText, readCaseTagKey, storeCaseTagKey } from '../src/office/tag-key.js';
 import { CASE_TAG_SECRET } from '../src/session/case-tags.js';
 import { DirBucket } from '../src/store/bucket-store.js';
+import { parseDirectoryEntry } from '../src/store/directory-entry.js';
 import { caseTag } from '../src/store/objects.js';
 import { SyncService } from '../src/sync/service.js';
 import { DirTarget } from '../src/sync/targets.js';
@@ -159,5 +160,78 @@ describe('one office bucket setting', () => {
     expect(c.sync.office).toMatchObject({ bucket: 'vht-org-office', inbox: 'vht-org-office-inbox', inboxPath: null });
     expect('officeBucket' in c.sync.fetch).toBe(false);
     expect(() => parseConfig({ sync: { office: { inbox: 'Not A Bucket' } } })).toThrow(/sync\.office\.inbox: .*an S3 bucket name/);
+  });
+});
+
+describe('office directory: the kits entries and the case trainers the kits read', () => {
+  it('puts entries checked by the kits parser, sets and clears a case trainers on the kits that hold them, audits each write; bad input is named', async () => {
+    const officeDir = path.join(root, 'dir-office');
+    const privateDir = path.join(root, 'dir-private');
+    const share = path.join(root, 'dir-share');
+    for (const d of [officeDir, privateDir, share]) mkdirSync(d);
+    const env = {
+      VHT_OFFICE_KITS: share,
+      VHT_OFFICE_BUCKET: officeDir,
+      VHT_OFFICE_PRIVATE: privateDir,
+      VHT_OFFICE_IDENTITY: orgKeyFile,
+      VHT_OFFICE_CASE_TAG_KEY: tagKeyFile,
+      VHT_OPERATOR: 'op-7',
+    };
+    let out = '';
+    const io = () => ({ env, out: { write: (s: string) => (out += s) }, err: { write: () => true } });
+    const recipient = () => execFileSync('age-keygen', { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).match(/public key: (age1[0-9a-z]+)/)![1]!;
+    const entryFile = (kitId: string, trainers: string[]) => {
+      const f = path.join(root, `entry-${kitId}.json`);
+      const entry = {
+        format: 'vht-kit.directory-kit',
+        v: 1,
+        kitId,
+        team: 'team-noord',
+        bucket: `vht-org-kit-${kitId}`,
+        trainers: Object.fromEntries(trainers.map((t) => [t, { inboxRecipient: recipient() }])),
+      };
+      writeFileSync(f, JSON.stringify(entry));
+      return f;
+    };
+    await runOffice(['directory', 'put', 'kit-a', '--file', entryFile('kit-a', ['T-017'])], io());
+    await runOffice(['directory', 'put', 'kit-b', '--file', entryFile('kit-b', ['T-017', 'T-018'])], io());
+    await runOffice(['directory', 'put', 'kit-c', '--file', entryFile('kit-c', ['T-020'])], io());
+    expect(out).toContain('directory entry of kit-b written: team team-noord, trainers T-017,T-018');
+    // the entry's kit id must be the kit named; a broken entry is refused by the kits' own parser
+    await expect(runOffice(['directory', 'put', 'kit-c', '--file', entryFile('kit-a', ['T-017'])], io())).rejects.toThrow(
+      /kitId "kit-a" is not the kit named \("kit-c"\)/,
+    );
+    const broken = path.join(root, 'broken.json');
+    writeFileSync(
+      broken,
+      JSON.stringify({ format: 'vht-kit.directory-kit', v: 1, kitId: 'kit-c', team: 't', bucket: 'b', trainers: { 'T-020': { inboxRecipient: 'age1nope' } } }),
+    );
+    await expect(runOffice(['directory', 'put', 'kit-c', '--file', broken], io())).rejects.toThrow(/trainers\.T-020\.inboxRecipient is "age1nope"/);
+    await expect(runOffice(['directory', 'case', 'KV-9', '--trainers', 'T-017,Jan'], io())).rejects.toThrow(/--trainers: "Jan" is not a trainer id/);
+
+    const tag = caseTag('KV-9', readCaseTagKey(tagKeyFile));
+    const entryOf = (kitId: string) => parseDirectoryEntry(readFileSync(path.join(officeDir, 'directory', 'kits', `${kitId}.json`), 'utf8'), kitId);
+    out = '';
+    await runOffice(['directory', 'case', 'KV-9', '--trainers', 'T-018,T-017'], io());
+    expect(out).toContain('entries changed: kit-a, kit-b');
+    expect(entryOf('kit-a').caseTrainers).toEqual({ [tag]: ['T-017', 'T-018'] });
+    expect(entryOf('kit-b').caseTrainers).toEqual({ [tag]: ['T-017', 'T-018'] });
+    expect(entryOf('kit-c').caseTrainers ?? {}).toEqual({}); // none of them is on kit-c
+    // T-017 comes off the case: kit-a (T-017 only) loses the tag, kit-b keeps it with T-018
+    out = '';
+    await runOffice(['directory', 'case', 'KV-9', '--trainers', 'T-018'], io());
+    expect(entryOf('kit-a').caseTrainers).toEqual({});
+    expect(entryOf('kit-b').caseTrainers).toEqual({ [tag]: ['T-018'] });
+    await runOffice(['directory', 'case', 'KV-9', '--trainers', ''], io());
+    expect(entryOf('kit-b').caseTrainers).toEqual({});
+    out = '';
+    await runOffice(['directory', 'show', 'kit-b', '--json'], io());
+    expect((JSON.parse(out) as { trainers: Record<string, unknown> }).trainers).toHaveProperty('T-018');
+    await expect(runOffice(['directory', 'show', 'kit-z'], io())).rejects.toThrow(/no entry for kit "kit-z"/);
+    out = '';
+    await runOffice(['audit', 'list', '--json'], io());
+    const actions = (JSON.parse(out) as { entry: { action: string; operator: string } }[]).map((e) => e.entry.action);
+    expect(actions.filter((a) => a === 'directory.put')).toHaveLength(3);
+    expect(actions.filter((a) => a === 'directory.case')).toHaveLength(3);
   });
 });

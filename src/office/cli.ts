@@ -8,6 +8,7 @@ import { readIdentityFile } from '../store/identity-file.js';
 import { OfficeAudit } from './audit.js';
 import { caseInventory, eraseCase, type CaseInventory } from './cases.js';
 import { DEFAULT_THRESHOLDS, fleet, retentionDue, type FleetKit } from './fleet.js';
+import { parseTrainerList, putEntryFile, readEntry, setCaseTrainers } from './directory.js';
 import { checkInbox } from './inbox.js';
 import { locationsFrom, OfficeLayout } from './layout.js';
 import { progressBar, NO_PROGRESS, type Progress } from './progress.js';
@@ -21,6 +22,7 @@ export const OFFICE_USAGE = `vht-kit office — the organisation's side over its
   vht-kit office retention --period-days N [--apply]
   vht-kit office audit verify [--full] | list
   vht-kit office index check | rebuild
+  vht-kit office directory show KIT | put KIT --file entry.json | case CODE|--tag TAG --trainers T-017,T-018
 
 Every command: --identity org.key (VHT_OFFICE_IDENTITY), --kits s3://vht-org-kits | 's3://vht-org-kit-*' | DIR
 (VHT_OFFICE_KITS), --office s3://vht-org-office | DIR (VHT_OFFICE_BUCKET), --private s3://vht-org-office-private | DIR
@@ -56,6 +58,8 @@ const OPTIONS = {
   'min-free-mb': { type: 'string' },
   'min-version': { type: 'string' },
   'period-days': { type: 'string' },
+  file: { type: 'string' },
+  trainers: { type: 'string' },
 } as const;
 
 function num(values: Record<string, unknown>, name: string, fallback: number): number {
@@ -115,8 +119,10 @@ export async function runOffice(argv: string[], io: OfficeIo): Promise<void> {
     io.out.write(OFFICE_USAGE);
     return;
   }
-  if (!['kits', 'case', 'erase', 'retention', 'audit', 'index'].includes(cmd))
-    throw new AppError('VALIDATION', `unknown office command ${JSON.stringify(cmd)} (kits, case, erase, retention, audit, index)`, { field: 'command' });
+  if (!['kits', 'case', 'erase', 'retention', 'audit', 'index', 'directory'].includes(cmd))
+    throw new AppError('VALIDATION', `unknown office command ${JSON.stringify(cmd)} (kits, case, erase, retention, audit, index, directory)`, {
+      field: 'command',
+    });
   const env = io.env;
   const clock = io.clock ?? systemClock;
   const identityFile = values.identity ?? env.VHT_OFFICE_IDENTITY;
@@ -135,13 +141,13 @@ export async function runOffice(argv: string[], io: OfficeIo): Promise<void> {
   const layout = new OfficeLayout(locationsFrom(values, env), s3SettingsFromEnv(env));
   const audit = new OfficeAudit({ store: layout.private, identities, recipient, clock });
   const print = (json: unknown, text: string) => io.out.write(values.json ? `${JSON.stringify(json, null, 1)}\n` : text);
-  const tagOf = (): { tag: string; code: string | null } => {
+  const tagOf = (at = 1): { tag: string; code: string | null } => {
     if (values.tag) {
       if (!CASE_TAG_PATTERN.test(values.tag))
         throw new AppError('VALIDATION', `--tag ${JSON.stringify(values.tag)} is not 32 hex characters`, { field: '--tag' });
       return { tag: values.tag, code: null };
     }
-    const code = positionals[1];
+    const code = positionals[at];
     if (!code) throw new AppError('VALIDATION', `office ${cmd}: name the case code (or --tag TAG)`, { field: 'code' });
     const keyFile = values['case-tag-key'] ?? env.VHT_OFFICE_CASE_TAG_KEY;
     if (!keyFile)
@@ -236,6 +242,8 @@ export async function runOffice(argv: string[], io: OfficeIo): Promise<void> {
         return await indexCommand(positionals[1] ?? 'check', { layout, audit, operator, concurrency, progress, print });
       case 'audit':
         return await auditCommand(positionals[1] ?? 'verify', { audit, full: values.full === true, print });
+      case 'directory':
+        return await directoryCommand(positionals, values, { layout, audit, operator, print, tagOf });
     }
   } finally {
     layout.close();
@@ -264,6 +272,39 @@ async function indexCommand(sub: string, d: CommandDeps): Promise<void> {
   );
   if (sub === 'check' && r.missing.length)
     throw new AppError('CONFLICT', `the case inbox lacks ${r.missing.length} marker(s): run office index rebuild`, { field: 'inbox' });
+}
+
+/** `office directory show KIT | put KIT --file F | case CODE --trainers …`: the kits' directory entries (docs/office.md). */
+async function directoryCommand(
+  positionals: string[],
+  values: { file?: string; trainers?: string },
+  d: Pick<CommandDeps, 'layout' | 'audit' | 'operator' | 'print'> & { tagOf: (at: number) => { tag: string; code: string | null } },
+): Promise<void> {
+  const sub = positionals[1] ?? 'show';
+  if (sub === 'case') {
+    const { tag, code } = d.tagOf(2);
+    const trainers = parseTrainerList(values.trainers);
+    const r = await setCaseTrainers(d.layout.office, tag, trainers);
+    await d.audit.append(d.operator, 'directory.case', { caseTag: tag, trainers, kits: r.changed });
+    d.print(
+      { caseTag: tag, trainers, ...r },
+      `case ${code ?? tag}: trainers ${trainers.join(',') || '—'}; entries changed: ${r.changed.join(', ') || '—'}; kits with one of them: ${r.holding.join(', ') || '—'}\n`,
+    );
+    return;
+  }
+  const kitId = positionals[2];
+  if (sub !== 'show' && sub !== 'put') throw new AppError('VALIDATION', `office directory ${JSON.stringify(sub)}: show, put or case`, { field: 'command' });
+  if (!kitId) throw new AppError('VALIDATION', `office directory ${sub}: name the kit id`, { field: 'kitId' });
+  if (sub === 'show') {
+    const entry = await readEntry(d.layout.office, kitId);
+    if (!entry) throw new AppError('NOT_FOUND', `the directory has no entry for kit ${JSON.stringify(kitId)}`, { field: 'kitId' });
+    d.print(entry, `${JSON.stringify(entry, null, 1)}\n`);
+    return;
+  }
+  if (!values.file) throw new AppError('VALIDATION', 'office directory put: --file entry.json is required', { field: '--file' });
+  const entry = await putEntryFile(d.layout.office, kitId, values.file);
+  await d.audit.append(d.operator, 'directory.put', { kitId, team: entry.team, trainers: Object.keys(entry.trainers) });
+  d.print(entry, `directory entry of ${kitId} written: team ${entry.team}, trainers ${Object.keys(entry.trainers).join(',') || '—'}\n`);
 }
 
 /** `office audit verify [--full]|list`. */
