@@ -18,7 +18,7 @@ import { Privacy } from './session/privacy.js';
 import { ReviewNotes } from './session/review-notes.js';
 import { createSyncService, type ReviewUploadSource, type SyncConfig, type SyncService } from './sync/index.js';
 import { DirectoryCache } from './sync/fetch-directory.js';
-import { createTeamSync, withFetchProgress } from './sync/fetch-service.js';
+import { createTeamSync, lastDocked, withFetchProgress } from './sync/fetch-service.js';
 import { nominalBytesPerSecond, Recorder } from './session/recorder.js';
 import { Catalogue } from './store/catalogue.js';
 import { ClipStore } from './store/clips.js';
@@ -333,7 +333,9 @@ function buildSync(
 ) {
   const { catalogue, keys, clips, privacy, directory, bus, clock, logger } = deps;
   const guard = new StorageGuard(config.dataDir, config.storage.reserveMB * 1024 * 1024, deps.space);
-  const team = createTeamSync(config, { keys, catalogue, directory, clock, logger, hasRoom: (b) => guard.hasRoom(b) });
+  // issue 20: a sign-in on a docked kit starts that trainer's fetch (the last sync run found it docked)
+  const docked = () => lastDocked(sync?.progress);
+  const team = createTeamSync(config, { keys, catalogue, directory, clock, logger, hasRoom: (b) => guard.hasRoom(b), docked });
   const officeLink = wireOfficeLink({ config: syncConfigOf(config), kitId: config.kitId, catalogue, keys, privacy, guard, bus, clock, logger });
   const sync = createSyncService({
     config: syncConfigOf(config),

@@ -10,6 +10,7 @@ import type { KeyStore } from '../store/keys.js';
 import { isDiskFull } from '../store/reserve.js';
 import type { FragmentRow } from '../store/review-ledger.js';
 import type { Library } from './library.js';
+import { KeptItems } from './kept-items.js';
 import type { Privacy } from './privacy.js';
 import type { ReviewNotes } from './review-notes.js';
 
@@ -61,26 +62,15 @@ export interface FragmentInput {
  * (src/store/fragments.ts). Saving, editing, deleting and playing them; each change audited once,
  * here, without the note (free text never reaches the catalogue, the audit or a log).
  */
-export class Fragments {
-  constructor(private readonly o: FragmentsOptions) {}
-
-  /** The fragments of a clip (the clip may be erased already: its fragments live on). */
-  async list(clipId: string): Promise<FragmentView[]> {
-    const rows = this.o.catalogue.reviewLedger.fragmentsOfClip(clipId);
-    if (rows.length === 0) this.o.library.getClip(clipId);
-    return Promise.all(rows.map((r) => this.view(r)));
-  }
-
-  /** One fragment with its note. */
-  async get(id: string): Promise<FragmentView> {
-    return this.view(this.row(id));
-  }
-
-  /** The fragment's row, or a 404 naming the id. */
-  row(id: string): FragmentRow {
-    const r = this.o.catalogue.reviewLedger.fragment(id);
-    if (!r) throw new AppError('NOT_FOUND', `no fragment with id ${JSON.stringify(id)}`, { field: 'params.id', reason: 'fragment_not_found', params: { id } });
-    return r;
+export class Fragments extends KeptItems<FragmentRow, FragmentView> {
+  constructor(private readonly o: FragmentsOptions) {
+    super(o, {
+      kind: 'fragment',
+      noun: 'fragment',
+      notFoundReason: 'fragment_not_found',
+      one: (id) => o.catalogue.reviewLedger.fragment(id),
+      ofClip: (clipId) => o.catalogue.reviewLedger.fragmentsOfClip(clipId),
+    });
   }
 
   /** Saves a fragment of a finished clip of a case with review consent: its segments copied under a new key, its note encrypted. */
@@ -153,20 +143,6 @@ export class Fragments {
     return this.get(id);
   }
 
-  /**
-   * Deletes a fragment: marked, then crypto-erased by retention once the organisation has its
-   * metadata (at once when it has). Its reviews lose it then.
-   */
-  async remove(id: string): Promise<{ deleted: boolean }> {
-    const row = this.row(id);
-    const now = this.o.clock.now();
-    this.o.catalogue.reviewLedger.requestDelete('fragment', id, now);
-    this.o.catalogue.audit('fragment.delete.requested', now, row.clipId, { fragment: id });
-    const erased = await this.o.privacy.runRetention();
-    this.o.bus.emit('clip.updated', { clipId: row.clipId });
-    return { deleted: erased.includes(id) };
-  }
-
   /** The fragment's copied segments as timing rows (for its playlist). */
   segments(id: string): SegmentRow[] {
     this.row(id);
@@ -223,7 +199,7 @@ export class Fragments {
     }
   }
 
-  private async view(r: FragmentRow): Promise<FragmentView> {
+  protected async view(r: FragmentRow): Promise<FragmentView> {
     return {
       id: r.id,
       clipId: r.clipId,

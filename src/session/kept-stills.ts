@@ -8,6 +8,7 @@ import type { KeyStore } from '../store/keys.js';
 import { isDiskFull } from '../store/reserve.js';
 import type { KeptStillRow } from '../store/review-ledger.js';
 import type { Library } from './library.js';
+import { KeptItems } from './kept-items.js';
 import type { Privacy } from './privacy.js';
 import type { ReviewNotes } from './review-notes.js';
 
@@ -41,27 +42,15 @@ export interface KeptStillView {
  * clip (FragmentStore.keepStill), with an optional caption stored only encrypted. Audited without
  * the caption.
  */
-export class KeptStills {
-  constructor(private readonly o: KeptStillsOptions) {}
-
-  /** The kept stills of a clip (which may be erased already). */
-  async list(clipId: string): Promise<KeptStillView[]> {
-    const rows = this.o.catalogue.reviewLedger.keptStillsOfClip(clipId);
-    if (rows.length === 0) this.o.library.getClip(clipId);
-    return Promise.all(rows.map((r) => this.view(r)));
-  }
-
-  /** One kept still with its caption. */
-  async get(id: string): Promise<KeptStillView> {
-    return this.view(this.row(id));
-  }
-
-  /** The row, or a 404 naming the id. */
-  row(id: string): KeptStillRow {
-    const r = this.o.catalogue.reviewLedger.keptStill(id);
-    if (!r)
-      throw new AppError('NOT_FOUND', `no kept still with id ${JSON.stringify(id)}`, { field: 'params.id', reason: 'kept_still_not_found', params: { id } });
-    return r;
+export class KeptStills extends KeptItems<KeptStillRow, KeptStillView> {
+  constructor(private readonly o: KeptStillsOptions) {
+    super(o, {
+      kind: 'still',
+      noun: 'kept still',
+      notFoundReason: 'kept_still_not_found',
+      one: (id) => o.catalogue.reviewLedger.keptStill(id),
+      ofClip: (clipId) => o.catalogue.reviewLedger.keptStillsOfClip(clipId),
+    });
   }
 
   /** Keeps still `stillId` of a clip of a case with review consent, with an optional caption. */
@@ -125,17 +114,6 @@ export class KeptStills {
     return this.get(id);
   }
 
-  /** Deletes a kept still: crypto-erased by retention once the organisation has its metadata. */
-  async remove(id: string): Promise<{ deleted: boolean }> {
-    const row = this.row(id);
-    const now = this.o.clock.now();
-    this.o.catalogue.reviewLedger.requestDelete('still', id, now);
-    this.o.catalogue.audit('still.delete.requested', now, row.clipId, { still: id });
-    const erased = await this.o.privacy.runRetention();
-    this.o.bus.emit('clip.updated', { clipId: row.clipId });
-    return { deleted: erased.includes(id) };
-  }
-
   /** The kept still's JPEG, decrypted with its own key (423 while locked). */
   async image(id: string): Promise<Buffer> {
     this.row(id);
@@ -150,7 +128,7 @@ export class KeptStills {
     await this.o.store.deleteKeptStill(id);
   }
 
-  private async view(r: KeptStillRow): Promise<KeptStillView> {
+  protected async view(r: KeptStillRow): Promise<KeptStillView> {
     return {
       id: r.id,
       clipId: r.clipId,

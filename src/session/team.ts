@@ -1,11 +1,11 @@
 import type { Clock } from '../core/clock.js';
 import { AppError } from '../core/errors.js';
 import type { CaseRow, Catalogue, ClipRow } from '../store/catalogue.js';
-import type { KeyStore } from '../store/keys.js';
+import type { ContentRef, KeyStore } from '../store/keys.js';
 
 export interface TeamOptions {
   catalogue: Catalogue;
-  keys: Pick<KeyStore, 'entitled' | 'hasClipKey' | 'holder' | 'trainerIds' | 'defaultTrainerId' | 'grant' | 'narrow'>;
+  keys: Pick<KeyStore, 'entitled' | 'hasClipKey' | 'hasContentKey' | 'holder' | 'trainerIds' | 'defaultTrainerId' | 'grant' | 'narrow'>;
   clock: Clock;
 }
 
@@ -57,6 +57,42 @@ export class Team {
     return clip;
   }
 
+  /**
+   * 403 unless the trainer may see the clip of this id; the clip may be erased already while its
+   * fragments and kept stills live on: then their case decides. An id with neither passes (the
+   * use-case answers 404).
+   */
+  assertClipId(clipId: string, trainerId: string): void {
+    const clip = this.o.catalogue.getClip(clipId);
+    if (clip) {
+      this.assertClip(clip, trainerId);
+      return;
+    }
+    const ledger = this.o.catalogue.reviewLedger;
+    const code = ledger.fragmentsOfClip(clipId)[0]?.caseCode ?? ledger.keptStillsOfClip(clipId)[0]?.caseCode;
+    if (code !== undefined) this.assertItem({ kind: 'clip', id: clipId, caseCode: code }, trainerId);
+  }
+
+  /**
+   * 403 unless the trainer is on the case of this fragment, kept still or review (issue 20: the
+   * review cycle is scoped like clips, with the same reason code).
+   */
+  assertItem(item: { kind: 'clip' | 'fragment' | 'still' | 'review'; id: string; caseCode: string }, trainerId: string): void {
+    if (this.isOnCase(item.caseCode, trainerId)) return;
+    const noun = item.kind === 'still' ? 'kept still' : item.kind;
+    throw new AppError('FORBIDDEN', `${noun} ${item.id} is not of a case of trainer ${trainerId} (niet van jouw casussen)`, {
+      field: 'params.id',
+      reason: 'not_your_case',
+      params: { id: item.id },
+    });
+  }
+
+  /** Whether a case is one of this trainer's (to filter lists of fragments, stills and reviews). */
+  caseFilter(trainerId: string): (code: string) => boolean {
+    const mine = new Set(this.o.catalogue.casesOfTrainer(trainerId));
+    return (code) => mine.has(code);
+  }
+
   /** 403 unless the trainer is on the case (a case that does not exist yet passes: it becomes theirs). */
   assertCase(code: string, trainerId: string): void {
     if (this.o.catalogue.getCase(code) && !this.isOnCase(code, trainerId)) {
@@ -82,6 +118,43 @@ export class Team {
     const missing = trainers.filter((t) => !held.includes(t));
     if (missing.length > 0) await this.o.keys.grant(ref, missing);
     return this.o.keys.narrow(ref, trainers);
+  }
+
+  /**
+   * At a trainer's sign-in: every key of their cases that they hold here (clips, fragments, kept
+   * stills, reviews) is granted to the case's other trainers on this kit who lack it (public keys
+   * only; a co-trainer assigned at the office can then open the case's footage here, and the grant
+   * also sends the key to the co-trainer's other kits). Returns how many keys were granted.
+   */
+  async shareWithCoTrainers(trainerId: string): Promise<number> {
+    const onKit = new Set(this.o.keys.trainerIds());
+    const ledger = this.o.catalogue.reviewLedger;
+    let granted = 0;
+    for (const code of this.o.catalogue.casesOfTrainer(trainerId)) {
+      const trainers = this.o.catalogue.caseTrainers(code).filter((t) => onKit.has(t) && t !== trainerId);
+      if (trainers.length === 0) continue;
+      const refs: ContentRef[] = [
+        ...this.o.catalogue.clipsOfCase(code).map((c) => ({ kind: 'clip' as const, id: c.id })),
+        ...ledger
+          .allFragments()
+          .filter((f) => f.caseCode === code)
+          .map((f) => ({ kind: 'fragment' as const, id: f.id })),
+        ...ledger
+          .allKeptStills()
+          .filter((s) => s.caseCode === code)
+          .map((s) => ({ kind: 'still' as const, id: s.id })),
+        ...ledger.reviews(code).map((r) => ({ kind: 'review' as const, id: r.id })),
+      ];
+      for (const ref of refs) {
+        if (!this.o.keys.hasContentKey(ref)) continue;
+        const held = this.o.keys.entitled(ref);
+        const missing = trainers.filter((t) => !held.includes(t));
+        if (!held.includes(trainerId) || missing.length === 0) continue;
+        await this.o.keys.grant(ref, missing);
+        granted += 1;
+      }
+    }
+    return granted;
   }
 
   /** The kit where a case is made adds its maker (the signed-in trainer, else the kit's holder). */

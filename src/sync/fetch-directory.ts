@@ -19,6 +19,8 @@ export interface DirectoryEntry {
   /** Where the kit's objects are: its own bucket (a bucket per kit) or a shared one with `<kitId>/` names. */
   bucket: string;
   trainers: Record<string, { inboxRecipient: string }>;
+  /** The office's case assignment (issue 20): per case tag, the case's trainers; co-trainers reach the kit with it. */
+  caseTrainers?: Record<string, string[]>;
 }
 
 /** The office bucket's name of a kit's entry. */
@@ -45,6 +47,13 @@ export function parseDirectoryEntry(text: string, what: string): DirectoryEntry 
   for (const [t, v] of Object.entries(d.trainers!)) {
     if (!TRAINER_ID_PATTERN.test(t)) bad('trainers', t);
     if (!/^age1[0-9a-z]{58}$/.test(v?.inboxRecipient ?? '')) bad(`trainers.${t}.inboxRecipient`, v?.inboxRecipient);
+  }
+  if (d.caseTrainers !== undefined) {
+    if (typeof d.caseTrainers !== 'object' || d.caseTrainers === null) bad('caseTrainers', d.caseTrainers);
+    for (const [tag, ts] of Object.entries(d.caseTrainers)) {
+      if (!/^[0-9a-f]{32}$/.test(tag)) bad('caseTrainers', tag);
+      if (!Array.isArray(ts) || !ts.every((t) => typeof t === 'string' && TRAINER_ID_PATTERN.test(t))) bad(`caseTrainers.${tag}`, ts);
+    }
   }
   return d as DirectoryEntry;
 }

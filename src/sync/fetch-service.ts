@@ -2,10 +2,13 @@ import { rmSync } from 'node:fs';
 import type { Clock } from '../core/clock.js';
 import { describeError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import { Team } from '../session/team.js';
 import type { Catalogue } from '../store/catalogue.js';
 import type { KeyStore } from '../store/keys.js';
 import { directoryKey, parseDirectoryEntry, uploadOutbox, type DirectoryCache } from './fetch-directory.js';
+import { isFetched } from './fetch-kept.js';
 import { S3FetchSource, TrainerFetch, type FetchProgress, type FetchSource } from './fetch.js';
+import { uploadTrainerIndexes } from './review-upload.js';
 import type { UploadTarget } from './targets.js';
 
 export interface FetchServiceOptions {
@@ -24,6 +27,10 @@ export interface FetchServiceOptions {
   hasRoom: (bytes: number) => boolean;
   /** privacy.deleteAfterUploadHours in ms: older raw clips are not fetched. */
   retentionMs: number;
+  /** Whether the kit is docked now (the last dock check): a sign-in starts the fetch only then. Default: never. */
+  docked?: () => boolean;
+  /** At sign-in, before the fetch: the trainer's cases' keys granted to their co-trainers (Team.shareWithCoTrainers). */
+  share?: (trainerId: string) => Promise<unknown>;
   /** Tests: another source than S3. */
   source?: () => FetchSource;
 }
@@ -35,8 +42,10 @@ export interface FetchServiceOptions {
  * the upload run.
  */
 export class FetchService {
-  private last: FetchProgress = { trainerId: null, state: 'idle', clipsReady: 0, clipsWaiting: 0, bytesDone: 0, bytesTotal: 0 };
+  private last: FetchProgress = { trainerId: null, state: 'idle', clipsReady: 0, clipsWaiting: 0, bytesDone: 0, bytesTotal: 0, keptReady: 0, reviewsReady: 0 };
   private running: TrainerFetch | null = null;
+  private starting = false;
+  private afterSignIn: Promise<void> = Promise.resolve();
 
   constructor(private readonly o: FetchServiceOptions) {}
 
@@ -53,11 +62,58 @@ export class FetchService {
     } catch (err) {
       o.logger.warn('outbox keys not uploaded (next run)', { error: describeError(err) });
     }
-    if (!o.fetch.enabled) return;
+    try {
+      await uploadTrainerIndexes({
+        catalogue: o.catalogue,
+        kitId: o.kitId,
+        keys: o.keys,
+        otherKits: (t) => o.directory.otherKitsOf(t),
+        orgRecipient: o.keys.requireOrgRecipient(),
+        fetched: (ref) => isFetched(o.dataDir, o.catalogue, ref),
+        clock: o.clock,
+        put: async (key, body, md5, sha256) => {
+          await target.put(key, body, { md5Hex: md5, sha256Hex: sha256 });
+        },
+      });
+    } catch (err) {
+      o.logger.warn('trainer indexes not uploaded (next run)', { error: describeError(err) });
+    }
+    await this.fetchNow();
+  }
+
+  /**
+   * A trainer signed in (issue 20): on a docked kit their fetch starts now, not only after an upload
+   * run (the office directory and its case assignments are read first); then the keys of their
+   * cases are shared with the cases' co-trainers on this kit (`share`). Never throws.
+   */
+  signedIn(trainerId: string): Promise<void> {
+    const run = async () => {
+      if (this.o.docked?.() && !this.running) await this.fetchNow();
+      try {
+        await this.o.share?.(trainerId);
+      } catch (err) {
+        this.o.logger.warn("a case's keys could not be shared with its co-trainers (next sign-in)", { trainer: trainerId, error: describeError(err) });
+      }
+    };
+    this.afterSignIn = this.afterSignIn.then(run, run);
+    return this.afterSignIn;
+  }
+
+  /** Resolves when what the last sign-in started (fetch, sharing) is over. */
+  settled(): Promise<void> {
+    return this.afterSignIn;
+  }
+
+  /** Reads the office directory (and the office's case assignments), then fetches for the signed-in trainer. One at a time. */
+  private async fetchNow(): Promise<void> {
+    const { o } = this;
+    if (!o.fetch.enabled || this.running || this.starting) return;
     const source = this.source();
     if (!source) return;
+    this.starting = true;
     try {
       if (o.fetch.officeBucket) await this.refreshDirectory(source, o.fetch.officeBucket);
+      this.applyCaseTrainers();
       if (o.keys.unlockedTrainer === null) {
         this.last = { ...this.last, trainerId: null, state: 'locked' };
         return;
@@ -87,7 +143,26 @@ export class FetchService {
     } finally {
       if (this.running) this.last = this.running.progress;
       this.running = null;
+      this.starting = false;
       source.close();
+    }
+  }
+
+  /**
+   * Co-trainers assigned at the office reach the kit: the directory entry of this kit names, per
+   * case tag, the case's trainers; those on this kit are added to the case here (the kit knows a
+   * tag's code once it tagged the case). A trainer is taken off a case only by the office's
+   * `trainer remove` (their keys go then).
+   */
+  private applyCaseTrainers(): void {
+    const { o } = this;
+    const own = o.directory.entries().find((e) => e.kitId === o.kitId);
+    if (!own?.caseTrainers) return;
+    const onKit = new Set(o.keys.trainerIds());
+    for (const [tag, trainers] of Object.entries(own.caseTrainers)) {
+      const code = o.catalogue.officeLedger.caseOfTag(tag);
+      const here = trainers.filter((t) => onKit.has(t));
+      if (code !== null && here.length > 0) o.catalogue.addCaseTrainers(code, here, o.clock.now());
     }
   }
 
@@ -117,8 +192,18 @@ export function createTeamSync(
     privacy: { deleteAfterUploadHours: number };
     sync: { s3: FetchServiceOptions['s3']; fetch: FetchServiceOptions['fetch'] };
   },
-  deps: { keys: KeyStore; catalogue: Catalogue; directory: DirectoryCache; clock: Clock; logger: Logger; hasRoom: (bytes: number) => boolean },
+  deps: {
+    keys: KeyStore;
+    catalogue: Catalogue;
+    directory: DirectoryCache;
+    clock: Clock;
+    logger: Logger;
+    hasRoom: (bytes: number) => boolean;
+    /** Whether the kit is docked now: a sign-in then starts the trainer's fetch. */
+    docked?: () => boolean;
+  },
 ): { fetch: FetchService; team: { manifestAlso: (clipId: string) => string[]; afterUpload: (target: UploadTarget) => Promise<void> } } {
+  const team = new Team({ catalogue: deps.catalogue, keys: deps.keys, clock: deps.clock });
   const fetch = new FetchService({
     kitId: config.kitId,
     dataDir: config.dataDir,
@@ -127,8 +212,15 @@ export function createTeamSync(
     fetch: config.sync.fetch,
     s3: config.sync.s3,
     retentionMs: config.privacy.deleteAfterUploadHours * 3600_000,
+    share: (t) => team.shareWithCoTrainers(t),
   });
+  deps.keys.onUnlock((t) => void fetch.signedIn(t));
   return { fetch, team: { manifestAlso: (id) => deps.keys.recipientsFor(id).slice(1), afterUpload: (t) => fetch.afterUpload(t) } };
+}
+
+/** Whether the last sync run found the kit docked (a run without a dock check counts once it ran); false before any run. */
+export function lastDocked(p: { docked?: boolean; lastRunAt?: number } | undefined): boolean {
+  return p !== undefined && (p.docked ?? p.lastRunAt !== undefined);
 }
 
 /** The sync status with the fetch's progress (`fetch`: what is being fetched, how much is ready). */

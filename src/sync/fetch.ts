@@ -7,10 +7,13 @@ import type { Logger } from '../core/logger.js';
 import type { Catalogue } from '../store/catalogue.js';
 import { decryptWith } from '../store/crypto.js';
 import { fsyncDir, writeFileDurableSync } from '../store/durable.js';
-import { CONTENT_ID_PATTERN, type KeyStore } from '../store/keys.js';
+import { CONTENT_ID_PATTERN, type ContentKind, type ContentRef, type KeyStore } from '../store/keys.js';
+import { trainerIndexKey } from '../store/objects.js';
 import type { DirectoryEntry } from './fetch-directory.js';
+import { erasedHere, fetchedCase, fetchedKeptBytes, KeptFetch, markFetched, narrowCases, type KeptFetchResult, type ReceivedKey } from './fetch-kept.js';
 import { downloadTo, type FetchSource } from './fetch-source.js';
 import { manifestKey, parseManifest, segmentKey, type ClipManifest } from './manifest.js';
+import { parseTrainerIndex, type TrainerIndex } from './review-upload.js';
 import { sha256Hex } from './targets.js';
 
 // the S3 source lives in fetch-source.ts; re-exported for the importers of this module
@@ -41,7 +44,10 @@ export interface FetchOptions {
   source: FetchSource;
   kitId: string;
   dataDir: string;
-  keys: Pick<KeyStore, 'unlockedTrainer' | 'inboxIdentity' | 'importContentKey' | 'hasClipKey'>;
+  keys: Pick<
+    KeyStore,
+    'unlockedTrainer' | 'inboxIdentity' | 'importContentKey' | 'hasClipKey' | 'contentIdentity' | 'recipientsOf' | 'hasContentKey' | 'entitled'
+  >;
   catalogue: Catalogue;
   clock: Clock;
   logger: Logger;
@@ -62,17 +68,23 @@ export interface FetchProgress {
   clipsWaiting: number;
   bytesDone: number;
   bytesTotal: number;
+  /** Fragments and kept stills on the kit now, of this run. */
+  keptReady: number;
+  /** Reviews on the kit now (presentable: their items are here), of this run. */
+  reviewsReady: number;
   lastError?: string;
 }
 
 export interface FetchResult {
   fetched: string[];
-  skipped: { clipId: string; why: 'expired' | 'case-closed' | 'budget' | 'no-room' | 'have' }[];
+  skipped: { clipId: string; why: 'expired' | 'case-closed' | 'budget' | 'no-room' | 'have' | 'erased' }[];
   failed: { clipId: string; message: string }[];
   bytes: number;
+  /** Fragments, kept stills and reviews (fetch-kept.ts). */
+  kept: KeptFetchResult;
 }
 
-const OUTBOX_NAME = /^(clip)-([0-9a-z]+)\.key\.age$/;
+const OUTBOX_NAME = /^(clip|fragment|still|review)-([0-9a-z]+)\.key\.age$/;
 
 /**
  * A docked kit fetches what its signed-in trainer needs for their open cases (issue 20): the
@@ -84,7 +96,16 @@ const OUTBOX_NAME = /^(clip)-([0-9a-z]+)\.key\.age$/;
  * confirmation (the manifest's time in the store), so retention treats them like the original.
  */
 export class TrainerFetch {
-  private progressValue: FetchProgress = { trainerId: null, state: 'idle', clipsReady: 0, clipsWaiting: 0, bytesDone: 0, bytesTotal: 0 };
+  private progressValue: FetchProgress = {
+    trainerId: null,
+    state: 'idle',
+    clipsReady: 0,
+    clipsWaiting: 0,
+    bytesDone: 0,
+    bytesTotal: 0,
+    keptReady: 0,
+    reviewsReady: 0,
+  };
 
   constructor(private readonly o: FetchOptions) {}
 
@@ -93,26 +114,34 @@ export class TrainerFetch {
     return { ...this.progressValue };
   }
 
-  /** One pass over the team's kits in the directory (this kit's entry excluded). */
+  /** One pass over the team's kits in the directory (this kit's entry excluded): raw clips first, then fragments, kept stills and reviews. */
   async run(team: DirectoryEntry[]): Promise<FetchResult> {
-    const result: FetchResult = { fetched: [], skipped: [], failed: [], bytes: 0 };
+    const result: FetchResult = { fetched: [], skipped: [], failed: [], bytes: 0, kept: { fetched: [], skipped: [], failed: [] } };
     const trainer = this.o.keys.unlockedTrainer;
     if (trainer === null) {
       this.progressValue = { ...this.progressValue, trainerId: null, state: 'locked' };
       return result;
     }
-    this.progressValue = { trainerId: trainer, state: 'fetching', clipsReady: 0, clipsWaiting: 0, bytesDone: 0, bytesTotal: 0 };
+    this.progressValue = { trainerId: trainer, state: 'fetching', clipsReady: 0, clipsWaiting: 0, bytesDone: 0, bytesTotal: 0, keptReady: 0, reviewsReady: 0 };
     const inbox = this.o.keys.inboxIdentity();
     let used = this.fetchedBytes();
+    const kept = new KeptFetch({ source: this.o.source, dataDir: this.o.dataDir, keys: this.o.keys, catalogue: this.o.catalogue, clock: this.o.clock });
     for (const kit of team.filter((e) => e.kitId !== this.o.kitId)) {
-      const prefix = `${kit.kitId}/outbox/${trainer}/${this.o.kitId}/`;
-      for (const obj of await this.o.source.list(kit.bucket, prefix)) {
-        const m = OUTBOX_NAME.exec(obj.key.slice(prefix.length));
-        if (!m || !CONTENT_ID_PATTERN.test(m[2]!)) continue;
-        const clipId = m[2]!;
+      const sent = await this.received(kit, trainer, inbox, result);
+      // the trainer's index on that kit says what to fetch and when the organisation confirmed it (no listing); without one, every key sent
+      const index = sent.length > 0 ? await this.index(kit, trainer, inbox) : null;
+      const listed = index ? new Map(index.items.map((it) => [`${it.kind}:${it.id}`, it])) : null;
+      const closed = new Set(index?.cases.filter((c) => c.closedAt !== null).map((c) => c.code));
+      const received = sent.filter((r) => listed === null || listed.has(`${r.ref.kind}:${r.ref.id}`));
+      const confirmedAt = (ref: ContentRef) => listed?.get(`${ref.kind}:${ref.id}`)?.confirmedAt;
+      for (const { ref, identity } of received.filter((r) => r.ref.kind === 'clip')) {
+        const clipId = ref.id;
         try {
-          const identity = (await decryptWith(inbox, await this.o.source.get(kit.bucket, obj.key), `outbox key ${obj.key}`)).toString('utf8');
-          const why = await this.fetchClip(kit, clipId, identity, trainer, this.o.budgetBytes - used, result);
+          if (closed.has(listed?.get(`clip:${clipId}`)?.caseCode ?? '')) {
+            result.skipped.push({ clipId, why: 'case-closed' });
+            continue;
+          }
+          const why = await this.fetchClip(kit, clipId, identity, trainer, this.o.budgetBytes - used, result, confirmedAt(ref));
           if (why) result.skipped.push({ clipId, why });
           else used = this.fetchedBytes();
         } catch (err) {
@@ -120,13 +149,73 @@ export class TrainerFetch {
           this.o.logger.warn('a clip could not be fetched', { clip: clipId, kit: kit.kitId, error: describeError(err) });
         }
       }
+      const clipKeys = new Map(received.filter((r) => r.ref.kind === 'clip').map((r) => [r.ref.id, r.identity]));
+      const before = result.kept.fetched.length;
+      await kept.run(
+        {
+          kit,
+          trainer,
+          room: () => this.o.budgetBytes - this.fetchedBytes(),
+          hasRoom: this.o.hasRoom,
+          confirmedAt,
+          closed: (code) => closed.has(code),
+          clipIdentity: async (id) =>
+            clipKeys.get(id) ?? (this.o.keys.entitled({ kind: 'clip', id }).includes(trainer) ? this.o.keys.contentIdentity({ kind: 'clip', id }) : null),
+          onBytes: (n) => {
+            this.progressValue.bytesDone += n;
+            this.progressValue.bytesTotal += n;
+            result.bytes += n;
+          },
+        },
+        received,
+        result.kept,
+      );
+      for (const ref of result.kept.fetched.slice(before)) {
+        if (ref.kind === 'review') this.progressValue.reviewsReady += 1;
+        else this.progressValue.keptReady += 1;
+      }
+      for (const f of result.kept.failed)
+        this.o.logger.warn('a review item could not be fetched', { [f.ref.kind]: f.ref.id, kit: kit.kitId, error: f.message });
+      if (index) narrowCases(this.o.catalogue, index.cases, this.o.clock.now());
     }
+    const firstError = result.failed[0]?.message ?? result.kept.failed[0]?.message;
     this.progressValue = {
       ...this.progressValue,
-      state: result.failed.length ? 'error' : 'done',
-      ...(result.failed[0] ? { lastError: result.failed[0].message } : {}),
+      state: firstError !== undefined ? 'error' : 'done',
+      ...(firstError !== undefined ? { lastError: firstError } : {}),
     };
     return result;
+  }
+
+  /** The trainer's index on that kit (`<kit>/trainers/<T>/index.json.age`), opened with their inbox key here; null when there is none (yet). */
+  private async index(kit: DirectoryEntry, trainer: string, inbox: string): Promise<TrainerIndex | null> {
+    const key = trainerIndexKey(kit.kitId, trainer);
+    if (!(await this.o.source.list(kit.bucket, key)).some((l) => l.key === key)) return null;
+    try {
+      return parseTrainerIndex((await decryptWith(inbox, await this.o.source.get(kit.bucket, key), key)).toString('utf8'), kit.kitId, trainer, key);
+    } catch (err) {
+      // written before this kit's inbox was in the directory, or damaged: every key sent is fetched as without an index
+      this.o.logger.warn('a trainer index could not be read; fetching without it', { kit: kit.kitId, trainer, error: describeError(err) });
+      return null;
+    }
+  }
+
+  /** The content keys a kit sent this trainer here (`<kit>/outbox/<T>/<this kit>/`), opened with their inbox key. */
+  private async received(kit: DirectoryEntry, trainer: string, inbox: string, result: FetchResult): Promise<ReceivedKey[]> {
+    const prefix = `${kit.kitId}/outbox/${trainer}/${this.o.kitId}/`;
+    const out: ReceivedKey[] = [];
+    for (const obj of await this.o.source.list(kit.bucket, prefix)) {
+      const m = OUTBOX_NAME.exec(obj.key.slice(prefix.length));
+      if (!m || !CONTENT_ID_PATTERN.test(m[2]!)) continue;
+      const ref = { kind: m[1] as ContentKind, id: m[2]! };
+      try {
+        out.push({ ref, identity: (await decryptWith(inbox, await this.o.source.get(kit.bucket, obj.key), `outbox key ${obj.key}`)).toString('utf8') });
+      } catch (err) {
+        if (ref.kind === 'clip') result.failed.push({ clipId: ref.id, message: describeError(err) });
+        else result.kept.failed.push({ ref, message: describeError(err) });
+      }
+    }
+    return out;
   }
 
   /** Fetches one clip; returns why it was skipped, or null when it is on the kit now (verified). */
@@ -137,10 +226,12 @@ export class TrainerFetch {
     trainer: string,
     room: number,
     result: FetchResult,
+    indexed?: number,
   ): Promise<FetchResult['skipped'][number]['why'] | null> {
     if (this.o.catalogue.getClip(clipId)) return 'have';
+    if (erasedHere(this.o.dataDir, { kind: 'clip', id: clipId }, false)) return 'erased';
     const mKey = manifestKey(kit.kitId, clipId);
-    const listed = (await this.o.source.list(kit.bucket, mKey)).find((o) => o.key === mKey);
+    const listed = indexed === undefined ? (await this.o.source.list(kit.bucket, mKey)).find((o) => o.key === mKey) : { lastModified: indexed };
     if (!listed) throw new AppError('NOT_FOUND', `clip ${clipId}: no manifest at ${mKey} yet (not uploaded)`, { field: 'clipId' });
     const confirmedAt = listed.lastModified;
     if (this.o.clock.now() - confirmedAt >= this.o.retentionMs) return 'expired';
@@ -170,6 +261,8 @@ export class TrainerFetch {
     await commitParts(parts, dir);
     await this.o.keys.importContentKey({ kind: 'clip', id: clipId }, identity);
     this.register(manifest, confirmedAt, trainer, kit.kitId);
+    // after the catalogue has it: a marker without a row means "erased here since" (not fetched again)
+    markFetched(this.o.dataDir, { kind: 'clip', id: clipId }, kit.kitId);
     this.progressValue.clipsWaiting -= 1;
     this.progressValue.clipsReady += 1;
     result.fetched.push(clipId);
@@ -236,8 +329,7 @@ export class TrainerFetch {
       ),
     );
     catalogue.transaction(() => {
-      catalogue.ensureCase(m.caseCode, now);
-      catalogue.addCaseTrainers(m.caseCode, [trainer], now);
+      fetchedCase(catalogue, m.caseCode, trainer, m, now);
       catalogue.insertClip({
         id: m.clipId,
         caseCode: m.caseCode,
@@ -264,11 +356,12 @@ export class TrainerFetch {
     });
   }
 
-  /** Bytes of fetched clips on the card now (they count against the budget). */
+  /** Bytes of fetched clips, fragments and kept stills on the card now (they count against the budget). */
   private fetchedBytes(): number {
-    return this.o.catalogue
+    const clips = this.o.catalogue
       .allClips()
       .filter((c) => c.stopReason === 'fetched')
       .reduce((n, c) => n + c.bytes, 0);
+    return clips + fetchedKeptBytes(this.o.dataDir, this.o.catalogue);
   }
 }

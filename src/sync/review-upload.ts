@@ -1,10 +1,11 @@
 import type { Clock } from '../core/clock.js';
+import { AppError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import type { Catalogue } from '../store/catalogue.js';
+import type { Catalogue, Consent } from '../store/catalogue.js';
 import { encryptTo } from '../store/crypto.js';
 import type { FragmentFile } from '../store/fragments.js';
-import type { ContentRef } from '../store/keys.js';
-import { fragmentKey, keptStillKey, reviewKey, segmentKey, stillKey } from '../store/objects.js';
+import type { ContentKind, ContentRef } from '../store/keys.js';
+import { fragmentKey, keptStillKey, manifestKey, reviewKey, segmentKey, stillKey, trainerIndexKey } from '../store/objects.js';
 import type { FragmentRow, KeptStillRow, ReviewRow } from '../store/review-ledger.js';
 import { abortedError } from './errors.js';
 import { md5Hex, sha256Hex } from './targets.js';
@@ -191,4 +192,109 @@ function reviewObject(deps: ReviewUploadDeps, r: ReviewRow): ReviewObject {
     talks: ledger.talksOfReview(r.id),
     updatedAt: r.updatedAt,
   };
+}
+
+// --- issue 20: the trainer index `<kit>/trainers/<T>/index.json.age` ---
+
+/**
+ * What trainer T has on this kit, for T's other kits (docs/design/keys-layout-retention.md): each of
+ * T's cases here with the consent in force and whether it is closed (another kit keeps the
+ * narrowest), and each uploaded item of those cases whose key T holds here, with its object (the
+ * clip's manifest or the item's metadata) and the time the organisation confirmed it. A kit fetches
+ * by reading this index instead of listing the bucket. Encrypted to [organisation, I(T, k) for each
+ * other kit k of T's]: it names case codes. Items fetched from another kit are not listed (their
+ * objects are in that kit's bucket, and its own index lists them).
+ */
+export interface TrainerIndex {
+  format: 'vht-kit.trainer-index';
+  v: 1;
+  kitId: string;
+  trainerId: string;
+  writtenAt: number;
+  cases: { code: string; consent: Consent; closedAt: number | null }[];
+  items: { kind: ContentKind; id: string; caseCode: string; key: string; confirmedAt: number }[];
+}
+
+export interface TrainerIndexDeps {
+  catalogue: Catalogue;
+  kitId: string;
+  keys: { trainerIds(): string[]; entitled(ref: ContentRef): string[] };
+  /** The recipient of T's inbox on each of T's other kits (the office directory). */
+  otherKits: (trainerId: string) => { kitId: string; recipient: string }[];
+  orgRecipient: string;
+  /** Whether this kit fetched the item from another kit (then that kit's index lists it). */
+  fetched: (ref: ContentRef) => boolean;
+  clock: Clock;
+}
+
+/** The index of one trainer on this kit (what T's other kits may fetch from here). */
+export function trainerIndex(deps: TrainerIndexDeps, trainerId: string): TrainerIndex {
+  const { catalogue, kitId } = deps;
+  const mine = new Set(catalogue.casesOfTrainer(trainerId));
+  const held = (ref: ContentRef) => deps.keys.entitled(ref).includes(trainerId) && !deps.fetched(ref);
+  const items: TrainerIndex['items'] = [];
+  for (const c of catalogue.allClips()) {
+    if (c.caseCode === null || !mine.has(c.caseCode) || c.uploadedAt === null || c.stopReason === 'fetched' || !held({ kind: 'clip', id: c.id })) continue;
+    items.push({ kind: 'clip', id: c.id, caseCode: c.caseCode, key: manifestKey(kitId, c.id), confirmedAt: c.uploadedAt });
+  }
+  const ledger = catalogue.reviewLedger;
+  const kept: [ContentKind, { id: string; caseCode: string; confirmedAt: number | null }[], (k: string, id: string) => string][] = [
+    ['fragment', ledger.allFragments(), fragmentKey],
+    ['still', ledger.allKeptStills(), keptStillKey],
+    ['review', ledger.reviews(), reviewKey],
+  ];
+  for (const [kind, rows, keyOf] of kept) {
+    for (const r of rows) {
+      if (!mine.has(r.caseCode) || r.confirmedAt === null || !held({ kind, id: r.id })) continue;
+      items.push({ kind, id: r.id, caseCode: r.caseCode, key: keyOf(kitId, r.id), confirmedAt: r.confirmedAt });
+    }
+  }
+  const cases = catalogue
+    .listCases()
+    .filter((c) => mine.has(c.code))
+    .map((c) => ({ code: c.code, consent: c.consent, closedAt: catalogue.caseClosedAt(c.code) }));
+  return { format: 'vht-kit.trainer-index', v: 1, kitId, trainerId, writtenAt: deps.clock.now(), cases, items };
+}
+
+/**
+ * Writes the index of every trainer on this kit who is on another kit of the team (public keys
+ * only: it runs while locked, at each docked run); returns the keys written.
+ */
+export async function uploadTrainerIndexes(deps: TrainerIndexDeps & { put: ReviewUploadDeps['put'] }): Promise<string[]> {
+  const done: string[] = [];
+  for (const t of deps.keys.trainerIds()) {
+    const others = deps.otherKits(t);
+    if (others.length === 0) continue;
+    const body = Buffer.from(await encryptTo([deps.orgRecipient, ...others.map((o) => o.recipient)], JSON.stringify(trainerIndex(deps, t))));
+    const key = trainerIndexKey(deps.kitId, t);
+    await deps.put(key, body, md5Hex(body), sha256Hex(body));
+    done.push(key);
+  }
+  return done;
+}
+
+/** Reads an index (age-decrypted already), checking what the fetch relies on; errors name the field and the value. */
+export function parseTrainerIndex(text: string, kitId: string, trainerId: string, what: string): TrainerIndex {
+  const bad = (field: string, value: unknown): never => {
+    throw new AppError('BAD_REQUEST', `${what}: ${field} is ${JSON.stringify(value)?.slice(0, 80)}`, { field });
+  };
+  let x: TrainerIndex;
+  try {
+    x = JSON.parse(text) as TrainerIndex;
+  } catch (err) {
+    throw new AppError('BAD_REQUEST', `${what}: not JSON (${(err as Error).message})`, { field: what, cause: err });
+  }
+  if (x?.format !== 'vht-kit.trainer-index' || x.v !== 1) bad('format', x?.format);
+  if (x.kitId !== kitId) bad('kitId', x.kitId);
+  if (x.trainerId !== trainerId) bad('trainerId', x.trainerId);
+  if (!Array.isArray(x.cases)) bad('cases', x.cases);
+  if (!Array.isArray(x.items)) bad('items', x.items);
+  x.items.forEach((it, i) => {
+    if (!['clip', 'fragment', 'still', 'review'].includes(it?.kind)) bad(`items.${i}.kind`, it?.kind);
+    if (typeof it.confirmedAt !== 'number') bad(`items.${i}.confirmedAt`, it.confirmedAt);
+  });
+  x.cases.forEach((c, i) => {
+    if (typeof c?.code !== 'string' || typeof c.consent !== 'object' || c.consent === null) bad(`cases.${i}`, c);
+  });
+  return x;
 }

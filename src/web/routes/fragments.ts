@@ -19,6 +19,7 @@ import {
   mediaBody,
   replies,
 } from '../schemas.js';
+import { onlyTheirs, scopeChecks } from '../team-scope.js';
 
 const guarded = { access: 'trainer', whenLocked: 'refuse' } as const;
 
@@ -34,16 +35,20 @@ function deleted(d: { deleted: boolean }): { deleted: boolean; message: string }
 export async function fragmentRoutes(fastify: FastifyInstance, { ctx }: { ctx: WebContext }): Promise<void> {
   const app = fastify.withTypeProvider<ZodTypeProvider>();
   const { fragments } = ctx;
+  const scope = scopeChecks(ctx);
+  const theirClip = onlyTheirs(scope.clip);
+  const theirFragment = onlyTheirs(scope.fragment);
 
   app.get(
     '/api/clips/:id/fragments',
-    { config: guarded, schema: { summary: "A clip's fragments", params: clipIdParams, response: replies({ 200: fragmentListReply }) } },
+    { config: guarded, preHandler: theirClip, schema: { summary: "A clip's fragments", params: clipIdParams, response: replies({ 200: fragmentListReply }) } },
     async (req) => ({ fragments: await fragments.list(req.params.id) }),
   );
   app.post(
     '/api/clips/:id/fragments',
     {
       config: guarded,
+      preHandler: theirClip,
       schema: {
         summary: 'Save a fragment: in and out (ms from the first segment), or a marker with the lead-in and lead-out; a label; a note',
         params: clipIdParams,
@@ -55,13 +60,18 @@ export async function fragmentRoutes(fastify: FastifyInstance, { ctx }: { ctx: W
   );
   app.get(
     '/api/fragments/:id',
-    { config: guarded, schema: { summary: 'A fragment with its note', params: fragmentIdParams, response: replies({ 200: fragmentReply }) } },
+    {
+      config: guarded,
+      preHandler: theirFragment,
+      schema: { summary: 'A fragment with its note', params: fragmentIdParams, response: replies({ 200: fragmentReply }) },
+    },
     async (req) => fragments.get(req.params.id),
   );
   app.patch(
     '/api/fragments/:id',
     {
       config: guarded,
+      preHandler: theirFragment,
       schema: { summary: "Change a fragment's label or note", params: fragmentIdParams, body: fragmentPatchBody, response: replies({ 200: fragmentReply }) },
     },
     async (req) => fragments.edit(req.params.id, req.body),
@@ -70,6 +80,7 @@ export async function fragmentRoutes(fastify: FastifyInstance, { ctx }: { ctx: W
     '/api/fragments/:id',
     {
       config: { access: 'trainer' },
+      preHandler: theirFragment,
       schema: { summary: 'Delete a fragment (crypto-erased once the organisation has it)', params: fragmentIdParams, response: replies({ 200: deleteReply }) },
     },
     async (req) => deleted(await fragments.remove(req.params.id)),
@@ -80,6 +91,7 @@ export async function fragmentRoutes(fastify: FastifyInstance, { ctx }: { ctx: W
     '/api/fragments/:id/index.m3u8',
     {
       config: { access: 'presented-fragment', whenLocked: 'refuse' },
+      preHandler: theirFragment,
       schema: { summary: 'The fragment as an HLS playlist', params: fragmentIdParams, response: replies({ 200: mediaBody('application/vnd.apple.mpegurl') }) },
     },
     async (req, reply) => sendMedia(reply, 'application/vnd.apple.mpegurl', clipPlaylist('complete', fragments.segments(req.params.id))),
@@ -88,6 +100,7 @@ export async function fragmentRoutes(fastify: FastifyInstance, { ctx }: { ctx: W
     '/api/fragments/:id/segments/:file',
     {
       config: { access: 'presented-fragment' },
+      preHandler: theirFragment,
       schema: { summary: 'A fragment segment, decrypted (MPEG-TS)', params: fragmentSegmentParams, response: replies({ 200: mediaBody('video/mp2t') }) },
     },
     async (req, reply) => sendMedia(reply, 'video/mp2t', await fragments.segment(req.params.id, Number.parseInt(req.params.file, 10))),
@@ -98,29 +111,42 @@ export async function fragmentRoutes(fastify: FastifyInstance, { ctx }: { ctx: W
 export async function keptStillRoutes(fastify: FastifyInstance, { ctx }: { ctx: WebContext }): Promise<void> {
   const app = fastify.withTypeProvider<ZodTypeProvider>();
   const { keptStills } = ctx;
+  const scope = scopeChecks(ctx);
+  const theirClip = onlyTheirs(scope.clip);
+  const theirStill = onlyTheirs(scope.still);
 
   app.get(
     '/api/clips/:id/kept-stills',
-    { config: guarded, schema: { summary: "A clip's kept stills", params: clipIdParams, response: replies({ 200: keptStillListReply }) } },
+    {
+      config: guarded,
+      preHandler: theirClip,
+      schema: { summary: "A clip's kept stills", params: clipIdParams, response: replies({ 200: keptStillListReply }) },
+    },
     async (req) => ({ stills: await keptStills.list(req.params.id) }),
   );
   app.post(
     '/api/clips/:id/kept-stills',
     {
       config: guarded,
+      preHandler: theirClip,
       schema: { summary: 'Keep a still for a review, with a caption', params: clipIdParams, body: keepStillBody, response: replies({ 200: keptStillReply }) },
     },
     async (req) => keptStills.keep(req.params.id, req.body.stillId, req.body.caption ?? null),
   );
   app.get(
     '/api/stills/:id',
-    { config: guarded, schema: { summary: 'A kept still with its caption', params: keptStillIdParams, response: replies({ 200: keptStillReply }) } },
+    {
+      config: guarded,
+      preHandler: theirStill,
+      schema: { summary: 'A kept still with its caption', params: keptStillIdParams, response: replies({ 200: keptStillReply }) },
+    },
     async (req) => keptStills.get(req.params.id),
   );
   app.patch(
     '/api/stills/:id',
     {
       config: guarded,
+      preHandler: theirStill,
       schema: { summary: "Change a kept still's caption", params: keptStillIdParams, body: keptStillPatchBody, response: replies({ 200: keptStillReply }) },
     },
     async (req) => keptStills.edit(req.params.id, req.body.caption),
@@ -129,6 +155,7 @@ export async function keptStillRoutes(fastify: FastifyInstance, { ctx }: { ctx: 
     '/api/stills/:id',
     {
       config: { access: 'trainer' },
+      preHandler: theirStill,
       schema: {
         summary: 'Delete a kept still (crypto-erased once the organisation has it)',
         params: keptStillIdParams,
@@ -141,6 +168,7 @@ export async function keptStillRoutes(fastify: FastifyInstance, { ctx }: { ctx: 
     '/api/stills/:id/image.jpg',
     {
       config: { access: 'presented-still' },
+      preHandler: theirStill,
       schema: { summary: 'A kept still, decrypted (JPEG)', params: keptStillIdParams, response: replies({ 200: mediaBody('image/jpeg') }) },
     },
     async (req, reply) => sendMedia(reply, 'image/jpeg', await keptStills.image(req.params.id)),

@@ -21,6 +21,7 @@ import {
   tvStateReply,
 } from '../schemas.js';
 import { cookie, isLoopbackRequest } from '../security.js';
+import { scopeChecks } from '../team-scope.js';
 
 /** Presenting on the family's TV (the phone's side) and the TV page's own routes: pairing, state, events, acks. */
 export async function tvRoutes(fastify: FastifyInstance, { ctx }: { ctx: WebContext }): Promise<void> {
@@ -143,6 +144,10 @@ export async function presentRoutes(fastify: FastifyInstance, { ctx }: { ctx: We
   const app = fastify.withTypeProvider<ZodTypeProvider>();
   const { presentation } = ctx;
   const guarded = { access: 'trainer', whenLocked: 'refuse' } as const;
+  // a trainer presents only reviews of their cases (403 not_your_case; an unknown review is the presentation's 404); the TV keeps to the presented item
+  const theirReview = (id: string, trainer: string) => {
+    if (ctx.deps.catalogue.reviewLedger.review(id)) scopeChecks(ctx).review(id, trainer);
+  };
 
   app.post(
     '/api/present',
@@ -153,6 +158,7 @@ export async function presentRoutes(fastify: FastifyInstance, { ctx }: { ctx: We
     async (req) => {
       const { clipId, reviewId, item } = req.body;
       if (reviewId !== undefined && item !== undefined) {
+        theirReview(reviewId, trainerOf(req));
         const review = presentation.presentItem(reviewId, item, { sessionKey: callerOf(req).key, source: 'phone' });
         return { clipId: null, review, player: presentation.playerState };
       }
@@ -173,11 +179,11 @@ export async function presentRoutes(fastify: FastifyInstance, { ctx }: { ctx: We
           response: replies({ 200: presentReply }),
         },
       },
-      async (req) => ({
-        clipId: null,
-        review: presentation.step(direction, { sessionKey: callerOf(req).key, source: 'phone' }),
-        player: presentation.playerState,
-      }),
+      async (req) => {
+        const presented = presentation.presentedItem;
+        if (presented) theirReview(presented.reviewId, trainerOf(req));
+        return { clipId: null, review: presentation.step(direction, { sessionKey: callerOf(req).key, source: 'phone' }), player: presentation.playerState };
+      },
     );
   }
   app.get(

@@ -7,6 +7,7 @@ export const teamNl = {
   fetchLabel: 'Voor het volgende bezoek',
   fetchLine: '{ready} opnamen klaar, {waiting} worden opgehaald ({done} van {total} MB)',
   fetchLocked: 'ophalen na inloggen',
+  fetchReviews: '{reviews} nabesprekingen en {kept} fragmenten/stills klaar',
 };
 
 export const teamEn: Record<keyof typeof teamNl, string> = {
@@ -17,4 +18,5 @@ export const teamEn: Record<keyof typeof teamNl, string> = {
   fetchLabel: 'For the next visit',
   fetchLine: '{ready} clips ready, {waiting} being fetched ({done} of {total} MB)',
   fetchLocked: 'fetching after sign-in',
+  fetchReviews: '{reviews} reviews and {kept} fragments/stills ready',
 };

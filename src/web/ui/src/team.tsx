@@ -42,7 +42,11 @@ export function SignedInAs({ t, trainerId }: { t: T; trainerId: string | undefin
 
 /** What the docked kit fetches for the signed-in trainer (the sync status's `fetch`), as a line of the kit card. */
 export function FetchLine({ t, sync }: { t: T; sync: object | null }) {
-  const f = (sync as { fetch?: { state: string; clipsReady: number; clipsWaiting: number; bytesDone: number; bytesTotal: number } } | null)?.fetch;
+  const f = (
+    sync as {
+      fetch?: { state: string; clipsReady: number; clipsWaiting: number; bytesDone: number; bytesTotal: number; keptReady?: number; reviewsReady?: number };
+    } | null
+  )?.fetch;
   if (!f || f.state === 'idle') return null;
   const mb = (b: number) => Math.round(b / 1e6);
   return (
@@ -52,6 +56,7 @@ export function FetchLine({ t, sync }: { t: T; sync: object | null }) {
         {f.state === 'locked'
           ? t('fetchLocked')
           : t('fetchLine', { ready: f.clipsReady, waiting: f.clipsWaiting, done: mb(f.bytesDone), total: mb(f.bytesTotal) })}
+        {f.state !== 'locked' && (f.reviewsReady || f.keptReady) ? ` · ${t('fetchReviews', { reviews: f.reviewsReady ?? 0, kept: f.keptReady ?? 0 })}` : null}
       </dd>
     </>
   );
