@@ -1,9 +1,10 @@
 // Issue 20 end to end, two kits of one team: two real services (bin/vht-kit serve, sim profile at
 // 320×240, their own data dirs and buckets), the real S3 server (OpenStack Swift, one bucket per kit
 // with container ACLs, the office bucket with the directory) and Debian's Chromium (playwright-core).
-// T-017 records a case on kit A and docks it; on kit B (docked, T-017 enrolled) the clip arrives,
-// verified, and plays in the browser; T-018 on kit B cannot see or fetch it (403; no key on the card
-// that decrypts it); the audit of both kits names T-017 for every view and presentation.
+// T-017 records a case on kit A, makes a review of a fragment of it and docks; on kit B (docked,
+// T-017 enrolled) T-017 signs in and the clip, the fragment and the review arrive, verified, play in
+// the browser and are presented; T-018 on kit B cannot see or fetch them (403; no key on the card
+// that decrypts them); the audit of both kits names T-017 for every view and presentation.
 // Build first: `npx tsc -p tsconfig.build.json && npx vite build --config src/web/ui/vite.config.ts`.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -33,6 +34,8 @@ let phoneB: { context: BrowserContext; page: Page; errors: string[] };
 const kitA = new TeamKit('kit-a', 'vht-org-kit-a');
 const kitB = new TeamKit('kit-b', 'vht-org-kit-b');
 let clipId = '';
+let fragmentId = '';
+let reviewId = '';
 
 /** SHA-256 (hex) of every segment file of a clip on a kit, by file name. */
 function segmentHashes(kit: TeamKit, id: string): Record<string, string> {
@@ -89,7 +92,7 @@ afterAll(async () => {
 }, 60_000);
 
 describe("a trainer's footage follows them to another kit of the team (two kits, Swift, Chromium)", () => {
-  it('kit A: T-017 records a case, views and presents it; docked, it uploads the clip and the key for T-017 on kit B', async () => {
+  it('kit A: T-017 records a case, views and presents it, makes a review of a fragment; docked, it uploads them and their keys for T-017 on kit B', async () => {
     await kitA.signIn(T17);
     await kitA.dock();
     // the first dock reads the team's directory: from now on a new key of T-017's also goes to kit B
@@ -112,12 +115,24 @@ describe("a trainer's footage follows them to another kit of the team (two kits,
     expect(shownA.status, shownA.text).toBe(200);
     expect(shownA.json.clipId).toBe(clipId);
     expect((await kitA.svc.request('DELETE', '/api/present')).status).toBe(200);
+    // the review: a fragment of the take, presented as the review's first item
+    const frag = await kitA.svc.request('POST', `/api/clips/${clipId}/fragments`, { inMs: 1000, outMs: 3000, label: null });
+    expect(frag.status, frag.text).toBe(200);
+    fragmentId = frag.json.id;
+    const review = await kitA.svc.request('POST', '/api/reviews', { caseCode: CASE, items: [{ kind: 'fragment', id: fragmentId }] });
+    expect(review.status, review.text).toBe(200);
+    reviewId = review.json.id;
+    const item = await kitA.svc.request('POST', '/api/present', { reviewId, item: 0 });
+    expect(item.status, item.text).toBe(200);
+    expect((await kitA.svc.request('DELETE', '/api/present')).status).toBe(200);
 
     await kitA.syncRun('the take uploaded', (s) => s.pending === 0);
     const objects = (await swift.list(kitA.bucket)).map((o) => o.key);
     expect(objects).toContain(`kit-a/clips/${clipId}/manifest.json.age`);
-    // the clip's key went to T-017's inbox on kit B, and to nobody else
-    expect(objects.filter((k) => k.includes('/outbox/'))).toEqual([`kit-a/outbox/${T17}/kit-b/clip-${clipId}.key.age`]);
+    // the keys of the clip, the fragment and the review went to T-017's inbox on kit B, and to nobody else
+    expect(objects.filter((k) => k.includes('/outbox/')).sort()).toEqual(
+      [`clip-${clipId}`, `fragment-${fragmentId}`, `review-${reviewId}`].map((n) => `kit-a/outbox/${T17}/kit-b/${n}.key.age`).sort(),
+    );
   }, 120_000);
 
   it('kit B docks with T-018 signed in: nothing is fetched for them', async () => {
@@ -129,7 +144,7 @@ describe("a trainer's footage follows them to another kit of the team (two kits,
     expect((await kitB.svc.request('GET', `/api/clips/${clipId}`)).status).toBe(404);
   }, 120_000);
 
-  it('kit B, docked, T-017 signed in in the browser: the clip arrives verified, the remote says so, and it plays', async () => {
+  it('kit B, docked: T-017 signs in in the browser and the clip, fragment and review arrive verified; the remote says so; they play and are presented', async () => {
     const { page } = phoneB;
     await page.goto('/');
     await page.fill('#trainer-id', 't-017');
@@ -138,10 +153,23 @@ describe("a trainer's footage follows them to another kit of the team (two kits,
     await page.waitForSelector('[data-testid=signed-in]', { timeout: 20_000 });
     expect(await page.textContent('[data-testid=signed-in]')).toContain(`Ingelogd als ${T17}`);
 
-    await kitB.signIn(T17);
-    const s = await kitB.syncRun('the fetch for T-017', (x) => x.fetch?.state === 'done' && x.fetch.clipsReady === 1);
-    expect(s.fetch).toMatchObject({ trainerId: T17, clipsWaiting: 0 });
+    // a sign-in on a docked kit fetches at once (read with the browser's own session)
+    const s = await until(
+      'the sign-in fetch for T-017',
+      async () => {
+        const x = await (await page.context().request.get('/api/sync')).json();
+        return x.fetch?.trainerId === T17 && x.fetch.state === 'done' && x.fetch.clipsReady === 1 && x.fetch.reviewsReady === 1 ? x : undefined;
+      },
+      120_000,
+    );
+    expect(s.fetch).toMatchObject({ clipsWaiting: 0, keptReady: 1 });
     expect(s.fetch.bytesDone).toBe(s.fetch.bytesTotal);
+    // the remote's line: what is ready for the next visit
+    await page.reload();
+    const line = await until('the fetch line', async () => (await page.textContent('[data-testid=fetch-line]').catch(() => null)) || undefined);
+    expect(line).toMatch(/^1 opnamen klaar, 0 worden opgehaald \(\d+ van \d+ MB\) · 1 nabesprekingen en 1 fragmenten\/stills klaar$/);
+    await kitB.signIn(T17);
+
     // verified: every segment byte for byte the one kit A recorded (the manifest's SHA-256 checked on the way)
     expect(segmentHashes(kitB, clipId)).toEqual(segmentHashes(kitA, clipId));
     expect(readdirSync(path.join(kitB.svc.dataDir, 'clips', clipId)).filter((n) => n.startsWith('.fetch-'))).toEqual([]);
@@ -149,12 +177,7 @@ describe("a trainer's footage follows them to another kit of the team (two kits,
     expect(clip).toMatchObject({ id: clipId, caseCode: CASE, state: 'complete' });
     expect((await kitB.svc.request('GET', '/api/cases')).json.cases.map((c: { code: string }) => c.code)).toEqual([CASE]);
 
-    // the remote's line: what is ready for the next visit
-    await page.reload();
-    const line = await until('the fetch line', async () => (await page.textContent('[data-testid=fetch-line]').catch(() => null)) || undefined);
-    expect(line).toMatch(/^1 opnamen klaar, 0 worden opgehaald/);
-
-    // it plays in the browser on kit B
+    // the clip plays in the browser on kit B
     await page.goto(`/#/clip/${clipId}`);
     const sel = '[data-testid="player-video"]';
     await page.waitForFunction(
@@ -171,9 +194,21 @@ describe("a trainer's footage follows them to another kit of the team (two kits,
     expect(shownB.status, shownB.text).toBe(200);
     expect(shownB.json.clipId).toBe(clipId);
     expect((await kitB.svc.request('DELETE', '/api/present')).status).toBe(200);
-  }, 150_000);
 
-  it('T-018 on kit B: 403 for the clip, and no key on the card that decrypts it', async () => {
+    // the review is T-017's on kit B: its fragment plays, and it is presented
+    expect((await kitB.svc.request('GET', '/api/reviews')).json.reviews.map((r: { id: string }) => r.id)).toEqual([reviewId]);
+    expect((await kitB.svc.request('GET', `/api/reviews/${reviewId}`)).json.items.map((i: { id: string }) => i.id)).toEqual([fragmentId]);
+    await page.goto(`/#/fragment/${fragmentId}`);
+    await page.waitForFunction((q) => ((document.querySelector(q) as HTMLVideoElement | null)?.readyState ?? 0) >= 2, '[data-testid="fragment-video"]', {
+      timeout: 30_000,
+    });
+    const item = await kitB.svc.request('POST', '/api/present', { reviewId, item: 0 });
+    expect(item.status, item.text).toBe(200);
+    expect(item.json.review).toMatchObject({ reviewId, item: 0, kind: 'fragment', refId: fragmentId });
+    expect((await kitB.svc.request('DELETE', '/api/present')).status).toBe(200);
+  }, 180_000);
+
+  it('T-018 on kit B: 403 for the clip, the fragment and the review, and no key on the card that decrypts them', async () => {
     await kitB.signIn(T18);
     expect((await kitB.svc.request('GET', '/api/clips')).json.clips).toEqual([]);
     expect((await kitB.svc.request('GET', '/api/cases')).json.cases).toEqual([]);
@@ -183,11 +218,29 @@ describe("a trainer's footage follows them to another kit of the team (two kits,
       expect(r.json.error.message).toMatch(/not of a case of trainer T-018/);
     }
     expect((await kitB.svc.request('POST', '/api/present', { clipId })).status).toBe(403);
+    expect((await kitB.svc.request('GET', '/api/reviews')).json.reviews).toEqual([]);
+    for (const p of [`/api/reviews/${reviewId}`, `/api/fragments/${fragmentId}`, `/api/fragments/${fragmentId}/index.m3u8`])
+      expect((await kitB.svc.request('GET', p)).status, p).toBe(403);
+    expect((await kitB.svc.request('POST', '/api/present', { reviewId, item: 0 })).status).toBe(403);
 
     // the files: what T-018's PIN opens on kit B does not decrypt the clip; T-017's does (the control)
     const segment = readFileSync(path.join(kitB.svc.dataDir, 'clips', clipId, '0.ts.age'));
-    expect(await opensWithAny(await everythingLeftOnTheKit(kitB.svc.dataDir, '171717'), segment)).toBe(true);
-    expect(await opensWithAny(await everythingLeftOnTheKit(kitB.svc.dataDir, '180018'), segment)).toBe(false);
+    const fragDir = path.join(kitB.svc.dataDir, 'fragments', fragmentId);
+    const fragSegment = readFileSync(
+      path.join(
+        fragDir,
+        readdirSync(fragDir).find((n) => n.endsWith('.ts.age'))!,
+      ),
+    );
+    const t17 = await everythingLeftOnTheKit(kitB.svc.dataDir, '171717');
+    const t18 = await everythingLeftOnTheKit(kitB.svc.dataDir, '180018');
+    for (const [what, data] of [
+      ['clip', segment],
+      ['fragment', fragSegment],
+    ] as const) {
+      expect(await opensWithAny(t17, data), what).toBe(true);
+      expect(await opensWithAny(t18, data), what).toBe(false);
+    }
     expect(Object.keys(JSON.parse(readFileSync(path.join(kitB.svc.dataDir, 'keys', 'clips', `${clipId}.json`), 'utf8')).wraps)).toEqual([T17]);
     // nor does T-018's inbox open the key kit A sent (T-017's inbox does)
     const sent = await swift.get(kitA.bucket, `kit-a/outbox/${T17}/kit-b/clip-${clipId}.key.age`);
@@ -195,14 +248,15 @@ describe("a trainer's footage follows them to another kit of the team (two kits,
     expect(await opens((await kitB.inboxIdentity(T18))!, sent)).toBe(false);
   }, 120_000);
 
-  it('the audit of both kits names T-017 for each view and presentation of the clip (and kit B for the fetch); the chains are whole', async () => {
+  it('the audit of both kits names T-017 for each view and presentation of the clip and the review (and on kit B for each fetch); the chains are whole', async () => {
+    const USES = ['clip.viewed', 'clip.presented', 'review.item.presented', 'clip.fetched', 'fragment.fetched', 'review.fetched'];
     for (const [kit, want] of [
-      [kitA, ['clip.viewed', 'clip.presented']],
-      [kitB, ['clip.fetched', 'clip.viewed', 'clip.presented']],
+      [kitA, ['clip.viewed', 'clip.presented', 'review.item.presented']],
+      [kitB, ['clip.fetched', 'fragment.fetched', 'review.fetched', 'clip.viewed', 'clip.presented', 'review.item.presented']],
     ] as const) {
-      const rows = kit.auditOf(clipId);
+      const rows = [...kit.auditOf(clipId), ...kit.auditOf(reviewId)];
       for (const type of want) expect(rows.filter((r) => r.type === type).length, `${kit.kitId} ${type}`).toBeGreaterThan(0);
-      const uses = rows.filter((r) => ['clip.viewed', 'clip.presented', 'clip.fetched'].includes(r.type));
+      const uses = rows.filter((r) => USES.includes(r.type));
       expect([...new Set(uses.map((r) => r.trainer))], kit.kitId).toEqual([T17]);
       const verify = await vhtKit(['audit', 'verify'], kit.env);
       expect(verify.out, kit.kitId).toMatch(/audit log whole/);
