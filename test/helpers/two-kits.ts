@@ -1,7 +1,8 @@
 // Team kits end to end (issue 20): a kit of the team as the office sets it up — enrolled with the
 // organisation's recipient, trainers added with the organisation's identity, S3 sync to its own
 // bucket on the real Swift, the office bucket for the directory — and the office's side of that
-// (container ACLs, the directory entries). Used by test/team-two-kits.e2e.test.ts.
+// (container ACLs, the directory entries). Used by test/team-two-kits.e2e.test.ts; its Swift start
+// that survives a loaded machine also by test/review-cycle.e2e.test.ts.
 import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
