@@ -484,6 +484,9 @@ describe('fragments, kept stills and reviews follow the trainer to another kit o
       { kind: 'review', id: made.review },
     ] as const)
       expect(a.keys.entitled(ref), ref.kind).toEqual(['T-017', 'T-019']);
+    const shared = a.catalogue.auditEvents().filter((e) => e.type === 'case.keys.shared');
+    // audited once (the details name the case, the co-trainers and the count of keys)
+    expect(shared).toHaveLength(1);
     a.keys.lock();
     expect(await a.keys.unlock('190019', 'T-019')).toBe(true);
     await fetch.settled();

@@ -145,14 +145,19 @@ export class Team {
           .map((s) => ({ kind: 'still' as const, id: s.id })),
         ...ledger.reviews(code).map((r) => ({ kind: 'review' as const, id: r.id })),
       ];
+      const to = new Set<string>();
+      let keys = 0;
       for (const ref of refs) {
         if (!this.o.keys.hasContentKey(ref)) continue;
         const held = this.o.keys.entitled(ref);
         const missing = trainers.filter((t) => !held.includes(t));
         if (!held.includes(trainerId) || missing.length === 0) continue;
         await this.o.keys.grant(ref, missing);
-        granted += 1;
+        for (const t of missing) to.add(t);
+        keys += 1;
       }
+      if (keys > 0) this.o.catalogue.audit('case.keys.shared', this.o.clock.now(), null, { case: code, trainers: [...to].sort(), keys });
+      granted += keys;
     }
     return granted;
   }
