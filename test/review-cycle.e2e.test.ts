@@ -20,7 +20,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium, newPage, PHONE, TV } from './helpers/browser.js';
 import { everythingLeftOnTheKit, opensWithAny } from './helpers/kit-keys.js';
 import { Service, TEST_CAPTURE } from './helpers/service.js';
-import { freePortBlock, SwiftServer } from './helpers/swift.js';
+import type { SwiftServer } from './helpers/swift.js';
+import { startSwiftRetrying } from './helpers/two-kits.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const BIN = path.join(ROOT, 'bin', 'vht-kit');
@@ -199,26 +200,6 @@ async function fragmentsOf(clipId: string): Promise<Frag[]> {
   return r.json.fragments;
 }
 
-/**
- * Swift for this file. On a machine loaded by other work its start can miss the script's 40 s
- * readiness limit: then it is killed and started again on fresh ports, up to three times (the first error is kept).
- */
-async function startSwift(base: string): Promise<SwiftServer> {
-  let first: unknown;
-  for (const attempt of [1, 2, 3]) {
-    const s = new SwiftServer(path.join(base, `swift-${attempt}`), await freePortBlock(5));
-    try {
-      await s.start();
-      return s;
-    } catch (err) {
-      first ??= err;
-      console.warn(`swift start ${attempt} failed:`, err instanceof Error ? err.message : err);
-      await s.stop({ kill: true }).catch((e: unknown) => console.warn('swift stop:', e));
-    }
-  }
-  throw first;
-}
-
 /** What the phone's review page says is on the TV (0-based item, '' = nothing). */
 const phoneItem = () => phone.page.getAttribute('[data-testid=present-status]', 'data-item');
 
@@ -227,7 +208,7 @@ beforeAll(async () => {
     throw new Error('dist/ui is missing: run `npx vite build --config src/web/ui/vite.config.ts` first');
   mkdirSync(SHOTS, { recursive: true });
   svc = new Service({ config: '' });
-  swift = await startSwift(svc.dir);
+  swift = await startSwiftRetrying(svc.dir);
   await swift.createBucket(BUCKET, { writer: true });
   svc.configure({
     config: `${TEST_CAPTURE}
