@@ -110,9 +110,6 @@ export class TeamKit {
       `${TEST_CAPTURE}
 sync:
   intervalSeconds: 3600
-  # the office bucket twice until issue 21's sync.office.bucket replaces sync.fetch.officeBucket: then the fetch lines go
-  fetch:
-    officeBucket: ${officeBucket}
   office:
     bucket: ${officeBucket}
 `,
