@@ -16,7 +16,7 @@ import { describeError } from './core/errors.js';
 import { ControlServer, controlSocketPath } from './web/control.js';
 import { Privacy } from './session/privacy.js';
 import { ReviewNotes } from './session/review-notes.js';
-import { createSyncService, type ReviewUploadSource, type SyncConfig, type SyncService } from './sync/index.js';
+import { createSyncService, dockTrust, type ReviewUploadSource, type SyncConfig, type SyncService } from './sync/index.js';
 import { DirectoryCache } from './sync/fetch-directory.js';
 import { createTeamSync, lastDocked, withFetchProgress } from './sync/fetch-service.js';
 import { nominalBytesPerSecond, Recorder } from './session/recorder.js';
@@ -337,7 +337,16 @@ function buildSync(
   // issue 20: a sign-in on a docked kit starts that trainer's fetch (the last sync run found it docked)
   const docked = () => lastDocked(sync?.progress);
   // one office bucket (issue 21): the team fetch reads the kit directory from sync.office.bucket
-  const teamConfig = { ...config, sync: { ...config.sync, fetch: { ...config.sync.fetch, officeBucket: config.sync.office.bucket } } };
+  // and trusts on the S3 endpoint what the dock check trusts (sync.dock)
+  const trust = dockTrust(syncConfigOf(config));
+  const teamConfig = {
+    ...config,
+    sync: {
+      ...config.sync,
+      s3: { ...config.sync.s3, ...(trust ? { tls: trust } : {}) },
+      fetch: { ...config.sync.fetch, officeBucket: config.sync.office.bucket },
+    },
+  };
   const team = createTeamSync(teamConfig, { keys, catalogue, directory, clock, logger, hasRoom: (b) => guard.hasRoom(b), docked });
   const officeLink = wireOfficeLink({ config: syncConfigOf(config), kitId: config.kitId, catalogue, keys, privacy, guard, bus, clock, logger });
   const sync = createSyncService({

@@ -1,9 +1,8 @@
 // The dock check and the upload TLS trust, against real local TLS servers with certificates made
 // by the openssl CLI for this run: the right CA, another CA (a captive portal), the wrong host
 // name, pins of the certificate and of its public key, plain http, nothing listening, silence.
-import { execFileSync } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
@@ -14,6 +13,7 @@ import { systemClock } from '../src/core/clock.js';
 import { checkDock } from '../src/sync/dock.js';
 import { SyncError } from '../src/sync/errors.js';
 import { S3Target } from '../src/sync/targets.js';
+import { makeCa as makeCaIn, makeLeaf as makeLeafIn, type KeyAndCert } from './helpers/tls-certs.js';
 
 // the AWS SDK warns once per process that its 2027 releases need Node 22; not news for these tests
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
@@ -22,45 +22,8 @@ let dir: string;
 const servers: (http.Server | net.Server)[] = [];
 const sockets = new Set<net.Socket>();
 
-function openssl(args: string[]): void {
-  execFileSync('openssl', args, { stdio: 'pipe' });
-}
-
-/** A CA (key + self-signed cert). */
-function makeCa(name: string): { key: string; cert: string } {
-  const key = path.join(dir, `${name}.key`);
-  const cert = path.join(dir, `${name}.pem`);
-  openssl([
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-days',
-    '2',
-    '-subj',
-    `/CN=${name}`,
-    '-keyout',
-    key,
-    '-out',
-    cert,
-  ]);
-  return { key, cert };
-}
-
-/** A server certificate for `san`, signed by `ca`. */
-function makeLeaf(name: string, ca: { key: string; cert: string }, san: string): { key: string; cert: string } {
-  const key = path.join(dir, `${name}.key`);
-  const csr = path.join(dir, `${name}.csr`);
-  const cert = path.join(dir, `${name}.pem`);
-  const ext = path.join(dir, `${name}.ext`);
-  writeFileSync(ext, `subjectAltName=${san}\nbasicConstraints=CA:FALSE\n`);
-  openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', `/CN=${name}`, '-keyout', key, '-out', csr]);
-  openssl(['x509', '-req', '-in', csr, '-CA', ca.cert, '-CAkey', ca.key, '-CAcreateserial', '-days', '2', '-extfile', ext, '-out', cert]);
-  return { key, cert };
-}
+const makeCa = (name: string) => makeCaIn(dir, name);
+const makeLeaf = (name: string, ca: KeyAndCert, san: string) => makeLeafIn(dir, name, ca, san);
 
 async function listen(server: http.Server | net.Server): Promise<number> {
   servers.push(server);

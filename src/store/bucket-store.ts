@@ -57,6 +57,8 @@ export interface S3Settings {
   forcePathStyle?: boolean;
   /** Parallel connections. Default 16. */
   maxSockets?: number;
+  /** For an https endpoint: the agent that decides whom to trust (a kit's `sync.dock` CA file or pin); default the system's CAs. */
+  httpsAgent?: http.Agent;
 }
 
 /** S3 settings from AWS_* environment variables (the office's credential). */
@@ -99,6 +101,7 @@ export class S3Connection {
       responseChecksumValidation: 'WHEN_REQUIRED',
       maxAttempts: 4,
       ...(settings.endpoint?.startsWith('http://') ? { requestHandler: { httpAgent: this.agent } } : {}),
+      ...(settings.httpsAgent && !settings.endpoint?.startsWith('http://') ? { requestHandler: { httpsAgent: settings.httpsAgent } } : {}),
     });
   }
 

@@ -10,6 +10,7 @@ import { isFetched } from './fetch-kept.js';
 import { S3FetchSource, TrainerFetch, type FetchProgress, type FetchSource } from './fetch.js';
 import { uploadTrainerIndexes } from './review-upload.js';
 import type { UploadTarget } from './targets.js';
+import type { TrustOptions } from './tls.js';
 
 export interface FetchServiceOptions {
   kitId: string;
@@ -22,7 +23,7 @@ export interface FetchServiceOptions {
   /** `sync.fetch` of the config. */
   fetch: { enabled: boolean; budgetMB: number; officeBucket: string | null };
   /** `sync.s3` of the config: the kit's credential reads its team's buckets and the office bucket. */
-  s3: { endpoint: string | null; region: string; accessKeyId: string | null; secretAccessKey: string | null };
+  s3: { endpoint: string | null; region: string; accessKeyId: string | null; secretAccessKey: string | null; tls?: TrustOptions };
   /** Whether `bytes` more fit above the recording reserve (StorageGuard.hasRoom). */
   hasRoom: (bytes: number) => boolean;
   /** privacy.deleteAfterUploadHours in ms: older raw clips are not fetched. */
@@ -177,9 +178,9 @@ export class FetchService {
 
   private source(): FetchSource | null {
     if (this.o.source) return this.o.source();
-    const { endpoint, region, accessKeyId, secretAccessKey } = this.o.s3;
+    const { endpoint, region, accessKeyId, secretAccessKey, tls } = this.o.s3;
     if (!accessKeyId || !secretAccessKey) return null;
-    return new S3FetchSource({ endpoint, region, accessKeyId, secretAccessKey });
+    return new S3FetchSource({ endpoint, region, accessKeyId, secretAccessKey, ...(tls ? { tls } : {}) });
   }
 }
 

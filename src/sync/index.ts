@@ -7,6 +7,7 @@ import { checkDock, checkShareDock, type DockOptions, type DockResult } from './
 import type { ReviewUploadSource } from './review-upload.js';
 import { SyncService, type RetryPolicy, type SyncClipFiles, type SyncExtension, type SyncServiceOptions } from './service.js';
 import { DirTarget, S3Target, type DirTargetOptions, type S3TargetOptions, type UploadTarget } from './targets.js';
+import { loadTrust, TrustingAgent, type TrustOptions } from './tls.js';
 
 export { checkDock, checkShareDock, type DockOptions, type DockResult } from './dock.js';
 export { SyncError, type SyncErrorReason } from './errors.js';
@@ -44,15 +45,33 @@ export interface SyncConfig {
   office?: { bucket: string | null; prefix: string; path: string | null; inbox?: string | null; inboxPath?: string | null };
 }
 
+/** Whom the kit trusts on its S3 endpoint (`sync.dock`: a CA file or pins), or undefined for the system's CAs. */
+export function dockTrust(config: Pick<SyncConfig, 'dock'>): TrustOptions | undefined {
+  const d = config.dock;
+  if (!d?.caFile && !d?.pinSha256) return undefined;
+  return { ...(d.caFile ? { caFile: d.caFile } : {}), ...(d.pinSha256 ? { pinSha256: d.pinSha256 } : {}) };
+}
+
+/** A connection for the kit's reads and small writes beside its uploads (office bucket, case inbox), trusting what the dock check trusts. */
+function kitConnection(config: SyncConfig, s3: NonNullable<SyncConfig['s3']>): S3Connection {
+  const { endpoint, region, accessKeyId, secretAccessKey, forcePathStyle } = s3;
+  const trust = dockTrust(config);
+  return new S3Connection({
+    endpoint,
+    region,
+    accessKeyId,
+    secretAccessKey,
+    forcePathStyle: forcePathStyle ?? true,
+    maxSockets: 2,
+    ...(trust ? { httpsAgent: new TrustingAgent(loadTrust(trust), { maxSockets: 2 }) } : {}),
+  });
+}
+
 /** The office location the kit reads erasure notices from, or null when not configured. */
 export function openOfficeBucket(config: SyncConfig): BucketStore | null {
   const o = config.office;
   if (config.target === 's3' && o?.bucket && config.s3) {
-    const { endpoint, region, accessKeyId, secretAccessKey, forcePathStyle } = config.s3;
-    return new S3Connection({ endpoint, region, accessKeyId, secretAccessKey, forcePathStyle: forcePathStyle ?? true, maxSockets: 2 }).bucket(
-      o.bucket,
-      o.prefix,
-    );
+    return kitConnection(config, config.s3).bucket(o.bucket, o.prefix);
   }
   if (config.target === 'dir' && o?.path) return new DirBucket(o.path);
   return null;
@@ -62,8 +81,7 @@ export function openOfficeBucket(config: SyncConfig): BucketStore | null {
 export function openCaseInbox(config: SyncConfig): BucketStore | null {
   const o = config.office;
   if (config.target === 's3' && o?.inbox && config.s3) {
-    const { endpoint, region, accessKeyId, secretAccessKey, forcePathStyle } = config.s3;
-    return new S3Connection({ endpoint, region, accessKeyId, secretAccessKey, forcePathStyle: forcePathStyle ?? true, maxSockets: 2 }).bucket(o.inbox);
+    return kitConnection(config, config.s3).bucket(o.inbox);
   }
   if (config.target === 'dir' && o?.inboxPath) return new DirBucket(o.inboxPath);
   return null;
@@ -76,9 +94,7 @@ export function createTarget(config: SyncConfig, clock?: Clock): UploadTarget | 
     if (!config.s3) throw new AppError('CONFIG', 'sync.target is "s3" but sync.s3 is not set', { field: 'sync.s3' });
     return new S3Target({
       ...config.s3,
-      ...(config.dock
-        ? { tls: { ...(config.dock.caFile ? { caFile: config.dock.caFile } : {}), ...(config.dock.pinSha256 ? { pinSha256: config.dock.pinSha256 } : {}) } }
-        : {}),
+      ...(dockTrust(config) ? { tls: dockTrust(config) } : {}),
       ...(config.requestTimeoutSeconds ? { requestTimeoutMs: config.requestTimeoutSeconds * 1000 } : {}),
       maxSockets: Math.max(2, config.concurrency ?? 2),
       ...(clock ? { clock } : {}),
