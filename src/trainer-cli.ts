@@ -8,6 +8,8 @@ import { createLogger, type Logger } from './core/logger.js';
 import { Catalogue } from './store/catalogue.js';
 import { recipientOf } from './store/crypto.js';
 import { DirLock } from './store/dir-lock.js';
+import { readCaseTagKey } from './office/tag-key.js';
+import { CASE_TAG_SECRET } from './session/case-tags.js';
 import { checkNewPin, checkTrainerId, KeyStore } from './store/keys.js';
 import { readIdentities } from './sync/export.js';
 import { PinLockout, pinLockoutFile } from './web/pin-lockout.js';
@@ -73,14 +75,28 @@ async function authorise(config: Config, keys: KeyStore, auth: TrainerAuth, logg
 }
 
 /** `vht-kit trainer add T-017 --pin …`: a new trainer with their own wrapping and inbox keys; returns the inbox recipient for the directory. */
-export async function addTrainer(config: Config, trainerId: string, pin: string, auth: TrainerAuth, logger: Logger): Promise<{ inboxRecipient: string }> {
+export async function addTrainer(
+  config: Config,
+  trainerId: string,
+  pin: string,
+  auth: TrainerAuth,
+  logger: Logger,
+  opts: { caseTagKeyFile?: string } = {},
+): Promise<{ inboxRecipient: string; caseTagKey: 'wrapped' | 'at-next-sign-in' | 'none' }> {
   checkTrainerId(trainerId, 'trainer id');
   checkNewPin(pin, '--pin');
+  // read (and checked) before anything changes: a bad file leaves the kit as it was
+  const caseTagKey = opts.caseTagKeyFile !== undefined ? readCaseTagKey(opts.caseTagKeyFile) : null;
   return openKit(config, logger, async (keys, catalogue) => {
     const by = await authorise(config, keys, auth, logger);
+    const holds = keys.hasOrgSecret(CASE_TAG_SECRET);
+    // the same key as the kit's, or none yet: checked before the trainer is added
+    if (caseTagKey && holds) await keys.storeOrgSecret(CASE_TAG_SECRET, Buffer.from(caseTagKey).toString('hex'));
     await keys.addTrainer(trainerId, pin);
+    // the organisation's case-tag key, wrapped to the new trainer too (otherwise at the next sign-in of a trainer who holds it)
+    if (caseTagKey) await keys.storeOrgSecret(CASE_TAG_SECRET, Buffer.from(caseTagKey).toString('hex'));
     catalogue.audit('trainer.added', systemClock.now(), null, { trainer: trainerId, by });
-    return { inboxRecipient: keys.inboxRecipient(trainerId)! };
+    return { inboxRecipient: keys.inboxRecipient(trainerId)!, caseTagKey: caseTagKey ? 'wrapped' : holds ? 'at-next-sign-in' : 'none' };
   });
 }
 
@@ -136,8 +152,12 @@ export async function trainerCommand(config: Config, args: string[], values: Rec
   if (sub === 'add') {
     const pin = str('pin');
     if (pin === undefined) throw new AppError('VALIDATION', '--pin: the new trainer PIN (6 to 12 digits) is missing', { field: '--pin' });
-    const r = await addTrainer(config, id, pin, auth, logger);
-    process.stdout.write(`${JSON.stringify({ kitId: config.kitId, trainerId: id, inboxRecipient: r.inboxRecipient })}\n`);
+    const r = await addTrainer(config, id, pin, auth, logger, str('case-tag-key') !== undefined ? { caseTagKeyFile: str('case-tag-key')! } : {});
+    process.stdout.write(`${JSON.stringify({ kitId: config.kitId, trainerId: id, inboxRecipient: r.inboxRecipient, caseTagKey: r.caseTagKey })}\n`);
+    if (r.caseTagKey === 'at-next-sign-in')
+      process.stderr.write(
+        `note: ${id} gets the organisation's case-tag key when a trainer who holds it signs in on this kit; until then ${id}'s new cases wait for their tag. Give it now with --case-tag-key org.key.case-tag.\n`,
+      );
     return;
   }
   const r = await removeTrainer(config, id, auth, logger);
@@ -151,7 +171,15 @@ export const TRAINER_COMMAND: CliCommand = {
   summary: "add or remove a trainer of this kit (their own PIN and keys), or list the kit's trainer ids",
   details: `--org-identity FILE  the organisation identity (the office; read into RAM, never stored on the kit)
 --auth-trainer T-… --auth-pin PIN  an existing trainer of the kit instead (counted in the PIN lock-out)
+--case-tag-key FILE  add: the organisation's case-tag key (org.key.case-tag), wrapped to the new trainer at once
+  (it must be the key the kit holds; without it the trainer gets it at the next sign-in of a trainer who holds it)
 A kit with no trainer yet needs neither. Stop the kit first (the data dir is locked). See docs/security.md.`,
-  options: { pin: { type: 'string' }, 'org-identity': { type: 'string' }, 'auth-trainer': { type: 'string' }, 'auth-pin': { type: 'string' } },
+  options: {
+    pin: { type: 'string' },
+    'org-identity': { type: 'string' },
+    'auth-trainer': { type: 'string' },
+    'auth-pin': { type: 'string' },
+    'case-tag-key': { type: 'string' },
+  },
   run: ({ positionals, values }) => trainerCommand(loadConfig().config, positionals, values, createLogger({ level: 'warn' })),
 };

@@ -18,6 +18,9 @@ import { SyncService } from '../src/sync/service.js';
 import { DirTarget } from '../src/sync/targets.js';
 import { officeSide } from './helpers/office-kit.js';
 import { makeKit, recordClip, syntheticSegments } from './helpers/sync-kit.js';
+import { createLogger } from '../src/core/logger.js';
+import { KeyStore } from '../src/store/keys.js';
+import { addTrainer } from '../src/trainer-cli.js';
 
 let root: string;
 let orgKeyFile: string;
@@ -56,6 +59,38 @@ describe('the case-tag key on the kit', () => {
     const file = path.join(kit.dataDir, 'keys', 'org', 'case-tag.json');
     expect(execFileSync('cat', [file]).toString()).not.toContain(hex);
     kit.catalogue.close();
+  });
+
+  it('trainer add --case-tag-key wraps the key to the new trainer at once; another key file is refused and changes nothing', async () => {
+    const kit = await makeKit(path.join(root, 'k-add'), { orgKeyFile });
+    await storeCaseTagKey(kit.keys, tagKeyFile);
+    const hex = Buffer.from(readCaseTagKey(tagKeyFile)).toString('hex');
+    kit.catalogue.close();
+    const config = parseConfig({ dataDir: kit.dataDir, kitId: 'kit-add', keys: { orgRecipient: kit.orgRecipient } });
+    const logger = createLogger({ level: 'silent' });
+    const office = { orgIdentityFile: orgKeyFile };
+    // another organisation's key file: refused before anything changes
+    const otherKey = path.join(root, 'other.case-tag');
+    writeFileSync(otherKey, caseTagKeyFileText());
+    await expect(addTrainer(config, 'T-030', '303030', office, logger, { caseTagKeyFile: otherKey })).rejects.toThrow(
+      /case-tag key given is not the one this kit holds/,
+    );
+    expect(existsSync(path.join(kit.dataDir, 'keys', 'trainers', 'T-030.json'))).toBe(false);
+    // the right one: the new trainer opens it at their first sign-in, before any holder signed in
+    expect(await addTrainer(config, 'T-017', '170017', office, logger, { caseTagKeyFile: tagKeyFile })).toMatchObject({ caseTagKey: 'wrapped' });
+    // without it: said so, the trainer gets it at a holder's next sign-in
+    expect(await addTrainer(config, 'T-018', '180018', office, logger)).toMatchObject({ caseTagKey: 'at-next-sign-in' });
+    const keys = new KeyStore({ dataDir: kit.dataDir, orgRecipient: kit.orgRecipient, allowDemoOrg: false, logger });
+    await keys.start(null);
+    expect(await keys.unlock('180018', 'T-018')).toBe(true);
+    await expect(keys.orgSecret(CASE_TAG_SECRET)).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    keys.lock();
+    expect(await keys.unlock('170017', 'T-017')).toBe(true);
+    expect(await keys.orgSecret(CASE_TAG_SECRET)).toBe(hex);
+    // T-017 holds it now: their sign-in wrapped it to T-018 too
+    keys.lock();
+    expect(await keys.unlock('180018', 'T-018')).toBe(true);
+    expect(await keys.orgSecret(CASE_TAG_SECRET)).toBe(hex);
   });
 
   it('a bad case-tag key file is named, not used', () => {

@@ -2,7 +2,18 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } 
 import path from 'node:path';
 import { AppError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import { decryptWith, deriveKek, encryptTo, generateIdentity, recipientOf, sealWithKek, unsealWithKek, type Kek, type SealedSecret } from './crypto.js';
+import {
+  decryptWith,
+  deriveKek,
+  encryptTo,
+  generateIdentity,
+  hmacHex,
+  recipientOf,
+  sealWithKek,
+  unsealWithKek,
+  type Kek,
+  type SealedSecret,
+} from './crypto.js';
 import { fsyncDir, writeFileDurableSync } from './durable.js';
 import { CLIP_ID_PATTERN } from '../core/media.js';
 
@@ -622,16 +633,27 @@ export class KeyStore {
     return existsSync(this.orgSecretPath(name));
   }
 
-  /** Wraps an organisation secret to every trainer on the kit (public keys only) and keeps it, replacing an older one. */
-  async storeOrgSecret(name: string, secret: string): Promise<void> {
+  /**
+   * Wraps an organisation secret to every trainer on the kit (public keys only) and keeps it. The
+   * file keeps a check value of the secret (HMAC under the secret itself: it tells nothing of it),
+   * so a different secret under the same name is refused unless `replace` says so: an office that
+   * hands a kit another key file would otherwise change, say, every case tag the kit writes.
+   */
+  async storeOrgSecret(name: string, secret: string, opts: { replace?: boolean } = {}): Promise<void> {
     const file = this.orgSecretPath(name);
+    const check = hmacHex(Buffer.from(secret, 'utf8'), `vht-kit org secret check ${name}`);
     await this.serial(async () => {
+      if (!opts.replace && existsSync(file)) {
+        const old = JSON.parse(readFileSync(file, 'utf8')) as { check?: string };
+        if (old.check !== undefined && old.check !== check)
+          throw new AppError('CONFLICT', `the ${name} key given is not the one this kit holds (its check value differs); nothing was changed`, { field: name });
+      }
       const wraps: Record<string, string> = {};
       for (const [t, r] of this.wrapTargets(this.trainerIds())) wraps[t] = await this.wrapTo(r, secret);
       if (Object.keys(wraps).length === 0)
         throw new AppError('NOT_CONFIGURED', `no trainer on this kit to wrap the ${name} key to: enrol first`, { field: name });
       mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-      writeFileDurableSync(file, JSON.stringify({ v: 1, name, wraps }));
+      writeFileDurableSync(file, JSON.stringify({ v: 1, name, check, wraps }));
     });
   }
 
