@@ -17,6 +17,15 @@ async function setup() {
 
 const settle = () => new Promise((r) => setTimeout(r, 50));
 
+/** Asks the recorder to stop; `done()` says whether the stop has finished yet. */
+function stopping(recorder: { stopTake(): Promise<unknown> }): { stop: Promise<unknown>; done: () => boolean } {
+  let finished = false;
+  const stop = recorder.stopTake().then(() => {
+    finished = true;
+  });
+  return { stop, done: () => finished };
+}
+
 describe('recorder', () => {
   it('starts the clip with the segment covering start − preRoll', async () => {
     const { clock, capture, recorder, catalogue } = await setup();
@@ -70,12 +79,9 @@ describe('recorder', () => {
     clock.advance(1000);
     capture.segment(t0, t0 + 1000);
     clock.advance(500);
-    let done = false;
-    const stop = recorder.stopTake().then(() => {
-      done = true;
-    });
+    const { stop, done } = stopping(recorder);
     await settle();
-    expect(done).toBe(false);
+    expect(done()).toBe(false);
     // the worker was restarted meanwhile: the segment of the stop will never come
     capture.status = { armed: true, ok: true, restarts: 1 };
     clock.advance(4000);
@@ -91,15 +97,11 @@ describe('recorder', () => {
     clock.advance(1000);
     capture.segment(t0, t0 + 1000);
     clock.advance(500);
-    let done = false;
-    const stop = recorder.stopTake().then((r) => {
-      done = true;
-      return r;
-    });
+    const { stop, done } = stopping(recorder);
     // the first wait (1 s + 1 s + 2 s) passes without a segment: the worker runs, so the kit waits on
     clock.advance(4000);
     await settle();
-    expect(done, 'a running capture gets a second wait').toBe(false);
+    expect(done(), 'a running capture gets a second wait').toBe(false);
     clock.advance(3000);
     capture.segment(t0 + 1000, t0 + 1600);
     await stop;
@@ -110,15 +112,12 @@ describe('recorder', () => {
     clock.advance(1000);
     capture.segment(t0 + 8500, t0 + 9500);
     clock.advance(100);
-    let secondDone = false;
-    const stop2 = recorder.stopTake().then(() => {
-      secondDone = true;
-    });
+    const { stop: stop2, done: secondDone } = stopping(recorder);
     clock.advance(4000);
     await settle();
     clock.advance(4000);
     await settle();
-    expect(secondDone).toBe(false);
+    expect(secondDone()).toBe(false);
     clock.advance(4000);
     await stop2;
     expect(catalogue.getClip(second.clipId)!.state).toBe('complete');

@@ -21,7 +21,7 @@ import { launchChromium, newPage, PHONE, TV } from './helpers/browser.js';
 import { everythingLeftOnTheKit, opensWithAny } from './helpers/kit-keys.js';
 import { Service, TEST_CAPTURE } from './helpers/service.js';
 import type { SwiftServer } from './helpers/swift.js';
-import { startSwiftRetrying } from './helpers/two-kits.js';
+import { startSwiftRetrying, until } from './helpers/two-kits.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const BIN = path.join(ROOT, 'bin', 'vht-kit');
@@ -68,23 +68,6 @@ const leadInMs = 3000;
 const shot = (page: Page, name: string, fullPage = false) =>
   page.screenshot({ path: path.join(SHOTS, `${name}.png`), animations: 'disabled', caret: 'hide', fullPage });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `fn` until it returns a value that is not undefined/false (every 100 ms), or fails naming `what`. */
-async function until<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-      last = v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
-    await sleep(100);
-  }
-}
 
 /** A video element's state, by CSS selector. */
 function media(page: Page, sel: string) {
