@@ -2,15 +2,17 @@
 // Team kits (issue 20): fetch throughput of a trainer's clips from S3 vs `rclone copy` of the same objects.
 //
 //   npm run build && node bench/fetch.mjs [--mb 200] [--segment-kb 1024] [--clips 4] [--concurrency 4]
-//        [--rclone-transfers 4] [--rounds 3] [--profile] [--keep]
+//        [--rclone-transfers 4] [--rounds 3] [--profile]
 //
 // A real S3 server (OpenStack Swift + s3api, scripts/s3-test-server) on free loopback ports. Kit A
 // (the real KeyStore/Catalogue/ClipStore/SyncService from dist/) records `clips` clips of random
 // segments, about `mb` MB of .ts.age, and uploads them with their keys sealed to T-017's inbox on
 // kit B. Per round, one after the other (the order alternates):
 //   - ours: TrainerFetch.run() on a fresh kit B data dir (T-017 signed in): lists the outbox, opens
-//     the keys, reads and decrypts each manifest, GETs every segment with `concurrency` in parallel,
-//     checks its SHA-256, writes it durably (fsync), registers the clip; wall time.
+//     the keys, reads and decrypts the manifests ahead, GETs the segments with `concurrency` workers
+//     across clip boundaries (signed requests, streamed to their files while hashed), flushes and
+//     registers each clip behind the downloads; wall time. Run with UV_THREADPOOL_SIZE=8, as the
+//     service (systemd/vht-kit.service).
 //   - rclone copy of the same clip objects (segments + manifests) to a fresh local dir, --transfers N.
 // ratio = median over rounds of (ours MB/s ÷ rclone MB/s of the same round); target ≥ 0.9.
 // Each round also records the CPU seconds of ours (this process) and of rclone (its /proc stat at exit),
@@ -18,7 +20,7 @@
 // round 0 (not counted in the ratio: the profiler slows it); the functions with the most self time
 // go to the JSON (`profileTop`).
 // rclone (1.60, Debian) is installed with apt-get when missing (we run as root here).
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { Session } from 'node:inspector/promises';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -26,6 +28,12 @@ import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { cpuSeconds, flagArg, freePortBlock, log, machineInfo, median, numArg, onCleanup, REPO, round, runBench, tempDir } from './lib.mjs';
 
+// ours runs as the service does: systemd/vht-kit.service sets UV_THREADPOOL_SIZE=8 (libuv's pool does
+// the segment writes and the flushes); set before the process starts, so the bench starts itself again
+if (process.env.UV_THREADPOOL_SIZE === undefined) {
+  const again = spawnSync(process.execPath, process.argv.slice(1), { stdio: 'inherit', env: { ...process.env, UV_THREADPOOL_SIZE: '8' } });
+  process.exit(again.status ?? 1);
+}
 const run = promisify(execFile);
 const MB = numArg('mb', 200);
 const SEG_KB = numArg('segment-kb', 1024);
@@ -204,6 +212,7 @@ await runBench('fetch', async () => {
   let profileTop;
   for (let r = 0; r < ROUNDS; r++) {
     let oursCpu = 0;
+    let oursSys = 0;
     let rcloneCpu = 0;
     const oursFirst = r % 2 === 0;
     const measure = {
@@ -228,13 +237,16 @@ await runBench('fetch', async () => {
         });
         const t0 = performance.now();
         const c0 = process.cpuUsage();
+        globalThis.__T = [['t0', performance.now()]];
         const go = () => f.run(texts.map((t) => JSON.parse(t)));
         let res;
         if (PROFILE && r === 0) ({ out: res, top: profileTop } = await profiled(go));
         else res = await go();
         const wall = (performance.now() - t0) / 1000;
+        if (process.env.TRACE) log(globalThis.__T.map(([k, t]) => `${k}:${Math.round(t - globalThis.__T[0][1])}`).join(' '));
         const c = process.cpuUsage(c0);
         oursCpu = (c.user + c.system) / 1e6;
+        oursSys = c.system / 1e6;
         source.close();
         b.catalogue.close();
         if (res.fetched.length !== CLIPS) throw new Error(`fetched ${res.fetched.length} of ${CLIPS}: ${JSON.stringify(res.failed)}`);
@@ -260,6 +272,7 @@ await runBench('fetch', async () => {
       rcloneMBps: mbps(walls.rclone),
       ratio: round(walls.rclone / walls.ours, 3),
       oursCpuS: round(oursCpu, 2),
+      oursSysS: round(oursSys, 2),
       rcloneCpuS: round(rcloneCpu, 2),
       ...(PROFILE && r === 0 ? { profiled: true } : {}),
     });
@@ -269,7 +282,16 @@ await runBench('fetch', async () => {
   const result = {
     machine: machineInfo(),
     rclone,
-    params: { mb: MB, segmentKb: SEG_KB, clips: CLIPS, concurrency: CONCURRENCY, rcloneTransfers: TRANSFERS, rounds: ROUNDS, profile: PROFILE },
+    params: {
+      mb: MB,
+      segmentKb: SEG_KB,
+      clips: CLIPS,
+      concurrency: CONCURRENCY,
+      rcloneTransfers: TRANSFERS,
+      rounds: ROUNDS,
+      profile: PROFILE,
+      uvThreadpoolSize: Number(process.env.UV_THREADPOOL_SIZE),
+    },
     bytes,
     rounds,
     ...(profileTop ? { profileTop } : {}),

@@ -1,6 +1,7 @@
-// Issue 20: the fetch source streams each object to its file while hashing it (src/sync/fetch-source.ts).
-// Against the real S3 server (OpenStack Swift); a full card is a real tmpfs (as root); a connection
-// that drops mid-body is a real HTTP server on loopback that stops half-way.
+// Issue 20: the fetch source streams each object to its file while hashing it (src/sync/fetch-source.ts),
+// over plain SigV4-signed GETs. Against the real S3 server (OpenStack Swift), which checks the
+// signatures; a full card is a real tmpfs (as root); a connection that drops mid-body, a store that
+// answers 503 and one that answers 500 are real HTTP servers on loopback.
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import http from 'node:http';
@@ -56,11 +57,33 @@ describe('S3FetchSource.download: an object streamed to its file while hashed', 
     expect(existsSync(file)).toBe(false);
   });
 
-  it('names the object when it is not there', async () => {
+  it('names the object when it is not there (NOT_FOUND)', async () => {
     const file = path.join(root, 'missing.part');
     const err = await source.download(BUCKET, 'kit-a/clips/c1/9.ts.age', file, 1e6).catch((e: unknown) => e);
-    expect(String(err)).toMatch(/reading s3:\/\/vht-org-kit-a\/kit-a\/clips\/c1\/9\.ts\.age failed/);
+    expect(err).toMatchObject({ code: 'NOT_FOUND', field: 'key' });
+    expect(String(err)).toMatch(/reading s3:\/\/vht-org-kit-a\/kit-a\/clips\/c1\/9\.ts\.age failed: NoSuchKey \(HTTP 404\)/);
     expect(existsSync(file)).toBe(false);
+    expect(await source.get(BUCKET, 'kit-a/clips/c1/9.ts.age').catch((e: unknown) => e)).toMatchObject({ code: 'NOT_FOUND' });
+  });
+
+  it('signs keys with characters a URL must escape the way the store checks them', async () => {
+    const odd = "kit-a/odd dir/a+b (1)!*'~=ü.bin";
+    const body = randomBytes(70_000);
+    await swift.put(BUCKET, odd, body);
+    expect((await source.get(BUCKET, odd)).equals(body)).toBe(true);
+    const file = path.join(root, 'odd.part');
+    expect(await source.download(BUCKET, odd, file, body.length)).toEqual({ bytes: body.length, sha256: createHash('sha256').update(body).digest('hex') });
+  });
+
+  it('a wrong secret: FORBIDDEN, naming the object and the credential, not tried again', async () => {
+    const wrong = new S3FetchSource({ endpoint: swift.endpoint, region: swift.region, accessKeyId: swift.admin.accessKeyId, secretAccessKey: 'not-it' });
+    try {
+      const err = await wrong.get(BUCKET, KEY).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'FORBIDDEN', field: 'key' });
+      expect(String(err)).toMatch(/reading s3:\/\/vht-org-kit-a\/kit-a\/clips\/c1\/0\.ts\.age failed: \w+ \(HTTP 403\).*credential have read/);
+    } finally {
+      wrong.close();
+    }
   });
 
   it('a source without streaming (read whole) writes the same file through downloadTo', async () => {
@@ -95,28 +118,72 @@ describe('faults while streaming: a full card, a dropped connection', () => {
     }
   });
 
+  /** A store on loopback that answers each GET with what `answer` says (its count of requests so far). */
+  async function store(
+    answer: (n: number, res: http.ServerResponse) => void,
+  ): Promise<{ source: S3FetchSource; requests: () => number; close: () => Promise<void> }> {
+    let n = 0;
+    const server = http.createServer((req, res) => answer(++n, res));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const src = new S3FetchSource({ endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, region: swift.region, ...swift.admin });
+    return {
+      source: src,
+      requests: () => n,
+      close: async () => {
+        src.close();
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      },
+    };
+  }
+  const s3Error = (res: http.ServerResponse, status: number, code: string) => {
+    res.writeHead(status, { 'content-type': 'application/xml' });
+    res.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>try later</Message></Error>`);
+  };
+
+  it('a store that answers 503 once: tried again, and the object arrives whole', async () => {
+    const s = await store((n, res) => {
+      if (n === 1) return s3Error(res, 503, 'SlowDown');
+      res.writeHead(200, { 'content-length': String(BODY.length) });
+      res.end(BODY);
+    });
+    try {
+      const file = path.join(root, 'after-503.part');
+      expect(await s.source.download(BUCKET, KEY, file, BODY.length)).toEqual({ bytes: BODY.length, sha256: SHA });
+      expect(s.requests()).toBe(2);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('a store that keeps answering 500: four tries, then an error with its S3 code, no part file', async () => {
+    const s = await store((_n, res) => s3Error(res, 500, 'InternalError'));
+    try {
+      const file = path.join(root, 'after-500.part');
+      const err = await s.source.download(BUCKET, KEY, file, BODY.length).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'INTERNAL', field: 'key' });
+      expect(String(err)).toContain(`reading s3://${BUCKET}/${KEY} failed: InternalError (HTTP 500)`);
+      expect(s.requests()).toBe(4);
+      expect(existsSync(file)).toBe(false);
+    } finally {
+      await s.close();
+    }
+  });
+
   it('a connection that drops half-way through the body: an error naming the object, no part file', async () => {
-    // a real server on loopback that promises the whole object and sends half of it
-    const server = http.createServer((req, res) => {
+    // a store that promises the whole object and sends half of it
+    const s = await store((_n, res) => {
       res.writeHead(200, { 'content-length': String(BODY.length), 'content-type': 'application/octet-stream' });
       res.write(BODY.subarray(0, BODY.length >> 1), () => res.socket?.destroy());
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const cut = new S3FetchSource({
-      endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-      region: swift.region,
-      ...swift.admin,
-    });
     try {
       const file = path.join(root, 'cut.part');
-      const err = await cut.download(BUCKET, KEY, file, BODY.length).catch((e: unknown) => e);
+      const err = await s.source.download(BUCKET, KEY, file, BODY.length).catch((e: unknown) => e);
       expect(err).toMatchObject({ code: 'INTERNAL', field: 'file' });
       expect(String(err)).toContain(`fetching s3://${BUCKET}/${KEY} into ${file} failed`);
       expect(existsSync(file)).toBe(false);
     } finally {
-      cut.close();
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await s.close();
     }
   });
 });

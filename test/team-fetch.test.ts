@@ -91,6 +91,35 @@ function counting(inner: FetchSource): FetchSource & { gets: string[] } {
   return { gets, list: (b, p) => inner.list(b, p), get: (b, k) => (gets.push(k), inner.get(b, k)), close: () => inner.close() };
 }
 
+/** Kit A docks: its clips (each manifest also to the clip's key) and its outbox go to kit A's bucket; what was uploaded and how many keys were sent. */
+async function dockA(a: Kit): Promise<{ uploaded: string[]; sent: number }> {
+  const target = new S3Target({
+    endpoint: swift.endpoint,
+    region: swift.region,
+    bucket: BUCKET_A,
+    prefix: '',
+    ...swift.admin,
+    clock: systemClock,
+    requestTimeoutMs: 10_000,
+  });
+  try {
+    const sync = new SyncService({
+      catalogue: a.catalogue,
+      clips: a.clips,
+      target,
+      kitId: 'kit-a',
+      orgRecipient,
+      clock: systemClock,
+      logger,
+      manifestAlso: (id) => a.keys.recipientsFor(id).slice(1),
+    });
+    const { uploaded } = await sync.runOnce();
+    return { uploaded, sent: await uploadOutbox(a.dataDir, 'kit-a', target, (f) => rmSync(f)) };
+  } finally {
+    target.close();
+  }
+}
+
 describe('footage follows the trainer to another kit of the team', () => {
   let a: Kit;
   let b: Kit;
@@ -127,29 +156,7 @@ describe('footage follows the trainer to another kit of the team', () => {
     a.keys.lock();
 
     // kit A docks: the clip (manifest also to the clip's key) and the outbox go to kit A's bucket, while locked
-    const target = new S3Target({
-      endpoint: swift.endpoint,
-      region: swift.region,
-      bucket: BUCKET_A,
-      prefix: '',
-      ...swift.admin,
-      clock: systemClock,
-      requestTimeoutMs: 10_000,
-    });
-    const sync = new SyncService({
-      catalogue: a.catalogue,
-      clips: a.clips,
-      target,
-      kitId: 'kit-a',
-      orgRecipient,
-      clock: systemClock,
-      logger,
-      manifestAlso: (id) => a.keys.recipientsFor(id).slice(1),
-    });
-    const run = await sync.runOnce();
-    expect(run.uploaded).toEqual([clipId]);
-    expect(await uploadOutbox(a.dataDir, 'kit-a', target, (f) => rmSync(f))).toBe(1);
-    target.close();
+    expect(await dockA(a)).toEqual({ uploaded: [clipId], sent: 1 });
   }, 120_000);
 
   function fetcher(source: FetchSource, extra: { budgetBytes?: number; retentionMs?: number } = {}): TrainerFetch {
@@ -206,8 +213,8 @@ describe('footage follows the trainer to another kit of the team', () => {
     const clip = b.catalogue.getClip(clipId)!;
     expect(clip).toMatchObject({ caseCode: 'GZ-1701', state: 'complete', segmentCount: 4, stopReason: 'fetched' });
     expect(clip.uploadedAt).toBeGreaterThan(0);
-    // S3 Last-Modified has whole seconds, and Swift rounds it up: up to 1 s after the upload
-    expect(clip.uploadedAt).toBeLessThanOrEqual(Date.now() + 1000);
+    // S3 Last-Modified has whole seconds, and Swift rounds it up: the kit takes the earlier of it and its own time
+    expect(clip.uploadedAt).toBeLessThanOrEqual(Date.now());
     expect(b.catalogue.caseTrainers('GZ-1701')).toEqual(['T-017']);
     const identity = await b.keys.clipIdentity(clipId);
     for (const [seq, s] of plaintext.entries()) {
@@ -249,17 +256,7 @@ describe('footage follows the trainer to another kit of the team', () => {
     expect(await a.keys.unlock('170017', 'T-017')).toBe(true);
     await a.keys.grant({ kind: 'clip', id: clipId }, ['T-017']);
     a.keys.lock();
-    const target = new S3Target({
-      endpoint: swift.endpoint,
-      region: swift.region,
-      bucket: BUCKET_A,
-      prefix: '',
-      ...swift.admin,
-      clock: systemClock,
-      requestTimeoutMs: 10_000,
-    });
-    expect(await uploadOutbox(a.dataDir, 'kit-a', target, (f) => rmSync(f))).toBe(1);
-    target.close();
+    expect(await dockA(a)).toEqual({ uploaded: [], sent: 1 });
     expect(await c.keys.unlock('171717', 'T-017')).toBe(true);
     const src = bSource();
     const mk = (extra: { budgetBytes?: number; retentionMs?: number }) =>
@@ -294,6 +291,95 @@ describe('footage follows the trainer to another kit of the team', () => {
     const fine = mk({});
     expect((await fine.run(c.directory.entries())).fetched).toEqual([clipId]);
     expect(fine.progress).toMatchObject({ trainerId: 'T-017', state: 'done', clipsReady: 1, clipsWaiting: 0 });
+    src.close();
+  });
+
+  it('several clips in one pipeline: the next clip downloads while one is still coming in, a failed clip stops no other, the budget and the room count every clip planned', async () => {
+    const d = await kit('kit-d', [['T-017', '171717']]);
+    const texts = [entry(a, BUCKET_A, ['T-017']), entry(d, 'vht-org-kit-d', ['T-017'])];
+    d.directory.save(texts);
+    a.directory.save(texts);
+    // kit A records three takes of three segments; their keys go to T-017's inbox on kit D
+    expect(await a.keys.unlock('170017', 'T-017')).toBe(true);
+    const now = Date.now();
+    const ids: string[] = [];
+    for (let c = 0; c < 3; c++) {
+      const id = a.clips.createClip({ caseCode: 'GZ-1701', now: now + c, requestedAt: now + c, preRollMs: 0, originMs: now + c, consent: ALL_CONSENT });
+      await a.clips.prepareKey(id);
+      for (const [seq, seg] of syntheticSegments(3, 15_000, 20 + c).entries())
+        await a.clips.persistSegment(id, seq, seg.data, { startMs: now + seq * 1000, durationMs: 1000, discontinuity: false });
+      a.clips.finishClip(id, 'complete', now + 3000, 'stopped');
+      ids.push(id);
+    }
+    a.keys.lock();
+    const docked = await dockA(a);
+    expect([...docked.uploaded].sort()).toEqual([...ids].sort());
+    expect(docked.sent).toBeGreaterThanOrEqual(3);
+    // what each clip needs on the card: its .ts.age objects
+    const src = bSource();
+    const need = await Promise.all(
+      ids.map(async (id) => (await src.list(BUCKET_A, `kit-a/clips/${id}/`)).filter((o) => o.key.endsWith('.ts.age')).reduce((n, o) => n + o.bytes, 0)),
+    );
+    const lastOf = (i: number) => `kit-a/clips/${ids[i]}/2.ts.age`;
+    const lastBytes = (await src.list(BUCKET_A, lastOf(0)))[0]!.bytes;
+    // the second take's middle segment is damaged in the store
+    const badKey = `kit-a/clips/${ids[1]}/1.ts.age`;
+    const good = await swift.get(BUCKET_A, badKey);
+    await swift.put(BUCKET_A, badKey, Buffer.concat([good.subarray(0, 100), Buffer.alloc(good.length - 100, 3)]));
+
+    // the first take's last segment is slow: what else starts meanwhile, and whether the first take was registered then
+    const started: { key: string; firstRegistered: boolean }[] = [];
+    const slow: FetchSource = {
+      list: (bk, p) => src.list(bk, p),
+      get: (bk, k) => src.get(bk, k),
+      download: async (bk, k, file, max) => {
+        started.push({ key: k, firstRegistered: d.catalogue.getClip(ids[0]!) !== undefined });
+        if (k === lastOf(0)) await new Promise((r) => setTimeout(r, 300));
+        return src.download(bk, k, file, max);
+      },
+      close: () => undefined,
+    };
+    const room: number[] = [];
+    expect(await d.keys.unlock('171717', 'T-017')).toBe(true);
+    const mk = (budgetBytes: number, source: FetchSource) =>
+      new TrainerFetch({
+        source,
+        kitId: 'kit-d',
+        dataDir: d.dataDir,
+        keys: d.keys,
+        catalogue: d.catalogue,
+        clock: systemClock,
+        logger,
+        budgetBytes,
+        hasRoom: (bytes) => (room.push(bytes), true),
+        retentionMs: 1e12,
+      });
+    // the budget holds the first two takes: the third is not fetched, though nothing was on the card when it was decided
+    const first = await mk(need[0]! + need[1]!, slow).run(d.directory.entries());
+    const mine = (r: { clipId: string }[]) => r.filter((x) => ids.includes(x.clipId));
+    expect(first.fetched).toEqual([ids[0]]);
+    expect(mine(first.failed)).toEqual([{ clipId: ids[1], message: expect.stringMatching(/segment 1: SHA-256 .* does not match the manifest/) }]);
+    expect(mine(first.skipped)).toEqual([{ clipId: ids[2], why: 'budget' }]);
+    // the second take was downloading while the first one's last segment was still coming in
+    expect(started.filter((s) => s.key.includes(ids[1]!) && !s.firstRegistered).length).toBeGreaterThan(0);
+    // the room asked for the second take counted the first one's bytes still to come
+    expect(room[1]).toBeGreaterThanOrEqual(need[1]! + lastBytes);
+    expect(d.catalogue.getClip(ids[1]!)).toBeUndefined();
+    // the damaged take's good segments stay on the card for the next run
+    expect(
+      readdirSync(path.join(d.dataDir, 'clips', ids[1]!))
+        .filter((n) => n.endsWith('.ts.age'))
+        .sort(),
+    ).toEqual(['0.ts.age', '2.ts.age']);
+
+    await swift.put(BUCKET_A, badKey, good);
+    const again = counting(src);
+    const second = await mk(1e9, again).run(d.directory.entries());
+    expect([...second.fetched].sort()).toEqual([ids[1], ids[2]].sort());
+    expect(mine(second.failed)).toEqual([]);
+    // of the second take only the damaged segment was read again
+    expect(again.gets.filter((k) => k.startsWith(`kit-a/clips/${ids[1]}/`) && k.endsWith('.ts.age'))).toEqual([badKey]);
+    for (const id of ids) expect(d.catalogue.getClip(id)).toMatchObject({ state: 'complete', segmentCount: 3, stopReason: 'fetched' });
     src.close();
   });
 });

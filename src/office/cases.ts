@@ -7,7 +7,7 @@ import { parseCaseIndexEntry, type CaseIndexEntry, type ErasureNotice } from '..
 import { caseMarkerKey, caseMarkerPrefix, casePrefix, erasureNoticeKey, parseCaseMarkerKey, receiptKey, type ErasureScope } from '../store/objects.js';
 import type { BucketStore } from '../store/bucket-store.js';
 import type { OfficeLayout } from './layout.js';
-import { mapLimit } from './pool.js';
+import { mapLimit } from '../core/pool.js';
 import { NO_PROGRESS, type Progress } from './progress.js';
 
 /** One item of a case held by one kit, from its index entry (and its manifest being there). */

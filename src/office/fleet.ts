@@ -3,7 +3,7 @@ import { decryptWith } from '../store/crypto.js';
 import { parseKitStatus, type KitStatus } from '../store/office-objects.js';
 import { statusKey } from '../store/objects.js';
 import type { OfficeLayout } from './layout.js';
-import { mapLimit } from './pool.js';
+import { mapLimit } from '../core/pool.js';
 import { NO_PROGRESS, type Progress } from './progress.js';
 
 /** When a kit is flagged in `office kits`. */

@@ -1,7 +1,7 @@
 import { AppError } from '../core/errors.js';
 import { caseMarkerKey, parseCaseMarkerKey } from '../store/objects.js';
 import type { OfficeLayout } from './layout.js';
-import { mapLimit } from './pool.js';
+import { mapLimit } from '../core/pool.js';
 import { NO_PROGRESS, type Progress } from './progress.js';
 
 /** What `office index check` (or `rebuild`) found: the case inbox against the kits' own case index. */

@@ -6,13 +6,17 @@ import { open } from 'node:fs/promises';
  */
 export class BufferPool {
   private readonly free: Buffer[] = [];
-  constructor(private readonly keep: number) {}
+  constructor(
+    private readonly keep: number,
+    /** The smallest buffer made (segment files: 1.5 MB, so that one buffer fits any). */
+    private readonly minBytes = 1536 * 1024,
+  ) {}
 
   /** A buffer of at least `size` bytes: a kept one, or a new one. */
   take(size: number): Buffer {
     const i = this.free.findIndex((b) => b.byteLength >= size);
     if (i >= 0) return this.free.splice(i, 1)[0]!;
-    return Buffer.allocUnsafeSlow(Math.max(size, 1536 * 1024));
+    return Buffer.allocUnsafeSlow(Math.max(size, this.minBytes));
   }
 
   /** Returns a buffer for reuse (kept up to `keep` buffers). */

@@ -1,10 +1,13 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import http from 'node:http';
-import type { Readable } from 'node:stream';
-import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import https from 'node:https';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { SignatureV4 } from '@smithy/signature-v4';
 import { AppError, describeError } from '../core/errors.js';
+import { BufferPool } from './buffers.js';
 import { loadTrust, TrustingAgent, type TrustOptions } from './tls.js';
 
 /** One listed object: its name, size and when the store got it. */
@@ -31,14 +34,12 @@ export interface FetchSource {
 
 /** Bytes gathered before one write: a few writes per segment, not one per network chunk. */
 const WRITE_BATCH_BYTES = 256 * 1024;
+/** The gathering buffers, reused: a new one per segment was as much garbage as the segments themselves. */
+const writeBuffers = new BufferPool(16, WRITE_BATCH_BYTES);
 
-/** Writes every byte of `chunks` (`total` of them) at the file's position, however many writes that takes. */
-async function writeAll(fh: FileHandle, chunks: Uint8Array[], total: number): Promise<void> {
-  if (total === 0) return;
-  let done = (await fh.writev(chunks)).bytesWritten;
-  if (done === total) return;
-  const rest = Buffer.concat(chunks);
-  while (done < total) done += (await fh.write(rest, done, total - done)).bytesWritten;
+/** Writes `data` at the file's position, however many writes that takes. */
+async function writeAll(fh: FileHandle, data: Buffer): Promise<void> {
+  for (let done = 0; done < data.length;) done += (await fh.write(data, done, data.length - done)).bytesWritten;
 }
 
 /**
@@ -51,23 +52,29 @@ export async function streamToFile(body: AsyncIterable<Uint8Array> | Iterable<Ui
   const hash = createHash('sha256');
   let bytes = 0;
   let fh: FileHandle | null = null;
+  let batch: Buffer | null = null;
   try {
     fh = await open(file, 'w', 0o600);
-    let batch: Uint8Array[] = [];
+    // the network's chunks are copied into one buffer and let go at once: kept until a write, they
+    // outlive the young generation and the garbage collector's full runs cost more than the copy
+    batch = writeBuffers.take(WRITE_BATCH_BYTES);
     let batchBytes = 0;
     for await (const chunk of body) {
       bytes += chunk.byteLength;
       if (bytes > maxBytes) throw new AppError('BAD_REQUEST', `${what} has more than the ${maxBytes} bytes expected`, { field: 'bytes' });
       hash.update(chunk);
-      batch.push(chunk);
-      batchBytes += chunk.byteLength;
-      if (batchBytes >= WRITE_BATCH_BYTES) {
-        await writeAll(fh, batch, batchBytes);
-        batch = [];
-        batchBytes = 0;
+      for (let at = 0; at < chunk.byteLength;) {
+        const n = Math.min(chunk.byteLength - at, WRITE_BATCH_BYTES - batchBytes);
+        batch.set(chunk.subarray(at, at + n), batchBytes);
+        batchBytes += n;
+        at += n;
+        if (batchBytes === WRITE_BATCH_BYTES) {
+          await writeAll(fh, batch);
+          batchBytes = 0;
+        }
       }
     }
-    await writeAll(fh, batch, batchBytes);
+    await writeAll(fh, batch.subarray(0, batchBytes));
     const done = fh;
     fh = null;
     await done.close();
@@ -83,6 +90,9 @@ export async function streamToFile(body: AsyncIterable<Uint8Array> | Iterable<Ui
     const code = (err as NodeJS.ErrnoException).code === 'ENOSPC' ? 'STORAGE_FULL' : 'INTERNAL';
     const closing = closeErr ? ` (closing the file: ${describeError(closeErr)})` : '';
     throw new AppError(code, `fetching ${what} into ${file} failed: ${describeError(err)}${closing}`, { field: 'file', cause: err });
+  } finally {
+    // no write is in flight here: every one was awaited
+    if (batch) writeBuffers.give(batch);
   }
   return { bytes, sha256: hash.digest('hex') };
 }
@@ -106,28 +116,143 @@ export interface S3FetchSourceOptions {
   tls?: TrustOptions;
 }
 
-/** FetchSource over S3 (Swift's s3api, Ceph RGW, MinIO, AWS): keep-alive connections, segments streamed to their files. */
+/** SHA-256 and HMAC-SHA-256 on node:crypto, in the shape the SDK's request signer takes. */
+class NodeSha256 {
+  private h: Hash | Hmac;
+  constructor(private readonly secret?: string | ArrayBuffer | ArrayBufferView) {
+    this.h = this.fresh();
+  }
+  private fresh(): Hash | Hmac {
+    if (this.secret === undefined) return createHash('sha256');
+    const s = this.secret;
+    const key = typeof s === 'string' ? s : ArrayBuffer.isView(s) ? Buffer.from(s.buffer, s.byteOffset, s.byteLength) : Buffer.from(s);
+    return createHmac('sha256', key);
+  }
+  update(data: Uint8Array | string): void {
+    this.h.update(data);
+  }
+  digest(): Promise<Uint8Array> {
+    return Promise.resolve(new Uint8Array(this.h.digest()));
+  }
+  reset(): void {
+    this.h = this.fresh();
+  }
+}
+
+/** The SHA-256 of an empty body (a GET's payload hash). */
+const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
+/** Tries of one GET when the store answers 5xx or the connection fails before an answer (as the SDK's standard retry). */
+const GET_ATTEMPTS = 4;
+
+/** A GET the store refused: its HTTP status and S3 error code. */
+class StoreRefusal extends Error {
+  constructor(
+    readonly status: number,
+    readonly s3Code: string,
+  ) {
+    super(`${s3Code} (HTTP ${status})`);
+  }
+}
+
+/** An S3 key in a URL path: each part percent-encoded as RFC 3986 (as S3's signature expects), the slashes kept. */
+const encodeKey = (key: string): string =>
+  key
+    .split('/')
+    .map((p) => encodeURIComponent(p).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`))
+    .join('/');
+
+/**
+ * FetchSource over S3 (Swift's s3api, Ceph RGW, MinIO, AWS): keep-alive connections, segments streamed to their files.
+ * Lists go through the SDK; GETs are plain signed requests (the SDK's own SigV4 signer): the SDK's request pipeline
+ * cost about 3 ms of CPU a GET here, as much as the bytes of a 1 MB segment (docs/performance.md, "Issue 20").
+ */
 export class S3FetchSource implements FetchSource {
   private readonly client: S3Client;
   private readonly agent: http.Agent;
+  private readonly signer: SignatureV4;
+  private readonly endpoint: URL | null;
+  private readonly timeoutMs: number;
 
-  constructor(opts: S3FetchSourceOptions) {
+  constructor(private readonly opts: S3FetchSourceOptions) {
     const maxSockets = opts.maxSockets ?? 8;
     const https = opts.endpoint === null || opts.endpoint.startsWith('https:');
     this.agent = https ? new TrustingAgent(loadTrust(opts.tls ?? {}), { maxSockets }) : new http.Agent({ keepAlive: true, maxSockets });
+    this.endpoint = opts.endpoint === null ? null : new URL(opts.endpoint);
+    this.timeoutMs = opts.requestTimeoutMs ?? 60_000;
+    const credentials = { accessKeyId: opts.accessKeyId, secretAccessKey: opts.secretAccessKey };
+    this.signer = new SignatureV4({ credentials, region: opts.region, service: 's3', sha256: NodeSha256, uriEscapePath: false });
     this.client = new S3Client({
       region: opts.region,
       ...(opts.endpoint ? { endpoint: opts.endpoint, forcePathStyle: true } : {}),
-      credentials: { accessKeyId: opts.accessKeyId, secretAccessKey: opts.secretAccessKey },
+      credentials,
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
       maxAttempts: 4,
       requestHandler: {
         ...(https ? { httpsAgent: this.agent } : { httpAgent: this.agent }),
-        requestTimeout: opts.requestTimeoutMs ?? 60_000,
+        requestTimeout: this.timeoutMs,
         connectionTimeout: 10_000,
       },
     });
+  }
+
+  /** Where an object is: path-style at the configured endpoint, or AWS's virtual-hosted address. */
+  private locate(bucket: string, key: string): { protocol: 'http:' | 'https:'; hostname: string; port: number | undefined; path: string } {
+    const e = this.endpoint;
+    if (e === null) return { protocol: 'https:', hostname: `${bucket}.s3.${this.opts.region}.amazonaws.com`, port: undefined, path: `/${encodeKey(key)}` };
+    const base = e.pathname.replace(/\/+$/, '');
+    return {
+      protocol: e.protocol === 'http:' ? 'http:' : 'https:',
+      hostname: e.hostname.replace(/^\[|\]$/g, ''),
+      port: e.port === '' ? undefined : Number(e.port),
+      path: `${base}/${encodeURIComponent(bucket)}/${encodeKey(key)}`,
+    };
+  }
+
+  /** A signed GET of one object: the response once the store answered 200; 5xx and failed connections are tried again. */
+  private async open(bucket: string, key: string): Promise<http.IncomingMessage> {
+    const { protocol, hostname, port, path } = this.locate(bucket, key);
+    const host = port === undefined ? hostname : `${hostname.includes(':') ? `[${hostname}]` : hostname}:${port}`;
+    for (let attempt = 1; ; attempt++) {
+      const signed = await this.signer.sign({
+        method: 'GET',
+        protocol,
+        hostname,
+        port,
+        path,
+        query: {},
+        headers: { host, 'x-amz-content-sha256': EMPTY_SHA256 },
+      });
+      try {
+        const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+          const req = (protocol === 'https:' ? https : http).request(
+            { method: 'GET', hostname, port, path, headers: signed.headers, agent: this.agent, timeout: this.timeoutMs },
+            resolve,
+          );
+          // no byte for this long, before or during the body: the request ends with an error
+          req.on('timeout', () => req.destroy(new Error(`no answer from the store for ${this.timeoutMs} ms`)));
+          req.on('error', reject);
+          req.end();
+        });
+        if (res.statusCode === 200) return res;
+        let text = '';
+        for await (const chunk of res) if (text.length < 16_384) text += String(chunk);
+        throw new StoreRefusal(res.statusCode ?? 0, /<Code>([^<]+)<\/Code>/.exec(text)?.[1] ?? 'no S3 error code');
+      } catch (err) {
+        const again = err instanceof StoreRefusal ? err.status >= 500 : true;
+        if (!again || attempt >= GET_ATTEMPTS) throw err;
+        await sleep(100 * 2 ** attempt);
+      }
+    }
+  }
+
+  /** The AppError for a failed GET: NOT_FOUND when the object is not there, FORBIDDEN when the credential may not read it. */
+  private failure(what: string, err: unknown): AppError {
+    if (err instanceof AppError) return err;
+    const status = err instanceof StoreRefusal ? err.status : 0;
+    const code = status === 404 ? 'NOT_FOUND' : status === 403 ? 'FORBIDDEN' : 'INTERNAL';
+    const hint = status === 403 ? " (does this kit's credential have read on that bucket?)" : '';
+    return new AppError(code, `reading ${what} failed: ${describeError(err)}${hint}`, { field: 'key', cause: err });
   }
 
   /** Every object under the prefix, with size and time. */
@@ -153,28 +278,29 @@ export class S3FetchSource implements FetchSource {
 
   /** One object's bytes. */
   async get(bucket: string, key: string): Promise<Buffer> {
+    const what = `s3://${bucket}/${key}`;
     try {
-      const res = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-      return Buffer.from(await res.Body!.transformToByteArray());
+      const chunks: Buffer[] = [];
+      for await (const chunk of await this.open(bucket, key)) chunks.push(chunk as Buffer);
+      return Buffer.concat(chunks);
     } catch (err) {
-      throw new AppError('INTERNAL', `reading s3://${bucket}/${key} failed: ${describeError(err)}`, { field: 'key', cause: err });
+      throw this.failure(what, err);
     }
   }
 
   /** One object streamed to `file` while hashed; an object the store says is larger than `maxBytes` is not read. */
   async download(bucket: string, key: string, file: string, maxBytes: number): Promise<Downloaded> {
     const what = `s3://${bucket}/${key}`;
-    let body: Readable;
+    let body: http.IncomingMessage;
     try {
-      const res = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-      body = res.Body as Readable;
-      if (res.ContentLength !== undefined && res.ContentLength > maxBytes) {
-        body.destroy();
-        throw new AppError('BAD_REQUEST', `${what} is ${res.ContentLength} bytes, more than the ${maxBytes} expected`, { field: 'bytes' });
-      }
+      body = await this.open(bucket, key);
     } catch (err) {
-      if (err instanceof AppError) throw err;
-      throw new AppError('INTERNAL', `reading ${what} failed: ${describeError(err)}`, { field: 'key', cause: err });
+      throw this.failure(what, err);
+    }
+    const length = Number(body.headers['content-length'] ?? NaN);
+    if (length > maxBytes) {
+      body.destroy();
+      throw new AppError('BAD_REQUEST', `${what} is ${length} bytes, more than the ${maxBytes} expected`, { field: 'bytes' });
     }
     return streamToFile(body, file, maxBytes, what);
   }

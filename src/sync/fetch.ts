@@ -3,10 +3,11 @@ import { open } from 'node:fs/promises';
 import path from 'node:path';
 import type { Clock } from '../core/clock.js';
 import { AppError, describeError } from '../core/errors.js';
+import { mapLimit } from '../core/pool.js';
 import type { Logger } from '../core/logger.js';
 import type { Catalogue } from '../store/catalogue.js';
 import { decryptWith } from '../store/crypto.js';
-import { fsyncDir, writeFileDurableSync } from '../store/durable.js';
+import { fsyncDir, writeFileDurable } from '../store/durable.js';
 import { CONTENT_ID_PATTERN, type ContentKind, type ContentRef, type KeyStore } from '../store/keys.js';
 import { trainerIndexKey } from '../store/objects.js';
 import type { DirectoryEntry } from './fetch-directory.js';
@@ -84,6 +85,34 @@ export interface FetchResult {
   kept: KeptFetchResult;
 }
 
+/** A raw clip sent to this trainer: its id, its key, and when the organisation confirmed it (from the trainer's index, when there is one). */
+interface ClipWanted {
+  clipId: string;
+  identity: string;
+  indexed: number | undefined;
+}
+
+/** What `plan` learnt of a clip before its segments. */
+type Planned = { skip: FetchResult['skipped'][number]['why'] } | { failed: unknown } | { manifest: ClipManifest; confirmedAt: number };
+
+/** A clip being fetched: how many of its segments were handed to a worker, came back, and were written. */
+interface ClipJob extends ClipWanted {
+  manifest: ClipManifest;
+  confirmedAt: number;
+  dir: string;
+  need: number;
+  issued: number;
+  settled: number;
+  written: number;
+  parts: { part: string; file: string }[];
+  /** The first failure of one of its segments: no more are handed out, the clip is not registered. */
+  error: Error | null;
+  committed: boolean;
+}
+
+/** Outbox keys read at once. */
+const KEY_READS = 8;
+
 const OUTBOX_NAME = /^(clip|fragment|still|review)-([0-9a-z]+)\.key\.age$/;
 
 /**
@@ -124,31 +153,32 @@ export class TrainerFetch {
     }
     this.progressValue = { trainerId: trainer, state: 'fetching', clipsReady: 0, clipsWaiting: 0, bytesDone: 0, bytesTotal: 0, keptReady: 0, reviewsReady: 0 };
     const inbox = this.o.keys.inboxIdentity();
-    let used = this.fetchedBytes();
     const kept = new KeptFetch({ source: this.o.source, dataDir: this.o.dataDir, keys: this.o.keys, catalogue: this.o.catalogue, clock: this.o.clock });
     for (const kit of team.filter((e) => e.kitId !== this.o.kitId)) {
-      const sent = await this.received(kit, trainer, inbox, result);
       // the trainer's index on that kit says what to fetch and when the organisation confirmed it (no listing); without one, every key sent
-      const index = sent.length > 0 ? await this.index(kit, trainer, inbox) : null;
+      const indexing = this.index(kit, trainer, inbox);
+      // awaited below; when the keys cannot be listed, that is the error to report, not the index's
+      indexing.catch(() => undefined);
+      const sent = await this.received(kit, trainer, inbox, result);
+      const index = sent.length > 0 ? await indexing : null;
       const listed = index ? new Map(index.items.map((it) => [`${it.kind}:${it.id}`, it])) : null;
       const closed = new Set(index?.cases.filter((c) => c.closedAt !== null).map((c) => c.code));
       const received = sent.filter((r) => listed === null || listed.has(`${r.ref.kind}:${r.ref.id}`));
       const confirmedAt = (ref: ContentRef) => listed?.get(`${ref.kind}:${ref.id}`)?.confirmedAt;
-      for (const { ref, identity } of received.filter((r) => r.ref.kind === 'clip')) {
-        const clipId = ref.id;
-        try {
-          if (closed.has(listed?.get(`clip:${clipId}`)?.caseCode ?? '')) {
-            result.skipped.push({ clipId, why: 'case-closed' });
-            continue;
-          }
-          const why = await this.fetchClip(kit, clipId, identity, trainer, this.o.budgetBytes - used, result, confirmedAt(ref));
-          if (why) result.skipped.push({ clipId, why });
-          else used = this.fetchedBytes();
-        } catch (err) {
-          result.failed.push({ clipId, message: describeError(err) });
-          this.o.logger.warn('a clip could not be fetched', { clip: clipId, kit: kit.kitId, error: describeError(err) });
-        }
-      }
+      const clips = received
+        .filter((r) => r.ref.kind === 'clip')
+        .filter(({ ref }) => {
+          if (!closed.has(listed?.get(`clip:${ref.id}`)?.caseCode ?? '')) return true;
+          result.skipped.push({ clipId: ref.id, why: 'case-closed' });
+          return false;
+        });
+      await this.fetchClips(
+        kit,
+        trainer,
+        clips.map(({ ref, identity }) => ({ clipId: ref.id, identity, indexed: confirmedAt(ref) })),
+        this.o.budgetBytes - this.fetchedBytes(),
+        result,
+      );
       const clipKeys = new Map(received.filter((r) => r.ref.kind === 'clip').map((r) => [r.ref.id, r.identity]));
       const before = result.kept.fetched.length;
       await kept.run(
@@ -203,70 +233,174 @@ export class TrainerFetch {
   /** The content keys a kit sent this trainer here (`<kit>/outbox/<T>/<this kit>/`), opened with their inbox key. */
   private async received(kit: DirectoryEntry, trainer: string, inbox: string, result: FetchResult): Promise<ReceivedKey[]> {
     const prefix = `${kit.kitId}/outbox/${trainer}/${this.o.kitId}/`;
-    const out: ReceivedKey[] = [];
-    for (const obj of await this.o.source.list(kit.bucket, prefix)) {
+    const sent = (await this.o.source.list(kit.bucket, prefix)).flatMap((obj) => {
       const m = OUTBOX_NAME.exec(obj.key.slice(prefix.length));
-      if (!m || !CONTENT_ID_PATTERN.test(m[2]!)) continue;
-      const ref = { kind: m[1] as ContentKind, id: m[2]! };
+      return m && CONTENT_ID_PATTERN.test(m[2]!) ? [{ key: obj.key, ref: { kind: m[1] as ContentKind, id: m[2]! } }] : [];
+    });
+    // read a few at once (small objects: the round trips are what costs), kept in the listed order
+    const opened = await mapLimit(sent, KEY_READS, async ({ key, ref }): Promise<ReceivedKey | null> => {
       try {
-        out.push({ ref, identity: (await decryptWith(inbox, await this.o.source.get(kit.bucket, obj.key), `outbox key ${obj.key}`)).toString('utf8') });
+        return { ref, identity: (await decryptWith(inbox, await this.o.source.get(kit.bucket, key), `outbox key ${key}`)).toString('utf8') };
       } catch (err) {
         if (ref.kind === 'clip') result.failed.push({ clipId: ref.id, message: describeError(err) });
         else result.kept.failed.push({ ref, message: describeError(err) });
+        return null;
       }
-    }
-    return out;
+    });
+    return opened.filter((r): r is ReceivedKey => r !== null);
   }
 
-  /** Fetches one clip; returns why it was skipped, or null when it is on the kit now (verified). */
-  private async fetchClip(
-    kit: DirectoryEntry,
-    clipId: string,
-    identity: string,
-    trainer: string,
-    room: number,
-    result: FetchResult,
-    indexed?: number,
-  ): Promise<FetchResult['skipped'][number]['why'] | null> {
-    if (this.o.catalogue.getClip(clipId)) return 'have';
-    if (erasedHere(this.o.dataDir, { kind: 'clip', id: clipId }, false)) return 'erased';
+  /**
+   * Fetches a kit's clips as one pipeline: the manifests are read ahead (a few at once), the
+   * decisions (expired, closed, budget, room) are taken in order and count every clip planned before,
+   * one pool of workers downloads the segments across clip boundaries, and each clip is flushed and
+   * registered as soon as its last segment is verified, while the workers go on with the next. A clip
+   * that fails keeps its verified segments (flushed, for the next run) and does not stop the others.
+   */
+  private async fetchClips(kit: DirectoryEntry, trainer: string, clips: ClipWanted[], room: number, result: FetchResult): Promise<void> {
+    const workers = Math.max(1, this.o.concurrency ?? 4);
+    // read ahead: at most `workers` manifests in flight beyond the clip being decided
+    const planned: Promise<Planned>[] = [];
+    let ahead = 0;
+    const readAhead = (upTo: number): void => {
+      for (; ahead < Math.min(clips.length, upTo); ahead++) {
+        const c = clips[ahead]!;
+        // resolves always (a failure is a value): nothing is left unhandled when the run ends early
+        planned.push(this.plan(kit, c).catch((err: unknown): Planned => ({ failed: err })));
+      }
+    };
+    let next = 0;
+    let reserved = 0;
+    // bytes decided on but not written yet: what the card must still have room for
+    let outstanding = 0;
+    let current: ClipJob | null = null;
+    let seg = 0;
+    const decide = async (): Promise<ClipJob | null> => {
+      while (next < clips.length) {
+        readAhead(next + 1 + workers);
+        const c = clips[next]!;
+        const p = await planned[next++]!;
+        if ('failed' in p) {
+          this.clipFailed(kit, c.clipId, p.failed, result);
+          continue;
+        }
+        if ('skip' in p) {
+          result.skipped.push({ clipId: c.clipId, why: p.skip });
+          continue;
+        }
+        const need = p.manifest.segments.reduce((n, s) => n + s.bytes, 0);
+        if (need > room - reserved) {
+          result.skipped.push({ clipId: c.clipId, why: 'budget' });
+          continue;
+        }
+        try {
+          if (!this.o.hasRoom(outstanding + need)) {
+            result.skipped.push({ clipId: c.clipId, why: 'no-room' });
+            continue;
+          }
+          const dir = path.join(this.o.dataDir, 'clips', c.clipId);
+          mkdirSync(dir, { recursive: true, mode: 0o700 });
+          reserved += need;
+          outstanding += need;
+          this.progressValue.clipsWaiting += 1;
+          this.progressValue.bytesTotal += need;
+          return { ...c, ...p, dir, need, issued: 0, settled: 0, written: 0, parts: [], error: null, committed: false };
+        } catch (err) {
+          this.clipFailed(kit, c.clipId, err, result);
+        }
+      }
+      return null;
+    };
+    // one caller at a time decides what the next segment is
+    let turn: Promise<unknown> = Promise.resolve();
+    const take = (): Promise<{ job: ClipJob; s: ClipManifest['segments'][number] } | null> => {
+      const got = turn.then(async () => {
+        for (;;) {
+          if (current && current.error === null && seg < current.manifest.segments.length) {
+            current.issued += 1;
+            return { job: current, s: current.manifest.segments[seg++]! };
+          }
+          current = await decide();
+          seg = 0;
+          if (current === null) return null;
+          if (current.manifest.segments.length === 0) this.settle(current, commit);
+        }
+      });
+      turn = got.catch(() => undefined);
+      return got;
+    };
+    // flushes and registrations run one after the other, behind the downloads
+    let committing: Promise<void> = Promise.resolve();
+    const commit = (job: ClipJob): void => {
+      outstanding -= job.need - job.written;
+      committing = committing.then(() => this.finish(kit, trainer, job, result));
+    };
+    const worker = async (): Promise<void> => {
+      for (let t = await take(); t !== null; t = await take()) {
+        const { job, s } = t;
+        try {
+          await this.fetchSegment(kit, job.clipId, job.dir, s, result, job.parts);
+          job.written += s.bytes;
+          outstanding -= s.bytes;
+        } catch (err) {
+          job.error ??= err instanceof Error ? err : new Error(describeError(err));
+        }
+        job.settled += 1;
+        this.settle(job, commit);
+      }
+    };
+    await Promise.all(Array.from({ length: workers }, worker));
+    await committing;
+  }
+
+  /** Hands a clip to `commit` once no segment of it is in flight and none will be (all issued, or it failed). */
+  private settle(job: ClipJob, commit: (job: ClipJob) => void): void {
+    if (job.settled !== job.issued || job.committed) return;
+    if (job.error === null && job.issued < job.manifest.segments.length) return;
+    job.committed = true;
+    commit(job);
+  }
+
+  /** A clip whose segments are all in: flushed, its key imported and registered; or, when it failed, its verified segments flushed for the next run. */
+  private async finish(kit: DirectoryEntry, trainer: string, job: ClipJob, result: FetchResult): Promise<void> {
+    try {
+      // the verified segments stay (durably) even when the clip failed, so that the next run does not fetch them again
+      await commitParts(job.parts, job.dir);
+      if (job.error !== null) throw job.error;
+      await this.o.keys.importContentKey({ kind: 'clip', id: job.clipId }, job.identity);
+      await this.register(job.manifest, job.confirmedAt, trainer, kit.kitId);
+      // after the catalogue has it: a marker without a row means "erased here since" (not fetched again)
+      markFetched(this.o.dataDir, { kind: 'clip', id: job.clipId }, kit.kitId);
+      this.progressValue.clipsReady += 1;
+      result.fetched.push(job.clipId);
+    } catch (err) {
+      this.clipFailed(kit, job.clipId, err, result);
+    } finally {
+      this.progressValue.clipsWaiting -= 1;
+    }
+  }
+
+  private clipFailed(kit: DirectoryEntry, clipId: string, err: unknown, result: FetchResult): void {
+    result.failed.push({ clipId, message: describeError(err) });
+    this.o.logger.warn('a clip could not be fetched', { clip: clipId, kit: kit.kitId, error: describeError(err) });
+  }
+
+  /** What is known of a clip before its segments: why it is skipped, or its manifest (read and checked) and the original's confirmation time. */
+  private async plan(kit: DirectoryEntry, c: ClipWanted): Promise<Planned> {
+    const { clipId, identity, indexed } = c;
+    if (this.o.catalogue.getClip(clipId)) return { skip: 'have' };
+    if (erasedHere(this.o.dataDir, { kind: 'clip', id: clipId }, false)) return { skip: 'erased' };
     const mKey = manifestKey(kit.kitId, clipId);
     const listed = indexed === undefined ? (await this.o.source.list(kit.bucket, mKey)).find((o) => o.key === mKey) : { lastModified: indexed };
     if (!listed) throw new AppError('NOT_FOUND', `clip ${clipId}: no manifest at ${mKey} yet (not uploaded)`, { field: 'clipId' });
-    const confirmedAt = listed.lastModified;
-    if (this.o.clock.now() - confirmedAt >= this.o.retentionMs) return 'expired';
+    // the store's clock (S3 Last-Modified has whole seconds, Swift rounds up) may be ahead of ours: a confirmation is never later than now
+    const now = this.o.clock.now();
+    const confirmedAt = Math.min(listed.lastModified, now);
+    if (now - confirmedAt >= this.o.retentionMs) return { skip: 'expired' };
     const manifest = parseManifest((await decryptWith(identity, await this.o.source.get(kit.bucket, mKey), `manifest of ${clipId}`)).toString('utf8'));
     if (manifest.clipId !== clipId) throw new AppError('BAD_REQUEST', `manifest ${mKey} names clip ${manifest.clipId}`, { field: 'clipId' });
-    if (this.o.catalogue.caseClosedAt(manifest.caseCode) !== null) return 'case-closed';
-    const need = manifest.segments.reduce((n, s) => n + s.bytes, 0);
-    if (need > room) return 'budget';
-    if (!this.o.hasRoom(need)) return 'no-room';
-    this.progressValue.clipsWaiting += 1;
-    this.progressValue.bytesTotal += need;
-    const dir = path.join(this.o.dataDir, 'clips', clipId);
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const queue = [...manifest.segments];
-    const parts: { part: string; file: string }[] = [];
-    const worker = async (): Promise<void> => {
-      for (let s = queue.shift(); s !== undefined; s = queue.shift()) await this.fetchSegment(kit, clipId, dir, s, result, parts);
-    };
-    // every worker ends before the clip fails (no write after the run returned)
-    const ends = await Promise.allSettled(Array.from({ length: Math.max(1, this.o.concurrency ?? 4) }, worker));
-    const failed = ends.find((e): e is PromiseRejectedResult => e.status === 'rejected');
-    if (failed) {
-      // the verified segments stay (durably), so that the next run does not fetch them again
-      await commitParts(parts, dir);
-      throw failed.reason;
-    }
-    await commitParts(parts, dir);
-    await this.o.keys.importContentKey({ kind: 'clip', id: clipId }, identity);
-    this.register(manifest, confirmedAt, trainer, kit.kitId);
-    // after the catalogue has it: a marker without a row means "erased here since" (not fetched again)
-    markFetched(this.o.dataDir, { kind: 'clip', id: clipId }, kit.kitId);
-    this.progressValue.clipsWaiting -= 1;
-    this.progressValue.clipsReady += 1;
-    result.fetched.push(clipId);
-    return null;
+    if (this.o.catalogue.caseClosedAt(manifest.caseCode) !== null) return { skip: 'case-closed' };
+    return { manifest, confirmedAt };
   }
 
   /** One segment: kept when the card has it with the right SHA-256, else fetched and checked before it is written. */
@@ -303,10 +437,10 @@ export class TrainerFetch {
   }
 
   /** The clip, its case (with this trainer) and its segments in the catalogue, in one step, after every segment was verified. */
-  private register(m: ClipManifest, confirmedAt: number, trainer: string, fromKit: string): void {
+  private async register(m: ClipManifest, confirmedAt: number, trainer: string, fromKit: string): Promise<void> {
     const { catalogue } = this.o;
-    const now = this.o.clock.now();
-    writeFileDurableSync(
+    // written without holding up the event loop: the next clip's downloads go on meanwhile
+    await writeFileDurable(
       path.join(this.o.dataDir, 'clips', m.clipId, 'clip.json'),
       JSON.stringify(
         {
@@ -328,6 +462,7 @@ export class TrainerFetch {
         1,
       ),
     );
+    const now = this.o.clock.now();
     catalogue.transaction(() => {
       fetchedCase(catalogue, m.caseCode, trainer, m, now);
       catalogue.insertClip({

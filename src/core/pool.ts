@@ -1,6 +1,6 @@
 /**
  * Runs `fn` over `items` with at most `limit` at a time (the office's parallel GETs and LISTs over
- * hundreds of kits); results in input order. The first error stops new work and is thrown once
+ * hundreds of kits, a kit's reads of the keys sent to it); results in input order. The first error stops new work and is thrown once
  * the running ones have settled. `onDone` counts finished items (the progress bar).
  */
 export async function mapLimit<T, R>(
