@@ -26,7 +26,7 @@ import { KeyStore, type ContentRef } from '../src/store/keys.js';
 import { DirectoryCache, directoryKey, uploadOutbox, type DirectoryEntry } from '../src/sync/fetch-directory.js';
 import { createTeamSync } from '../src/sync/fetch-service.js';
 import { isFetched } from '../src/sync/fetch-kept.js';
-import { S3FetchSource, TrainerFetch, type FetchSource } from '../src/sync/fetch.js';
+import { readyOnKit, S3FetchSource, TrainerFetch, type FetchSource } from '../src/sync/fetch.js';
 import { trainerIndex, uploadTrainerIndexes, type TrainerIndex } from '../src/sync/review-upload.js';
 import { SyncService } from '../src/sync/service.js';
 import { S3Target } from '../src/sync/targets.js';
@@ -333,6 +333,11 @@ describe('fragments, kept stills and reviews follow the trainer to another kit o
     b.presentation.end({ visitOver: false });
   });
 
+  it("the remote's line counts what kit B holds for T-017's open cases: the fetched review, fragment and still (the raw clip was past its period); nothing for T-018", () => {
+    expect(readyOnKit(b.catalogue, 'T-017')).toEqual({ clips: 0, reviews: 1, fragments: 1, stills: 1 });
+    expect(readyOnKit(b.catalogue, 'T-018')).toEqual({ clips: 0, reviews: 0, fragments: 0, stills: 0 });
+  });
+
   it("kit A's docked run writes T-017's index (to the organisation and T-017's inbox on kit B): their case with its consent, and each uploaded item", async () => {
     const target = new S3Target({
       endpoint: swift.endpoint,
@@ -401,7 +406,10 @@ describe('fragments, kept stills and reviews follow the trainer to another kit o
   it("retention on kit B crypto-erases the fetched copies like its own (review-held), and T-017's key no longer opens them", async () => {
     expect(await b.keys.unlock('171717', 'T-017')).toBe(true);
     expect(await b.keys.contentIdentity({ kind: 'fragment', id: made.fragment })).toMatch(/^AGE-SECRET-KEY-1/);
+    expect(readyOnKit(b.catalogue, 'T-017')).toEqual({ clips: 1, reviews: 1, fragments: 1, stills: 1 });
     b.reviews.held(made.review);
+    // a review that was held is not for the next visit any more
+    expect(readyOnKit(b.catalogue, 'T-017').reviews).toBe(0);
     b.at(Date.now() + 13 * DAY);
     expect(await b.privacy.runRetention()).not.toContain(made.fragment);
     b.at(Date.now() + 15 * DAY);

@@ -139,7 +139,7 @@ describe("a trainer's footage follows them to another kit of the team (two kits,
     await kitB.signIn(T18);
     await kitB.dock();
     const s = await kitB.syncRun('the fetch for T-018', (x) => x.fetch?.trainerId === T18 && x.fetch.state === 'done');
-    expect(s.fetch).toMatchObject({ clipsReady: 0, clipsWaiting: 0, bytesTotal: 0 });
+    expect(s.fetch).toMatchObject({ clipsReady: 0, clipsWaiting: 0, bytesTotal: 0, onKit: { clips: 0, reviews: 0, fragments: 0, stills: 0 } });
     expect(existsSync(path.join(kitB.svc.dataDir, 'clips', clipId))).toBe(false);
     expect((await kitB.svc.request('GET', `/api/clips/${clipId}`)).status).toBe(404);
   }, 120_000);
@@ -162,12 +162,14 @@ describe("a trainer's footage follows them to another kit of the team (two kits,
       },
       120_000,
     );
-    expect(s.fetch).toMatchObject({ clipsWaiting: 0, keptReady: 1 });
+    expect(s.fetch).toMatchObject({ clipsWaiting: 0, keptReady: 1, onKit: { clips: 1, reviews: 1, fragments: 1, stills: 0 } });
     expect(s.fetch.bytesDone).toBe(s.fetch.bytesTotal);
     // the remote's line: what is ready for the next visit
     await page.reload();
     const line = await until('the fetch line', async () => (await page.textContent('[data-testid=fetch-line]').catch(() => null)) || undefined);
-    expect(line).toMatch(/^1 opnamen klaar, 0 worden opgehaald \(\d+ van \d+ MB\) · 1 nabesprekingen en 1 fragmenten\/stills klaar$/);
+    expect(line).toBe(
+      'op deze kit — opnamen: 1 · nabesprekingen: 1 · fragmenten en stills: 1; net opgehaald — opnamen: 1 · nabesprekingen: 1 · fragmenten en stills: 1',
+    );
     await kitB.signIn(T17);
 
     // verified: every segment byte for byte the one kit A recorded (the manifest's SHA-256 checked on the way)

@@ -7,7 +7,7 @@ import type { Catalogue } from '../store/catalogue.js';
 import type { KeyStore } from '../store/keys.js';
 import { directoryKey, parseDirectoryEntry, uploadOutbox, type DirectoryCache } from './fetch-directory.js';
 import { isFetched } from './fetch-kept.js';
-import { S3FetchSource, TrainerFetch, type FetchProgress, type FetchSource } from './fetch.js';
+import { readyOnKit, S3FetchSource, TrainerFetch, type FetchProgress, type FetchSource } from './fetch.js';
 import { uploadTrainerIndexes } from './review-upload.js';
 import type { UploadTarget } from './targets.js';
 import type { TrustOptions } from './tls.js';
@@ -50,9 +50,11 @@ export class FetchService {
 
   constructor(private readonly o: FetchServiceOptions) {}
 
-  /** For the status and the remote: what is being fetched, and how much is ready for the next visit. */
+  /** For the status and the remote: what is being fetched, and how much is ready for the next visit (what the kit holds for the signed-in trainer's open cases). */
   get progress(): FetchProgress {
-    return this.running?.progress ?? { ...this.last };
+    const p = this.running?.progress ?? { ...this.last };
+    const trainer = this.o.keys.unlockedTrainer;
+    return trainer === null ? p : { ...p, onKit: readyOnKit(this.o.catalogue, trainer) };
   }
 
   /** The hook of SyncService (`afterUpload`). */

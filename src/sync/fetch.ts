@@ -74,6 +74,35 @@ export interface FetchProgress {
   /** Reviews on the kit now (presentable: their items are here), of this run. */
   reviewsReady: number;
   lastError?: string;
+  /** What this kit holds for the signed-in trainer's open cases, fetched or recorded here: what is ready for the next visit. */
+  onKit?: ReadyOnKit;
+}
+
+/** What a kit holds for a trainer's open cases (the remote's "voor het volgende bezoek"). */
+export interface ReadyOnKit {
+  clips: number;
+  /** Reviews not held yet. */
+  reviews: number;
+  fragments: number;
+  stills: number;
+}
+
+/** Counts what the kit holds for the trainer's open cases: clips (not while recording), reviews still to hold, fragments and kept stills. */
+export function readyOnKit(catalogue: Catalogue, trainerId: string): ReadyOnKit {
+  const open = new Set(catalogue.casesOfTrainer(trainerId).filter((c) => catalogue.caseClosedAt(c) === null));
+  const ledger = catalogue.reviewLedger;
+  let clips = 0;
+  let reviews = 0;
+  for (const code of open) {
+    clips += catalogue.clipsOfCase(code).filter((c) => c.state !== 'recording').length;
+    reviews += ledger.reviews(code).filter((r) => r.heldAt === null).length;
+  }
+  return {
+    clips,
+    reviews,
+    fragments: ledger.allFragments().filter((f) => open.has(f.caseCode)).length,
+    stills: ledger.allKeptStills().filter((s) => open.has(s.caseCode)).length,
+  };
 }
 
 export interface FetchResult {

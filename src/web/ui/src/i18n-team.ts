@@ -5,9 +5,11 @@ export const teamNl = {
   myCases: 'Mijn casussen',
   signedInAs: 'Ingelogd als {id}',
   fetchLabel: 'Voor het volgende bezoek',
-  fetchLine: '{ready} opnamen klaar, {waiting} worden opgehaald ({done} van {total} MB)',
+  fetchOnKit: 'op deze kit — opnamen: {clips} · nabesprekingen: {reviews} · fragmenten en stills: {kept}',
+  fetchBusy: 'wordt opgehaald — opnamen: {waiting} ({done} van {total} MB)',
+  fetchJust: 'net opgehaald — opnamen: {clips} · nabesprekingen: {reviews} · fragmenten en stills: {kept}',
+  fetchFailed: 'ophalen lukte niet helemaal; de kit probeert het bij de volgende keer docken opnieuw',
   fetchLocked: 'ophalen na inloggen',
-  fetchReviews: '{reviews} nabesprekingen en {kept} fragmenten/stills klaar',
 };
 
 export const teamEn: Record<keyof typeof teamNl, string> = {
@@ -16,7 +18,9 @@ export const teamEn: Record<keyof typeof teamNl, string> = {
   myCases: 'My cases',
   signedInAs: 'Signed in as {id}',
   fetchLabel: 'For the next visit',
-  fetchLine: '{ready} clips ready, {waiting} being fetched ({done} of {total} MB)',
+  fetchOnKit: 'on this kit — clips: {clips} · reviews: {reviews} · fragments and stills: {kept}',
+  fetchBusy: 'being fetched — clips: {waiting} ({done} of {total} MB)',
+  fetchJust: 'just fetched — clips: {clips} · reviews: {reviews} · fragments and stills: {kept}',
+  fetchFailed: 'fetching did not fully work; the kit tries again the next time it docks',
   fetchLocked: 'fetching after sign-in',
-  fetchReviews: '{reviews} reviews and {kept} fragments/stills ready',
 };

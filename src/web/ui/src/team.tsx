@@ -40,24 +40,37 @@ export function SignedInAs({ t, trainerId }: { t: T; trainerId: string | undefin
   );
 }
 
-/** What the docked kit fetches for the signed-in trainer (the sync status's `fetch`), as a line of the kit card. */
+interface FetchStatus {
+  state: string;
+  clipsReady: number;
+  clipsWaiting: number;
+  bytesDone: number;
+  bytesTotal: number;
+  keptReady?: number;
+  reviewsReady?: number;
+  onKit?: { clips: number; reviews: number; fragments: number; stills: number };
+}
+
+/**
+ * The kit card's line "voor het volgende bezoek" (the sync status's `fetch`): what this kit holds for
+ * the signed-in trainer's open cases, what is being fetched now, what the last fetch brought, or that
+ * it did not fully work.
+ */
 export function FetchLine({ t, sync }: { t: T; sync: object | null }) {
-  const f = (
-    sync as {
-      fetch?: { state: string; clipsReady: number; clipsWaiting: number; bytesDone: number; bytesTotal: number; keptReady?: number; reviewsReady?: number };
-    } | null
-  )?.fetch;
-  if (!f || f.state === 'idle') return null;
+  const f = (sync as { fetch?: FetchStatus } | null)?.fetch;
+  if (!f || (f.state === 'idle' && !f.onKit)) return null;
   const mb = (b: number) => Math.round(b / 1e6);
+  const parts: string[] = [];
+  if (f.state === 'locked') parts.push(t('fetchLocked'));
+  if (f.onKit) parts.push(t('fetchOnKit', { clips: f.onKit.clips, reviews: f.onKit.reviews, kept: f.onKit.fragments + f.onKit.stills }));
+  if (f.state === 'fetching') parts.push(t('fetchBusy', { waiting: f.clipsWaiting, done: mb(f.bytesDone), total: mb(f.bytesTotal) }));
+  if (f.state === 'done' && (f.clipsReady || f.reviewsReady || f.keptReady))
+    parts.push(t('fetchJust', { clips: f.clipsReady, reviews: f.reviewsReady ?? 0, kept: f.keptReady ?? 0 }));
+  if (f.state === 'error') parts.push(t('fetchFailed'));
   return (
     <>
       <dt>{t('fetchLabel')}</dt>
-      <dd data-testid="fetch-line">
-        {f.state === 'locked'
-          ? t('fetchLocked')
-          : t('fetchLine', { ready: f.clipsReady, waiting: f.clipsWaiting, done: mb(f.bytesDone), total: mb(f.bytesTotal) })}
-        {f.state !== 'locked' && (f.reviewsReady || f.keptReady) ? ` · ${t('fetchReviews', { reviews: f.reviewsReady ?? 0, kept: f.keptReady ?? 0 })}` : null}
-      </dd>
+      <dd data-testid="fetch-line">{parts.join('; ')}</dd>
     </>
   );
 }
