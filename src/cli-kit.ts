@@ -277,7 +277,7 @@ Re-enrolling needs the current PIN (--current-pin); existing clips stay playable
   },
   {
     name: 'export',
-    usage: 'export --identity org.key --from s3://BUCKET/PREFIX|DIR (--clip ID --out clip.mp4 [--operator ID] | --list)',
+    usage: 'export --identity org.key --from s3://BUCKET/PREFIX|"s3://BUCKET-PREFIX*"|DIR (--clip ID --out clip.mp4 [--operator ID] | --list)',
     summary: 'at the office: verify, decrypt, join and remux a clip to MP4 (+ markers as .csv and ELAN .eaf)',
     details:
       'S3 settings from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL.\nThe export is recorded in the office audit (VHT_OFFICE_PRIVATE) with the operator from --operator or VHT_OPERATOR.',
@@ -287,7 +287,7 @@ Re-enrolling needs the current PIN (--current-pin); existing clips stay playable
   {
     name: 'export',
     flag: 'review',
-    usage: 'export --identity org.key --from s3://BUCKET/PREFIX|DIR --review ID --out DIR',
+    usage: 'export --identity org.key --from s3://BUCKET/PREFIX|"s3://BUCKET-PREFIX*"|DIR --review ID --out DIR',
     summary:
       "at the office: a review (nabespreking) as files: each fragment as an MP4 trimmed to its range, the stills as JPEG, notes and the review talk's markers as CSV and ELAN",
     options: { identity: s, from: s, review: s, out: s },

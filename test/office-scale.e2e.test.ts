@@ -289,6 +289,7 @@ describe('fragments, kept stills and reviews in the case index', () => {
       review: {
         recipientsOf: (ref) => c.kit.keys.recipientsOf(ref),
         fragment: (id) => c.store.fragment(id),
+        keptStill: (id) => c.store.keptStill(id),
         keptStillCiphertext: (id) => c.store.readKeptStill(id),
         noteCiphertext: (ref) => c.notes.ciphertext(ref),
       },

@@ -64,6 +64,7 @@ describe('vht-kit export --review', () => {
       review: {
         recipientsOf: (ref) => c.kit.keys.recipientsOf(ref),
         fragment: (id) => c.store.fragment(id),
+        keptStill: (id) => c.store.keptStill(id),
         keptStillCiphertext: (id) => c.store.readKeptStill(id),
         noteCiphertext: (ref) => c.notes.ciphertext(ref),
       },

@@ -60,6 +60,7 @@ describe('uploading fragments, kept stills and reviews', () => {
       review: {
         recipientsOf: (ref) => c.kit.keys.recipientsOf(ref),
         fragment: (id) => c.store.fragment(id),
+        keptStill: (id) => c.store.keptStill(id),
         keptStillCiphertext: (id) => c.store.readKeptStill(id),
         noteCiphertext: (ref) => c.notes.ciphertext(ref),
       },

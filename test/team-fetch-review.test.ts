@@ -21,12 +21,14 @@ import { ReviewNotes } from '../src/session/review-notes.js';
 import { Reviews } from '../src/session/review.js';
 import { Catalogue } from '../src/store/catalogue.js';
 import { ClipStore } from '../src/store/clips.js';
+import { decryptWith } from '../src/store/crypto.js';
 import { FragmentStore } from '../src/store/fragments.js';
 import { KeyStore, type ContentRef } from '../src/store/keys.js';
 import { DirectoryCache, directoryKey, uploadOutbox, type DirectoryEntry } from '../src/sync/fetch-directory.js';
 import { createTeamSync } from '../src/sync/fetch-service.js';
-import { isFetched } from '../src/sync/fetch-kept.js';
+import { heldElsewhere, isFetched } from '../src/sync/fetch-kept.js';
 import { readyOnKit, S3FetchSource, TrainerFetch, type FetchSource } from '../src/sync/fetch.js';
+import { openSource, readIdentities } from '../src/sync/export.js';
 import { trainerIndex, uploadTrainerIndexes, type TrainerIndex } from '../src/sync/review-upload.js';
 import { SyncService } from '../src/sync/service.js';
 import { S3Target } from '../src/sync/targets.js';
@@ -202,39 +204,11 @@ describe('fragments, kept stills and reviews follow the trainer to another kit o
     a.keys.lock();
 
     // kit A docks, locked: the clip (manifest also to its key), the metadata objects, the outbox
-    const target = new S3Target({
-      endpoint: swift.endpoint,
-      region: swift.region,
-      bucket: BUCKET_A,
-      prefix: '',
-      ...swift.admin,
-      clock: systemClock,
-      requestTimeoutMs: 10_000,
-    });
-    const sync = new SyncService({
-      catalogue: a.catalogue,
-      clips: a.clips,
-      target,
-      kitId: 'kit-a',
-      orgRecipient,
-      clock: systemClock,
-      logger,
-      exportAudit: false,
-      manifestAlso: (id) => a.keys.recipientsFor(id).slice(1),
-      review: {
-        recipientsOf: (ref) => a.keys.recipientsOf(ref),
-        fragment: (id) => a.store.fragment(id),
-        keptStillCiphertext: (id) => a.store.readKeptStill(id),
-        noteCiphertext: (ref) => a.notes.ciphertext(ref),
-      },
-    });
-    const run = await sync.runOnce();
-    expect(run.error).toBeUndefined();
-    expect(run.uploaded).toEqual([made.clip]);
-    expect(run.reviewObjects).toHaveLength(3);
+    const docked = await dockAt(a, BUCKET_A);
+    expect(docked.uploaded).toEqual([made.clip]);
+    expect(docked.reviewObjects).toHaveLength(3);
     // one key of each kind was sealed to T-017's inbox on kit B when it was made
-    expect(await uploadOutbox(a.dataDir, 'kit-a', target, (f) => rmSync(f))).toBe(4);
-    sync.close();
+    expect(docked.sent).toBe(4);
     await grantRead(BUCKET_A, swift.writer.accessKeyId);
   }, 180_000);
 
@@ -502,4 +476,152 @@ describe('fragments, kept stills and reviews follow the trainer to another kit o
     expect((await a.stills.image(made.still)).equals(JPEG)).toBe(true);
     a.keys.lock();
   });
+});
+
+/** A kit docks at the office: its clips and review metadata go to its bucket (as the organisation's sync does), then its outbox keys. */
+async function dockAt(k: Kit, bucket: string): Promise<{ uploaded: string[]; reviewObjects: string[]; sent: number }> {
+  const target = new S3Target({
+    endpoint: swift.endpoint,
+    region: swift.region,
+    bucket,
+    prefix: '',
+    ...swift.admin,
+    clock: systemClock,
+    requestTimeoutMs: 10_000,
+  });
+  try {
+    const sync = new SyncService({
+      catalogue: k.catalogue,
+      clips: k.clips,
+      target,
+      kitId: k.kitId,
+      orgRecipient,
+      clock: systemClock,
+      logger,
+      exportAudit: false,
+      manifestAlso: (id) => k.keys.recipientsFor(id).slice(1),
+      review: {
+        recipientsOf: (ref) => k.keys.recipientsOf(ref),
+        fragment: (id) => k.store.fragment(id),
+        keptStill: (id) => k.store.keptStill(id),
+        keptStillCiphertext: (id) => k.store.readKeptStill(id),
+        noteCiphertext: (ref) => k.notes.ciphertext(ref),
+        heldElsewhere: (ref) => heldElsewhere(k.dataDir, k.catalogue, ref),
+      },
+    });
+    const run = await sync.runOnce();
+    expect(run.error).toBeUndefined();
+    const sent = await uploadOutbox(k.dataDir, k.kitId, target, (f) => rmSync(f));
+    sync.close();
+    return { uploaded: run.uploaded, reviewObjects: run.reviewObjects ?? [], sent };
+  } finally {
+    target.close();
+  }
+}
+
+describe('a fragment made on kit Y of a take fetched from kit X reaches kit Z, its footage read from kit X', () => {
+  it("kit Y's fragment object names kit X's segments; kit Z fetches it (the raw take past its period there) and the review; a copy not changed on Z is kit Y's object", async () => {
+    const x = await kit('kit-x', [['T-017', '170010']]);
+    const y = await kit('kit-y', [['T-017', '170011']]);
+    const z = await kit('kit-z', [['T-017', '170012']]);
+    const bucket = (k: Kit) => `vht-org-${k.kitId}`;
+    for (const k of [x, y, z]) await swift.createBucket(bucket(k));
+    for (const k of [x, y, z]) await grantRead(bucket(k), swift.writer.accessKeyId);
+    const texts = [x, y, z].map((k) => entry(k, bucket(k), ['T-017']));
+    for (const k of [x, y, z]) k.directory.save(texts);
+    const fetcher = (k: Kit, retentionMs: number) =>
+      new TrainerFetch({
+        source: new S3FetchSource({ endpoint: swift.endpoint, region: swift.region, ...swift.writer }),
+        kitId: k.kitId,
+        dataDir: k.dataDir,
+        keys: k.keys,
+        catalogue: k.catalogue,
+        clock: systemClock,
+        logger,
+        budgetBytes: 50_000_000,
+        hasRoom: () => true,
+        retentionMs,
+      });
+
+    // kit X: T-017 records a take of case GZ-3001 and docks
+    const plain3 = segs(5, 'visit 3');
+    expect(await x.keys.unlock('170010', 'T-017')).toBe(true);
+    const now = Date.now();
+    x.catalogue.insertCase('GZ-3001', 'k-vht', ALL_CONSENT, now);
+    x.catalogue.addCaseTrainers('GZ-3001', ['T-017'], now);
+    const clip = x.clips.createClip({ caseCode: 'GZ-3001', now, requestedAt: now, preRollMs: 0, originMs: now, consent: ALL_CONSENT });
+    await x.clips.prepareKey(clip);
+    for (const [seq, s] of plain3.entries())
+      await x.clips.persistSegment(clip, seq, s.data, { startMs: now + seq * 1000, durationMs: 1000, discontinuity: false });
+    x.clips.finishClip(clip, 'complete', now + plain3.length * 1000, 'stopped');
+    x.keys.lock();
+    expect((await dockAt(x, bucket(x))).uploaded).toEqual([clip]);
+
+    // kit Y: T-017 fetches the take, saves a fragment of it and plans the review; kit Y docks
+    expect(await y.keys.unlock('170011', 'T-017')).toBe(true);
+    expect((await fetcher(y, 14 * DAY).run(y.directory.entries())).fetched).toEqual([clip]);
+    const fragment = (await y.fragments.save(clip, { inMs: 1200, outMs: 2800, label: 'child-initiative', note: NOTE })).id;
+    const review = (await y.reviews.create({ caseCode: 'GZ-3001', plannedFor: '2026-12-28', items: [{ kind: 'fragment', id: fragment }] })).id;
+    y.keys.lock();
+    const docked = await dockAt(y, bucket(y));
+    expect(docked.uploaded).toEqual([]);
+    // what the organisation reads of an object: Debian's age CLI with the organisation's identity
+    const orgObject = async (bk: string, key: string) =>
+      JSON.parse(execFileSync('age', ['-d', '-i', orgKeyFile], { input: await swift.get(bk, key) }).toString('utf8'));
+    const fObj = await orgObject(bucket(y), `kit-y/fragments/${fragment}.json.age`);
+    expect(fObj).toMatchObject({ kitId: 'kit-y', sourceKitId: 'kit-x', sourceClipId: clip });
+    expect(fObj.segments.map((s: { key: string }) => s.key)).toEqual([1, 2].map((seq) => `kit-x/clips/${clip}/${seq}.ts.age`));
+    // the organisation finds those segments in kit X's bucket
+    for (const s of fObj.segments as { key: string }[]) expect((await swift.get(bucket(x), s.key)).length).toBeGreaterThan(0);
+    expect((await orgObject(bucket(y), `kit-y/reviews/${review}.json.age`)).items).toEqual([
+      { kind: 'fragment', id: fragment, key: `kit-y/fragments/${fragment}.json.age` },
+    ]);
+
+    // the office reads across the kits' buckets (`vht-kit export --from 's3://vht-org-*'`: bucket vht-org-<kit id>): the review names
+    // kit Y's fragment object, which names kit X's segments; each opens with the organisation's identity
+    const env = {
+      AWS_ACCESS_KEY_ID: swift.admin.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: swift.admin.secretAccessKey,
+      AWS_REGION: swift.region,
+      AWS_ENDPOINT_URL: swift.endpoint,
+    };
+    const office = openSource('s3://vht-org-*', { env });
+    try {
+      const all = await office.list('');
+      expect(all).toEqual(expect.arrayContaining([`kit-x/clips/${clip}/manifest.json.age`, `kit-y/reviews/${review}.json.age`]));
+      const orgId = readIdentities(orgKeyFile);
+      const open = async (key: string) => decryptWith(orgId, await office.get(key), key);
+      const [it] = JSON.parse((await open(`kit-y/reviews/${review}.json.age`)).toString('utf8')).items as { key: string }[];
+      const f = JSON.parse((await open(it!.key)).toString('utf8')) as { segments: { seq: number; key: string }[] };
+      for (const s of f.segments) expect((await open(s.key)).equals(plain3[s.seq]!.data)).toBe(true);
+      expect(await office.get('kit-q/clips/none').catch((e: unknown) => e)).toMatchObject({ code: 'NOT_FOUND' });
+    } finally {
+      office.close();
+    }
+
+    // kit Z: the raw take is past its analysis period here; the fragment's footage comes from kit X's bucket
+    expect(await z.keys.unlock('170012', 'T-017')).toBe(true);
+    const r = await fetcher(z, 0).run(z.directory.entries());
+    expect(r.failed).toEqual([]);
+    expect(r.skipped).toEqual([{ clipId: clip, why: 'expired' }]);
+    expect(r.kept.failed).toEqual([]);
+    expect(r.kept.fetched).toEqual([
+      { kind: 'fragment', id: fragment },
+      { kind: 'review', id: review },
+    ]);
+    expect(z.fragments.segments(fragment).map((s) => s.seq)).toEqual([1, 2]);
+    for (const seq of [1, 2]) expect((await z.fragments.segment(fragment, seq)).equals(plain3[seq]!.data)).toBe(true);
+    // a review on kit Z names kit Y's object for the copy not changed here; once changed on Z, its own
+    expect(heldElsewhere(z.dataDir, z.catalogue, { kind: 'fragment', id: fragment })).toBe('kit-y');
+    await z.fragments.edit(fragment, { label: 'parent-response' });
+    expect(heldElsewhere(z.dataDir, z.catalogue, { kind: 'fragment', id: fragment })).toBeNull();
+    // when kit Z uploads its changed copy, it still names kit X's segments
+    z.keys.lock();
+    expect((await dockAt(z, bucket(z))).reviewObjects).toEqual([`kit-z/fragments/${fragment}.json.age`]);
+    expect(await orgObject(bucket(z), `kit-z/fragments/${fragment}.json.age`)).toMatchObject({
+      kitId: 'kit-z',
+      sourceKitId: 'kit-x',
+      label: 'parent-response',
+    });
+  }, 120_000);
 });

@@ -28,6 +28,8 @@ export interface ClipFile {
   deleteReason?: string | null;
   /** When the organisation confirmed every object of the clip (sync). */
   uploadedAt?: number | null;
+  /** A clip fetched from another kit of the team (issue 20): that kit, whose bucket holds the clip's objects. */
+  fetchedFrom?: string;
 }
 
 type JournalLine =

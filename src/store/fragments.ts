@@ -27,6 +27,8 @@ export interface FragmentFile {
   createdAt: number;
   /** The source clip's segments, re-encrypted under the fragment's key (same seq, same timing). */
   segments: Omit<SegmentRow, 'clipId'>[];
+  /** The kit whose bucket holds the source clip's objects, when not this kit: the clip was fetched from it (issue 20). */
+  sourceKitId?: string;
 }
 
 /** stills/<id>.json beside stills/<id>.jpg.age: a still kept apart from its clip, under its own key. */
@@ -39,6 +41,8 @@ export interface KeptStillFile {
   bytes: number;
   sha256: string;
   createdAt: number;
+  /** The kit whose bucket holds the source clip's objects, when not this kit: the clip was fetched from it (issue 20). */
+  sourceKitId?: string;
 }
 
 /**
@@ -119,7 +123,8 @@ export class FragmentStore {
           discontinuity: src.discontinuity,
         });
       }
-      const file: FragmentFile = { v: 1, id, sourceClipId: clip.id, createdAt: args.now, segments };
+      const origin = this.originKit(clip.id);
+      const file: FragmentFile = { v: 1, id, sourceClipId: clip.id, createdAt: args.now, segments, ...(origin ? { sourceKitId: origin } : {}) };
       writeFileDurableSync(path.join(dir, 'fragment.json'), JSON.stringify(file, null, 1));
       return file;
     } catch (err) {
@@ -157,6 +162,8 @@ export class FragmentStore {
         sha256: createHash('sha256').update(ct).digest('hex'),
         createdAt: args.now,
       };
+      const origin = this.originKit(clip.id);
+      if (origin) file.sourceKitId = origin;
       writeFileDurableSync(path.join(this.stillsDir, `${id}.json`), JSON.stringify(file, null, 1));
       return file;
     } catch (err) {
@@ -257,6 +264,14 @@ export class FragmentStore {
     if (clip.state === 'recording')
       throw new AppError('CONFLICT', `clip ${clipId} is still recording: fragments are made of finished clips`, { field: 'clipId' });
     return clip;
+  }
+
+  /** The kit the clip was fetched from (its clip.json says), or null when it was recorded here. */
+  private originKit(clipId: string): string | null {
+    const file = path.join(this.clipDir(clipId), 'clip.json');
+    if (!existsSync(file)) return null;
+    const from = (JSON.parse(readFileSync(file, 'utf8')) as { fetchedFrom?: unknown }).fetchedFrom;
+    return typeof from === 'string' ? from : null;
   }
 
   private clipDir(clipId: string): string {

@@ -18,7 +18,7 @@ const REVIEW_KEY = /^([A-Za-z0-9][A-Za-z0-9._-]{0,63})\/reviews\/([a-z0-9]{10,32
 export interface ReviewExportOptions extends SourceOptions {
   /** The organisation's age identity file. */
   identityFile: string;
-  /** `s3://BUCKET/PREFIX` or a directory. */
+  /** `s3://BUCKET/PREFIX`, `s3://BUCKET-PREFIX*` (a bucket per kit: the kit id follows the `*`) or a directory. */
   from: string;
   reviewId: string;
   /** The directory to write into (made when missing). */

@@ -42,9 +42,11 @@ class S3Source implements ObjectSource {
     private readonly bucket: string,
     private readonly prefix: string,
     env: NodeJS.ProcessEnv,
+    /** A connection shared with other buckets (closed by its owner), or null for one of its own. */
+    private readonly shared: S3Connection | null = null,
   ) {
     this.describe = `s3://${bucket}/${prefix}`;
-    this.conn = new S3Connection({ ...s3SettingsFromEnv(env), maxSockets: 4 });
+    this.conn = shared ?? new S3Connection({ ...s3SettingsFromEnv(env), maxSockets: 4 });
     this.client = this.conn.client;
   }
 
@@ -83,6 +85,52 @@ class S3Source implements ObjectSource {
       for (const o of res.Contents ?? []) if (o.Key) out.push(o.Key.slice(base.length));
       token = res.IsTruncated ? res.NextContinuationToken : undefined;
     } while (token);
+    return out;
+  }
+
+  close(): void {
+    if (!this.shared) this.conn.close();
+  }
+}
+
+/**
+ * `s3://PREFIX*`: a bucket per kit (`PREFIX<kit id>`, as the office's `--kits`). Every key starts with
+ * its kit id, so a key names its bucket: a review made on one kit whose fragment names another kit's
+ * segments (issue 20) is read across both.
+ */
+class KitBucketsSource implements ObjectSource {
+  readonly describe: string;
+  private readonly conn: S3Connection;
+  private readonly kits = new Map<string, S3Source>();
+
+  constructor(
+    private readonly bucketPrefix: string,
+    private readonly env: NodeJS.ProcessEnv,
+  ) {
+    this.describe = `s3://${bucketPrefix}*`;
+    this.conn = new S3Connection({ ...s3SettingsFromEnv(env), maxSockets: 4 });
+  }
+
+  private kit(key: string): S3Source {
+    const kitId = checkKitId(key.split('/')[0]!);
+    let s = this.kits.get(kitId);
+    if (!s) {
+      s = new S3Source(`${this.bucketPrefix}${kitId}`, '', this.env, this.conn);
+      this.kits.set(kitId, s);
+    }
+    return s;
+  }
+
+  get(key: string): Promise<Buffer> {
+    return this.kit(key).get(key);
+  }
+
+  /** Under one kit's prefix: that kit's bucket; else every kit's bucket whose id starts with the prefix. */
+  async list(prefix: string): Promise<string[]> {
+    if (prefix.includes('/')) return this.kit(prefix).list(prefix);
+    const kitIds = (await this.conn.bucketsStartingWith(this.bucketPrefix)).map((b) => b.slice(this.bucketPrefix.length)).filter((k) => k.startsWith(prefix));
+    const out: string[] = [];
+    for (const k of kitIds) out.push(...(await this.kit(`${k}/`).list(`${k}/`)));
     return out;
   }
 
@@ -138,15 +186,19 @@ class DirSource implements ObjectSource {
   close(): void {}
 }
 
-/** `s3://BUCKET[/PREFIX]` or a directory. */
+/** `s3://BUCKET[/PREFIX]`, `s3://PREFIX*` (a bucket per kit) or a directory. */
 export function openSource(from: string, opts: SourceOptions = {}): ObjectSource {
+  const perKit = /^s3:\/\/([a-z0-9.-]+)\*$/.exec(from);
+  if (perKit) return new KitBucketsSource(perKit[1]!, opts.env ?? process.env);
   const m = /^s3:\/\/([^/]+)\/?(.*)$/.exec(from);
   if (m) {
     const prefix = m[2]!.replace(/\/+$/, '');
     return new S3Source(m[1]!, prefix, opts.env ?? process.env);
   }
   if (!existsSync(from))
-    throw new AppError('NOT_FOUND', `--from ${JSON.stringify(from)} is neither s3://BUCKET/PREFIX nor an existing directory`, { field: 'from' });
+    throw new AppError('NOT_FOUND', `--from ${JSON.stringify(from)} is neither s3://BUCKET/PREFIX, s3://BUCKET-PREFIX* nor an existing directory`, {
+      field: 'from',
+    });
   return new DirSource(path.resolve(from));
 }
 
@@ -206,7 +258,7 @@ export async function listClips(from: string, opts: SourceOptions & { identityFi
 export interface ExportOptions extends SourceOptions {
   /** The organisation's age identity file. */
   identityFile: string;
-  /** `s3://BUCKET/PREFIX` or a directory. */
+  /** `s3://BUCKET/PREFIX`, `s3://BUCKET-PREFIX*` (a bucket per kit: the kit id follows the `*`) or a directory. */
   from: string;
   clipId: string;
   /** The kit that uploaded it; found by listing when absent. */

@@ -8,7 +8,7 @@ import { decryptWith, encryptTo } from '../store/crypto.js';
 import { fsyncDir, writeFileDurable, writeFileDurableSync } from '../store/durable.js';
 import type { FragmentFile, KeptStillFile } from '../store/fragments.js';
 import type { ContentRef, KeyStore } from '../store/keys.js';
-import { fragmentKey, keptStillKey, reviewKey } from '../store/objects.js';
+import { fragmentKey, KIT_ID_PATTERN, keptStillKey, reviewKey } from '../store/objects.js';
 import type { DirectoryEntry } from './fetch-directory.js';
 import type { FetchSource } from './fetch-source.js';
 import { manifestKey, parseManifest, segmentKey, stillKey, type ClipManifest } from './manifest.js';
@@ -54,6 +54,14 @@ export interface KeptPass {
   closed: (code: string) => boolean;
   /** Progress: bytes of footage verified and written. */
   onBytes: (bytes: number) => void;
+  /** The bucket of a kit of the team (the directory), where a source clip recorded there lives; null when the kit is not in it. */
+  bucketOf: (kitId: string) => string | null;
+}
+
+/** Where an item's source clip lives: the kit that recorded it, and that kit's bucket. */
+interface SourceKit {
+  kitId: string;
+  bucket: string;
 }
 
 /** The first 12 hex digits of a hash, for messages. */
@@ -143,8 +151,20 @@ export class KeptFetch {
     return { obj: parseObject<T>(plain.toString('utf8'), format, item.ref, pass.kit.kitId, key), confirmedAt: listed.lastModified };
   }
 
-  /** The source clip's manifest, opened with the clip's key (needed for the SHA-256 of its objects). */
-  private async sourceOf(pass: KeptPass, what: string, clipId: string): Promise<{ identity: string; manifest: ClipManifest }> {
+  /** The kit an object names as holding its source clip (`sourceKitId`; before it existed, the object's own kit), and that kit's bucket. */
+  private sourceKit(pass: KeptPass, what: string, obj: { kitId: string; sourceKitId?: unknown }): SourceKit {
+    const kitId = obj.sourceKitId ?? obj.kitId;
+    if (typeof kitId !== 'string' || !KIT_ID_PATTERN.test(kitId)) bad(what, 'sourceKitId', kitId);
+    if (kitId === pass.kit.kitId) return { kitId, bucket: pass.kit.bucket };
+    const bucket = pass.bucketOf(kitId);
+    if (bucket === null) {
+      throw new AppError('NOT_FOUND', `${what}: its source clip was recorded on kit ${kitId}, which is not in this team's directory`, { field: 'sourceKitId' });
+    }
+    return { kitId, bucket };
+  }
+
+  /** The source clip's manifest, opened with the clip's key (needed for the SHA-256 of its objects), from the bucket of the kit that recorded it. */
+  private async sourceOf(pass: KeptPass, from: SourceKit, what: string, clipId: string): Promise<{ identity: string; manifest: ClipManifest }> {
     if (!CLIP_ID_PATTERN.test(clipId)) bad(what, 'sourceClipId', clipId);
     const identity = await pass.clipIdentity(clipId);
     if (identity === null) {
@@ -158,8 +178,8 @@ export class KeptFetch {
     }
     let manifest = this.manifests.get(clipId);
     if (!manifest) {
-      const mKey = manifestKey(pass.kit.kitId, clipId);
-      manifest = parseManifest((await decryptWith(identity, await this.o.source.get(pass.kit.bucket, mKey), mKey)).toString('utf8'));
+      const mKey = manifestKey(from.kitId, clipId);
+      manifest = parseManifest((await decryptWith(identity, await this.o.source.get(from.bucket, mKey), mKey)).toString('utf8'));
       if (manifest.clipId !== clipId) bad(mKey, 'clipId', manifest.clipId);
       this.manifests.set(clipId, manifest);
     }
@@ -167,12 +187,12 @@ export class KeptFetch {
   }
 
   /** An object of the source clip, checked against the manifest; the card's copy when it has one that matches. */
-  private async verified(pass: KeptPass, local: string | null, key: string, expect: { sha256: string; bytes: number }, what: string): Promise<Buffer> {
+  private async verified(bucket: string, local: string | null, key: string, expect: { sha256: string; bytes: number }, what: string): Promise<Buffer> {
     if (local !== null && existsSync(local)) {
       const body = readFileSync(local);
       if (sha256Hex(body) === expect.sha256) return body;
     }
-    const body = await this.o.source.get(pass.kit.bucket, key);
+    const body = await this.o.source.get(bucket, key);
     const got = sha256Hex(body);
     if (got !== expect.sha256 || body.length !== expect.bytes) {
       throw new AppError(
@@ -198,7 +218,8 @@ export class KeptFetch {
     const { obj, confirmedAt } = await this.metadata<FragmentObject>(pass, item, key, 'vht-kit.fragment');
     if (this.o.catalogue.caseClosedAt(obj.caseCode) !== null || pass.closed(obj.caseCode)) return 'case-closed';
     if (!Array.isArray(obj.segments) || obj.segments.length === 0) bad(key, 'segments', obj.segments);
-    const { identity: clipIdentity, manifest } = await this.sourceOf(pass, key, obj.sourceClipId);
+    const from = this.sourceKit(pass, key, obj);
+    const { identity: clipIdentity, manifest } = await this.sourceOf(pass, from, key, obj.sourceClipId);
     const bySeq = new Map(manifest.segments.map((s) => [s.seq, s]));
     const segs = obj.segments.map((s, i) => bySeq.get(s.seq) ?? bad(key, `segments.${i}.seq`, s.seq));
     const skip = this.room(
@@ -216,9 +237,9 @@ export class KeptFetch {
     for (const s of segs) {
       const local = path.join(this.o.dataDir, 'clips', obj.sourceClipId, segmentObjectName(s.seq));
       const body = await this.verified(
-        pass,
+        from.bucket,
         local,
-        segmentKey(kit.kitId, obj.sourceClipId, s.seq),
+        segmentKey(from.kitId, obj.sourceClipId, s.seq),
         s,
         `fragment ${item.ref.id}: segment ${s.seq} of clip ${obj.sourceClipId}`,
       );
@@ -234,6 +255,7 @@ export class KeptFetch {
       sourceClipId: obj.sourceClipId,
       createdAt: obj.createdAt,
       segments,
+      sourceKitId: from.kitId,
       fetchedFrom: kit.kitId,
     };
     writeFileDurableSync(path.join(dir, 'fragment.json'), JSON.stringify(file, null, 1));
@@ -266,7 +288,7 @@ export class KeptFetch {
       });
       catalogue.audit('fragment.fetched', now, obj.sourceClipId, { fragment: obj.id, fromKit: kit.kitId, segments: segments.length });
     });
-    markFetched(this.o.dataDir, item.ref, kit.kitId);
+    markFetched(this.o.dataDir, item.ref, kit.kitId, obj.updatedAt);
     return null;
   }
 
@@ -275,7 +297,8 @@ export class KeptFetch {
     const key = keptStillKey(kit.kitId, item.ref.id);
     const { obj, confirmedAt } = await this.metadata<KeptStillObject>(pass, item, key, 'vht-kit.kept-still');
     if (this.o.catalogue.caseClosedAt(obj.caseCode) !== null || pass.closed(obj.caseCode)) return 'case-closed';
-    const { identity: clipIdentity, manifest } = await this.sourceOf(pass, key, obj.sourceClipId);
+    const from = this.sourceKit(pass, key, obj);
+    const { identity: clipIdentity, manifest } = await this.sourceOf(pass, from, key, obj.sourceClipId);
     const consent = consentOf(manifest, key);
     const fromClip = manifest.stills?.find((s) => s.id === obj.sourceStillId);
     if (obj.jpegAge === null && !fromClip) bad(key, 'sourceStillId', obj.sourceStillId);
@@ -288,9 +311,15 @@ export class KeptFetch {
       ct = Buffer.from(obj.jpegAge, 'base64');
       await decryptWith(item.identity, ct, `${key}: jpegAge`);
     } else {
-      const expected = stillKey(kit.kitId, obj.sourceClipId, obj.sourceStillId);
+      const expected = stillKey(from.kitId, obj.sourceClipId, obj.sourceStillId);
       if (obj.sourceKey !== expected) bad(key, 'sourceKey', obj.sourceKey);
-      const body = await this.verified(pass, null, expected, fromClip!, `kept still ${item.ref.id}: still ${obj.sourceStillId} of clip ${obj.sourceClipId}`);
+      const body = await this.verified(
+        from.bucket,
+        null,
+        expected,
+        fromClip!,
+        `kept still ${item.ref.id}: still ${obj.sourceStillId} of clip ${obj.sourceClipId}`,
+      );
       ct = Buffer.from(await encryptTo(this.o.keys.recipientsOf(item.ref), await decryptWith(clipIdentity, body, expected)));
     }
     const stillsDir = path.join(this.o.dataDir, 'stills');
@@ -308,6 +337,7 @@ export class KeptFetch {
       bytes: ct.byteLength,
       sha256: sha256Hex(ct),
       createdAt: obj.createdAt,
+      sourceKitId: from.kitId,
       fetchedFrom: kit.kitId,
     };
     writeFileDurableSync(`${base}.json`, JSON.stringify(file, null, 1));
@@ -335,7 +365,7 @@ export class KeptFetch {
       });
       catalogue.audit('still.fetched', now, obj.sourceClipId, { still: obj.id, fromKit: kit.kitId });
     });
-    markFetched(this.o.dataDir, item.ref, kit.kitId);
+    markFetched(this.o.dataDir, item.ref, kit.kitId, obj.updatedAt);
     return null;
   }
 
@@ -438,8 +468,22 @@ export function fetchedKeptBytes(dataDir: string, catalogue: Catalogue): number 
 }
 
 /** Marks an item fetched (durably, once the catalogue has it: a marker without a row then means erased here since). */
-export function markFetched(dataDir: string, ref: ContentRef, fromKit: string): void {
+export function markFetched(dataDir: string, ref: ContentRef, fromKit: string, version?: number): void {
   const file = fetchedMarker(dataDir, ref);
   mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  writeFileDurableSync(file, `${fromKit}\n`);
+  writeFileDurableSync(file, version === undefined ? `${fromKit}\n` : `${fromKit}\n${version}\n`);
+}
+
+/**
+ * The kit whose bucket holds a fetched fragment's or kept still's current object: the kit it came
+ * from, while it is the version fetched (not changed here since); null for an item of this kit's own
+ * or one changed here (this kit uploads that version under its own name).
+ */
+export function heldElsewhere(dataDir: string, catalogue: Catalogue, ref: ContentRef): string | null {
+  if (ref.kind !== 'fragment' && ref.kind !== 'still') return null;
+  const file = fetchedMarker(dataDir, ref);
+  if (!existsSync(file)) return null;
+  const [kit, version] = readFileSync(file, 'utf8').split('\n');
+  const row = ref.kind === 'fragment' ? catalogue.reviewLedger.fragment(ref.id) : catalogue.reviewLedger.keptStill(ref.id);
+  return kit && row && version !== undefined && version !== '' && Number(version) === row.updatedAt ? kit : null;
 }

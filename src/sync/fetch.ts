@@ -8,7 +8,7 @@ import type { Logger } from '../core/logger.js';
 import type { Catalogue } from '../store/catalogue.js';
 import { decryptWith } from '../store/crypto.js';
 import { fsyncDir, writeFileDurable } from '../store/durable.js';
-import { CONTENT_ID_PATTERN, type ContentKind, type ContentRef, type KeyStore } from '../store/keys.js';
+import { CONTENT_ID_PATTERN, type ContentKind, type KeyStore } from '../store/keys.js';
 import { trainerIndexKey } from '../store/objects.js';
 import type { DirectoryEntry } from './fetch-directory.js';
 import { erasedHere, fetchedCase, fetchedKeptBytes, KeptFetch, markFetched, narrowCases, type KeptFetchResult, type ReceivedKey } from './fetch-kept.js';
@@ -121,6 +121,9 @@ interface ClipWanted {
   indexed: number | undefined;
 }
 
+/** The cases a trainer index says are closed (nothing of them is fetched). */
+const closedCases = (index: TrainerIndex | null): Set<string> => new Set(index?.cases.filter((c) => c.closedAt !== null).map((c) => c.code));
+
 /** What `plan` learnt of a clip before its segments. */
 type Planned = { skip: FetchResult['skipped'][number]['why'] } | { failed: unknown } | { manifest: ClipManifest; confirmedAt: number };
 
@@ -182,8 +185,12 @@ export class TrainerFetch {
     }
     this.progressValue = { trainerId: trainer, state: 'fetching', clipsReady: 0, clipsWaiting: 0, bytesDone: 0, bytesTotal: 0, keptReady: 0, reviewsReady: 0 };
     const inbox = this.o.keys.inboxIdentity();
-    const kept = new KeptFetch({ source: this.o.source, dataDir: this.o.dataDir, keys: this.o.keys, catalogue: this.o.catalogue, clock: this.o.clock });
-    for (const kit of team.filter((e) => e.kitId !== this.o.kitId)) {
+    const others = team.filter((e) => e.kitId !== this.o.kitId);
+    // raw clips first, kit by kit; then the review items, once every kit's clip keys are known (a
+    // fragment made on one kit may come from a clip recorded on another, whose key that kit sent)
+    const passes: { kit: DirectoryEntry; received: ReceivedKey[]; index: TrainerIndex | null }[] = [];
+    const clipKeys = new Map<string, string>();
+    for (const kit of others) {
       // the trainer's index on that kit says what to fetch and when the organisation confirmed it (no listing); without one, every key sent
       const indexing = this.index(kit, trainer, inbox);
       // awaited below; when the keys cannot be listed, that is the error to report, not the index's
@@ -191,9 +198,10 @@ export class TrainerFetch {
       const sent = await this.received(kit, trainer, inbox, result);
       const index = sent.length > 0 ? await indexing : null;
       const listed = index ? new Map(index.items.map((it) => [`${it.kind}:${it.id}`, it])) : null;
-      const closed = new Set(index?.cases.filter((c) => c.closedAt !== null).map((c) => c.code));
       const received = sent.filter((r) => listed === null || listed.has(`${r.ref.kind}:${r.ref.id}`));
-      const confirmedAt = (ref: ContentRef) => listed?.get(`${ref.kind}:${ref.id}`)?.confirmedAt;
+      passes.push({ kit, received, index });
+      for (const r of received) if (r.ref.kind === 'clip') clipKeys.set(r.ref.id, r.identity);
+      const closed = closedCases(index);
       const clips = received
         .filter((r) => r.ref.kind === 'clip')
         .filter(({ ref }) => {
@@ -204,22 +212,28 @@ export class TrainerFetch {
       await this.fetchClips(
         kit,
         trainer,
-        clips.map(({ ref, identity }) => ({ clipId: ref.id, identity, indexed: confirmedAt(ref) })),
+        clips.map(({ ref, identity }) => ({ clipId: ref.id, identity, indexed: listed?.get(`clip:${ref.id}`)?.confirmedAt })),
         this.o.budgetBytes - this.fetchedBytes(),
         result,
       );
-      const clipKeys = new Map(received.filter((r) => r.ref.kind === 'clip').map((r) => [r.ref.id, r.identity]));
-      const before = result.kept.fetched.length;
+    }
+    const kept = new KeptFetch({ source: this.o.source, dataDir: this.o.dataDir, keys: this.o.keys, catalogue: this.o.catalogue, clock: this.o.clock });
+    const buckets = new Map(others.map((e) => [e.kitId, e.bucket]));
+    for (const { kit, received, index } of passes) {
+      const listed = index ? new Map(index.items.map((it) => [`${it.kind}:${it.id}`, it])) : null;
+      const closed = closedCases(index);
+      const before = { fetched: result.kept.fetched.length, failed: result.kept.failed.length };
       await kept.run(
         {
           kit,
           trainer,
           room: () => this.o.budgetBytes - this.fetchedBytes(),
           hasRoom: this.o.hasRoom,
-          confirmedAt,
+          confirmedAt: (ref) => listed?.get(`${ref.kind}:${ref.id}`)?.confirmedAt,
           closed: (code) => closed.has(code),
           clipIdentity: async (id) =>
             clipKeys.get(id) ?? (this.o.keys.entitled({ kind: 'clip', id }).includes(trainer) ? this.o.keys.contentIdentity({ kind: 'clip', id }) : null),
+          bucketOf: (kitId) => buckets.get(kitId) ?? null,
           onBytes: (n) => {
             this.progressValue.bytesDone += n;
             this.progressValue.bytesTotal += n;
@@ -229,11 +243,11 @@ export class TrainerFetch {
         received,
         result.kept,
       );
-      for (const ref of result.kept.fetched.slice(before)) {
+      for (const ref of result.kept.fetched.slice(before.fetched)) {
         if (ref.kind === 'review') this.progressValue.reviewsReady += 1;
         else this.progressValue.keptReady += 1;
       }
-      for (const f of result.kept.failed)
+      for (const f of result.kept.failed.slice(before.failed))
         this.o.logger.warn('a review item could not be fetched', { [f.ref.kind]: f.ref.id, kit: kit.kitId, error: f.message });
       if (index) narrowCases(this.o.catalogue, index.cases, this.o.clock.now());
     }

@@ -3,7 +3,7 @@ import { AppError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Catalogue, Consent } from '../store/catalogue.js';
 import { encryptTo } from '../store/crypto.js';
-import type { FragmentFile } from '../store/fragments.js';
+import type { FragmentFile, KeptStillFile } from '../store/fragments.js';
 import type { ContentKind, ContentRef } from '../store/keys.js';
 import { fragmentKey, keptStillKey, manifestKey, reviewKey, segmentKey, stillKey, trainerIndexKey } from '../store/objects.js';
 import type { FragmentRow, KeptStillRow, ReviewRow } from '../store/review-ledger.js';
@@ -15,6 +15,13 @@ export interface ReviewUploadSource {
   recipientsOf(ref: ContentRef): string[];
   /** A whole fragment's record (its copied segments). */
   fragment(id: string): FragmentFile;
+  /** A kept still's record. */
+  keptStill(id: string): KeptStillFile;
+  /**
+   * The kit whose bucket holds the item's current object when this kit did not write it: it was
+   * fetched from that kit and not changed here (issue 20); null when this kit's own object counts.
+   */
+  heldElsewhere?(ref: ContentRef): string | null;
   /** A kept still's JPEG as stored (encrypted to [org, K_still]). */
   keptStillCiphertext(id: string): Promise<Buffer>;
   /** A note's or caption's file as stored (encrypted to [org, content key]), or null. */
@@ -57,10 +64,15 @@ export interface FragmentObject {
   id: string;
   caseCode: string;
   sourceClipId: string;
+  /**
+   * The kit whose bucket holds the source clip's objects (the kit that recorded it): this kit, or the
+   * kit a fetched clip came from (issue 20). Absent in objects written before it: then `kitId`.
+   */
+  sourceKitId?: string;
   visitUid: string | null;
   inMs: number;
   outMs: number;
-  /** The source clip's segments that overlap the range, as uploaded objects. */
+  /** The source clip's segments that overlap the range, as uploaded objects (under `sourceKitId`). */
   segments: { seq: number; key: string; startMs: number; durationMs: number }[];
   label: string | null;
   /** The note as stored on the kit: age, to [organisation, K_frag], base64. */
@@ -77,6 +89,8 @@ export interface KeptStillObject {
   id: string;
   caseCode: string;
   sourceClipId: string;
+  /** The kit whose bucket holds the source clip's objects (as in a fragment's object). Absent in objects written before it: then `kitId`. */
+  sourceKitId?: string;
   sourceStillId: number;
   visitUid: string | null;
   timeMs: number;
@@ -106,7 +120,9 @@ export interface ReviewObject {
 }
 
 /** True when the organisation confirmed the source clip (its segments and stills are there). */
-function sourceConfirmed(catalogue: Catalogue, clipId: string): boolean {
+function sourceConfirmed(catalogue: Catalogue, clipId: string, sourceKitId: string | undefined, kitId: string): boolean {
+  // recorded on another kit (fetched from the store, or the item was): its objects are in that kit's bucket
+  if (sourceKitId !== undefined && sourceKitId !== kitId) return true;
   const clip = catalogue.getClip(clipId);
   if (clip) return clip.uploadedAt !== null;
   return catalogue.reviewLedger.erasedClipsWithKept().some((e) => e.clipId === clipId && e.uploadedAt !== null);
@@ -140,12 +156,12 @@ export async function uploadReviewMetadata(deps: ReviewUploadDeps, signal: Abort
     done.push(key);
   };
   for (const f of ledger.allFragments()) {
-    if (f.confirmedVersion === f.updatedAt || !sourceConfirmed(catalogue, f.clipId)) continue;
+    if (f.confirmedVersion === f.updatedAt || !sourceConfirmed(catalogue, f.clipId, deps.source.fragment(f.id).sourceKitId, deps.kitId)) continue;
     const index = { caseCode: f.caseCode, visitId: f.visitId, consent: f.consent, createdAt: f.createdAt, durationMs: f.outMs - f.inMs, bytes: f.bytes };
     await send('fragment', f.id, fragmentKey(deps.kitId, f.id), f.updatedAt, await fragmentObject(deps, f), index);
   }
   for (const s of ledger.allKeptStills()) {
-    if (s.confirmedVersion === s.updatedAt || !sourceConfirmed(catalogue, s.clipId)) continue;
+    if (s.confirmedVersion === s.updatedAt || !sourceConfirmed(catalogue, s.clipId, deps.source.keptStill(s.id).sourceKitId, deps.kitId)) continue;
     const index = { caseCode: s.caseCode, visitId: s.visitId, consent: s.consent, createdAt: s.createdAt, durationMs: 0, bytes: s.bytes };
     await send('still', s.id, keptStillKey(deps.kitId, s.id), s.updatedAt, await keptStillObject(deps, s), index);
   }
@@ -162,6 +178,7 @@ async function fragmentObject(deps: ReviewUploadDeps, f: FragmentRow): Promise<F
   const note = await deps.source.noteCiphertext({ kind: 'fragment', id: f.id });
   const file = deps.source.fragment(f.id);
   const origin = file.segments[0]!.startMs - f.playlistStartMs;
+  const sourceKit = file.sourceKitId ?? deps.kitId;
   return {
     format: 'vht-kit.fragment',
     v: 1,
@@ -169,10 +186,11 @@ async function fragmentObject(deps: ReviewUploadDeps, f: FragmentRow): Promise<F
     id: f.id,
     caseCode: f.caseCode,
     sourceClipId: f.clipId,
+    sourceKitId: sourceKit,
     visitUid: f.visitId === null ? null : deps.catalogue.visitUid(f.visitId),
     inMs: f.inMs,
     outMs: f.outMs,
-    segments: file.segments.map((s) => ({ seq: s.seq, key: segmentKey(deps.kitId, f.clipId, s.seq), startMs: s.startMs - origin, durationMs: s.durationMs })),
+    segments: file.segments.map((s) => ({ seq: s.seq, key: segmentKey(sourceKit, f.clipId, s.seq), startMs: s.startMs - origin, durationMs: s.durationMs })),
     label: f.label,
     noteAge: note ? note.toString('base64') : null,
     createdAt: f.createdAt,
@@ -192,6 +210,7 @@ async function keptStillObject(deps: ReviewUploadDeps, s: KeptStillRow): Promise
     id: s.id,
     caseCode: s.caseCode,
     sourceClipId: s.clipId,
+    sourceKitId: deps.source.keptStill(s.id).sourceKitId ?? deps.kitId,
     sourceStillId: s.stillN,
     visitUid: s.visitId === null ? null : deps.catalogue.visitUid(s.visitId),
     timeMs: s.timeMs,
@@ -214,9 +233,11 @@ function reviewObject(deps: ReviewUploadDeps, r: ReviewRow): ReviewObject {
     plannedFor: r.plannedFor,
     createdAt: r.createdAt,
     heldAt: r.heldAt,
-    items: ledger
-      .items(r.id)
-      .map((it) => ({ kind: it.kind, id: it.refId, key: it.kind === 'fragment' ? fragmentKey(deps.kitId, it.refId) : keptStillKey(deps.kitId, it.refId) })),
+    items: ledger.items(r.id).map((it) => {
+      // a fetched item not changed here is the other kit's object: the review names that one
+      const at = deps.source.heldElsewhere?.({ kind: it.kind, id: it.refId }) ?? deps.kitId;
+      return { kind: it.kind, id: it.refId, key: it.kind === 'fragment' ? fragmentKey(at, it.refId) : keptStillKey(at, it.refId) };
+    }),
     talks: ledger.talksOfReview(r.id),
     updatedAt: r.updatedAt,
   };
