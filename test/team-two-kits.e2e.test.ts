@@ -14,7 +14,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium, newPage, PHONE } from './helpers/browser.js';
+import { launchChromium, newPage, PHONE, screenshot } from './helpers/browser.js';
 import { everythingLeftOnTheKit, opensWithAny } from './helpers/kit-keys.js';
 import type { SwiftServer } from './helpers/swift.js';
 import { opens, setContainerAcl, startSwiftRetrying, TeamKit, until, vhtKit, type Org } from './helpers/two-kits.js';
@@ -149,6 +149,7 @@ describe("a trainer's footage follows them to another kit of the team (two kits,
     await page.goto('/');
     await page.fill('#trainer-id', 't-017');
     await page.fill('#pin', '171717');
+    await screenshot(page, 'team-sign-in-phone');
     await page.click('form.login button[type=submit]');
     await page.waitForSelector('[data-testid=signed-in]', { timeout: 20_000 });
     expect(await page.textContent('[data-testid=signed-in]')).toContain(`Ingelogd als ${T17}`);
@@ -166,10 +167,13 @@ describe("a trainer's footage follows them to another kit of the team (two kits,
     expect(s.fetch.bytesDone).toBe(s.fetch.bytesTotal);
     // the remote's line: what is ready for the next visit
     await page.reload();
-    const line = await until('the fetch line', async () => (await page.textContent('[data-testid=fetch-line]').catch(() => null)) || undefined);
-    expect(line).toBe(
-      'op deze kit — opnamen: 1 · nabesprekingen: 1 · fragmenten en stills: 1; net opgehaald — opnamen: 1 · nabesprekingen: 1 · fragmenten en stills: 1',
-    );
+    await until('the fetch line', async () => (await page.textContent('[data-testid=fetch-line]').catch(() => null)) || undefined);
+    expect(await page.locator('[data-testid=fetch-line] > div').allTextContents()).toEqual([
+      'Op deze kit: opnamen 1 · nabesprekingen 1 · fragmenten en stills 1',
+      'Net opgehaald: opnamen 1 · nabesprekingen 1 · fragmenten en stills 1',
+    ]);
+    await page.locator('[data-testid=fetch-line]').scrollIntoViewIfNeeded();
+    await screenshot(page, 'team-fetch-line-phone');
     await kitB.signIn(T17);
 
     // verified: every segment byte for byte the one kit A recorded (the manifest's SHA-256 checked on the way)

@@ -1,3 +1,5 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 
 /** Debian's Chromium, headless, with nothing that reaches the network on its own. */
@@ -32,4 +34,13 @@ export async function newPage(browser: Browser, baseURL: string, viewport = PHON
     if (m.type() === 'error') errors.push(`console: ${m.text()} (${m.location().url || 'no url'})`);
   });
   return { context, page, errors };
+}
+
+/** test-artifacts/screenshots, or docs/screenshots when scripts/screenshots refreshes them (VHT_SCREENSHOTS_DIR). */
+export const SCREENSHOTS = path.resolve(import.meta.dirname, '..', '..', process.env.VHT_SCREENSHOTS_DIR ?? path.join('test-artifacts', 'screenshots'));
+
+/** A screenshot of the page as docs/web-app.md shows it: `<name>.png` in SCREENSHOTS. */
+export async function screenshot(page: Page, name: string): Promise<void> {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), animations: 'disabled', caret: 'hide' });
 }

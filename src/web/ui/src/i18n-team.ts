@@ -5,11 +5,11 @@ export const teamNl = {
   myCases: 'Mijn casussen',
   signedInAs: 'Ingelogd als {id}',
   fetchLabel: 'Voor het volgende bezoek',
-  fetchOnKit: 'op deze kit — opnamen: {clips} · nabesprekingen: {reviews} · fragmenten en stills: {kept}',
-  fetchBusy: 'wordt opgehaald — opnamen: {waiting} ({done} van {total} MB)',
-  fetchJust: 'net opgehaald — opnamen: {clips} · nabesprekingen: {reviews} · fragmenten en stills: {kept}',
-  fetchFailed: 'ophalen lukte niet helemaal; de kit probeert het bij de volgende keer docken opnieuw',
-  fetchLocked: 'ophalen na inloggen',
+  fetchOnKit: 'Op deze kit: opnamen {clips} · nabesprekingen {reviews} · fragmenten en stills {kept}',
+  fetchBusy: 'Wordt opgehaald: opnamen {waiting} ({done} van {total} MB)',
+  fetchJust: 'Net opgehaald: opnamen {clips} · nabesprekingen {reviews} · fragmenten en stills {kept}',
+  fetchFailed: 'Ophalen lukte niet helemaal; de kit probeert het bij de volgende keer docken opnieuw',
+  fetchLocked: 'Ophalen na inloggen',
 };
 
 export const teamEn: Record<keyof typeof teamNl, string> = {
@@ -18,9 +18,9 @@ export const teamEn: Record<keyof typeof teamNl, string> = {
   myCases: 'My cases',
   signedInAs: 'Signed in as {id}',
   fetchLabel: 'For the next visit',
-  fetchOnKit: 'on this kit — clips: {clips} · reviews: {reviews} · fragments and stills: {kept}',
-  fetchBusy: 'being fetched — clips: {waiting} ({done} of {total} MB)',
-  fetchJust: 'just fetched — clips: {clips} · reviews: {reviews} · fragments and stills: {kept}',
-  fetchFailed: 'fetching did not fully work; the kit tries again the next time it docks',
-  fetchLocked: 'fetching after sign-in',
+  fetchOnKit: 'On this kit: clips {clips} · reviews {reviews} · fragments and stills {kept}',
+  fetchBusy: 'Being fetched: clips {waiting} ({done} of {total} MB)',
+  fetchJust: 'Just fetched: clips {clips} · reviews {reviews} · fragments and stills {kept}',
+  fetchFailed: 'Fetching did not fully work; the kit tries again the next time it docks',
+  fetchLocked: 'Fetching after sign-in',
 };

@@ -70,7 +70,11 @@ export function FetchLine({ t, sync }: { t: T; sync: object | null }) {
   return (
     <>
       <dt>{t('fetchLabel')}</dt>
-      <dd data-testid="fetch-line">{parts.join('; ')}</dd>
+      <dd data-testid="fetch-line">
+        {parts.map((p) => (
+          <div key={p}>{p}</div>
+        ))}
+      </dd>
     </>
   );
 }
