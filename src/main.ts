@@ -16,7 +16,7 @@ import { describeError } from './core/errors.js';
 import { ControlServer, controlSocketPath } from './web/control.js';
 import { Privacy } from './session/privacy.js';
 import { ReviewNotes } from './session/review-notes.js';
-import { createSyncService, dockTrust, heldElsewhere, type ReviewUploadSource, type SyncConfig, type SyncService } from './sync/index.js';
+import { createSyncService, dockTrust, heldElsewhere, isFetched, type ReviewUploadSource, type SyncConfig, type SyncService } from './sync/index.js';
 import { DirectoryCache } from './sync/fetch-directory.js';
 import { createTeamSync, lastDocked, withFetchProgress } from './sync/fetch-service.js';
 import { nominalBytesPerSecond, Recorder } from './session/recorder.js';
@@ -359,19 +359,22 @@ function buildSync(
     logger,
     team: team.team,
     ...(officeLink ? { extensions: [officeLink] } : {}),
-    review: reviewUploadSource(keys, deps.fragmentStore, (ref) => heldElsewhere(config.dataDir, catalogue, ref)),
+    review: reviewUploadSource(keys, deps.fragmentStore, {
+      heldElsewhere: (ref) => heldElsewhere(config.dataDir, catalogue, ref),
+      fetchedCopy: (ref) => isFetched(config.dataDir, catalogue, ref),
+    }),
   });
   return { sync, syncStatus: withFetchProgress(syncStatusOf(sync, config.sync.dock.allowInsecure), team.fetch) };
 }
 
 /** What the upload of fragment, kept-still and review metadata reads (public keys and stored files only). */
-function reviewUploadSource(keys: KeyStore, fragmentStore: FragmentStore, elsewhere: ReviewUploadSource['heldElsewhere']): ReviewUploadSource {
+function reviewUploadSource(keys: KeyStore, fragmentStore: FragmentStore, team: Pick<ReviewUploadSource, 'heldElsewhere' | 'fetchedCopy'>): ReviewUploadSource {
   const notes = new ReviewNotes(keys, fragmentStore);
   return {
     recipientsOf: (ref) => keys.recipientsOf(ref),
     fragment: (id) => fragmentStore.fragment(id),
     keptStill: (id) => fragmentStore.keptStill(id),
-    ...(elsewhere ? { heldElsewhere: elsewhere } : {}),
+    ...team,
     keptStillCiphertext: (id) => fragmentStore.readKeptStill(id),
     noteCiphertext: (ref) => notes.ciphertext(ref),
   };

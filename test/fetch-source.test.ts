@@ -120,12 +120,18 @@ describe('faults while streaming: a full card, a dropped connection', () => {
 
   /** A store on loopback that answers each GET with what `answer` says (its count of requests so far). */
   async function store(
-    answer: (n: number, res: http.ServerResponse) => void,
+    answer: (n: number, res: http.ServerResponse, req: http.IncomingMessage) => void,
+    now?: () => number,
   ): Promise<{ source: S3FetchSource; requests: () => number; close: () => Promise<void> }> {
     let n = 0;
-    const server = http.createServer((req, res) => answer(++n, res));
+    const server = http.createServer((req, res) => answer(++n, res, req));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const src = new S3FetchSource({ endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, region: swift.region, ...swift.admin });
+    const src = new S3FetchSource({
+      endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      region: swift.region,
+      ...swift.admin,
+      ...(now ? { now } : {}),
+    });
     return {
       source: src,
       requests: () => n,
@@ -151,6 +157,26 @@ describe('faults while streaming: a full card, a dropped connection', () => {
       const file = path.join(root, 'after-503.part');
       expect(await s.source.download(BUCKET, KEY, file, BODY.length)).toEqual({ bytes: BODY.length, sha256: SHA });
       expect(s.requests()).toBe(2);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("signs with the kit's clock, and a store that finds it skewed gets an error about the kit's time", async () => {
+    const dates: string[] = [];
+    const s = await store(
+      (_n, res, req) => {
+        dates.push(String(req.headers['x-amz-date']));
+        s3Error(res, 403, 'RequestTimeTooSkewed');
+      },
+      () => Date.UTC(2030, 0, 2, 3, 4, 5),
+    );
+    try {
+      const err = await s.source.get(BUCKET, KEY).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'FORBIDDEN' });
+      expect(String(err)).toMatch(/RequestTimeTooSkewed \(HTTP 403\).*check the kit's time/);
+      // signed with the kit's time, and not tried again
+      expect(dates).toEqual(['20300102T030405Z']);
     } finally {
       await s.close();
     }

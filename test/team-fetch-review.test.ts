@@ -507,6 +507,7 @@ async function dockAt(k: Kit, bucket: string): Promise<{ uploaded: string[]; rev
         keptStillCiphertext: (id) => k.store.readKeptStill(id),
         noteCiphertext: (ref) => k.notes.ciphertext(ref),
         heldElsewhere: (ref) => heldElsewhere(k.dataDir, k.catalogue, ref),
+        fetchedCopy: (ref) => isFetched(k.dataDir, k.catalogue, ref),
       },
     });
     const run = await sync.runOnce();
@@ -611,17 +612,35 @@ describe('a fragment made on kit Y of a take fetched from kit X reaches kit Z, i
     ]);
     expect(z.fragments.segments(fragment).map((s) => s.seq)).toEqual([1, 2]);
     for (const seq of [1, 2]) expect((await z.fragments.segment(fragment, seq)).equals(plain3[seq]!.data)).toBe(true);
-    // a review on kit Z names kit Y's object for the copy not changed here; once changed on Z, its own
+    // a review made on kit Z of the fetched copy names kit Y's object (not changed here)
     expect(heldElsewhere(z.dataDir, z.catalogue, { kind: 'fragment', id: fragment })).toBe('kit-y');
+    const r2 = (await z.reviews.create({ caseCode: 'GZ-3001', plannedFor: '2027-01-04', items: [{ kind: 'fragment', id: fragment }] })).id;
+    z.keys.lock();
+    expect((await dockAt(z, bucket(z))).reviewObjects).toEqual([`kit-z/reviews/${r2}.json.age`]);
+    const itemKey = async () => ((await orgObject(bucket(z), `kit-z/reviews/${r2}.json.age`)).items as { key: string }[])[0]!.key;
+    expect(await itemKey()).toBe(`kit-y/fragments/${fragment}.json.age`);
+    // changed on kit Z: kit Z uploads its own copy, still naming kit X's segments, and the review follows it
+    expect(await z.keys.unlock('170012', 'T-017')).toBe(true);
     await z.fragments.edit(fragment, { label: 'parent-response' });
     expect(heldElsewhere(z.dataDir, z.catalogue, { kind: 'fragment', id: fragment })).toBeNull();
-    // when kit Z uploads its changed copy, it still names kit X's segments
     z.keys.lock();
-    expect((await dockAt(z, bucket(z))).reviewObjects).toEqual([`kit-z/fragments/${fragment}.json.age`]);
+    expect((await dockAt(z, bucket(z))).reviewObjects).toEqual([`kit-z/fragments/${fragment}.json.age`, `kit-z/reviews/${r2}.json.age`]);
     expect(await orgObject(bucket(z), `kit-z/fragments/${fragment}.json.age`)).toMatchObject({
       kitId: 'kit-z',
       sourceKitId: 'kit-x',
       label: 'parent-response',
     });
+    expect(await itemKey()).toBe(`kit-z/fragments/${fragment}.json.age`);
+
+    // back on kit X: the fragment of kit Y names a take recorded here; its footage is read from this kit's own bucket (or card)
+    // (the team has a kit whose bucket is gone, listed last: the run fails on it, after the kits before it gave their items)
+    expect(await x.keys.unlock('170010', 'T-017')).toBe(true);
+    const gone: DirectoryEntry = { ...(JSON.parse(entry(z, 'vht-org-kit-gone', ['T-017'])) as DirectoryEntry), kitId: 'kit-zz' };
+    const back = await fetcher(x, 14 * DAY)
+      .run([...x.directory.entries(), gone])
+      .catch((e: unknown) => e);
+    expect(String(back)).toMatch(/listing s3:\/\/vht-org-kit-gone\/kit-zz\/outbox\/T-017\/kit-x\/ failed/);
+    expect(x.catalogue.reviewLedger.fragment(fragment)).toMatchObject({ clipId: clip, caseCode: 'GZ-3001' });
+    for (const seq of [1, 2]) expect((await x.fragments.segment(fragment, seq)).equals(plain3[seq]!.data)).toBe(true);
   }, 120_000);
 });

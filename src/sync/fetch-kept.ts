@@ -405,7 +405,7 @@ export class KeptFetch {
       );
       this.o.catalogue.audit('review.fetched', now, null, { review: obj.id, fromKit: kit.kitId, items: items.length });
     });
-    markFetched(this.o.dataDir, item.ref, kit.kitId);
+    markFetched(this.o.dataDir, item.ref, kit.kitId, obj.updatedAt);
     return null;
   }
 }
@@ -475,15 +475,16 @@ export function markFetched(dataDir: string, ref: ContentRef, fromKit: string, v
 }
 
 /**
- * The kit whose bucket holds a fetched fragment's or kept still's current object: the kit it came
+ * The kit whose bucket holds a fetched fragment's, kept still's or review's current object: the kit it came
  * from, while it is the version fetched (not changed here since); null for an item of this kit's own
  * or one changed here (this kit uploads that version under its own name).
  */
 export function heldElsewhere(dataDir: string, catalogue: Catalogue, ref: ContentRef): string | null {
-  if (ref.kind !== 'fragment' && ref.kind !== 'still') return null;
+  if (ref.kind === 'clip') return null;
   const file = fetchedMarker(dataDir, ref);
   if (!existsSync(file)) return null;
   const [kit, version] = readFileSync(file, 'utf8').split('\n');
-  const row = ref.kind === 'fragment' ? catalogue.reviewLedger.fragment(ref.id) : catalogue.reviewLedger.keptStill(ref.id);
+  const ledger = catalogue.reviewLedger;
+  const row = ref.kind === 'fragment' ? ledger.fragment(ref.id) : ref.kind === 'still' ? ledger.keptStill(ref.id) : ledger.review(ref.id);
   return kit && row && version !== undefined && version !== '' && Number(version) === row.updatedAt ? kit : null;
 }

@@ -36,6 +36,9 @@ export interface FetchServiceOptions {
   source?: () => FetchSource;
 }
 
+/** No fetch (yet) for the trainer signed in. */
+const NO_FETCH: FetchProgress = { trainerId: null, state: 'idle', clipsReady: 0, clipsWaiting: 0, bytesDone: 0, bytesTotal: 0, keptReady: 0, reviewsReady: 0 };
+
 /**
  * What a docked run does for team kits after its uploads (issue 20): sends the content keys waiting
  * in the outbox, reads the office directory of its team, and — while a trainer is signed in —
@@ -43,7 +46,7 @@ export interface FetchServiceOptions {
  * the upload run.
  */
 export class FetchService {
-  private last: FetchProgress = { trainerId: null, state: 'idle', clipsReady: 0, clipsWaiting: 0, bytesDone: 0, bytesTotal: 0, keptReady: 0, reviewsReady: 0 };
+  private last: FetchProgress = { ...NO_FETCH };
   private running: TrainerFetch | null = null;
   private starting = false;
   private afterSignIn: Promise<void> = Promise.resolve();
@@ -54,7 +57,12 @@ export class FetchService {
   get progress(): FetchProgress {
     const p = this.running?.progress ?? { ...this.last };
     const trainer = this.o.keys.unlockedTrainer;
-    return trainer === null ? p : { ...p, onKit: readyOnKit(this.o.catalogue, trainer) };
+    // another trainer's run (or one of a trainer since signed out) is nobody else's news
+    if (trainer === null) return p.state === 'locked' ? p : { ...NO_FETCH };
+    // a kit without the team fetch shows no line for the next visit
+    if (!this.o.fetch.enabled) return p;
+    const own = p.trainerId === trainer ? p : { ...NO_FETCH, trainerId: trainer };
+    return { ...own, onKit: readyOnKit(this.o.catalogue, trainer) };
   }
 
   /** The hook of SyncService (`afterUpload`). */
@@ -114,6 +122,7 @@ export class FetchService {
     const source = this.source();
     if (!source) return;
     this.starting = true;
+    let failed = false;
     try {
       if (o.fetch.officeBucket) await this.refreshDirectory(source, o.fetch.officeBucket);
       this.applyCaseTrainers();
@@ -141,10 +150,12 @@ export class FetchService {
         bytes: r.bytes,
       });
     } catch (err) {
-      this.last = { ...this.progress, state: 'error', lastError: describeError(err) };
+      failed = true;
+      this.last = { ...(this.running?.progress ?? this.last), state: 'error', lastError: describeError(err) };
       o.logger.warn('fetch for the signed-in trainer failed (next run)', { error: describeError(err) });
     } finally {
-      if (this.running) this.last = this.running.progress;
+      // a run that threw keeps its error (the running progress still says "fetching")
+      if (this.running && !failed) this.last = this.running.progress;
       this.running = null;
       this.starting = false;
       source.close();
@@ -182,7 +193,7 @@ export class FetchService {
     if (this.o.source) return this.o.source();
     const { endpoint, region, accessKeyId, secretAccessKey, tls } = this.o.s3;
     if (!accessKeyId || !secretAccessKey) return null;
-    return new S3FetchSource({ endpoint, region, accessKeyId, secretAccessKey, ...(tls ? { tls } : {}) });
+    return new S3FetchSource({ endpoint, region, accessKeyId, secretAccessKey, now: () => this.o.clock.now(), ...(tls ? { tls } : {}) });
   }
 }
 

@@ -69,7 +69,7 @@ export async function streamToFile(body: AsyncIterable<Uint8Array> | Iterable<Ui
         batchBytes += n;
         at += n;
         if (batchBytes === WRITE_BATCH_BYTES) {
-          await writeAll(fh, batch);
+          await writeAll(fh, batch.subarray(0, WRITE_BATCH_BYTES));
           batchBytes = 0;
         }
       }
@@ -112,6 +112,8 @@ export interface S3FetchSourceOptions {
   maxSockets?: number;
   /** A request with no bytes moving for this long fails (and is retried by the SDK). Default 60 s. */
   requestTimeoutMs?: number;
+  /** The time the requests are signed with (the kit's clock, which a phone may have corrected); default the system's. */
+  now?: () => number;
   /** Whom to trust over https (`sync.dock`: a CA file or a pin); default the system's CAs. */
   tls?: TrustOptions;
 }
@@ -212,17 +214,21 @@ export class S3FetchSource implements FetchSource {
   /** A signed GET of one object: the response once the store answered 200; 5xx and failed connections are tried again. */
   private async open(bucket: string, key: string): Promise<http.IncomingMessage> {
     const { protocol, hostname, port, path } = this.locate(bucket, key);
-    const host = port === undefined ? hostname : `${hostname.includes(':') ? `[${hostname}]` : hostname}:${port}`;
+    const bracketed = hostname.includes(':') ? `[${hostname}]` : hostname;
+    const host = port === undefined ? bracketed : `${bracketed}:${port}`;
     for (let attempt = 1; ; attempt++) {
-      const signed = await this.signer.sign({
-        method: 'GET',
-        protocol,
-        hostname,
-        port,
-        path,
-        query: {},
-        headers: { host, 'x-amz-content-sha256': EMPTY_SHA256 },
-      });
+      const signed = await this.signer.sign(
+        {
+          method: 'GET',
+          protocol,
+          hostname,
+          port,
+          path,
+          query: {},
+          headers: { host, 'x-amz-content-sha256': EMPTY_SHA256 },
+        },
+        { signingDate: new Date(this.opts.now?.() ?? Date.now()) },
+      );
       try {
         const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
           const req = (protocol === 'https:' ? https : http).request(
@@ -239,7 +245,8 @@ export class S3FetchSource implements FetchSource {
         for await (const chunk of res) if (text.length < 16_384) text += String(chunk);
         throw new StoreRefusal(res.statusCode ?? 0, /<Code>([^<]+)<\/Code>/.exec(text)?.[1] ?? 'no S3 error code');
       } catch (err) {
-        const again = err instanceof StoreRefusal ? err.status >= 500 : true;
+        // as the SDK's standard retry: 5xx, 429, a request the store timed out, a connection that failed before an answer
+        const again = err instanceof StoreRefusal ? err.status >= 500 || err.status === 429 || err.s3Code === 'RequestTimeout' : true;
         if (!again || attempt >= GET_ATTEMPTS) throw err;
         await sleep(100 * 2 ** attempt);
       }
@@ -251,7 +258,12 @@ export class S3FetchSource implements FetchSource {
     if (err instanceof AppError) return err;
     const status = err instanceof StoreRefusal ? err.status : 0;
     const code = status === 404 ? 'NOT_FOUND' : status === 403 ? 'FORBIDDEN' : 'INTERNAL';
-    const hint = status === 403 ? " (does this kit's credential have read on that bucket?)" : '';
+    const skewed = err instanceof StoreRefusal && err.s3Code === 'RequestTimeTooSkewed';
+    const hint = skewed
+      ? " (the kit's clock and the store's differ by more than 15 minutes: check the kit's time)"
+      : status === 403
+        ? " (does this kit's credential have read on that bucket?)"
+        : '';
     return new AppError(code, `reading ${what} failed: ${describeError(err)}${hint}`, { field: 'key', cause: err });
   }
 
@@ -302,7 +314,12 @@ export class S3FetchSource implements FetchSource {
       body.destroy();
       throw new AppError('BAD_REQUEST', `${what} is ${length} bytes, more than the ${maxBytes} expected`, { field: 'bytes' });
     }
-    return streamToFile(body, file, maxBytes, what);
+    try {
+      return await streamToFile(body, file, maxBytes, what);
+    } finally {
+      // a file that could not be opened leaves the answer unread: end it, so the connection is not held
+      if (!body.readableEnded) body.destroy();
+    }
   }
 
   /** Ends the kept-alive connections. */

@@ -190,35 +190,44 @@ export class TrainerFetch {
     // fragment made on one kit may come from a clip recorded on another, whose key that kit sent)
     const passes: { kit: DirectoryEntry; received: ReceivedKey[]; index: TrainerIndex | null }[] = [];
     const clipKeys = new Map<string, string>();
+    // a kit that cannot be read (no grant, a retired bucket, the network gone) ends the clip phase; the
+    // kits read before it still get their review items, then the run fails with that kit's error
+    let unreadable: { err: unknown } | null = null;
     for (const kit of others) {
-      // the trainer's index on that kit says what to fetch and when the organisation confirmed it (no listing); without one, every key sent
-      const indexing = this.index(kit, trainer, inbox);
-      // awaited below; when the keys cannot be listed, that is the error to report, not the index's
-      indexing.catch(() => undefined);
-      const sent = await this.received(kit, trainer, inbox, result);
-      const index = sent.length > 0 ? await indexing : null;
-      const listed = index ? new Map(index.items.map((it) => [`${it.kind}:${it.id}`, it])) : null;
-      const received = sent.filter((r) => listed === null || listed.has(`${r.ref.kind}:${r.ref.id}`));
-      passes.push({ kit, received, index });
-      for (const r of received) if (r.ref.kind === 'clip') clipKeys.set(r.ref.id, r.identity);
-      const closed = closedCases(index);
-      const clips = received
-        .filter((r) => r.ref.kind === 'clip')
-        .filter(({ ref }) => {
-          if (!closed.has(listed?.get(`clip:${ref.id}`)?.caseCode ?? '')) return true;
-          result.skipped.push({ clipId: ref.id, why: 'case-closed' });
-          return false;
-        });
-      await this.fetchClips(
-        kit,
-        trainer,
-        clips.map(({ ref, identity }) => ({ clipId: ref.id, identity, indexed: listed?.get(`clip:${ref.id}`)?.confirmedAt })),
-        this.o.budgetBytes - this.fetchedBytes(),
-        result,
-      );
+      try {
+        // the trainer's index on that kit says what to fetch and when the organisation confirmed it (no listing); without one, every key sent
+        const indexing = this.index(kit, trainer, inbox);
+        // awaited below; when the keys cannot be listed, that is the error to report, not the index's
+        indexing.catch(() => undefined);
+        const sent = await this.received(kit, trainer, inbox, result);
+        const index = sent.length > 0 ? await indexing : null;
+        const listed = index ? new Map(index.items.map((it) => [`${it.kind}:${it.id}`, it])) : null;
+        const received = sent.filter((r) => listed === null || listed.has(`${r.ref.kind}:${r.ref.id}`));
+        passes.push({ kit, received, index });
+        for (const r of received) if (r.ref.kind === 'clip') clipKeys.set(r.ref.id, r.identity);
+        const closed = closedCases(index);
+        const clips = received
+          .filter((r) => r.ref.kind === 'clip')
+          .filter(({ ref }) => {
+            if (!closed.has(listed?.get(`clip:${ref.id}`)?.caseCode ?? '')) return true;
+            result.skipped.push({ clipId: ref.id, why: 'case-closed' });
+            return false;
+          });
+        await this.fetchClips(
+          kit,
+          trainer,
+          clips.map(({ ref, identity }) => ({ clipId: ref.id, identity, indexed: listed?.get(`clip:${ref.id}`)?.confirmedAt })),
+          this.o.budgetBytes - this.fetchedBytes(),
+          result,
+        );
+      } catch (err) {
+        unreadable = { err };
+        break;
+      }
     }
     const kept = new KeptFetch({ source: this.o.source, dataDir: this.o.dataDir, keys: this.o.keys, catalogue: this.o.catalogue, clock: this.o.clock });
-    const buckets = new Map(others.map((e) => [e.kitId, e.bucket]));
+    // every kit of the team, this one too: a fragment made elsewhere may be of a clip recorded here
+    const buckets = new Map(team.map((e) => [e.kitId, e.bucket]));
     for (const { kit, received, index } of passes) {
       const listed = index ? new Map(index.items.map((it) => [`${it.kind}:${it.id}`, it])) : null;
       const closed = closedCases(index);
@@ -250,6 +259,10 @@ export class TrainerFetch {
       for (const f of result.kept.failed.slice(before.failed))
         this.o.logger.warn('a review item could not be fetched', { [f.ref.kind]: f.ref.id, kit: kit.kitId, error: f.message });
       if (index) narrowCases(this.o.catalogue, index.cases, this.o.clock.now());
+    }
+    if (unreadable) {
+      this.progressValue = { ...this.progressValue, state: 'error', lastError: describeError(unreadable.err) };
+      throw unreadable.err;
     }
     const firstError = result.failed[0]?.message ?? result.kept.failed[0]?.message;
     this.progressValue = {
@@ -376,7 +389,12 @@ export class TrainerFetch {
     let committing: Promise<void> = Promise.resolve();
     const commit = (job: ClipJob): void => {
       outstanding -= job.need - job.written;
-      committing = committing.then(() => this.finish(kit, trainer, job, result));
+      committing = committing.then(async () => {
+        if (await this.finish(kit, trainer, job, result)) return;
+        // a clip that failed gives its budget back to the clips decided after it, and its bytes to the progress
+        reserved -= job.need;
+        this.progressValue.bytesTotal -= job.need - job.written;
+      });
     };
     const worker = async (): Promise<void> => {
       for (let t = await take(); t !== null; t = await take()) {
@@ -392,8 +410,12 @@ export class TrainerFetch {
         this.settle(job, commit);
       }
     };
-    await Promise.all(Array.from({ length: workers }, worker));
-    await committing;
+    try {
+      await Promise.all(Array.from({ length: workers }, worker));
+    } finally {
+      // nothing of this kit's clips is written after the run returns, whatever happened
+      await committing;
+    }
   }
 
   /** Hands a clip to `commit` once no segment of it is in flight and none will be (all issued, or it failed). */
@@ -405,7 +427,7 @@ export class TrainerFetch {
   }
 
   /** A clip whose segments are all in: flushed, its key imported and registered; or, when it failed, its verified segments flushed for the next run. */
-  private async finish(kit: DirectoryEntry, trainer: string, job: ClipJob, result: FetchResult): Promise<void> {
+  private async finish(kit: DirectoryEntry, trainer: string, job: ClipJob, result: FetchResult): Promise<boolean> {
     try {
       // the verified segments stay (durably) even when the clip failed, so that the next run does not fetch them again
       await commitParts(job.parts, job.dir);
@@ -416,8 +438,10 @@ export class TrainerFetch {
       markFetched(this.o.dataDir, { kind: 'clip', id: job.clipId }, kit.kitId);
       this.progressValue.clipsReady += 1;
       result.fetched.push(job.clipId);
+      return true;
     } catch (err) {
       this.clipFailed(kit, job.clipId, err, result);
+      return false;
     } finally {
       this.progressValue.clipsWaiting -= 1;
     }

@@ -25,7 +25,7 @@ export {
   type SyncServiceOptions,
   type SyncState,
 } from './service.js';
-export { heldElsewhere } from './fetch-kept.js';
+export { heldElsewhere, isFetched } from './fetch-kept.js';
 export { uploadReviewMetadata, type FragmentObject, type KeptStillObject, type ReviewObject, type ReviewUploadSource } from './review-upload.js';
 export { DirTarget, S3Target, type DirTargetOptions, type S3TargetOptions, type UploadTarget } from './targets.js';
 

@@ -22,6 +22,8 @@ export interface ReviewUploadSource {
    * fetched from that kit and not changed here (issue 20); null when this kit's own object counts.
    */
   heldElsewhere?(ref: ContentRef): string | null;
+  /** Whether the item was fetched from another kit (issue 20): when this kit sends it, its object moves to this kit's name. */
+  fetchedCopy?(ref: ContentRef): boolean;
   /** A kept still's JPEG as stored (encrypted to [org, K_still]). */
   keptStillCiphertext(id: string): Promise<Buffer>;
   /** A note's or caption's file as stored (encrypted to [org, content key]), or null. */
@@ -120,6 +122,15 @@ export interface ReviewObject {
 }
 
 /** True when the organisation confirmed the source clip (its segments and stills are there). */
+/** The item's `sourceKitId` from its record; undefined when the record cannot be read (a row a crash left: its upload fails on its own). */
+function sourceKitOf(record: () => { sourceKitId?: string }): string | undefined {
+  try {
+    return record().sourceKitId;
+  } catch {
+    return undefined;
+  }
+}
+
 function sourceConfirmed(catalogue: Catalogue, clipId: string, sourceKitId: string | undefined, kitId: string): boolean {
   // recorded on another kit (fetched from the store, or the item was): its objects are in that kit's bucket
   if (sourceKitId !== undefined && sourceKitId !== kitId) return true;
@@ -140,6 +151,8 @@ export async function uploadReviewMetadata(deps: ReviewUploadDeps, signal: Abort
   const { catalogue, clock } = deps;
   const ledger = catalogue.reviewLedger;
   const done: string[] = [];
+  // fetched items this kit sent now under its own name: the reviews of this kit that name them follow
+  const moved = new Set<string>();
   const send = async (
     kind: 'fragment' | 'still' | 'review',
     id: string,
@@ -154,19 +167,41 @@ export async function uploadReviewMetadata(deps: ReviewUploadDeps, signal: Abort
     await deps.put(key, body, md5Hex(body), sha256Hex(body));
     ledger.confirm(kind, id, version, clock.now());
     done.push(key);
+    if (kind !== 'review' && deps.source.fetchedCopy?.({ kind, id })) moved.add(`${kind}:${id}`);
   };
   for (const f of ledger.allFragments()) {
-    if (f.confirmedVersion === f.updatedAt || !sourceConfirmed(catalogue, f.clipId, deps.source.fragment(f.id).sourceKitId, deps.kitId)) continue;
+    if (
+      f.confirmedVersion === f.updatedAt ||
+      !sourceConfirmed(
+        catalogue,
+        f.clipId,
+        sourceKitOf(() => deps.source.fragment(f.id)),
+        deps.kitId,
+      )
+    )
+      continue;
     const index = { caseCode: f.caseCode, visitId: f.visitId, consent: f.consent, createdAt: f.createdAt, durationMs: f.outMs - f.inMs, bytes: f.bytes };
     await send('fragment', f.id, fragmentKey(deps.kitId, f.id), f.updatedAt, await fragmentObject(deps, f), index);
   }
   for (const s of ledger.allKeptStills()) {
-    if (s.confirmedVersion === s.updatedAt || !sourceConfirmed(catalogue, s.clipId, deps.source.keptStill(s.id).sourceKitId, deps.kitId)) continue;
+    if (
+      s.confirmedVersion === s.updatedAt ||
+      !sourceConfirmed(
+        catalogue,
+        s.clipId,
+        sourceKitOf(() => deps.source.keptStill(s.id)),
+        deps.kitId,
+      )
+    )
+      continue;
     const index = { caseCode: s.caseCode, visitId: s.visitId, consent: s.consent, createdAt: s.createdAt, durationMs: 0, bytes: s.bytes };
     await send('still', s.id, keptStillKey(deps.kitId, s.id), s.updatedAt, await keptStillObject(deps, s), index);
   }
   for (const r of ledger.reviews()) {
-    if (r.confirmedVersion === r.updatedAt) continue;
+    // a review names where each item's object is: a fetched copy changed here moved to this kit's name
+    // (a review fetched and not changed here stays the other kit's object)
+    const follows = ledger.items(r.id).some((it) => moved.has(`${it.kind}:${it.refId}`)) && !deps.source.heldElsewhere?.({ kind: 'review', id: r.id });
+    if (r.confirmedVersion === r.updatedAt && !follows) continue;
     const index = { caseCode: r.caseCode, visitId: null, consent: null, createdAt: r.createdAt, durationMs: 0, bytes: 0 };
     await send('review', r.id, reviewKey(deps.kitId, r.id), r.updatedAt, reviewObject(deps, r), index);
   }
