@@ -428,7 +428,10 @@ describe('the VHT review cycle (Chromium as phone and TV, the real kit, Swift)',
     await page.click('[data-testid=review-present]');
     const tvVideo = (id: string) => `video.tv-video[data-fragment="${id}"]`;
     const f1 = frags[0]!;
-    await tv.page.waitForFunction((s) => ((document.querySelector(s) as HTMLVideoElement | null)?.readyState ?? 0) >= 2, tvVideo(f1.id), { timeout: 20_000 });
+    await tv.page.waitForFunction((s) => ((document.querySelector(s) as HTMLVideoElement | null)?.readyState ?? 0) >= 2, tvVideo(f1.id), {
+      timeout: 20_000,
+      polling: 250,
+    });
     const state = await (await tv.context.request.get('/api/tv/state')).json();
     const range = state.review.range as [number, number];
     expect(JSON.stringify(state)).not.toContain(NEEDLES[0]);
@@ -465,8 +468,31 @@ describe('the VHT review cycle (Chromium as phone and TV, the real kit, Swift)',
     await tv.page.waitForSelector(tvVideo(f2.id), { timeout: 15_000 });
     await until('phone follows the TV back to item 2', async () => ((await phoneItem()) === '1' ? true : undefined));
     // the TV's ↓ slows down; the phone shows the new speed
-    // (a loaded 2-core machine: the full suite once took more than 20 s here)
-    await tv.page.waitForFunction((s) => ((document.querySelector(s) as HTMLVideoElement | null)?.readyState ?? 0) >= 2, tvVideo(f2.id), { timeout: 45_000 });
+    // (polled by time, not by animation frame: the TV page's frames may be throttled while the phone acts;
+    // on a timeout the video's state goes to the log)
+    await tv.page
+      .waitForFunction((s) => ((document.querySelector(s) as HTMLVideoElement | null)?.readyState ?? 0) >= 2, tvVideo(f2.id), { timeout: 45_000, polling: 250 })
+      .catch(async (e: unknown) => {
+        const st = await tv.page.evaluate((s) => {
+          const v = document.querySelector(s) as HTMLVideoElement | null;
+          if (!v) return 'no video';
+          const b = [];
+          for (let i = 0; i < v.buffered.length; i++) b.push([v.buffered.start(i), v.buffered.end(i)]);
+          return JSON.stringify({
+            rs: v.readyState,
+            ns: v.networkState,
+            err: v.error?.message,
+            t: v.currentTime,
+            paused: v.paused,
+            rate: v.playbackRate,
+            b,
+            src: v.currentSrc,
+            n: document.querySelectorAll('video').length,
+          });
+        }, tvVideo(f2.id));
+        console.log('TVSTATE', st, JSON.stringify(await (await tv.context.request.get('/api/tv/state')).json()));
+        throw e;
+      });
     const before = (await media(tv.page, tvVideo(f2.id))).rate;
     await tv.page.keyboard.press('ArrowDown');
     const slower = before === 1 ? 0.5 : 0.25;

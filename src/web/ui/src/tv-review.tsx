@@ -106,6 +106,22 @@ function FragmentScreen({
       setRate(v.playbackRate);
     };
     v.addEventListener('loadedmetadata', onReady, { once: true });
+    // Chromium's own HLS player can stall right after the first seek: the range is buffered, but no
+    // frame comes (readyState stays at HAVE_METADATA) and the TV stays black. A seek a millisecond
+    // further gets it going; tried at most a few times a mount.
+    let nudges = 0;
+    const watchdog = setInterval(() => {
+      if (nudges >= 5 || v.paused || v.seeking || v.readyState >= 2 || v.readyState < 1) return;
+      const t = v.currentTime;
+      for (let i = 0; i < v.buffered.length; i++) {
+        if (v.buffered.start(i) <= t && t < v.buffered.end(i)) {
+          nudges += 1;
+          // a seek to the very same time is no seek at all: a millisecond further is
+          v.currentTime = Math.min(t + 0.001, v.buffered.end(i) - 0.001);
+          return;
+        }
+      }
+    }, 1000);
     for (const e of ['play', 'pause', 'ratechange']) v.addEventListener(e, sync);
     let attached: { destroy(): void } | null = null;
     let dead = false;
@@ -121,6 +137,7 @@ function FragmentScreen({
       guard.destroy();
       guardRef.current = null;
       clock.stop();
+      clearInterval(watchdog);
       attached?.destroy();
     };
   }, [item.refId]);
